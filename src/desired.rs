@@ -1,0 +1,125 @@
+//! The desired state of one host: the directories and files a deploy makes, as plain data.
+//!
+//! Stage: output of render, input of plan. A file's content may hold secret values; it is
+//! kept once with them (for writing and hashing) and once redacted (for every display), and
+//! neither `Debug` nor `Serialize` can reach the secret form.
+
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct DesiredState {
+    pub host: String,
+    pub dirs: Vec<DesiredDir>,
+    pub files: Vec<DesiredFile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredDir {
+    pub path: String,
+    pub owner: String,
+    pub group: String,
+    #[serde(serialize_with = "octal")]
+    pub mode: u32,
+    pub app: Option<String>,
+}
+
+/// What a file is for; later stages pick handlers by it (a vhost change reloads Apache, an
+/// env change touches the `.wsgi`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileRole {
+    HostConf,
+    Vhost,
+    WsgiScript,
+    EnvFile,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DesiredFile {
+    pub path: String,
+    pub owner: String,
+    pub group: String,
+    #[serde(serialize_with = "octal")]
+    pub mode: u32,
+    pub role: FileRole,
+    pub app: Option<String>,
+    /// Built-in or override template it was rendered from.
+    pub template: &'static str,
+    pub content: Content,
+}
+
+/// File content, with a redacted twin when it holds secrets.
+pub struct Content {
+    text: String,
+    redacted: Option<String>,
+}
+
+impl Content {
+    pub fn plain(text: String) -> Self {
+        Content {
+            text,
+            redacted: None,
+        }
+    }
+
+    /// `text` holds secret values; `redacted` is the same text with them replaced.
+    pub fn with_secrets(text: String, redacted: String) -> Self {
+        let redacted = (redacted != text).then_some(redacted);
+        Content { text, redacted }
+    }
+
+    /// The form safe to print.
+    pub fn shown(&self) -> &str {
+        self.redacted.as_deref().unwrap_or(&self.text)
+    }
+
+    /// The real bytes, for writing to the host. Never print these.
+    pub fn secret_text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn has_secrets(&self) -> bool {
+        self.redacted.is_some()
+    }
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Content").field(&self.shown()).finish()
+    }
+}
+
+impl Serialize for Content {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.shown())
+    }
+}
+
+/// `0o644` → `"0644"`.
+pub fn mode_string(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
+fn octal<S: serde::Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&mode_string(*mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_content_never_shows() {
+        let c = Content::with_secrets("K='s3cr3t'\n".into(), "K='<redacted>'\n".into());
+        assert_eq!(c.shown(), "K='<redacted>'\n");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert!(!serde_json::to_string(&c).unwrap().contains("s3cr3t"));
+        assert_eq!(c.secret_text(), "K='s3cr3t'\n");
+    }
+
+    #[test]
+    fn modes_print_in_octal() {
+        assert_eq!(mode_string(0o644), "0644");
+        assert_eq!(mode_string(0o2770), "2770");
+    }
+}

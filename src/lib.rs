@@ -1,0 +1,26 @@
+//! wsgictl: declarative Django deployments to Apache + mod_wsgi.
+//!
+//! The pipeline, one module per stage:
+//!
+//! ```text
+//! site.kdl ──load──▶ Manifest ──render──▶ DesiredState ─┐
+//!                                                       ├─ plan (pure) ──▶ Plan ──apply──▶ Outcome
+//! host ──(one exec)──▶ raw probe output ──parse──▶ Facts ┘
+//! ```
+//!
+//! - load: [`manifest`] (KDL → validated model, miette diagnostics)
+//! - render: [`templates`] + [`render`] → [`desired`] (files, owners, modes; secrets redacted
+//!   in every displayable form), quoting through [`quote`] and [`shell`]
+//! - gather / plan / apply: later stages
+//!
+//! [`commands`] holds one thin file per subcommand; [`cli`] the clap types.
+
+pub mod cli;
+pub mod commands;
+pub mod desired;
+pub mod exit;
+pub mod manifest;
+pub mod quote;
+pub mod render;
+pub mod shell;
+pub mod templates;

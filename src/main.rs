@@ -1,0 +1,36 @@
+//! Entry point: parse arguments, run the command, print errors, map the exit status.
+
+use clap::Parser as _;
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+use wsgictl::cli::Cli;
+use wsgictl::exit::ExitStatus;
+use wsgictl::manifest::ManifestError;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap exits 2 on usage errors; 2 means "changes pending" here.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitStatus::Error
+            } else {
+                ExitStatus::Success
+            }
+            .into();
+        }
+    };
+    match wsgictl::commands::run(&cli) {
+        Ok(status) => status.into(),
+        Err(e) => {
+            let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+            if let Some(m) = e.downcast_ref::<ManifestError>() {
+                eprint!("{}", wsgictl::manifest::diag::render(m, color, 100));
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitStatus::Error.into()
+        }
+    }
+}

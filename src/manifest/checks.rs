@@ -1,0 +1,114 @@
+//! Rules that relate several nodes: unique names, known hosts, no collisions on one host.
+//!
+//! Stage: load (pure). Runs on the decoded model; each problem points at the second
+//! occurrence and its help names the first.
+
+use super::diag::Problem;
+use super::model::{App, Host, Spanned};
+use miette::SourceSpan;
+use std::collections::HashMap;
+
+pub(super) fn check(hosts: &[Host], apps: &[App], problems: &mut Vec<Problem>) {
+    unique(hosts.iter().map(|h| &h.name), "host", problems);
+    unique(apps.iter().map(|a| &a.name), "app", problems);
+
+    for app in apps {
+        for h in &app.hosts {
+            if !hosts.iter().any(|host| *host.name == h.value) {
+                let known: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+                let help = match super::rules::suggest(h, &known) {
+                    Some(s) => format!(
+                        "did you mean `{s}`? or declare `host {:?} {{ ... }}`",
+                        h.value
+                    ),
+                    None if known.is_empty() => {
+                        format!("declare it: `host {:?} {{ address \"...\" }}`", h.value)
+                    }
+                    None => format!("declared hosts: {}", known.join(", ")),
+                };
+                problems.push(Problem {
+                    code: "unknown-host",
+                    message: format!("app `{}` names unknown host `{}`", *app.name, h.value),
+                    span: h.span,
+                    label: "no such host".into(),
+                    help: Some(help),
+                });
+            }
+        }
+    }
+
+    for host in hosts {
+        let on_host: Vec<&App> = apps
+            .iter()
+            .filter(|a| a.hosts.iter().any(|h| **h == *host.name))
+            .collect();
+        // (name, port) → the app and span that claimed it first.
+        let mut names: HashMap<(String, u16), (&str, SourceSpan)> = HashMap::new();
+        let mut roots: HashMap<String, (&str, SourceSpan)> = HashMap::new();
+        for app in &on_host {
+            for n in std::iter::once(&app.server_name).chain(&app.aliases) {
+                let key = (n.to_ascii_lowercase(), *app.port);
+                match names.get(&key) {
+                    Some((first, _)) if *first != app.name.as_str() => problems.push(Problem {
+                        code: "server-name-conflict",
+                        message: format!(
+                            "apps `{first}` and `{}` both claim {}:{} on host `{}`",
+                            *app.name, n.value, *app.port, *host.name
+                        ),
+                        span: n.span,
+                        label: "claimed twice".into(),
+                        help: Some(format!(
+                            "Apache would send every request for {} to the first vhost; give `{}` another server-name or port",
+                            n.value, *app.name
+                        )),
+                    }),
+                    _ => {
+                        names.insert(key, (app.name.as_str(), n.span));
+                    }
+                }
+            }
+            let root = app.root.trim_end_matches('/').to_string();
+            match roots.get(&root) {
+                Some((first, _)) => problems.push(Problem {
+                    code: "root-conflict",
+                    message: format!(
+                        "apps `{first}` and `{}` share the root {} on host `{}`",
+                        *app.name, app.root.value, *host.name
+                    ),
+                    span: app.root.span,
+                    label: "same root".into(),
+                    help: Some(format!(
+                        "give `{}` its own root, such as `root \"/srv/{}\"`",
+                        *app.name, *app.name
+                    )),
+                }),
+                None => {
+                    roots.insert(root, (app.name.as_str(), app.root.span));
+                }
+            }
+        }
+    }
+}
+
+fn unique<'a>(
+    names: impl Iterator<Item = &'a Spanned<String>>,
+    what: &str,
+    problems: &mut Vec<Problem>,
+) {
+    let mut seen: HashMap<&str, SourceSpan> = HashMap::new();
+    for n in names {
+        if seen.contains_key(n.as_str()) {
+            problems.push(Problem {
+                code: "duplicate-name",
+                message: format!("{what} `{}` is declared twice", n.value),
+                span: n.span,
+                label: "declared again here".into(),
+                help: Some(format!(
+                    "{what} names must be unique; rename or remove one of them"
+                )),
+            });
+        } else {
+            seen.insert(n.as_str(), n.span);
+        }
+    }
+}

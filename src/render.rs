@@ -1,0 +1,546 @@
+//! Manifest × templates → the desired state of each host.
+//!
+//! Stage: render. Pure but for two reads that belong here: the secret values (from wsgictl's
+//! environment through a lookup function, and from `from-file` files), resolved so that a
+//! missing secret fails before anything connects. Builds typed template contexts (documented
+//! in `modules/README.md`), renders each file twice when it holds secrets (real and redacted),
+//! and decides remote paths, owners and modes. What is true of a host but not stated in the
+//! manifest (layout, Apache user, ports already listened on) comes in through [`HostEnv`]:
+//! assumed from the manifest here, taken from facts by `plan`.
+
+use crate::desired::{Content, DesiredDir, DesiredFile, DesiredState, FileRole};
+use crate::manifest::{App, Daemon, Host, Layout, Manifest, SecretFrom};
+use crate::templates::{self, Templates};
+use anyhow::{Context as _, bail};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// Text that stands in for every secret value in anything shown.
+pub const REDACTED: &str = "<redacted>";
+
+/// Looks up a variable of wsgictl's own environment (secrets' `from-env`).
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// What render needs to know about a host's Apache.
+#[derive(Debug, Clone)]
+pub struct HostEnv {
+    pub layout: Layout,
+    pub confdir: String,
+    pub apache_user: String,
+    pub apache_group: String,
+    /// Ports some configuration not managed by wsgictl already listens on.
+    pub listening: BTreeSet<u16>,
+}
+
+impl HostEnv {
+    /// Without facts: the manifest's `apache` values, else the layout's defaults (Debian when
+    /// unsaid), and no port assumed to be listened on already.
+    pub fn assumed(host: &Host) -> Self {
+        let layout = host.apache.layout.unwrap_or(Layout::Debian);
+        let (confdir, user) = match layout {
+            Layout::Debian => ("/etc/apache2", "www-data"),
+            Layout::Rhel => ("/etc/httpd", "apache"),
+        };
+        let apache_user = host.apache.user.clone().unwrap_or_else(|| user.to_string());
+        HostEnv {
+            layout,
+            confdir: host
+                .apache
+                .confdir
+                .clone()
+                .unwrap_or_else(|| confdir.to_string()),
+            apache_group: host
+                .apache
+                .group
+                .clone()
+                .unwrap_or_else(|| apache_user.clone()),
+            apache_user,
+            listening: BTreeSet::new(),
+        }
+    }
+
+    /// Where the host-wide file goes.
+    pub fn host_conf_path(&self) -> String {
+        match self.layout {
+            Layout::Debian => format!("{}/conf-available/wsgictl.conf", self.confdir),
+            Layout::Rhel => format!("{}/conf.d/00-wsgictl.conf", self.confdir),
+        }
+    }
+
+    /// Where app `name`'s vhost goes.
+    pub fn vhost_path(&self, name: &str) -> String {
+        match self.layout {
+            Layout::Debian => format!("{}/sites-available/wsgictl-{name}.conf", self.confdir),
+            Layout::Rhel => format!("{}/conf.d/wsgictl-{name}.conf", self.confdir),
+        }
+    }
+}
+
+/// `{{ host }}` in every template.
+#[derive(Debug, Serialize)]
+pub struct HostCtx {
+    pub name: String,
+    pub layout: Layout,
+    pub confdir: String,
+    pub apache_user: String,
+    pub apache_group: String,
+    /// Raw Apache text (may hold `${APACHE_RUN_DIR}`): not to be quoted with `apache`.
+    pub socket_prefix: String,
+    /// Ports that need a `Listen` line.
+    pub listen: Vec<u16>,
+}
+
+/// `{{ app }}` in the per-app templates.
+#[derive(Debug, Serialize)]
+pub struct AppCtx {
+    pub name: String,
+    pub server_name: String,
+    pub aliases: Vec<String>,
+    pub port: u16,
+    pub root: String,
+    pub user: String,
+    pub group: String,
+    pub src: String,
+    pub venv: String,
+    pub python: String,
+    pub htdocs: String,
+    pub wsgi_script: String,
+    pub wsgi_script_name: String,
+    pub env_file: String,
+    /// Raw Apache text (may hold `${APACHE_LOG_DIR}`): not to be quoted with `apache`.
+    pub error_log: String,
+    /// Raw Apache text, like `error_log`.
+    pub access_log: String,
+    pub settings: String,
+    pub wsgi_module: String,
+    pub static_url: String,
+    pub static_dir: String,
+    pub static_target: String,
+    pub media_url: Option<String>,
+    pub media_dir: Option<String>,
+    pub media_target: Option<String>,
+    pub daemon: DaemonCtx,
+    pub health: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DaemonCtx {
+    pub processes: u32,
+    pub threads: u32,
+    pub maximum_requests: Option<u32>,
+    pub request_timeout: u32,
+    pub graceful_timeout: u32,
+    pub queue_timeout: u32,
+}
+
+impl From<&Daemon> for DaemonCtx {
+    fn from(d: &Daemon) -> Self {
+        DaemonCtx {
+            processes: d.processes,
+            threads: d.threads,
+            maximum_requests: d.maximum_requests,
+            request_timeout: d.request_timeout,
+            graceful_timeout: d.graceful_timeout,
+            queue_timeout: d.queue_timeout,
+        }
+    }
+}
+
+/// One line of the env file.
+#[derive(Debug, Serialize)]
+pub struct EnvEntry<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+    pub secret: bool,
+}
+
+#[derive(Serialize)]
+struct FileCtx<'a> {
+    host: &'a HostCtx,
+    app: &'a AppCtx,
+}
+
+#[derive(Serialize)]
+struct EnvCtx<'a> {
+    host: &'a HostCtx,
+    app: &'a AppCtx,
+    env: Vec<EnvEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct HostFileCtx<'a> {
+    host: &'a HostCtx,
+    apps: &'a [AppCtx],
+}
+
+/// A resolved secret value. `Debug` never shows it.
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+/// Which hosts and apps to render.
+#[derive(Debug, Default, Clone)]
+pub struct Selection {
+    pub host: Option<String>,
+    pub app: Option<String>,
+}
+
+impl Selection {
+    /// Refuse names the manifest does not declare, listing the ones it does.
+    pub fn validate(&self, m: &Manifest) -> anyhow::Result<()> {
+        if let Some(h) = &self.host {
+            if m.host(h).is_none() {
+                let known: Vec<_> = m.hosts.iter().map(|h| h.name.as_str()).collect();
+                bail!(
+                    "no host named `{h}` in {} (hosts: {})",
+                    m.path.display(),
+                    known.join(", ")
+                );
+            }
+        }
+        if let Some(a) = &self.app {
+            if !m.apps.iter().any(|x| *x.name == *a) {
+                let known: Vec<_> = m.apps.iter().map(|a| a.name.as_str()).collect();
+                bail!(
+                    "no app named `{a}` in {} (apps: {})",
+                    m.path.display(),
+                    known.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Render every selected host with facts-free assumptions ([`HostEnv::assumed`]).
+///
+/// All missing secrets of all selected apps are reported together.
+pub fn render_all(
+    m: &Manifest,
+    templates: &Templates,
+    sel: &Selection,
+    lookup: EnvLookup<'_>,
+) -> anyhow::Result<Vec<DesiredState>> {
+    sel.validate(m)?;
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for host in &m.hosts {
+        if sel.host.as_ref().is_some_and(|h| *h != *host.name) {
+            continue;
+        }
+        let has_app = m
+            .apps_on(&host.name)
+            .any(|a| sel.app.as_ref().is_none_or(|s| *s == *a.name));
+        if !has_app {
+            continue;
+        }
+        match render_host(
+            m,
+            host,
+            templates,
+            &HostEnv::assumed(host),
+            sel.app.as_deref(),
+            lookup,
+        ) {
+            Ok(state) => out.push(state),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    Ok(out)
+}
+
+/// Render one host. `only_app` limits the per-app files; the host-wide file is always
+/// rendered, from every app on the host (its Listen lines depend on all of them).
+pub fn render_host(
+    m: &Manifest,
+    host: &Host,
+    templates: &Templates,
+    env: &HostEnv,
+    only_app: Option<&str>,
+    lookup: EnvLookup<'_>,
+) -> anyhow::Result<DesiredState> {
+    let apps: Vec<&App> = m.apps_on(&host.name).collect();
+    let ctxs: Vec<AppCtx> = apps.iter().map(|a| app_ctx(a, env.layout)).collect();
+    let ports: BTreeSet<u16> = apps.iter().map(|a| *a.port).collect();
+    let hctx = HostCtx {
+        name: host.name.value.clone(),
+        layout: env.layout,
+        confdir: env.confdir.clone(),
+        apache_user: env.apache_user.clone(),
+        apache_group: env.apache_group.clone(),
+        socket_prefix: match env.layout {
+            Layout::Debian => "${APACHE_RUN_DIR}/wsgi".into(),
+            Layout::Rhel => "run/wsgi".into(),
+        },
+        listen: ports.difference(&env.listening).copied().collect(),
+    };
+
+    let mut dirs = Vec::new();
+    let mut app_files = Vec::new();
+    let mut vhosts = Vec::new();
+    let mut secret_errors = Vec::new();
+    for (app, ctx) in apps.iter().zip(&ctxs) {
+        if only_app.is_some_and(|o| o != *app.name) {
+            continue;
+        }
+        let secrets = match resolve_secrets(app, lookup) {
+            Ok(s) => s,
+            Err(e) => {
+                secret_errors.extend(e);
+                continue;
+            }
+        };
+        dirs.extend(app_dirs(app, ctx));
+        let fc = FileCtx {
+            host: &hctx,
+            app: ctx,
+        };
+        let what = |t: &str| format!("rendering {t} for app `{}`", ctx.name);
+
+        let script = templates
+            .render(templates::WSGI_SCRIPT, &fc)
+            .with_context(|| what(templates::WSGI_SCRIPT))?;
+        app_files.push(file(
+            ctx,
+            &ctx.wsgi_script,
+            "root",
+            &ctx.group,
+            0o644,
+            FileRole::WsgiScript,
+            templates::WSGI_SCRIPT,
+            Content::plain(script),
+        ));
+
+        let entries = |redact: bool| -> Vec<EnvEntry<'_>> {
+            let plain = app.env.iter().map(|e| EnvEntry {
+                name: &e.name,
+                value: &e.value,
+                secret: false,
+            });
+            let secret = secrets.iter().map(move |(n, s)| EnvEntry {
+                name: n,
+                value: if redact { REDACTED } else { &s.0 },
+                secret: true,
+            });
+            plain.chain(secret).collect()
+        };
+        let real = templates
+            .render(
+                templates::ENV_FILE,
+                &EnvCtx {
+                    host: &hctx,
+                    app: ctx,
+                    env: entries(false),
+                },
+            )
+            .with_context(|| what(templates::ENV_FILE))?;
+        let shown = templates
+            .render(
+                templates::ENV_FILE,
+                &EnvCtx {
+                    host: &hctx,
+                    app: ctx,
+                    env: entries(true),
+                },
+            )
+            .with_context(|| what(templates::ENV_FILE))?;
+        app_files.push(file(
+            ctx,
+            &ctx.env_file,
+            "root",
+            &ctx.group,
+            0o640,
+            FileRole::EnvFile,
+            templates::ENV_FILE,
+            Content::with_secrets(real, shown),
+        ));
+
+        let vhost = templates
+            .render(templates::VHOST, &fc)
+            .with_context(|| what(templates::VHOST))?;
+        vhosts.push(file(
+            ctx,
+            &env.vhost_path(&ctx.name),
+            "root",
+            "root",
+            0o644,
+            FileRole::Vhost,
+            templates::VHOST,
+            Content::plain(vhost),
+        ));
+    }
+    if !secret_errors.is_empty() {
+        bail!("{}", secret_errors.join("\n"));
+    }
+
+    let host_conf = templates
+        .render(
+            templates::HOST_CONF,
+            &HostFileCtx {
+                host: &hctx,
+                apps: &ctxs,
+            },
+        )
+        .with_context(|| {
+            format!(
+                "rendering {} for host `{}`",
+                templates::HOST_CONF,
+                *host.name
+            )
+        })?;
+    let mut files = app_files;
+    files.append(&mut vhosts);
+    files.push(DesiredFile {
+        path: env.host_conf_path(),
+        owner: "root".into(),
+        group: "root".into(),
+        mode: 0o644,
+        role: FileRole::HostConf,
+        app: None,
+        template: templates::HOST_CONF,
+        content: Content::plain(host_conf),
+    });
+    Ok(DesiredState {
+        host: host.name.value.clone(),
+        dirs,
+        files,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn file(
+    ctx: &AppCtx,
+    path: &str,
+    owner: &str,
+    group: &str,
+    mode: u32,
+    role: FileRole,
+    template: &'static str,
+    content: Content,
+) -> DesiredFile {
+    DesiredFile {
+        path: path.to_string(),
+        owner: owner.into(),
+        group: group.into(),
+        mode,
+        role,
+        app: Some(ctx.name.clone()),
+        template,
+        content,
+    }
+}
+
+fn app_ctx(app: &App, layout: Layout) -> AppCtx {
+    let root = app.root.trim_end_matches('/').to_string();
+    let name = app.name.value.clone();
+    let (error_log, access_log) = match layout {
+        Layout::Debian => (
+            format!("${{APACHE_LOG_DIR}}/wsgictl-{name}-error.log"),
+            format!("${{APACHE_LOG_DIR}}/wsgictl-{name}-access.log"),
+        ),
+        Layout::Rhel => (
+            format!("logs/wsgictl-{name}-error_log"),
+            format!("logs/wsgictl-{name}-access_log"),
+        ),
+    };
+    let media = app.django.media.as_ref();
+    AppCtx {
+        server_name: app.server_name.value.clone(),
+        aliases: app.aliases.iter().map(|a| a.value.clone()).collect(),
+        port: *app.port,
+        user: app.user.clone(),
+        group: app.group.clone(),
+        src: format!("{root}/src"),
+        venv: app.venv.path.clone(),
+        python: app.python.clone(),
+        htdocs: format!("{root}/htdocs"),
+        wsgi_script: format!("{root}/app.wsgi"),
+        wsgi_script_name: "app.wsgi".into(),
+        env_file: format!("{root}/app.env"),
+        error_log,
+        access_log,
+        settings: app.django.settings.clone(),
+        wsgi_module: app.django.wsgi.clone(),
+        static_url: app.django.static_files.url.clone(),
+        static_dir: app.django.static_files.dir.clone(),
+        static_target: format!("{}/", app.django.static_files.dir),
+        media_url: media.map(|m| m.url.clone()),
+        media_dir: media.map(|m| m.dir.clone()),
+        media_target: media.map(|m| format!("{}/", m.dir)),
+        daemon: (&app.daemon).into(),
+        health: app.health.clone(),
+        root,
+        name,
+    }
+}
+
+/// Directories of an app (ERRORS.md section 5.3): the root and DocumentRoot readable by
+/// Apache, code readable by the app's group only, static and media writable by the app.
+fn app_dirs(app: &App, ctx: &AppCtx) -> Vec<DesiredDir> {
+    let d = |path: &str, owner: &str, group: &str, mode| DesiredDir {
+        path: path.to_string(),
+        owner: owner.into(),
+        group: group.into(),
+        mode,
+        app: Some(ctx.name.clone()),
+    };
+    let mut dirs = vec![
+        d(&ctx.root, "root", "root", 0o755),
+        d(&ctx.src, "root", &ctx.group, 0o750),
+        d(&ctx.htdocs, "root", "root", 0o755),
+        d(&ctx.static_dir, &app.user, &app.group, 0o755),
+    ];
+    if let Some(m) = &ctx.media_dir {
+        dirs.push(d(m, &app.user, &app.group, 0o755));
+    }
+    dirs
+}
+
+/// Resolve every secret of `app`, or say which ones are missing and why.
+fn resolve_secrets(app: &App, lookup: EnvLookup<'_>) -> Result<Vec<(String, Secret)>, Vec<String>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for s in &app.secrets {
+        let who = format!("secret `{}` of app `{}`", s.name, *app.name);
+        let value = match &s.from {
+            SecretFrom::Env(var) => match lookup(var) {
+                Some(v) => v,
+                None => {
+                    errors.push(format!(
+                        "{who}: environment variable {var} is not set; export {var} before running wsgictl, or use from-file=\"...\""
+                    ));
+                    continue;
+                }
+            },
+            SecretFrom::File(path) => match std::fs::read_to_string(path) {
+                Ok(v) => {
+                    let v = v.strip_suffix('\n').unwrap_or(&v);
+                    v.strip_suffix('\r').unwrap_or(v).to_string()
+                }
+                Err(e) => {
+                    errors.push(format!("{who}: reading {}: {e}", path.display()));
+                    continue;
+                }
+            },
+        };
+        if value.chars().any(char::is_control) {
+            errors.push(format!(
+                "{who}: the value contains a newline or another control character (only one trailing newline is allowed); it cannot be written to the env file safely"
+            ));
+            continue;
+        }
+        out.push((s.name.clone(), Secret(value)));
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
