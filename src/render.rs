@@ -192,25 +192,25 @@ pub struct Selection {
 impl Selection {
     /// Refuse names the manifest does not declare, listing the ones it does.
     pub fn validate(&self, m: &Manifest) -> anyhow::Result<()> {
-        if let Some(h) = &self.host {
-            if m.host(h).is_none() {
-                let known: Vec<_> = m.hosts.iter().map(|h| h.name.as_str()).collect();
-                bail!(
-                    "no host named `{h}` in {} (hosts: {})",
-                    m.path.display(),
-                    known.join(", ")
-                );
-            }
+        if let Some(h) = &self.host
+            && m.host(h).is_none()
+        {
+            let known: Vec<_> = m.hosts.iter().map(|h| h.name.as_str()).collect();
+            bail!(
+                "no host named `{h}` in {} (hosts: {})",
+                m.path.display(),
+                known.join(", ")
+            );
         }
-        if let Some(a) = &self.app {
-            if !m.apps.iter().any(|x| *x.name == *a) {
-                let known: Vec<_> = m.apps.iter().map(|a| a.name.as_str()).collect();
-                bail!(
-                    "no app named `{a}` in {} (apps: {})",
-                    m.path.display(),
-                    known.join(", ")
-                );
-            }
+        if let Some(a) = &self.app
+            && !m.apps.iter().any(|x| *x.name == *a)
+        {
+            let known: Vec<_> = m.apps.iter().map(|a| a.name.as_str()).collect();
+            bail!(
+                "no app named `{a}` in {} (apps: {})",
+                m.path.display(),
+                known.join(", ")
+            );
         }
         Ok(())
     }

@@ -1,1 +1,12 @@
+//! wsgictl's integration tests: one binary, one module per area.
+//!
+//! `apache` needs a real Apache with mod_wsgi (Debian's apache2 and libapache2-mod-wsgi-py3);
+//! `tests/run.sh` installs them when missing.
 
+mod apache;
+mod cli;
+mod manifest;
+mod quoting;
+mod render;
+mod support;
+mod templates;

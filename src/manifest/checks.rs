@@ -1,4 +1,7 @@
-//! Rules that relate several nodes: unique names, known hosts, no collisions on one host.
+//! Rules that relate several nodes: unique names, no collisions on one host.
+//!
+//! (Whether an app's `host` is declared is checked while decoding, so it is reported even for
+//! an app with other problems.)
 //!
 //! Stage: load (pure). Runs on the decoded model; each problem points at the second
 //! occurrence and its help names the first.
@@ -11,31 +14,6 @@ use std::collections::HashMap;
 pub(super) fn check(hosts: &[Host], apps: &[App], problems: &mut Vec<Problem>) {
     unique(hosts.iter().map(|h| &h.name), "host", problems);
     unique(apps.iter().map(|a| &a.name), "app", problems);
-
-    for app in apps {
-        for h in &app.hosts {
-            if !hosts.iter().any(|host| *host.name == h.value) {
-                let known: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-                let help = match super::rules::suggest(h, &known) {
-                    Some(s) => format!(
-                        "did you mean `{s}`? or declare `host {:?} {{ ... }}`",
-                        h.value
-                    ),
-                    None if known.is_empty() => {
-                        format!("declare it: `host {:?} {{ address \"...\" }}`", h.value)
-                    }
-                    None => format!("declared hosts: {}", known.join(", ")),
-                };
-                problems.push(Problem {
-                    code: "unknown-host",
-                    message: format!("app `{}` names unknown host `{}`", *app.name, h.value),
-                    span: h.span,
-                    label: "no such host".into(),
-                    help: Some(help),
-                });
-            }
-        }
-    }
 
     for host in hosts {
         let on_host: Vec<&App> = apps

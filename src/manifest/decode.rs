@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 pub(super) struct Decoder<'a> {
     pub problems: Vec<Problem>,
     dir: &'a Path,
+    /// Names of every `host` node, read before any app so references are checked even in an
+    /// app that has other problems.
+    declared_hosts: Vec<String>,
 }
 
 const TOP: &[&str] = &["templates", "host", "app"];
@@ -93,6 +96,7 @@ impl<'a> Decoder<'a> {
         Decoder {
             problems: Vec::new(),
             dir,
+            declared_hosts: Vec::new(),
         }
     }
 
@@ -118,32 +122,32 @@ impl<'a> Decoder<'a> {
     /// Report properties other than `allowed` on `node`.
     fn props(&mut self, node: &KdlNode, allowed: &[&str]) {
         for e in node.entries() {
-            if let Some(key) = e.name() {
-                if !allowed.contains(&key.value()) {
-                    let help = match rules::suggest(key.value(), allowed) {
-                        Some(s) => Some(format!("did you mean `{s}=`?")),
-                        None if allowed.is_empty() => Some(format!(
-                            "`{}` takes no properties; remove it",
-                            node.name().value()
-                        )),
-                        None => Some(format!(
-                            "`{}` accepts: {}",
-                            node.name().value(),
-                            allowed.join(", ")
-                        )),
-                    };
-                    self.problem(
-                        "unknown-property",
-                        e.span(),
-                        format!(
-                            "unknown property `{}` on `{}`",
-                            key.value(),
-                            node.name().value()
-                        ),
-                        "not a known property",
-                        help,
-                    );
-                }
+            if let Some(key) = e.name()
+                && !allowed.contains(&key.value())
+            {
+                let help = match rules::suggest(key.value(), allowed) {
+                    Some(s) => Some(format!("did you mean `{s}=`?")),
+                    None if allowed.is_empty() => Some(format!(
+                        "`{}` takes no properties; remove it",
+                        node.name().value()
+                    )),
+                    None => Some(format!(
+                        "`{}` accepts: {}",
+                        node.name().value(),
+                        allowed.join(", ")
+                    )),
+                };
+                self.problem(
+                    "unknown-property",
+                    e.span(),
+                    format!(
+                        "unknown property `{}` on `{}`",
+                        key.value(),
+                        node.name().value()
+                    ),
+                    "not a known property",
+                    help,
+                );
             }
         }
     }
@@ -462,16 +466,16 @@ impl<'a> Decoder<'a> {
                 "missing-local-path",
                 v.span,
                 format!("{what} {:?} not found: {found}", v.value),
-                format!("{found} (resolved to {})", path.display()),
+                format!("{found}: {}", path.display()),
                 Some(format!(
-                    "paths are relative to the manifest's directory ({}); fix the path or create the {}",
-                    self.dir.display(),
+                    "local paths are relative to the manifest's directory; fix the path or create the {}",
                     if want_dir { "directory" } else { "file" }
                 )),
             );
             return None;
         }
-        Some(path)
+        // Exists, so it can be resolved: `ok/../project/x` is shown as `project/x`.
+        Some(path.canonicalize().unwrap_or(path))
     }
 
     fn remote(&mut self, v: &Spanned<String>, what: &str, colon_free: bool) -> bool {
@@ -485,6 +489,12 @@ impl<'a> Decoder<'a> {
     pub fn document(&mut self, doc: &KdlDocument) -> (Option<PathBuf>, Vec<Host>, Vec<App>) {
         let (mut templates, mut hosts, mut apps) = (None, Vec::new(), Vec::new());
         let mut seen_templates = false;
+        self.declared_hosts = doc
+            .nodes()
+            .iter()
+            .filter(|n| n.name().value() == "host")
+            .filter_map(|n| args(n).next()?.value().as_string().map(str::to_string))
+            .collect();
         for node in doc.nodes() {
             match node.name().value() {
                 "templates" => {
@@ -580,10 +590,10 @@ impl<'a> Decoder<'a> {
                 }
                 "port" => h.port = self.port(child).map_or(22, |p| p.value),
                 "user" => {
-                    if let Some(v) = self.one_string(child, "user \"deploy\"") {
-                        if self.rule("invalid-name", "user name", &v, rules::account_name) {
-                            h.user = Some(v.value);
-                        }
+                    if let Some(v) = self.one_string(child, "user \"deploy\"")
+                        && self.rule("invalid-name", "user name", &v, rules::account_name)
+                    {
+                        h.user = Some(v.value);
                     }
                 }
                 "identity" => {
@@ -678,7 +688,12 @@ impl<'a> Decoder<'a> {
 
         for child in self.block(node, APP, &["host", "alias", "secret"]) {
             match child.name().value() {
-                "host" => hosts.extend(self.strings(child, "host \"web1\"")),
+                "host" => {
+                    for h in self.strings(child, "host \"web1\"") {
+                        self.known_host(&h);
+                        hosts.push(h);
+                    }
+                }
                 "server-name" => {
                     let v = self.one_string(child, "server-name \"blog.example.com\"");
                     server_name = v.filter(|v| {
@@ -712,18 +727,19 @@ impl<'a> Decoder<'a> {
                     let v = v.filter(|v| {
                         self.rule("invalid-name", "account name", v, rules::account_name)
                     });
-                    if let Some(v) = &v {
-                        if field == "user" && v.value == "root" {
-                            self.problem(
+                    if let Some(v) = &v
+                        && field == "user"
+                        && v.value == "root"
+                    {
+                        self.problem(
                                 "daemon-user-root",
                                 v.span,
                                 "the daemon process cannot run as root",
                                 "root is refused by mod_wsgi",
                                 Some("use a dedicated account such as `user \"blog\"`; wsgictl creates it".into()),
                             );
-                            ok = false;
-                            continue;
-                        }
+                        ok = false;
+                        continue;
                     }
                     ok &= v.is_some();
                     if field == "user" { user = v } else { group = v }
@@ -841,6 +857,45 @@ impl<'a> Decoder<'a> {
             secrets,
             health: health.map(|h| h.value),
         })
+    }
+
+    /// `DJANGO_SETTINGS_MODULE` is assigned by the `.wsgi` from `django { settings }`.
+    fn not_reserved(&mut self, name: &Spanned<String>) -> bool {
+        if name.value != "DJANGO_SETTINGS_MODULE" {
+            return true;
+        }
+        self.problem(
+            "reserved-env-name",
+            name.span,
+            "DJANGO_SETTINGS_MODULE cannot be set in `env` or as a secret",
+            "set by wsgictl",
+            Some("set it with `settings \"blog.settings\"` in the app's `django` block".into()),
+        );
+        false
+    }
+
+    fn known_host(&mut self, h: &Spanned<String>) {
+        if self.declared_hosts.contains(&h.value) {
+            return;
+        }
+        let known: Vec<&str> = self.declared_hosts.iter().map(String::as_str).collect();
+        let help = match rules::suggest(h, &known) {
+            Some(s) => format!(
+                "did you mean `{s}`? or declare `host {:?} {{ ... }}`",
+                h.value
+            ),
+            None if known.is_empty() => {
+                format!("declare it: `host {:?} {{ address \"...\" }}`", h.value)
+            }
+            None => format!("declared hosts: {}", known.join(", ")),
+        };
+        self.problem(
+            "unknown-host",
+            h.span,
+            format!("unknown host `{}`", h.value),
+            "no such host",
+            Some(help),
+        );
     }
 
     fn not_slash(&mut self, v: &Spanned<String>) -> bool {
@@ -1056,7 +1111,7 @@ impl<'a> Decoder<'a> {
                 "environment name",
                 &name,
                 rules::env_name,
-            );
+            ) && self.not_reserved(&name);
             let value = self.one_string(child, &format!("{} \"value\"", name.value));
             if out.iter().any(|e| e.name == name.value) {
                 self.problem(
@@ -1085,8 +1140,10 @@ impl<'a> Decoder<'a> {
         let name = self
             .count_args(node, 1, 1, example)
             .and_then(|a| self.string(node, a[0]));
-        let name =
-            name.filter(|n| self.rule("invalid-env-name", "environment name", n, rules::env_name));
+        let name = name.filter(|n| {
+            self.rule("invalid-env-name", "environment name", n, rules::env_name)
+                && self.not_reserved(n)
+        });
         let from_env = node.entry("from-env");
         let from_file = node.entry("from-file");
         let from = match (from_env, from_file) {
@@ -1154,17 +1211,29 @@ pub fn default_wsgi_module(settings: &str) -> String {
 /// Resolve a local path from the manifest: `~/` is the user's home, relative paths are relative
 /// to the manifest's directory.
 pub fn expand_local(dir: &Path, s: &str) -> PathBuf {
-    if let Some(rest) = s.strip_prefix("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return PathBuf::from(home).join(rest);
+    let path = match s.strip_prefix("~/").zip(std::env::var_os("HOME")) {
+        Some((rest, home)) => PathBuf::from(home).join(rest),
+        None => dir.join(s),
+    };
+    normalize(&path)
+}
+
+/// Drop `.` components and fold `..` into its parent, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
         }
     }
-    let p = Path::new(s);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        dir.join(p)
-    }
+    out
 }
 
 #[cfg(test)]
@@ -1184,7 +1253,11 @@ mod tests {
     #[test]
     fn local_paths_resolve_against_the_manifest() {
         let dir = Path::new("/work/site");
-        assert_eq!(expand_local(dir, "./blog"), Path::new("/work/site/./blog"));
+        assert_eq!(expand_local(dir, "./blog"), Path::new("/work/site/blog"));
+        assert_eq!(
+            expand_local(dir, "../shared/./x"),
+            Path::new("/work/shared/x")
+        );
         assert_eq!(expand_local(dir, "/abs/x"), Path::new("/abs/x"));
     }
 }

@@ -1,0 +1,15 @@
+"""Settings of the shop example; like the blog, configured from the environment."""
+import os
+
+SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+DEBUG = False
+ALLOWED_HOSTS = ["shop.example.com"]
+
+INSTALLED_APPS = ["django.contrib.staticfiles"]
+ROOT_URLCONF = "shop.urls"
+DATABASES = {}
+USE_TZ = True
+
+STATIC_URL = "/assets/"
+STATIC_ROOT = "/srv/shop/assets"
+STATICFILES_DIRS = [os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")]

@@ -1,0 +1,96 @@
+//! Every rendered configuration passes Apache's own syntax check, with mod_wsgi loaded, in a
+//! real (throwaway) Debian Apache instance; and the check does catch a broken one.
+
+use crate::support::apache::ApacheInstance;
+use crate::support::*;
+use wsgictl::manifest;
+use wsgictl::render::{HostEnv, render_host};
+use wsgictl::templates::Templates;
+
+fn lookup(_: &str) -> Option<String> {
+    Some(KNOWN_SECRET.to_string())
+}
+
+/// Render every host of `manifest_path` into a fresh instance each and configtest it.
+fn configtest(
+    manifest_path: &std::path::Path,
+    templates_dir: Option<&std::path::Path>,
+) -> Vec<(String, std::process::Output)> {
+    let m = manifest::load(manifest_path).unwrap();
+    let templates = Templates::load(templates_dir.or(m.templates.as_deref())).unwrap();
+    let mut results = Vec::new();
+    for host in &m.hosts {
+        let apache = ApacheInstance::new();
+        ApacheInstance::ensure_accounts(&m, &host.name);
+        let mut env = HostEnv::assumed(host);
+        env.layout = manifest::Layout::Debian;
+        env.confdir = apache.confdir().display().to_string();
+        let state = render_host(&m, host, &templates, &env, None, &lookup).unwrap();
+        let written = apache.install(&state);
+        let vhosts = m.apps_on(&host.name).count();
+        assert_eq!(
+            written.len(),
+            vhosts + 1,
+            "{}: one vhost per app and the host-wide file",
+            host.name.value
+        );
+        let test = apache.ctl(&["-t"]);
+        if test.status.success() {
+            let modules = apache.ctl(&["-M"]);
+            assert!(
+                String::from_utf8_lossy(&modules.stdout).contains("wsgi_module"),
+                "mod_wsgi is not loaded in the instance: {}",
+                String::from_utf8_lossy(&modules.stderr)
+            );
+        }
+        results.push((host.name.value.clone(), test));
+    }
+    results
+}
+
+#[test]
+fn every_shipped_manifest_passes_apache_configtest() {
+    for f in [
+        "site.kdl.example",
+        "examples/single-app/site.kdl",
+        "examples/two-apps/site.kdl",
+        "tests/fixtures/manifests/ok/two-apps-one-host.kdl",
+    ] {
+        for (host, out) in configtest(&root().join(f), None) {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() && err.contains("Syntax OK"),
+                "{f} on {host}: apache2ctl -t failed:\n{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn configtest_catches_a_broken_vhost() {
+    // Negative control: an override that gives every app the same daemon name must fail,
+    // with Apache's own message.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("apache")).unwrap();
+    let builtin = include_str!("../modules/apache/vhost.conf.tera");
+    let broken = builtin
+        .replace(
+            "WSGIDaemonProcess {{ app.name }}",
+            "WSGIDaemonProcess shared",
+        )
+        .replace("WSGIProcessGroup {{ app.name }}", "WSGIProcessGroup shared")
+        .replace("process-group={{ app.name }}", "process-group=shared");
+    assert_ne!(broken, builtin);
+    std::fs::write(dir.path().join("apache/vhost.conf"), broken).unwrap();
+    let results = configtest(&root().join("examples/two-apps/site.kdl"), Some(dir.path()));
+    let (_, out) = &results[0];
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a duplicate daemon name passed configtest:\n{err}"
+    );
+    assert!(
+        err.contains("Name duplicates previous WSGI daemon definition"),
+        "{err}"
+    );
+}

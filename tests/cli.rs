@@ -1,0 +1,89 @@
+//! The command line as a user meets it: exit statuses, messages, help, completions.
+
+use crate::support::*;
+
+#[test]
+fn check_accepts_the_example() {
+    let o = wsgictl(&["check", "-f", "site.kdl.example"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "site.kdl.example: ok: 1 host, 1 app (blog → web1)\n"
+    );
+}
+
+#[test]
+fn check_refuses_each_err_fixture_with_exit_1_and_a_location() {
+    for f in fixtures("manifests/err", "kdl") {
+        let rel = f
+            .strip_prefix(root())
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let o = wsgictl(&["check", "-f", &rel], &[]);
+        assert_eq!(o.status.code(), Some(1), "{rel}");
+        let err = stderr(&o);
+        let loc = format!("[{rel}:");
+        let at = err
+            .find(&loc)
+            .unwrap_or_else(|| panic!("{rel}: no location in\n{err}"));
+        let rest = &err[at + loc.len()..];
+        let (line, col) = rest.split_once(']').unwrap().0.split_once(':').unwrap();
+        assert!(
+            line.parse::<u32>().unwrap() >= 1 && col.parse::<u32>().unwrap() >= 1,
+            "{rel}: {err}"
+        );
+        assert!(err.contains("help:"), "{rel}: no help line in\n{err}");
+    }
+}
+
+#[test]
+fn missing_manifest_names_the_file() {
+    let o = wsgictl(&["check", "-f", "no/such/site.kdl"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: reading manifest no/such/site.kdl:"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    // 2 is reserved for "changes pending".
+    let o = wsgictl(&["check", "--no-such-flag"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = wsgictl(&["frobnicate"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["check", "--help"],
+        vec!["render", "--help"],
+        vec!["templates", "--help"],
+        vec!["templates", "list", "--help"],
+        vec!["templates", "show", "--help"],
+        vec!["completions", "--help"],
+    ] {
+        let o = wsgictl(&args, &[]);
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        assert!(stdout(&o).contains("Usage: wsgictl"), "{args:?}");
+    }
+}
+
+#[test]
+fn completions_are_generated() {
+    let o = wsgictl(&["completions", "bash"], &[]);
+    assert_eq!(o.status.code(), Some(0));
+    let script = stdout(&o);
+    assert!(
+        script.contains("_wsgictl()") && script.contains("render"),
+        "{script}"
+    );
+    let o = wsgictl(&["completions", "nushell"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -1,0 +1,55 @@
+//! Helpers shared by the integration tests: paths, running the binary, scrubbing output.
+
+pub mod apache;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
+
+/// The fixture files of `dir` (relative to tests/fixtures) with extension `ext`, sorted.
+pub fn fixtures(dir: &str, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixture(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Run wsgictl from the repository root, without colour, with `env` set.
+pub fn wsgictl(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsgictl"));
+    cmd.current_dir(root())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("BLOG_SECRET_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("running wsgictl")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// Replace the checkout's absolute path, which differs between machines.
+pub fn scrub(s: &str) -> String {
+    s.replace(root().to_str().unwrap(), "[ROOT]")
+}
+
+/// A secret value the tests can grep for in every output.
+pub const KNOWN_SECRET: &str = "s3cr3t-VALUE-that-must-never-print-7c1f";
