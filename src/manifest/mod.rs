@@ -7,11 +7,13 @@
 mod checks;
 mod decode;
 pub mod diag;
+mod local;
 pub mod model;
 pub mod rules;
 
-pub use decode::{default_wsgi_module, expand_local};
+pub use decode::default_wsgi_module;
 pub use diag::{ManifestError, Problem};
+pub use local::expand_local;
 pub use model::*;
 
 use anyhow::Context as _;

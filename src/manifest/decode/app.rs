@@ -1,0 +1,601 @@
+//! Decoding of `app` blocks and everything inside them: source, venv, django, daemon, env,
+//! secrets.
+//!
+//! Stage: load. Reads the file system only to check the local paths an app names.
+
+use super::super::model::*;
+use super::super::rules;
+use super::Decoder;
+use super::values::{name_span, nodes};
+use kdl::KdlNode;
+
+const APP: &[&str] = &[
+    "host",
+    "server-name",
+    "alias",
+    "port",
+    "root",
+    "user",
+    "group",
+    "source",
+    "python",
+    "venv",
+    "django",
+    "daemon",
+    "env",
+    "secret",
+    "health",
+];
+const SOURCE: &[&str] = &["exclude"];
+const VENV: &[&str] = &["path", "requirements", "packages"];
+const DJANGO: &[&str] = &[
+    "settings",
+    "wsgi",
+    "static",
+    "media",
+    "collectstatic",
+    "migrate",
+];
+const DAEMON: &[&str] = &[
+    "processes",
+    "threads",
+    "maximum-requests",
+    "request-timeout",
+    "graceful-timeout",
+    "queue-timeout",
+];
+
+impl Decoder<'_> {
+    pub(super) fn app(&mut self, node: &KdlNode) -> Option<App> {
+        let name = self.block_name(node, "app \"blog\"");
+        let name_ok = name
+            .as_ref()
+            .is_some_and(|n| self.rule("invalid-name", "app name", n, rules::app_name));
+        let mut hosts = Vec::new();
+        let mut server_name = None;
+        let mut aliases = Vec::new();
+        let mut port = None;
+        let mut root = None;
+        let mut user = None;
+        let mut group = None;
+        let mut source = None;
+        let mut python = None;
+        let mut venv_node = None;
+        let mut django_node = None;
+        let mut daemon = Daemon::default();
+        let mut env = Vec::new();
+        let mut secrets: Vec<SecretRef> = Vec::new();
+        let mut health = None;
+        let mut ok = true;
+
+        for child in self.block(node, APP, &["host", "alias", "secret"]) {
+            match child.name().value() {
+                "host" => {
+                    for h in self.strings(child, "host \"web1\"") {
+                        self.known_host(&h);
+                        hosts.push(h);
+                    }
+                }
+                "server-name" => {
+                    let v = self.one_string(child, "server-name \"blog.example.com\"");
+                    server_name = v.filter(|v| {
+                        self.rule("invalid-server-name", "server name", v, |s| {
+                            rules::server_name(s, false)
+                        })
+                    });
+                    ok &= server_name.is_some();
+                }
+                "alias" => {
+                    for v in self.strings(child, "alias \"www.blog.example.com\"") {
+                        if self.rule("invalid-server-name", "alias", &v, |s| {
+                            rules::server_name(s, true)
+                        }) {
+                            aliases.push(v);
+                        }
+                    }
+                }
+                "port" => {
+                    port = self.port(child);
+                    ok &= port.is_some();
+                }
+                "root" => {
+                    let v = self.one_string(child, "root \"/srv/blog\"");
+                    root = v.filter(|v| self.remote(v, "app root", true) && self.not_slash(v));
+                    ok &= root.is_some();
+                }
+                "user" | "group" => {
+                    let field = child.name().value();
+                    let v = self.one_string(child, &format!("{field} \"blog\""));
+                    let v = v.filter(|v| {
+                        self.rule("invalid-name", "account name", v, rules::account_name)
+                    });
+                    if let Some(v) = &v
+                        && field == "user"
+                        && v.value == "root"
+                    {
+                        self.problem(
+                                "daemon-user-root",
+                                v.span,
+                                "the daemon process cannot run as root",
+                                "root is refused by mod_wsgi",
+                                Some("use a dedicated account such as `user \"blog\"`; wsgictl creates it".into()),
+                            );
+                        ok = false;
+                        continue;
+                    }
+                    ok &= v.is_some();
+                    if field == "user" { user = v } else { group = v }
+                }
+                "source" => {
+                    source = self.source(child);
+                    ok &= source.is_some();
+                }
+                "python" => {
+                    let v = self.one_string(child, "python \"/usr/bin/python3\"");
+                    python = v.filter(|v| self.remote(v, "interpreter path", false));
+                    ok &= python.is_some();
+                }
+                "venv" => venv_node = Some(child),
+                "django" => django_node = Some(child),
+                "daemon" => daemon = self.daemon(child),
+                "env" => env = self.env(child),
+                "secret" => {
+                    if let Some(s) = self.secret(child) {
+                        if secrets.iter().any(|o| o.name == s.name) {
+                            self.problem(
+                                "duplicate-name",
+                                s.span,
+                                format!("secret `{}` is given more than once", s.name),
+                                "set again here",
+                                Some("each environment name may be set once".into()),
+                            );
+                        }
+                        secrets.push(s);
+                    } else {
+                        ok = false;
+                    }
+                }
+                "health" => {
+                    let v = self.one_string(child, "health \"/\"");
+                    health =
+                        v.filter(|v| self.rule("invalid-url", "health path", v, rules::url_path));
+                    ok &= health.is_some();
+                }
+                _ => unreachable!(),
+            }
+        }
+
+        for (field, present, example) in [
+            (
+                "host",
+                !hosts.is_empty() || self.has_child(node, "host"),
+                "host \"web1\"",
+            ),
+            (
+                "server-name",
+                self.has_child(node, "server-name"),
+                "server-name \"blog.example.com\"",
+            ),
+            ("root", self.has_child(node, "root"), "root \"/srv/blog\""),
+            ("user", self.has_child(node, "user"), "user \"blog\""),
+            (
+                "source",
+                self.has_child(node, "source"),
+                "source \"./blog\"",
+            ),
+            (
+                "venv",
+                venv_node.is_some(),
+                "venv { requirements \"./blog/requirements.txt\" }",
+            ),
+            (
+                "django",
+                django_node.is_some(),
+                "django { settings \"blog.settings\" ... }",
+            ),
+        ] {
+            if !present {
+                self.missing(node, field, example);
+                ok = false;
+            }
+        }
+
+        let venv = venv_node.and_then(|v| self.venv(v, root.as_ref()));
+        let django = django_node.and_then(|d| self.django(d));
+        // After the block: `env` may come before or after the secrets.
+        for s in &secrets {
+            if env.iter().any(|e| e.name == s.name) {
+                self.problem(
+                    "duplicate-name",
+                    s.span,
+                    format!("`{}` is set both in `env` and as a secret", s.name),
+                    "also set in env",
+                    Some("each environment name may be set once".into()),
+                );
+            }
+        }
+        if !(ok && name_ok) {
+            return None;
+        }
+        let user = user?;
+        Some(App {
+            name: name?,
+            hosts,
+            server_name: server_name?,
+            aliases,
+            port: port.unwrap_or(Spanned {
+                value: 80,
+                span: name_span(node),
+            }),
+            root: root?,
+            group: group.map_or_else(|| user.value.clone(), |g| g.value),
+            user: user.value,
+            source: source?,
+            python: python.map_or_else(|| "/usr/bin/python3".to_string(), |p| p.value),
+            venv: venv?,
+            django: django?,
+            daemon,
+            env,
+            secrets,
+            health: health.map(|h| h.value),
+        })
+    }
+
+    /// `DJANGO_SETTINGS_MODULE` is assigned by the `.wsgi` from `django { settings }`.
+    pub(super) fn not_reserved(&mut self, name: &Spanned<String>) -> bool {
+        if name.value != "DJANGO_SETTINGS_MODULE" {
+            return true;
+        }
+        self.problem(
+            "reserved-env-name",
+            name.span,
+            "DJANGO_SETTINGS_MODULE cannot be set in `env` or as a secret",
+            "set by wsgictl",
+            Some("set it with `settings \"blog.settings\"` in the app's `django` block".into()),
+        );
+        false
+    }
+
+    pub(super) fn known_host(&mut self, h: &Spanned<String>) {
+        if self.declared_hosts.contains(&h.value) {
+            return;
+        }
+        let known: Vec<&str> = self.declared_hosts.iter().map(String::as_str).collect();
+        let help = match rules::suggest(h, &known) {
+            Some(s) => format!(
+                "did you mean `{s}`? or declare `host {:?} {{ ... }}`",
+                h.value
+            ),
+            None if known.is_empty() => {
+                format!("declare it: `host {:?} {{ address \"...\" }}`", h.value)
+            }
+            None => format!("declared hosts: {}", known.join(", ")),
+        };
+        self.problem(
+            "unknown-host",
+            h.span,
+            format!("unknown host `{}`", h.value),
+            "no such host",
+            Some(help),
+        );
+    }
+
+    pub(super) fn not_slash(&mut self, v: &Spanned<String>) -> bool {
+        if v.value.trim_end_matches('/').is_empty() {
+            self.problem(
+                "invalid-remote-path",
+                v.span,
+                "the app root cannot be `/`",
+                "the whole file system",
+                Some("give the app its own directory, such as `root \"/srv/blog\"`".into()),
+            );
+            return false;
+        }
+        true
+    }
+
+    pub(super) fn source(&mut self, node: &KdlNode) -> Option<Source> {
+        self.props(node, &[]);
+        let v = self
+            .count_args(node, 1, 1, "source \"./blog\"")
+            .and_then(|a| self.string(node, a[0]));
+        let mut exclude = Vec::new();
+        for child in self.block(node, SOURCE, SOURCE) {
+            exclude.extend(
+                self.strings(child, "exclude \"*.sqlite3\" \"media/\"")
+                    .into_iter()
+                    .map(|s| s.value),
+            );
+        }
+        let path = self.local_path(&v?, "source directory", true)?;
+        Some(Source { path, exclude })
+    }
+
+    pub(super) fn venv(&mut self, node: &KdlNode, root: Option<&Spanned<String>>) -> Option<Venv> {
+        self.props(node, &[]);
+        let _ = self.count_args(node, 0, 0, "venv { ... }");
+        let mut path = None;
+        let mut requirements = None;
+        let mut packages = Vec::new();
+        let mut ok = true;
+        for child in self.block(node, VENV, &["packages"]) {
+            match child.name().value() {
+                "path" => {
+                    let v = self.one_string(child, "path \"/srv/blog/venv\"");
+                    path = v.filter(|v| self.remote(v, "venv path", true));
+                    ok &= path.is_some();
+                }
+                "requirements" => {
+                    let v = self.one_string(child, "requirements \"./blog/requirements.txt\"");
+                    requirements = v.and_then(|v| self.local_path(&v, "requirements file", false));
+                    ok &= requirements.is_some();
+                }
+                "packages" => {
+                    for v in self.strings(child, "packages \"django>=4.2,<5.1\"") {
+                        if self.rule(
+                            "invalid-requirement",
+                            "pip requirement",
+                            &v,
+                            rules::pip_requirement,
+                        ) {
+                            packages.push(v.value);
+                        } else {
+                            ok = false;
+                        }
+                    }
+                }
+                _ => unreachable!(),
+            }
+        }
+        if !self.has_child(node, "requirements") && !self.has_child(node, "packages") {
+            self.problem(
+                "missing-value",
+                name_span(node),
+                "`venv` has neither `requirements` nor `packages`",
+                "installs nothing",
+                Some("add `requirements \"./blog/requirements.txt\"` or `packages \"django>=4.2\"` (or both)".into()),
+            );
+            ok = false;
+        }
+        if !ok {
+            return None;
+        }
+        let path = match path {
+            Some(p) => p.value.trim_end_matches('/').to_string(),
+            None => format!("{}/venv", root?.value.trim_end_matches('/')),
+        };
+        Some(Venv {
+            path,
+            requirements,
+            packages,
+        })
+    }
+
+    pub(super) fn django(&mut self, node: &KdlNode) -> Option<Django> {
+        self.props(node, &[]);
+        let _ = self.count_args(node, 0, 0, "django { ... }");
+        let mut settings = None;
+        let mut wsgi = None;
+        let mut static_files = None;
+        let mut media = None;
+        let (mut collectstatic, mut migrate) = (false, false);
+        let mut ok = true;
+        for child in self.block(node, DJANGO, &[]) {
+            match child.name().value() {
+                "settings" | "wsgi" => {
+                    let field = child.name().value();
+                    let v = self.one_string(child, &format!("{field} \"blog.{field}\""));
+                    let v = v.filter(|v| {
+                        self.rule("invalid-module", "Python module", v, rules::python_module)
+                    });
+                    ok &= v.is_some();
+                    if field == "settings" {
+                        settings = v
+                    } else {
+                        wsgi = v
+                    }
+                }
+                "static" | "media" => {
+                    let field = child.name().value();
+                    let example = format!("{field} \"/{field}/\" \"/srv/blog/{field}\"");
+                    let dir = self.url_dir(child, &example);
+                    ok &= dir.is_some();
+                    if field == "static" {
+                        static_files = dir
+                    } else {
+                        media = dir
+                    }
+                }
+                "collectstatic" => collectstatic = self.one_bool(child).unwrap_or(false),
+                "migrate" => migrate = self.one_bool(child).unwrap_or(false),
+                _ => unreachable!(),
+            }
+        }
+        if !self.has_child(node, "settings") {
+            self.missing(node, "settings", "settings \"blog.settings\"");
+            ok = false;
+        }
+        if !self.has_child(node, "static") {
+            self.missing(node, "static", "static \"/static/\" \"/srv/blog/static\"");
+            ok = false;
+        }
+        if !ok {
+            return None;
+        }
+        let settings = settings?.value;
+        let wsgi = wsgi.map_or_else(|| default_wsgi_module(&settings), |w| w.value);
+        Some(Django {
+            settings,
+            wsgi,
+            static_files: static_files?,
+            media,
+            collectstatic,
+            migrate,
+        })
+    }
+
+    pub(super) fn url_dir(&mut self, node: &KdlNode, example: &str) -> Option<UrlDir> {
+        let a = self.exact_args(node, 2, example)?;
+        let url = self.string(node, a[0]);
+        let dir = self.string(node, a[1]);
+        let url = url.filter(|u| self.rule("invalid-url", "URL prefix", u, rules::url_prefix));
+        let dir = dir.filter(|d| self.remote(d, "directory", false));
+        let mut url = url?.value;
+        if !url.ends_with('/') {
+            url.push('/');
+        }
+        Some(UrlDir {
+            url,
+            dir: dir?.value.trim_end_matches('/').to_string(),
+        })
+    }
+
+    pub(super) fn daemon(&mut self, node: &KdlNode) -> Daemon {
+        self.props(node, &[]);
+        let _ = self.count_args(node, 0, 0, "daemon { ... }");
+        let mut d = Daemon::default();
+        for child in self.block(node, DAEMON, &[]) {
+            let name = child.name().value();
+            let (lo, hi) = match name {
+                "processes" => (1, 128),
+                "threads" => (1, 1000),
+                "maximum-requests" => (0, 10_000_000),
+                _ => (1, 86_400),
+            };
+            let Some(v) = self.one_int(child, lo, hi, &format!("{name} {lo}")) else {
+                continue;
+            };
+            let v = v.value as u32;
+            match name {
+                "processes" => d.processes = v,
+                "threads" => d.threads = v,
+                "maximum-requests" => d.maximum_requests = (v > 0).then_some(v),
+                "request-timeout" => d.request_timeout = v,
+                "graceful-timeout" => d.graceful_timeout = v,
+                "queue-timeout" => d.queue_timeout = v,
+                _ => unreachable!(),
+            }
+        }
+        d
+    }
+
+    pub(super) fn env(&mut self, node: &KdlNode) -> Vec<EnvVar> {
+        self.props(node, &[]);
+        let _ = self.count_args(node, 0, 0, "env { NAME \"value\" }");
+        let mut out: Vec<EnvVar> = Vec::new();
+        for child in nodes(node) {
+            let name = Spanned {
+                value: child.name().value().to_string(),
+                span: name_span(child),
+            };
+            let name_ok = self.rule(
+                "invalid-env-name",
+                "environment name",
+                &name,
+                rules::env_name,
+            ) && self.not_reserved(&name);
+            let value = self.one_string(child, &format!("{} \"value\"", name.value));
+            if out.iter().any(|e| e.name == name.value) {
+                self.problem(
+                    "duplicate-name",
+                    name.span,
+                    format!("`{}` is set more than once in `env`", name.value),
+                    "set again here",
+                    Some("keep one of them".into()),
+                );
+                continue;
+            }
+            if let (true, Some(value)) = (name_ok, value) {
+                out.push(EnvVar {
+                    name: name.value,
+                    value: value.value,
+                });
+            }
+        }
+        out
+    }
+
+    pub(super) fn secret(&mut self, node: &KdlNode) -> Option<SecretRef> {
+        self.props(node, &["from-env", "from-file"]);
+        self.leaf(node);
+        let example = "secret \"DJANGO_SECRET_KEY\" from-env=\"BLOG_SECRET_KEY\"";
+        let name = self
+            .count_args(node, 1, 1, example)
+            .and_then(|a| self.string(node, a[0]));
+        let name = name.filter(|n| {
+            self.rule("invalid-env-name", "environment name", n, rules::env_name)
+                && self.not_reserved(n)
+        });
+        let from_env = node.entry("from-env");
+        let from_file = node.entry("from-file");
+        let from = match (from_env, from_file) {
+            (Some(e), None) => {
+                let v = self.string(node, e)?;
+                if !self.rule(
+                    "invalid-env-name",
+                    "environment variable",
+                    &v,
+                    rules::env_name,
+                ) {
+                    return None;
+                }
+                SecretFrom::Env(v.value)
+            }
+            (None, Some(f)) => {
+                let v = self.string(node, f)?;
+                SecretFrom::File(self.local_path(&v, "secret file", false)?)
+            }
+            (Some(_), Some(f)) => {
+                self.problem(
+                    "conflicting-values",
+                    f.span(),
+                    "a secret takes `from-env` or `from-file`, not both",
+                    "second source",
+                    Some("keep one of them".into()),
+                );
+                return None;
+            }
+            (None, None) => {
+                self.problem(
+                    "missing-value",
+                    name_span(node),
+                    "`secret` says neither where its value comes from",
+                    "no source",
+                    Some(format!(
+                        "write it as `{example}` or with `from-file=\"./secrets/blog.key\"`"
+                    )),
+                );
+                return None;
+            }
+        };
+        let name = name?;
+        Some(SecretRef {
+            name: name.value,
+            from,
+            span: name.span,
+        })
+    }
+}
+
+/// `blog.settings` → `blog.wsgi`; a top-level `settings` → `wsgi`.
+pub fn default_wsgi_module(settings: &str) -> String {
+    match settings.rsplit_once('.') {
+        Some((package, _)) => format!("{package}.wsgi"),
+        None => "wsgi".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wsgi_module_default_follows_settings_package() {
+        assert_eq!(default_wsgi_module("blog.settings"), "blog.wsgi");
+        assert_eq!(
+            default_wsgi_module("conf.settings.prod"),
+            "conf.settings.wsgi"
+        );
+        assert_eq!(default_wsgi_module("settings"), "wsgi");
+    }
+}
