@@ -212,6 +212,11 @@ impl Selection {
                 known.join(", ")
             );
         }
+        if let (Some(h), Some(a)) = (&self.host, &self.app)
+            && !m.apps_on(h).any(|x| *x.name == *a)
+        {
+            bail!("app `{a}` is not deployed on host `{h}`");
+        }
         Ok(())
     }
 }
@@ -247,7 +252,14 @@ pub fn render_all(
             lookup,
         ) {
             Ok(state) => out.push(state),
-            Err(e) => errors.push(format!("{e:#}")),
+            // An app on several hosts would report the same missing secret once per host.
+            Err(e) => {
+                for line in format!("{e:#}").lines() {
+                    if !errors.iter().any(|l| l == line) {
+                        errors.push(line.to_string());
+                    }
+                }
+            }
         }
     }
     if !errors.is_empty() {
@@ -302,23 +314,17 @@ pub fn render_host(
             host: &hctx,
             app: ctx,
         };
-        let what = |t: &str| format!("rendering {t} for app `{}`", ctx.name);
-
-        let script = templates
-            .render(templates::WSGI_SCRIPT, &fc)
-            .with_context(|| what(templates::WSGI_SCRIPT))?;
-        app_files.push(file(
-            ctx,
-            &ctx.wsgi_script,
-            "root",
-            &ctx.group,
-            0o644,
+        let script = rendered(templates, FileRole::WsgiScript, &fc, &ctx.name)?;
+        app_files.push(app_file(
             FileRole::WsgiScript,
-            templates::WSGI_SCRIPT,
+            ctx,
+            env,
             Content::plain(script),
         ));
 
-        let entries = |redact: bool| -> Vec<EnvEntry<'_>> {
+        // The env file twice: with the secret values (written to the host only) and redacted
+        // (everything that is ever shown).
+        let env_ctx = |redact: bool| {
             let plain = app.env.iter().map(|e| EnvEntry {
                 name: &e.name,
                 value: &e.value,
@@ -329,52 +335,23 @@ pub fn render_host(
                 value: if redact { REDACTED } else { &s.0 },
                 secret: true,
             });
-            plain.chain(secret).collect()
+            EnvCtx {
+                host: &hctx,
+                app: ctx,
+                env: plain.chain(secret).collect(),
+            }
         };
-        let real = templates
-            .render(
-                templates::ENV_FILE,
-                &EnvCtx {
-                    host: &hctx,
-                    app: ctx,
-                    env: entries(false),
-                },
-            )
-            .with_context(|| what(templates::ENV_FILE))?;
-        let shown = templates
-            .render(
-                templates::ENV_FILE,
-                &EnvCtx {
-                    host: &hctx,
-                    app: ctx,
-                    env: entries(true),
-                },
-            )
-            .with_context(|| what(templates::ENV_FILE))?;
-        app_files.push(file(
-            ctx,
-            &ctx.env_file,
-            "root",
-            &ctx.group,
-            0o640,
+        let real = rendered(templates, FileRole::EnvFile, &env_ctx(false), &ctx.name)?;
+        let shown = rendered(templates, FileRole::EnvFile, &env_ctx(true), &ctx.name)?;
+        app_files.push(app_file(
             FileRole::EnvFile,
-            templates::ENV_FILE,
+            ctx,
+            env,
             Content::with_secrets(real, shown),
         ));
 
-        let vhost = templates
-            .render(templates::VHOST, &fc)
-            .with_context(|| what(templates::VHOST))?;
-        vhosts.push(file(
-            ctx,
-            &env.vhost_path(&ctx.name),
-            "root",
-            "root",
-            0o644,
-            FileRole::Vhost,
-            templates::VHOST,
-            Content::plain(vhost),
-        ));
+        let vhost = rendered(templates, FileRole::Vhost, &fc, &ctx.name)?;
+        vhosts.push(app_file(FileRole::Vhost, ctx, env, Content::plain(vhost)));
     }
     if !secret_errors.is_empty() {
         bail!("{}", secret_errors.join("\n"));
@@ -404,7 +381,7 @@ pub fn render_host(
         mode: 0o644,
         role: FileRole::HostConf,
         app: None,
-        template: templates::HOST_CONF,
+        template: template_of(FileRole::HostConf),
         content: Content::plain(host_conf),
     });
     Ok(DesiredState {
@@ -414,25 +391,45 @@ pub fn render_host(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn file(
-    ctx: &AppCtx,
-    path: &str,
-    owner: &str,
-    group: &str,
-    mode: u32,
+/// The template each kind of file is rendered from.
+fn template_of(role: FileRole) -> &'static str {
+    match role {
+        FileRole::HostConf => templates::HOST_CONF,
+        FileRole::Vhost => templates::VHOST,
+        FileRole::WsgiScript => templates::WSGI_SCRIPT,
+        FileRole::EnvFile => templates::ENV_FILE,
+    }
+}
+
+fn rendered(
+    templates: &Templates,
     role: FileRole,
-    template: &'static str,
-    content: Content,
-) -> DesiredFile {
+    ctx: &impl Serialize,
+    app: &str,
+) -> anyhow::Result<String> {
+    let name = template_of(role);
+    templates
+        .render(name, ctx)
+        .with_context(|| format!("rendering {name} for app `{app}`"))
+}
+
+/// Path, owner and mode of each per-app file (ERRORS.md section 5.3): Apache configuration is
+/// root's; the script and env file are readable by the app's group, the env file by no one else.
+fn app_file(role: FileRole, ctx: &AppCtx, env: &HostEnv, content: Content) -> DesiredFile {
+    let (path, group, mode) = match role {
+        FileRole::WsgiScript => (ctx.wsgi_script.clone(), ctx.group.clone(), 0o644),
+        FileRole::EnvFile => (ctx.env_file.clone(), ctx.group.clone(), 0o640),
+        FileRole::Vhost => (env.vhost_path(&ctx.name), "root".to_string(), 0o644),
+        FileRole::HostConf => unreachable!("the host-wide file belongs to no app"),
+    };
     DesiredFile {
-        path: path.to_string(),
-        owner: owner.into(),
-        group: group.into(),
+        path,
+        owner: "root".into(),
+        group,
         mode,
         role,
         app: Some(ctx.name.clone()),
-        template,
+        template: template_of(role),
         content,
     }
 }

@@ -193,3 +193,28 @@ fn rhel_layout_uses_conf_d_and_its_socket_prefix() {
     );
     assert!(!out.contains("--- web1:"), "{out}");
 }
+
+#[test]
+fn a_missing_secret_of_an_app_on_two_hosts_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = std::fs::read_to_string(fixture("manifests/ok/rhel-multi-host.kdl"))
+        .unwrap()
+        .replace(
+            "../project/",
+            &format!("{}/", fixture("manifests/project").display()),
+        )
+        .replace(
+            "python \"/usr/bin/python3.11\"",
+            "secret \"API_TOKEN\" from-env=\"WSGICTL_TEST_UNSET\"",
+        );
+    let path = dir.path().join("site.kdl");
+    std::fs::write(&path, manifest).unwrap();
+    let o = wsgictl(&["render", "-f", path.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o).matches("WSGICTL_TEST_UNSET is not set").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+}
