@@ -24,3 +24,4 @@ pub mod quote;
 pub mod render;
 pub mod shell;
 pub mod templates;
+pub mod transport;

@@ -10,3 +10,4 @@ mod quoting;
 mod render;
 mod support;
 mod templates;
+mod transport;

@@ -98,7 +98,7 @@ fn shipped_manifests_are_valid() {
 fn defaults_are_applied() {
     let m = load(&fixture("manifests/ok/minimal.kdl")).unwrap();
     let (host, app) = (&m.hosts[0], &m.apps[0]);
-    assert_eq!(host.port, 22);
+    assert_eq!(host.port, None, "22 unless ~/.ssh/config says otherwise");
     assert!(!host.sudo);
     assert_eq!(*app.port, 80);
     assert_eq!(app.group, "blog");

@@ -60,7 +60,8 @@ impl Manifest {
 pub struct Host {
     pub name: Spanned<String>,
     pub address: String,
-    pub port: u16,
+    /// `None`: `~/.ssh/config`, then 22.
+    pub port: Option<u16>,
     pub user: Option<String>,
     pub identity: Option<PathBuf>,
     pub known_hosts: Option<PathBuf>,

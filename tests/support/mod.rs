@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: paths, running the binary, scrubbing output.
 
 pub mod apache;
+pub mod lab;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -146,7 +146,7 @@ impl<'a> Decoder<'a> {
                 span: name_span(node),
             },
             address: String::new(),
-            port: 22,
+            port: None,
             user: None,
             identity: None,
             known_hosts: None,
@@ -173,7 +173,7 @@ impl<'a> Decoder<'a> {
                         }
                     }
                 }
-                "port" => h.port = self.port(child).map_or(22, |p| p.value),
+                "port" => h.port = self.port(child).map(|p| p.value),
                 "user" => {
                     if let Some(v) = self.one_string(child, "user \"deploy\"")
                         && self.rule("invalid-name", "user name", &v, rules::account_name)

@@ -1,0 +1,63 @@
+//! Transports: how a script reaches a host and its output comes back.
+//!
+//! Stage: gather and apply (I/O). A transport runs one POSIX `sh` script per call, on stdin of
+//! `sh -s` (through `sudo -n` when the host says `sudo #true`), and returns its merged
+//! stdout/stderr and exit status. It counts the exec channels it opens, so `plan -v` (and a
+//! test) can show that gathering costs one round trip whatever the number of apps. Nothing
+//! here builds shell text beyond the fixed `sh -s` command: scripts come from `crate::shell`.
+
+pub mod known_hosts;
+pub mod local;
+pub mod ssh;
+pub mod ssh_config;
+
+use std::time::Duration;
+
+/// What one script run returned.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    /// stdout and stderr, merged.
+    pub output: Vec<u8>,
+    pub status: i32,
+}
+
+/// Cost of talking to a host, for `-v`.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Stats {
+    pub connect: Duration,
+    pub exec_channels: u32,
+}
+
+pub trait Transport: Send {
+    /// Run `script` with `sh -s` on the host, privileged through `sudo -n` when `sudo`.
+    fn run_script(&mut self, script: &str, sudo: bool) -> anyhow::Result<ExecOutput>;
+
+    fn stats(&self) -> Stats;
+
+    /// `web1 (203.0.113.10:22)`, for messages.
+    fn describe(&self) -> String;
+}
+
+/// The command a script is run with.
+pub(crate) fn sh_command(sudo: bool) -> &'static str {
+    if sudo { "sudo -n sh -s" } else { "sh -s" }
+}
+
+/// sudo's own refusal when it would need a password (`sudo -n`).
+pub(crate) fn sudo_wants_password(out: &ExecOutput) -> bool {
+    let text = String::from_utf8_lossy(&out.output);
+    out.status != 0
+        && text.lines().take(3).any(|l| {
+            l.starts_with("sudo:")
+                && (l.contains("a password is required") || l.contains("a terminal is required"))
+        })
+}
+
+/// The error for a sudo that wants a password, with the fix.
+pub(crate) fn sudo_error(target: &str, user: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "sudo on {target} wants a password for {user}; wsgictl runs `sudo -n` and never types one. \
+         Allow it without a password, e.g. `{user} ALL=(root) NOPASSWD: ALL` in /etc/sudoers.d/wsgictl \
+         (edit with `visudo -f /etc/sudoers.d/wsgictl`), or set `sudo #false` and connect as root"
+    )
+}

@@ -1,0 +1,410 @@
+//! The SSH transport (ssh2): connect, verify the host key, authenticate, run scripts.
+//!
+//! Stage: gather and apply (I/O). One session per host, owned by one thread. Host keys fail
+//! closed: an unknown host is refused with its fingerprint and the way to trust it (or trusted
+//! once with `accept_new_host_key`), a mismatch or a revoked key is refused always. Every
+//! error names the host, its address and port, and the step that failed. The traps measured in
+//! DESIGN.md are avoided here: timeouts are set before the handshake, the host-key method is
+//! restricted to the known key types, stdout and stderr are merged, and a command killed by a
+//! signal is not mistaken for success. The agent is never forwarded.
+
+use super::known_hosts::{self, Verdict};
+use super::{ExecOutput, Stats, Transport, sh_command, sudo_error, sudo_wants_password};
+use anyhow::{Context as _, bail};
+use std::io::{Read as _, Write as _};
+use std::net::{TcpStream, ToSocketAddrs as _};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Where and as whom to connect, after `~/.ssh/config`.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The manifest's host name, for messages.
+    pub name: String,
+    /// The host name or address connected to (and looked up in known_hosts).
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// Explicit identity files, tried first.
+    pub identities: Vec<PathBuf>,
+    pub known_hosts: PathBuf,
+    /// `~/.ssh`, for the default identities.
+    pub ssh_dir: PathBuf,
+}
+
+impl Target {
+    /// Resolve a manifest host: its own values, then `~/.ssh/config`, then defaults.
+    pub fn resolve(host: &crate::manifest::Host, home: &std::path::Path) -> anyhow::Result<Self> {
+        let ssh_dir = home.join(".ssh");
+        let cfg = super::ssh_config::resolve(&ssh_dir.join("config"), &host.address)?;
+        let local_user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "root".into());
+        let mut identities: Vec<PathBuf> = host.identity.iter().cloned().collect();
+        if identities.is_empty() {
+            identities = cfg.identity_files.clone();
+        }
+        Ok(Target {
+            name: host.name.value.clone(),
+            address: cfg
+                .host_name
+                .clone()
+                .unwrap_or_else(|| host.address.clone()),
+            port: host.port.or(cfg.port).unwrap_or(22),
+            user: host.user.clone().or(cfg.user).unwrap_or(local_user),
+            identities,
+            known_hosts: host
+                .known_hosts
+                .clone()
+                .unwrap_or_else(|| ssh_dir.join("known_hosts")),
+            ssh_dir,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{} ({}:{})", self.name, self.address, self.port)
+    }
+}
+
+/// Why a host key was refused. Callers may branch on it.
+#[derive(Debug, thiserror::Error)]
+pub enum HostKeyError {
+    #[error(
+        "verifying host key of {target}: the host is not in {known_hosts}; its {key_type} key is {fingerprint}. \
+         If that is right, run again with --accept-new-host-key to record it (or add it with \
+         `ssh-keyscan -p {port} {address} >> {known_hosts}` after checking the fingerprint)"
+    )]
+    Unknown {
+        target: String,
+        address: String,
+        port: u16,
+        known_hosts: String,
+        key_type: String,
+        fingerprint: String,
+    },
+    #[error(
+        "verifying host key of {target}: HOST KEY MISMATCH. The host presented the {key_type} key {fingerprint}, \
+         which is not the key recorded in {known_hosts} (line {lines}). Someone may be intercepting the \
+         connection, or the host was reinstalled. wsgictl refuses to connect; if the change is expected, \
+         remove the old entry (`ssh-keygen -R '{name}' -f {known_hosts}`) and verify the new fingerprint"
+    )]
+    Mismatch {
+        target: String,
+        name: String,
+        known_hosts: String,
+        key_type: String,
+        fingerprint: String,
+        lines: String,
+    },
+    #[error(
+        "verifying host key of {target}: its key {fingerprint} is marked @revoked in {known_hosts} (line {line})"
+    )]
+    Revoked {
+        target: String,
+        known_hosts: String,
+        fingerprint: String,
+        line: usize,
+    },
+}
+
+pub struct SshOptions {
+    pub accept_new_host_key: bool,
+    pub connect_timeout: Duration,
+    /// Bound on every blocking call, the handshake included.
+    pub timeout: Duration,
+}
+
+impl Default for SshOptions {
+    fn default() -> Self {
+        SshOptions {
+            accept_new_host_key: false,
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+pub struct SshTransport {
+    target: Target,
+    session: ssh2::Session,
+    stats: Stats,
+}
+
+impl SshTransport {
+    pub fn connect(target: Target, opts: &SshOptions) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let desc = target.describe();
+        let tcp = connect_tcp(&target, opts.connect_timeout)
+            .with_context(|| format!("connecting to {desc}"))?;
+        let mut session = ssh2::Session::new().with_context(|| format!("connecting to {desc}"))?;
+        session.set_timeout(opts.timeout.as_millis().min(u32::MAX as u128) as u32);
+        session.set_tcp_stream(tcp);
+
+        let text = std::fs::read_to_string(&target.known_hosts).unwrap_or_default();
+        let entries = known_hosts::entries_for(&text, &target.address, target.port);
+        if let Some(pref) = known_hosts::method_preference(&entries) {
+            session
+                .method_pref(ssh2::MethodType::HostKey, &pref)
+                .with_context(|| {
+                    format!("connecting to {desc}: setting host key preference {pref}")
+                })?;
+        }
+        session
+            .handshake()
+            .with_context(|| format!("connecting to {desc}: SSH handshake"))?;
+        verify_host_key(&session, &target, &entries, opts.accept_new_host_key)?;
+        session.set_keepalive(false, 15);
+        authenticate(&session, &target)?;
+        let stats = Stats {
+            connect: started.elapsed(),
+            exec_channels: 0,
+        };
+        Ok(SshTransport {
+            target,
+            session,
+            stats,
+        })
+    }
+}
+
+impl Transport for SshTransport {
+    fn run_script(&mut self, script: &str, sudo: bool) -> anyhow::Result<ExecOutput> {
+        let desc = self.target.describe();
+        let what = || format!("running a script on {desc}");
+        let mut ch = self.session.channel_session().with_context(what)?;
+        self.stats.exec_channels += 1;
+        ch.handle_extended_data(ssh2::ExtendedData::Merge)
+            .with_context(what)?;
+        ch.exec(sh_command(sudo)).with_context(what)?;
+        ch.write_all(script.as_bytes()).with_context(what)?;
+        ch.send_eof().with_context(what)?;
+        let mut output = Vec::new();
+        ch.read_to_end(&mut output).with_context(what)?;
+        ch.wait_close().with_context(what)?;
+        if let Ok(sig) = ch.exit_signal()
+            && let Some(name) = sig.exit_signal
+        {
+            bail!("{}: the remote shell was killed by signal {name}", what());
+        }
+        let out = ExecOutput {
+            output,
+            status: ch.exit_status().with_context(what)?,
+        };
+        if sudo && sudo_wants_password(&out) {
+            return Err(sudo_error(&desc, &self.target.user));
+        }
+        Ok(out)
+    }
+
+    fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn describe(&self) -> String {
+        self.target.describe()
+    }
+}
+
+fn connect_tcp(target: &Target, timeout: Duration) -> anyhow::Result<TcpStream> {
+    let addrs: Vec<_> = (target.address.as_str(), target.port)
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {}", target.address))?
+        .collect();
+    let mut last = None;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(anyhow::anyhow!("{addr}: {e}")),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("{} resolves to no address", target.address)))
+}
+
+fn verify_host_key(
+    session: &ssh2::Session,
+    target: &Target,
+    entries: &[known_hosts::Entry],
+    accept_new: bool,
+) -> anyhow::Result<()> {
+    let desc = target.describe();
+    let (key, kind) = session
+        .host_key()
+        .with_context(|| format!("verifying host key of {desc}: none presented"))?;
+    let key_type = key_type_name(kind);
+    let fingerprint = known_hosts::fingerprint(key);
+    let kh = target.known_hosts.display().to_string();
+    match known_hosts::verdict(entries, key) {
+        Verdict::Match => Ok(()),
+        Verdict::Unknown if accept_new => {
+            let line = known_hosts::line_for(&target.address, target.port, &key_type, key);
+            known_hosts::append(&target.known_hosts, &line)
+                .with_context(|| format!("recording the host key of {desc} in {kh}"))?;
+            eprintln!(
+                "warning: trusted new host key of {desc}: {key_type} {fingerprint} (recorded in {kh})"
+            );
+            Ok(())
+        }
+        Verdict::Unknown => Err(HostKeyError::Unknown {
+            target: desc,
+            address: target.address.clone(),
+            port: target.port,
+            known_hosts: kh,
+            key_type,
+            fingerprint,
+        }
+        .into()),
+        Verdict::Mismatch { known_lines } => Err(HostKeyError::Mismatch {
+            target: desc,
+            name: known_hosts::host_name(&target.address, target.port),
+            known_hosts: kh,
+            key_type,
+            fingerprint,
+            lines: known_lines
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into()),
+        Verdict::Revoked { line } => Err(HostKeyError::Revoked {
+            target: desc,
+            known_hosts: kh,
+            fingerprint,
+            line,
+        }
+        .into()),
+    }
+}
+
+fn key_type_name(kind: ssh2::HostKeyType) -> String {
+    match kind {
+        ssh2::HostKeyType::Rsa => "ssh-rsa",
+        ssh2::HostKeyType::Dss => "ssh-dss",
+        ssh2::HostKeyType::Ecdsa256 => "ecdsa-sha2-nistp256",
+        ssh2::HostKeyType::Ecdsa384 => "ecdsa-sha2-nistp384",
+        ssh2::HostKeyType::Ecdsa521 => "ecdsa-sha2-nistp521",
+        ssh2::HostKeyType::Ed25519 => "ssh-ed25519",
+        ssh2::HostKeyType::Unknown => "unknown",
+    }
+    .to_string()
+}
+
+/// The manifest's identity, then every ssh-agent identity, then the default key files; the
+/// error lists each attempt and how it ended.
+fn authenticate(session: &ssh2::Session, target: &Target) -> anyhow::Result<()> {
+    let user = &target.user;
+    let mut tried: Vec<String> = Vec::new();
+    let explicit = !target.identities.is_empty();
+
+    for path in &target.identities {
+        if try_key_file(session, user, path, &mut tried) {
+            return Ok(());
+        }
+    }
+    if !explicit {
+        match agent_auth(session, user, &mut tried) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => tried.push(format!("ssh-agent ({e})")),
+        }
+        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+            let path = target.ssh_dir.join(name);
+            if path.exists() && try_key_file(session, user, &path, &mut tried) {
+                return Ok(());
+            }
+            if !path.exists() {
+                tried.push(format!("{} (not found)", path.display()));
+            }
+        }
+    }
+    bail!(
+        "authenticating as {user} on {}: every key was refused; tried: {}. \
+         Give the right key with `identity \"...\"` in the host block, load it into ssh-agent, \
+         or add its public key to ~{user}/.ssh/authorized_keys on the host",
+        target.describe(),
+        tried.join("; ")
+    )
+}
+
+fn try_key_file(
+    session: &ssh2::Session,
+    user: &str,
+    path: &std::path::Path,
+    tried: &mut Vec<String>,
+) -> bool {
+    if !path.exists() {
+        tried.push(format!("{} (not found)", path.display()));
+        return false;
+    }
+    let passphrase = std::env::var("WSGICTL_KEY_PASSPHRASE").ok();
+    match session.userauth_pubkey_file(user, None, path, passphrase.as_deref()) {
+        Ok(()) if session.authenticated() => return true,
+        Ok(()) => {}
+        Err(e) => {
+            // An encrypted key without a passphrase: ask on a terminal, once.
+            let encrypted = std::fs::read_to_string(path)
+                .is_ok_and(|k| k.contains("ENCRYPTED") || is_encrypted_openssh(&k));
+            if passphrase.is_none()
+                && encrypted
+                && std::io::IsTerminal::is_terminal(&std::io::stdin())
+                && let Ok(p) =
+                    rpassword::prompt_password(format!("passphrase for {}: ", path.display()))
+                && session
+                    .userauth_pubkey_file(user, None, path, Some(&p))
+                    .is_ok()
+                && session.authenticated()
+            {
+                return true;
+            }
+            let why = if encrypted && passphrase.is_none() {
+                "encrypted; set WSGICTL_KEY_PASSPHRASE or run on a terminal".to_string()
+            } else {
+                e.message().to_string()
+            };
+            tried.push(format!("{} ({why})", path.display()));
+            return false;
+        }
+    }
+    tried.push(format!("{} (refused)", path.display()));
+    false
+}
+
+/// An OpenSSH-format private key whose cipher is not `none`.
+fn is_encrypted_openssh(text: &str) -> bool {
+    use base64::Engine as _;
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body) else {
+        return false;
+    };
+    // "openssh-key-v1\0" then a length-prefixed cipher name.
+    let Some(rest) = bytes.strip_prefix(b"openssh-key-v1\0") else {
+        return false;
+    };
+    rest.get(4..8).is_some_and(|c| c != b"none")
+}
+
+fn agent_auth(
+    session: &ssh2::Session,
+    user: &str,
+    tried: &mut Vec<String>,
+) -> anyhow::Result<bool> {
+    if std::env::var_os("SSH_AUTH_SOCK").is_none() {
+        tried.push("ssh-agent (not running: SSH_AUTH_SOCK is unset)".into());
+        return Ok(false);
+    }
+    let mut agent = session.agent()?;
+    agent.connect()?;
+    agent.list_identities()?;
+    let ids = agent.identities()?;
+    if ids.is_empty() {
+        tried.push("ssh-agent (no identities)".into());
+    }
+    for id in ids {
+        if agent.userauth(user, &id).is_ok() && session.authenticated() {
+            return Ok(true);
+        }
+        tried.push(format!("ssh-agent key {} (refused)", id.comment()));
+    }
+    let _ = agent.disconnect();
+    Ok(false)
+}

@@ -1,0 +1,172 @@
+//! The test lab: a real `sshd` on a free loopback port, with a throwaway host key pinned in a
+//! test known_hosts, a client key, and two accounts: `wsgictl-lab` (passwordless sudo) and
+//! `wsgictl-pw` (sudo wants a password it does not have). wsgictl runs with `HOME` set to the
+//! lab's own home, so `~/.ssh` is the lab's and no agent is reachable.
+//!
+//! Needs root (sshd, useradd, sudoers). Each `Lab` has its own sshd and directory; accounts
+//! and sudoers entries are shared and created once.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const USER: &str = "wsgictl-lab";
+pub const PW_USER: &str = "wsgictl-pw";
+
+pub struct Lab {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    sshd: Child,
+}
+
+impl Lab {
+    pub fn start() -> Lab {
+        ensure_accounts();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let home = d.join("home");
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        keygen(&d.join("host_ed25519"));
+        keygen(&home.join(".ssh/id_ed25519"));
+        keygen(&d.join("other_ed25519"));
+        let authorized = d.join("authorized_keys");
+        std::fs::copy(home.join(".ssh/id_ed25519.pub"), &authorized).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+
+        let port = free_port();
+        let config = d.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {d}/sshd.pid\n\
+                 AuthorizedKeysFile {ak}\nUsePAM no\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nStrictModes no\n\
+                 AllowUsers {USER} {PW_USER}\nPermitRootLogin no\nLogLevel VERBOSE\n",
+                hk = d.join("host_ed25519").display(),
+                ak = authorized.display(),
+                d = d.display(),
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(d.join("sshd.log")).unwrap();
+        let sshd = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting sshd (install openssh-server; run as root)");
+        let lab = Lab { dir, port, sshd };
+        lab.wait_listening();
+        lab.pin_host_key();
+        lab
+    }
+
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen on {}: {}",
+                self.port,
+                self.sshd_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Record the lab's host key in `~/.ssh/known_hosts` of the lab home.
+    pub fn pin_host_key(&self) {
+        std::fs::write(self.known_hosts(), self.host_key_line()).unwrap();
+    }
+
+    pub fn host_key_line(&self) -> String {
+        let pubkey = std::fs::read_to_string(self.dir.path().join("host_ed25519.pub")).unwrap();
+        let mut f = pubkey.split_whitespace();
+        format!(
+            "[127.0.0.1]:{} {} {}\n",
+            self.port,
+            f.next().unwrap(),
+            f.next().unwrap()
+        )
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn known_hosts(&self) -> PathBuf {
+        self.home().join(".ssh/known_hosts")
+    }
+
+    /// A key that is not authorized on the lab.
+    pub fn other_key(&self) -> PathBuf {
+        self.dir.path().join("other_ed25519")
+    }
+
+    pub fn sshd_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "wsgictl-test", "-f"])
+        .arg(path)
+        .output()
+        .expect("running ssh-keygen (openssh-client)");
+    assert!(
+        out.status.success(),
+        "ssh-keygen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The lab accounts and their sudoers rules, created once per machine.
+fn ensure_accounts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for (user, rule) in [(USER, "NOPASSWD: ALL"), (PW_USER, "ALL")] {
+            let exists = Command::new("getent")
+                .args(["passwd", user])
+                .output()
+                .unwrap()
+                .status
+                .success();
+            if !exists {
+                run(Command::new("useradd").args(["--create-home", "--shell", "/bin/sh", user]));
+            }
+            // Not locked ("!"), or sshd refuses even a key without PAM; no password either.
+            run(Command::new("usermod").args(["-p", "*", user]));
+            let sudoers = format!("/etc/sudoers.d/{user}");
+            std::fs::write(&sudoers, format!("{user} ALL=(ALL) {rule}\n")).unwrap();
+            run(Command::new("chmod").args(["0440", &sudoers]));
+        }
+    });
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed (the lab needs root): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
