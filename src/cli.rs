@@ -36,6 +36,10 @@ pub enum Command {
     Check,
     /// Print every file `apply` would write, with its remote path, owner and mode
     Render(RenderArgs),
+    /// Connect to each host, read its state in one round trip, and show what apply would change
+    Plan(PlanArgs),
+    /// Print the facts gathered from one host (a debugging aid; secrets are never included)
+    Facts(FactsArgs),
     /// List or print the templates (built-in or overridden)
     #[command(subcommand)]
     Templates(TemplatesCommand),
@@ -57,6 +61,49 @@ pub struct RenderArgs {
     /// Write the files under DIR/<host>/<remote path> instead of printing them
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Run on this machine instead of over SSH (on the server itself, or for tests)
+    #[arg(long)]
+    pub local: bool,
+    /// Trust an unknown host key once and record it in known_hosts (never overrides a mismatch)
+    #[arg(long)]
+    pub accept_new_host_key: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Only this host
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Only this app (and the host-wide files of its hosts)
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+    /// Print the plan as JSON (see the README for its fields)
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 when nothing would change, 2 when something would, 1 on error
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Also save the plan to FILE for a later `apply FILE` (holds no secret value)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Show unchanged resources too, and per host the time spent and exec channels opened
+    #[arg(short, long)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FactsArgs {
+    /// The host to gather from
+    #[arg(long, value_name = "NAME")]
+    pub host: String,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 #[derive(Debug, Subcommand)]

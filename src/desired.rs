@@ -9,8 +9,49 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 pub struct DesiredState {
     pub host: String,
+    pub accounts: Vec<DesiredAccount>,
     pub dirs: Vec<DesiredDir>,
+    pub sources: Vec<DesiredSource>,
+    pub venvs: Vec<DesiredVenv>,
     pub files: Vec<DesiredFile>,
+    /// Enablement symlinks (Debian's a2ensite, a2enconf, a2enmod); none on RHEL.
+    pub links: Vec<DesiredLink>,
+}
+
+/// A system account an app's daemon runs as (no login shell, home = the app root).
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredAccount {
+    pub user: String,
+    pub group: String,
+    pub home: String,
+}
+
+/// A local project directory synced to `dest`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredSource {
+    pub app: String,
+    pub local: std::path::PathBuf,
+    pub exclude: Vec<String>,
+    pub dest: String,
+    pub owner: String,
+    pub group: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredVenv {
+    pub app: String,
+    pub path: String,
+    pub python: String,
+    /// sha256 over the interpreter path, the requirements file and the packages: what apply
+    /// records in the venv's `.wsgictl-requirements` after installing.
+    pub requirements_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredLink {
+    pub path: String,
+    pub target: String,
+    pub app: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,7 +141,7 @@ pub fn mode_string(mode: u32) -> String {
     format!("{mode:04o}")
 }
 
-fn octal<S: serde::Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn octal<S: serde::Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&mode_string(*mode))
 }
 

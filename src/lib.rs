@@ -18,10 +18,17 @@
 pub mod cli;
 pub mod commands;
 pub mod desired;
+pub mod diff;
 pub mod exit;
+pub mod facts;
 pub mod manifest;
+pub mod pipeline;
+pub mod plan;
 pub mod quote;
 pub mod render;
+pub mod resources;
 pub mod shell;
+pub mod show;
+pub mod source;
 pub mod templates;
 pub mod transport;

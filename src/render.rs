@@ -8,7 +8,10 @@
 //! manifest (layout, Apache user, ports already listened on) comes in through [`HostEnv`]:
 //! assumed from the manifest here, taken from facts by `plan`.
 
-use crate::desired::{Content, DesiredDir, DesiredFile, DesiredState, FileRole};
+use crate::desired::{
+    Content, DesiredAccount, DesiredDir, DesiredFile, DesiredLink, DesiredSource, DesiredState,
+    DesiredVenv, FileRole,
+};
 use crate::manifest::{App, Daemon, Host, Layout, Manifest, SecretFrom};
 use crate::templates::{self, Templates};
 use anyhow::{Context as _, bail};
@@ -36,7 +39,60 @@ impl HostEnv {
     /// Without facts: the manifest's `apache` values, else the layout's defaults (Debian when
     /// unsaid), and no port assumed to be listened on already.
     pub fn assumed(host: &Host) -> Self {
-        let layout = host.apache.layout.unwrap_or(Layout::Debian);
+        HostEnv::candidates(host).remove(0)
+    }
+
+    /// Every layout the host might have, for probing before the facts are in: the manifest's
+    /// when it says, else both defaults. `confdir` alone implies the layout (`/etc/httpd…` is RHEL).
+    pub fn candidates(host: &Host) -> Vec<HostEnv> {
+        let said = host.apache.layout.or_else(|| {
+            host.apache.confdir.as_ref().map(|c| {
+                if c.starts_with("/etc/httpd") {
+                    Layout::Rhel
+                } else {
+                    Layout::Debian
+                }
+            })
+        });
+        let layouts = match said {
+            Some(l) => vec![l],
+            None => vec![Layout::Debian, Layout::Rhel],
+        };
+        layouts
+            .into_iter()
+            .map(|l| HostEnv::with_layout(host, l))
+            .collect()
+    }
+
+    /// From facts: the manifest's values win, then what was detected, then the defaults.
+    /// `listening` is what the host's Apache already listens on outside wsgictl's own file.
+    pub fn from_facts(host: &Host, apache: Option<&crate::facts::Apache>) -> HostEnv {
+        let layout = host
+            .apache
+            .layout
+            .or(apache.map(|a| a.layout))
+            .unwrap_or(Layout::Debian);
+        let mut env = HostEnv::with_layout(host, layout);
+        if let Some(a) = apache {
+            if host.apache.confdir.is_none() {
+                env.confdir = a.confdir.clone();
+            }
+            if host.apache.user.is_none()
+                && let Some(u) = &a.user
+            {
+                env.apache_user = u.clone();
+            }
+            if host.apache.group.is_none()
+                && let Some(g) = &a.group
+            {
+                env.apache_group = g.clone();
+            }
+            env.listening = a.listen_ports.clone();
+        }
+        env
+    }
+
+    fn with_layout(host: &Host, layout: Layout) -> HostEnv {
         let (confdir, user) = match layout {
             Layout::Debian => ("/etc/apache2", "www-data"),
             Layout::Rhel => ("/etc/httpd", "apache"),
@@ -65,6 +121,32 @@ impl HostEnv {
             Layout::Debian => format!("{}/conf-available/wsgictl.conf", self.confdir),
             Layout::Rhel => format!("{}/conf.d/00-wsgictl.conf", self.confdir),
         }
+    }
+
+    /// Debian's enablement links for the host-wide file, mod_wsgi and each app's vhost.
+    pub fn links(&self, apps: &[&str]) -> Vec<DesiredLink> {
+        if self.layout != Layout::Debian {
+            return Vec::new();
+        }
+        let link = |dir: &str, avail: &str, name: &str, app: Option<&str>| DesiredLink {
+            path: format!("{}/{dir}/{name}", self.confdir),
+            target: format!("../{avail}/{name}"),
+            app: app.map(str::to_string),
+        };
+        let mut out = vec![
+            link("mods-enabled", "mods-available", "wsgi.load", None),
+            link("mods-enabled", "mods-available", "wsgi.conf", None),
+            link("conf-enabled", "conf-available", "wsgictl.conf", None),
+        ];
+        for a in apps {
+            out.push(link(
+                "sites-enabled",
+                "sites-available",
+                &format!("wsgictl-{a}.conf"),
+                Some(a),
+            ));
+        }
+        out
     }
 
     /// Where app `name`'s vhost goes.
@@ -294,6 +376,9 @@ pub fn render_host(
         listen: ports.difference(&env.listening).copied().collect(),
     };
 
+    let mut accounts: Vec<DesiredAccount> = Vec::new();
+    let mut sources = Vec::new();
+    let mut venvs = Vec::new();
     let mut dirs = Vec::new();
     let mut app_files = Vec::new();
     let mut vhosts = Vec::new();
@@ -309,7 +394,28 @@ pub fn render_host(
                 continue;
             }
         };
+        if !accounts.iter().any(|a| a.user == app.user) {
+            accounts.push(DesiredAccount {
+                user: app.user.clone(),
+                group: app.group.clone(),
+                home: ctx.root.clone(),
+            });
+        }
         dirs.extend(app_dirs(app, ctx));
+        sources.push(DesiredSource {
+            app: ctx.name.clone(),
+            local: app.source.path.clone(),
+            exclude: app.source.exclude.clone(),
+            dest: ctx.src.clone(),
+            owner: "root".into(),
+            group: ctx.group.clone(),
+        });
+        venvs.push(DesiredVenv {
+            app: ctx.name.clone(),
+            path: app.venv.path.clone(),
+            python: app.python.clone(),
+            requirements_sha256: requirements_sha256(app)?,
+        });
         let fc = FileCtx {
             host: &hctx,
             app: ctx,
@@ -384,10 +490,19 @@ pub fn render_host(
         template: template_of(FileRole::HostConf),
         content: Content::plain(host_conf),
     });
+    let names: Vec<&str> = apps
+        .iter()
+        .map(|a| a.name.as_str())
+        .filter(|a| only_app.is_none_or(|o| o == *a))
+        .collect();
     Ok(DesiredState {
         host: host.name.value.clone(),
+        accounts,
         dirs,
+        sources,
+        venvs,
         files,
+        links: env.links(&names),
     })
 }
 
@@ -498,6 +613,21 @@ fn app_dirs(app: &App, ctx: &AppCtx) -> Vec<DesiredDir> {
         dirs.push(d(m, &app.user, &app.group, 0o755));
     }
     dirs
+}
+
+/// What the venv should hold, as one hash: the interpreter, the requirements file's bytes and
+/// the package list. Changing any of them reinstalls.
+fn requirements_sha256(app: &App) -> anyhow::Result<String> {
+    let mut text = format!("python={}\n", app.python);
+    if let Some(r) = &app.venv.requirements {
+        let body =
+            std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
+        text.push_str(&format!("requirements:\n{body}\n"));
+    }
+    for p in &app.venv.packages {
+        text.push_str(&format!("package={p}\n"));
+    }
+    Ok(crate::source::sha256_hex(text.as_bytes()))
 }
 
 /// Resolve every secret of `app`, or say which ones are missing and why.

@@ -6,6 +6,7 @@
 mod apache;
 mod cli;
 mod manifest;
+mod plan;
 mod quoting;
 mod render;
 mod support;

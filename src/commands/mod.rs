@@ -2,6 +2,8 @@
 
 mod check;
 mod completions;
+mod facts;
+mod plan;
 mod render;
 mod templates;
 
@@ -12,6 +14,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
     match &cli.command {
         Command::Check => check::run(cli),
         Command::Render(args) => render::run(cli, args),
+        Command::Plan(args) => plan::run(cli, args),
+        Command::Facts(args) => facts::run(cli, args),
         Command::Templates(cmd) => templates::run(cli, cmd),
         Command::Completions { shell } => completions::run(*shell),
     }
@@ -22,4 +26,19 @@ fn load(cli: &Cli) -> anyhow::Result<(crate::manifest::Manifest, crate::template
     let manifest = crate::manifest::load(&cli.manifest())?;
     let templates = crate::templates::Templates::load(manifest.templates.as_deref())?;
     Ok((manifest, templates))
+}
+
+/// How to reach hosts, from the connection flags.
+fn reach(args: &crate::cli::ConnectArgs) -> anyhow::Result<crate::pipeline::Reach> {
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| anyhow::anyhow!("HOME is not set"))?;
+    Ok(crate::pipeline::Reach {
+        local: args.local,
+        ssh: crate::transport::ssh::SshOptions {
+            accept_new_host_key: args.accept_new_host_key,
+            ..Default::default()
+        },
+        home,
+    })
 }

@@ -8,7 +8,7 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const USER: &str = "wsgictl-lab";
@@ -104,6 +104,53 @@ impl Lab {
     /// A key that is not authorized on the lab.
     pub fn other_key(&self) -> PathBuf {
         self.dir.path().join("other_ed25519")
+    }
+
+    /// A manifest with `apps` copies of the blog example on this lab, each under its own root
+    /// below `base`, configured into the Apache instance at `confdir`. `host_extra` goes into
+    /// the host block (after address, port and user); `app_extra` into every app block.
+    pub fn manifest(
+        &self,
+        base: &Path,
+        confdir: &Path,
+        apps: usize,
+        host_extra: &str,
+        app_extra: &str,
+    ) -> PathBuf {
+        let blog = super::root().join("examples/single-app");
+        let mut text = format!(
+            "host \"lab\" {{\n    address \"127.0.0.1\"\n    port {}\n    user \"{USER}\"\n    sudo #true\n    apache {{\n        confdir \"{}\"\n    }}\n{host_extra}}}\n",
+            self.port,
+            confdir.display()
+        );
+        for n in 1..=apps {
+            let root = base.join(format!("srv/app{n}"));
+            text.push_str(&format!(
+                "app \"app{n}\" {{\n    host \"lab\"\n    server-name \"app{n}.example.com\"\n    port 8080\n    root \"{root}\"\n    user \"blog\"\n    \
+                 source \"{blog}/blog\"\n    venv {{\n        requirements \"{blog}/blog/requirements.txt\"\n    }}\n    \
+                 django {{\n        settings \"blog.settings\"\n        static \"/static/\" \"{root}/static\"\n    }}\n    \
+                 env {{\n        BLOG_GREETING \"hello {n}\"\n    }}\n    secret \"DJANGO_SECRET_KEY\" from-env=\"LAB_SECRET\"\n{app_extra}}}\n",
+                root = root.display(),
+                blog = blog.display(),
+            ));
+        }
+        let path = base.join("site.kdl");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Run wsgictl with the lab's HOME and no ssh-agent.
+    pub fn wsgictl(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsgictl"));
+        cmd.current_dir(super::root())
+            .args(args)
+            .env("HOME", self.home())
+            .env("NO_COLOR", "1")
+            .env_remove("SSH_AUTH_SOCK");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("running wsgictl")
     }
 
     pub fn sshd_log(&self) -> String {

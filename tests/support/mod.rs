@@ -2,6 +2,7 @@
 
 pub mod apache;
 pub mod lab;
+pub mod place;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

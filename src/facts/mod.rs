@@ -1,0 +1,192 @@
+//! Facts: what is true on a host, gathered in one round trip.
+//!
+//! Stage: gather. Resources say which [`Probe`]s they need; [`gather`] deduplicates them,
+//! builds one script ([`script::build`]), runs it through one exec of the transport, splits
+//! the framed output ([`frame::split`]) and parses each frame ([`parse`]). A probe that fails,
+//! or that the output was cut off before, becomes [`Fact::Unknown`] with the reason, never a
+//! panic. Everything but [`gather`] is pure and tested on fixtures.
+
+pub mod frame;
+pub mod parse;
+pub mod script;
+
+use crate::transport::Transport;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One thing to find out on a host.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "probe", rename_all = "kebab-case")]
+pub enum Probe {
+    System,
+    /// Detect Apache; `confdir` from the manifest, else the layout's default.
+    Apache {
+        confdir: Option<String>,
+    },
+    /// Type, mode, owner, sha256; the content too when its sha256 is not `want_sha256`.
+    Path {
+        path: String,
+        want_sha256: Option<String>,
+    },
+    Account {
+        name: String,
+    },
+    Group {
+        name: String,
+    },
+    Venv {
+        path: String,
+    },
+    /// Every regular file below a directory: relative path, mode, sha256.
+    Tree {
+        path: String,
+    },
+}
+
+/// A fact, or why it could not be learnt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fact<T> {
+    Known(T),
+    Unknown { error: String },
+}
+
+impl<T> Fact<T> {
+    pub fn known(&self) -> Option<&T> {
+        match self {
+            Fact::Known(t) => Some(t),
+            Fact::Unknown { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct System {
+    pub os_id: String,
+    pub os_like: String,
+    pub os_version: String,
+    pub uid: u32,
+    pub acl: bool,
+    pub systemd: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Apache {
+    pub layout: crate::manifest::Layout,
+    pub confdir: String,
+    pub version: String,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub running: bool,
+    pub modules: BTreeSet<String>,
+    /// Ports some configuration other than wsgictl's own file listens on.
+    pub listen_ports: BTreeSet<u16>,
+    pub wsgi_so: Option<String>,
+    /// `3.11`: the Python mod_wsgi is linked against.
+    pub wsgi_python: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum PathState {
+    Missing,
+    File {
+        #[serde(serialize_with = "crate::desired::octal")]
+        mode: u32,
+        owner: String,
+        group: String,
+        sha256: String,
+        /// Present only when it differs from the desired content. May hold secrets: never
+        /// serialised; shown only through the plan's redacting diff.
+        #[serde(skip)]
+        content: Option<Vec<u8>>,
+    },
+    Dir {
+        #[serde(serialize_with = "crate::desired::octal")]
+        mode: u32,
+        owner: String,
+        group: String,
+    },
+    Link {
+        target: String,
+    },
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+    pub shell: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Venv {
+    /// `3.11.2`, or the error the venv's python printed.
+    pub python: String,
+    /// `home` from pyvenv.cfg: where its base interpreter lives.
+    pub home: Option<String>,
+    /// What apply recorded as installed (`.wsgictl-requirements`).
+    pub marker: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TreeFile {
+    pub path: String,
+    #[serde(serialize_with = "crate::desired::octal")]
+    pub mode: u32,
+    pub sha256: String,
+}
+
+/// Everything learnt about one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct Facts {
+    pub host: String,
+    pub system: Fact<System>,
+    /// `None` inside: no Apache installed.
+    pub apache: Fact<Option<Apache>>,
+    pub paths: BTreeMap<String, Fact<PathState>>,
+    pub accounts: BTreeMap<String, Fact<Option<Account>>>,
+    pub groups: BTreeMap<String, Fact<Option<Group>>>,
+    pub venvs: BTreeMap<String, Fact<Option<Venv>>>,
+    pub trees: BTreeMap<String, Fact<Option<Vec<TreeFile>>>>,
+    /// Output outside any frame (login banners, shell warnings), for `facts`.
+    pub stray: String,
+}
+
+/// Run every probe on the host in one script, one exec.
+pub fn gather(
+    transport: &mut dyn Transport,
+    host: &str,
+    probes: &[Probe],
+    sudo: bool,
+) -> anyhow::Result<Facts> {
+    let mut unique: Vec<Probe> = Vec::new();
+    for p in probes {
+        if !unique.contains(p) {
+            unique.push(p.clone());
+        }
+    }
+    let nonce = nonce()?;
+    let script = script::build(&unique, &nonce);
+    let out = transport.run_script(&script, sudo)?;
+    let text = String::from_utf8_lossy(&out.output);
+    Ok(parse::facts(host, &unique, &frame::split(&text, &nonce)))
+}
+
+/// 16 random hex digits from the kernel.
+fn nonce() -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}

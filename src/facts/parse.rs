@@ -1,0 +1,319 @@
+//! One parser per probe kind: a frame's text → a typed fact (pure; fixture-tested).
+//!
+//! Stage: gather. A frame that is missing (output cut off), exited non-zero, or does not parse
+//! becomes [`Fact::Unknown`] carrying the reason and the probe's own output, trimmed.
+
+use super::frame::{Frame, Frames};
+use super::*;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+/// Assemble the facts of `probes` (in script order) from the split output.
+pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
+    let mut f = Facts {
+        host: host.to_string(),
+        system: Fact::Unknown {
+            error: "not probed".into(),
+        },
+        apache: Fact::Unknown {
+            error: "not probed".into(),
+        },
+        paths: BTreeMap::new(),
+        accounts: BTreeMap::new(),
+        groups: BTreeMap::new(),
+        venvs: BTreeMap::new(),
+        trees: BTreeMap::new(),
+        stray: frames.stray.clone(),
+    };
+    for (i, p) in probes.iter().enumerate() {
+        let frame = match frames.frames.get(&i) {
+            Some(fr) => Ok(fr),
+            None => Err(match frames.cut_at {
+                Some(n) if n <= i => {
+                    format!(
+                        "the output was cut off during probe {n} ({})",
+                        describe(&probes[n])
+                    )
+                }
+                _ => "the probe produced no output frame".to_string(),
+            }),
+        };
+        match p {
+            Probe::System => f.system = fact(frame, system),
+            Probe::Apache { .. } => f.apache = fact(frame, apache),
+            Probe::Path { path, .. } => {
+                f.paths.insert(path.clone(), fact(frame, path_state));
+            }
+            Probe::Account { name } => {
+                f.accounts.insert(name.clone(), fact(frame, account));
+            }
+            Probe::Group { name } => {
+                f.groups.insert(name.clone(), fact(frame, group));
+            }
+            Probe::Venv { path } => {
+                f.venvs.insert(path.clone(), fact(frame, venv));
+            }
+            Probe::Tree { path } => {
+                f.trees.insert(path.clone(), fact(frame, tree));
+            }
+        }
+    }
+    f
+}
+
+fn describe(p: &Probe) -> String {
+    match p {
+        Probe::System => "system".into(),
+        Probe::Apache { .. } => "apache".into(),
+        Probe::Path { path, .. } => format!("path {path}"),
+        Probe::Account { name } => format!("account {name}"),
+        Probe::Group { name } => format!("group {name}"),
+        Probe::Venv { path } => format!("venv {path}"),
+        Probe::Tree { path } => format!("tree {path}"),
+    }
+}
+
+fn fact<T>(frame: Result<&Frame, String>, parse: fn(&str) -> Result<T, String>) -> Fact<T> {
+    let frame = match frame {
+        Ok(f) => f,
+        Err(error) => return Fact::Unknown { error },
+    };
+    if frame.status != 0 {
+        return Fact::Unknown {
+            error: format!("exit status {}: {}", frame.status, trim(&frame.body)),
+        };
+    }
+    parse(&frame.body).map_or_else(
+        |e| Fact::Unknown {
+            error: format!("{e}: {}", trim(&frame.body)),
+        },
+        Fact::Known,
+    )
+}
+
+fn trim(s: &str) -> String {
+    let s = s.trim();
+    if s.len() > 300 {
+        format!("{}…", &s[..s.floor_char_boundary(300)])
+    } else {
+        s.to_string()
+    }
+}
+
+/// `key=value` lines; other lines are ignored.
+fn kv(body: &str) -> Vec<(&str, &str)> {
+    body.lines().filter_map(|l| l.split_once('=')).collect()
+}
+
+fn get<'a>(pairs: &[(&str, &'a str)], key: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+fn need<'a>(pairs: &[(&str, &'a str)], key: &str) -> Result<&'a str, String> {
+    get(pairs, key).ok_or_else(|| format!("no `{key}=` line"))
+}
+
+fn octal(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8).map_err(|_| format!("bad mode {s:?}"))
+}
+
+pub fn system(body: &str) -> Result<System, String> {
+    let p = kv(body);
+    Ok(System {
+        os_id: need(&p, "os_id")?.to_string(),
+        os_like: get(&p, "os_like").unwrap_or("").to_string(),
+        os_version: get(&p, "os_version").unwrap_or("").to_string(),
+        uid: need(&p, "uid")?
+            .parse()
+            .map_err(|_| "bad uid".to_string())?,
+        acl: get(&p, "acl") == Some("yes"),
+        systemd: get(&p, "systemd") == Some("yes"),
+    })
+}
+
+pub fn apache(body: &str) -> Result<Option<Apache>, String> {
+    let p = kv(body);
+    let layout = match need(&p, "layout")? {
+        "none" => return Ok(None),
+        "debian" => crate::manifest::Layout::Debian,
+        "rhel" => crate::manifest::Layout::Rhel,
+        other => return Err(format!("unknown layout {other:?}")),
+    };
+    let all = |key: &'static str| p.iter().filter(move |(k, _)| *k == key).map(|(_, v)| *v);
+    Ok(Some(Apache {
+        layout,
+        confdir: need(&p, "confdir")?.to_string(),
+        version: get(&p, "version").unwrap_or("").to_string(),
+        user: get(&p, "user").map(str::to_string),
+        group: get(&p, "group").map(str::to_string),
+        running: get(&p, "running") == Some("yes"),
+        modules: all("module").map(str::to_string).collect(),
+        listen_ports: all("listen").filter_map(listen_port).collect(),
+        wsgi_so: get(&p, "wsgi_so").map(str::to_string),
+        wsgi_python: get(&p, "wsgi_python").map(str::to_string),
+    }))
+}
+
+/// The port of a `Listen` argument: `80`, `0.0.0.0:8080`, `[::]:443`.
+pub fn listen_port(arg: &str) -> Option<u16> {
+    arg.rsplit(':').next()?.parse().ok()
+}
+
+pub fn path_state(body: &str) -> Result<PathState, String> {
+    let p = kv(body);
+    let owner = || need(&p, "owner").map(str::to_string);
+    let group = || need(&p, "group").map(str::to_string);
+    Ok(match need(&p, "type")? {
+        "missing" => PathState::Missing,
+        "other" => PathState::Other,
+        "link" => PathState::Link {
+            target: need(&p, "target")?.to_string(),
+        },
+        "dir" => PathState::Dir {
+            mode: octal(need(&p, "mode")?)?,
+            owner: owner()?,
+            group: group()?,
+        },
+        "file" => PathState::File {
+            mode: octal(need(&p, "mode")?)?,
+            owner: owner()?,
+            group: group()?,
+            sha256: need(&p, "sha256")?.to_string(),
+            content: match get(&p, "content") {
+                Some(b) => Some(
+                    STANDARD
+                        .decode(b)
+                        .map_err(|e| format!("bad base64 content: {e}"))?,
+                ),
+                None => None,
+            },
+        },
+        other => return Err(format!("unknown type {other:?}")),
+    })
+}
+
+pub fn account(body: &str) -> Result<Option<Account>, String> {
+    let line = body.lines().next().unwrap_or("");
+    if line == "missing" {
+        return Ok(None);
+    }
+    let f: Vec<&str> = line.split(':').collect();
+    if f.len() < 7 {
+        return Err("not a passwd line".into());
+    }
+    Ok(Some(Account {
+        name: f[0].to_string(),
+        uid: f[2].parse().map_err(|_| "bad uid".to_string())?,
+        gid: f[3].parse().map_err(|_| "bad gid".to_string())?,
+        home: f[5].to_string(),
+        shell: f[6].to_string(),
+    }))
+}
+
+pub fn group(body: &str) -> Result<Option<Group>, String> {
+    let line = body.lines().next().unwrap_or("");
+    if line == "missing" {
+        return Ok(None);
+    }
+    let f: Vec<&str> = line.split(':').collect();
+    if f.len() < 4 {
+        return Err("not a group line".into());
+    }
+    Ok(Some(Group {
+        name: f[0].to_string(),
+        gid: f[2].parse().map_err(|_| "bad gid".to_string())?,
+        members: f[3]
+            .split(',')
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect(),
+    }))
+}
+
+pub fn venv(body: &str) -> Result<Option<Venv>, String> {
+    let p = kv(body);
+    if need(&p, "exists")? == "no" {
+        return Ok(None);
+    }
+    Ok(Some(Venv {
+        python: need(&p, "python")?.to_string(),
+        home: get(&p, "home").map(str::to_string),
+        marker: get(&p, "marker").map(str::to_string),
+    }))
+}
+
+pub fn tree(body: &str) -> Result<Option<Vec<TreeFile>>, String> {
+    if body.trim() == "missing" {
+        return Ok(None);
+    }
+    let p = kv(body);
+    let decode = |key| -> Result<Vec<u8>, String> {
+        STANDARD
+            .decode(need(&p, key)?)
+            .map_err(|e| format!("bad base64 in {key}: {e}"))
+    };
+    let modes = decode("modes")?;
+    let sums = decode("sums")?;
+    let mut by_path: BTreeMap<String, (Option<u32>, Option<String>)> = BTreeMap::new();
+    for rec in modes.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let rec = String::from_utf8_lossy(rec);
+        let (mode, path) = rec.split_once(' ').ok_or("bad mode record")?;
+        by_path.entry(path.to_string()).or_default().0 = Some(octal(mode)?);
+    }
+    for rec in sums.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let rec = String::from_utf8_lossy(rec);
+        let (sum, path) = rec.split_once("  ").ok_or("bad sha256sum record")?;
+        let path = path.strip_prefix("./").unwrap_or(path);
+        by_path.entry(path.to_string()).or_default().1 = Some(sum.to_string());
+    }
+    by_path
+        .into_iter()
+        .map(|(path, (mode, sum))| match (mode, sum) {
+            (Some(mode), Some(sha256)) => Ok(TreeFile { path, mode, sha256 }),
+            _ => Err(format!(
+                "{path}: mode or checksum missing (file changed while listing?)"
+            )),
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_ports() {
+        assert_eq!(listen_port("80"), Some(80));
+        assert_eq!(listen_port("0.0.0.0:8080"), Some(8080));
+        assert_eq!(listen_port("[::]:443"), Some(443));
+        assert_eq!(listen_port("nope"), None);
+    }
+
+    #[test]
+    fn failed_and_cut_frames_are_unknown() {
+        let probes = vec![
+            Probe::System,
+            Probe::Account {
+                name: "blog".into(),
+            },
+        ];
+        let frames = super::super::frame::split(
+            "WSGICTL n BEGIN 0\noops\nWSGICTL n END 0 2\nWSGICTL n BEGIN 1\n",
+            "n",
+        );
+        let f = facts("web1", &probes, &frames);
+        assert_eq!(
+            f.system,
+            Fact::Unknown {
+                error: "exit status 2: oops".into()
+            }
+        );
+        assert_eq!(
+            f.accounts["blog"],
+            Fact::Unknown {
+                error: "the output was cut off during probe 1 (account blog)".into()
+            }
+        );
+    }
+}

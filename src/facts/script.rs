@@ -1,0 +1,124 @@
+//! The gather script: probes → one POSIX `sh` script (pure; snapshot-tested).
+//!
+//! Stage: gather. Each probe runs in a subshell (an `exit` in one cannot end the script),
+//! framed by `WSGICTL <nonce> BEGIN <n>` and `WSGICTL <nonce> END <n> <status>` lines. Its
+//! stderr is merged into the frame; file contents and listings travel as base64, so no byte of
+//! them can look like a frame line. Every value is quoted by `crate::shell`.
+
+use super::Probe;
+use crate::shell::quote;
+
+/// GNU coreutils and findutils are assumed (Debian, RHEL and their derivatives).
+const PRELUDE: &str = "\
+export LC_ALL=C
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+umask 077
+";
+
+/// The whole script for `probes`, framed with `nonce`.
+pub fn build(probes: &[Probe], nonce: &str) -> String {
+    let mut s = String::from(PRELUDE);
+    for (i, p) in probes.iter().enumerate() {
+        s.push_str(&format!("echo 'WSGICTL {nonce} BEGIN {i}'\n(\n"));
+        s.push_str(&body(p));
+        s.push_str(&format!(") 2>&1\necho \"WSGICTL {nonce} END {i} $?\"\n"));
+    }
+    s
+}
+
+fn q(s: &str) -> String {
+    // Manifest values were refused at load time if they held NUL; nothing else can fail.
+    quote(s).expect("probe values hold no NUL").into_owned()
+}
+
+fn body(p: &Probe) -> String {
+    match p {
+        Probe::System => "\
+. /etc/os-release 2>/dev/null
+echo \"os_id=${ID:-unknown}\"
+echo \"os_like=${ID_LIKE:-}\"
+echo \"os_version=${VERSION_ID:-}\"
+echo \"uid=$(id -u)\"
+if command -v setfacl >/dev/null 2>&1; then echo acl=yes; else echo acl=no; fi
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then echo systemd=yes; else echo systemd=no; fi
+"
+        .to_string(),
+        Probe::Apache { confdir } => format!(
+            "\
+confdir={confdir}
+if command -v apache2ctl >/dev/null 2>&1; then
+  layout=debian; ctl=apache2ctl; [ -n \"$confdir\" ] || confdir=/etc/apache2
+  APACHE_CONFDIR=$confdir; export APACHE_CONFDIR
+  [ -r \"$confdir/envvars\" ] && . \"$confdir/envvars\"
+  pidfile=${{APACHE_PID_FILE:-/run/apache2/apache2.pid}}
+elif command -v httpd >/dev/null 2>&1; then
+  layout=rhel; ctl=httpd; [ -n \"$confdir\" ] || confdir=/etc/httpd
+  pidfile=/run/httpd/httpd.pid
+else
+  echo layout=none; exit 0
+fi
+echo \"layout=$layout\"
+echo \"confdir=$confdir\"
+\"$ctl\" -v 2>/dev/null | sed -n 's/^Server version: /version=/p'
+\"$ctl\" -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^User: name=\"\\([^\"]*\\)\".*/user=\\1/p; s/^Group: name=\"\\([^\"]*\\)\".*/group=\\1/p'
+if [ -r \"$pidfile\" ] && kill -0 \"$(cat \"$pidfile\")\" 2>/dev/null; then echo running=yes; else echo running=no; fi
+\"$ctl\" -M 2>/dev/null | sed -n 's/^ \\([a-z0-9_]*\\) (.*/module=\\1/p'
+files=$(\"$ctl\" -t -D DUMP_INCLUDES 2>/dev/null | sed -n 's/^ *([0-9]*) //p')
+[ -n \"$files\" ] || files=$(find -L \"$confdir\" -name '*.conf' 2>/dev/null)
+for f in $files; do
+  case \"$f\" in */wsgictl.conf|*/00-wsgictl.conf) continue;; esac
+  sed -n 's/^[[:space:]]*[Ll][Ii][Ss][Tt][Ee][Nn][[:space:]]\\{{1,\\}}\\([^[:space:]]*\\).*/listen=\\1/p' \"$f\" 2>/dev/null
+done
+so=$(find -L \"$confdir\" -name '*.load' -o -name '*wsgi*.conf' 2>/dev/null | xargs -r sed -n 's/^[[:space:]]*LoadModule[[:space:]]\\{{1,\\}}wsgi_module[[:space:]]\\{{1,\\}}//p' 2>/dev/null | head -n 1)
+case \"$so\" in /*) ;; ?*) so=$confdir/$so;; esac
+if [ -n \"$so\" ]; then
+  echo \"wsgi_so=$so\"
+  ldd \"$so\" 2>/dev/null | sed -n 's/.*libpython\\([0-9]*\\.[0-9]*\\).*/wsgi_python=\\1/p' | head -n 1
+fi
+",
+            confdir = q(confdir.as_deref().unwrap_or(""))
+        ),
+        Probe::Path { path, want_sha256 } => format!(
+            "\
+p={path}
+if [ -L \"$p\" ]; then echo type=link; echo \"target=$(readlink \"$p\")\";
+elif [ -d \"$p\" ]; then echo type=dir; stat --printf 'mode=%a\\nowner=%U\\ngroup=%G\\n' \"$p\";
+elif [ -f \"$p\" ]; then
+  echo type=file; stat --printf 'mode=%a\\nowner=%U\\ngroup=%G\\n' \"$p\"
+  s=$(sha256sum < \"$p\" | cut -d ' ' -f 1); echo \"sha256=$s\"
+  if [ \"$s\" != {want} ]; then printf content=; base64 -w 0 < \"$p\"; echo; fi
+elif [ -e \"$p\" ]; then echo type=other;
+else echo type=missing; fi
+",
+            path = q(path),
+            want = q(want_sha256.as_deref().unwrap_or("-"))
+        ),
+        Probe::Account { name } => format!("getent passwd {} || echo missing\n", q(name)),
+        Probe::Group { name } => format!("getent group {} || echo missing\n", q(name)),
+        Probe::Venv { path } => format!(
+            "\
+v={path}
+if [ -x \"$v/bin/python\" ]; then
+  echo exists=yes
+  echo \"python=$(\"$v/bin/python\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>&1 | head -n 1)\"
+  sed -n 's/^home *= */home=/p' \"$v/pyvenv.cfg\" 2>/dev/null
+  [ -r \"$v/.wsgictl-requirements\" ] && sed 's/^/marker=/' \"$v/.wsgictl-requirements\"
+else echo exists=no; fi
+exit 0
+",
+            path = q(path)
+        ),
+        Probe::Tree { path } => format!(
+            "\
+t={path}
+if [ -d \"$t\" ]; then
+  cd \"$t\" || exit 1
+  printf modes=; find . -type f -printf '%m %P\\0' | base64 -w 0; echo
+  printf sums=; find . -type f -print0 | xargs -0 -r sha256sum -z | base64 -w 0; echo
+else echo missing; fi
+",
+            path = q(path)
+        ),
+    }
+}

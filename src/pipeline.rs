@@ -1,0 +1,154 @@
+//! The stages wired together for one host: connect, gather once, render with the facts, plan.
+//!
+//! Stage: orchestration (the only I/O is the transport's one exec and the local source scan).
+//! Hosts are independent: [`plan_hosts`] runs one thread and one connection per host and
+//! keeps each host's error to itself.
+
+use crate::desired::DesiredState;
+use crate::facts::{self, Facts};
+use crate::manifest::{Host, Manifest};
+use crate::plan::Plan;
+use crate::render::{EnvLookup, HostEnv, render_host};
+use crate::resources;
+use crate::source::SourceFile;
+use crate::templates::Templates;
+use crate::transport::local::LocalTransport;
+use crate::transport::ssh::{SshOptions, SshTransport, Target};
+use crate::transport::{Stats, Transport};
+use anyhow::Context as _;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How to reach hosts.
+pub struct Reach {
+    /// Run on this machine instead of over SSH.
+    pub local: bool,
+    pub ssh: SshOptions,
+    /// Home directory whose `.ssh` is used.
+    pub home: std::path::PathBuf,
+}
+
+/// Everything learnt while planning one host.
+pub struct HostPlan {
+    pub plan: Plan,
+    pub facts: Facts,
+    pub desired: DesiredState,
+    pub env: HostEnv,
+    pub target: String,
+    pub stats: Stats,
+    pub gather_time: Duration,
+}
+
+pub fn connect(host: &Host, reach: &Reach) -> anyhow::Result<Box<dyn Transport>> {
+    if reach.local {
+        return Ok(Box::new(LocalTransport::new(&host.name)));
+    }
+    let target = Target::resolve(host, &reach.home)?;
+    Ok(Box::new(SshTransport::connect(target, &reach.ssh)?))
+}
+
+/// Gather the facts of one host: every probe its apps need, for every candidate layout.
+pub fn gather(
+    m: &Manifest,
+    host: &Host,
+    templates: &Templates,
+    only_app: Option<&str>,
+    lookup: EnvLookup<'_>,
+    transport: &mut dyn Transport,
+) -> anyhow::Result<Facts> {
+    let candidates = HostEnv::candidates(host)
+        .iter()
+        .map(|env| render_host(m, host, templates, env, only_app, lookup))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let probes = resources::probes(host, &candidates);
+    facts::gather(transport, &host.name, &probes, host.sudo)
+}
+
+/// Connect, gather, render and plan one host.
+pub fn plan_host(
+    m: &Manifest,
+    host: &Host,
+    templates: &Templates,
+    only_app: Option<&str>,
+    lookup: EnvLookup<'_>,
+    reach: &Reach,
+) -> anyhow::Result<HostPlan> {
+    let mut transport = connect(host, reach)?;
+    let started = Instant::now();
+    let facts = gather(m, host, templates, only_app, lookup, transport.as_mut())?;
+    let gather_time = started.elapsed();
+    let apache = facts.apache.known().and_then(Option::as_ref);
+    let env = HostEnv::from_facts(host, apache);
+    let desired = render_host(m, host, templates, &env, only_app, lookup)?;
+    let mut sources: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
+    for s in &desired.sources {
+        let files = crate::source::scan(&s.local, &s.exclude).with_context(|| {
+            format!(
+                "reading the source of app `{}` ({})",
+                s.app,
+                s.local.display()
+            )
+        })?;
+        sources.insert(s.app.clone(), files);
+    }
+    let secrets: BTreeMap<String, Vec<String>> = m
+        .apps_on(&host.name)
+        .map(|a| {
+            (
+                a.name.value.clone(),
+                a.secrets.iter().map(|s| s.name.clone()).collect(),
+            )
+        })
+        .collect();
+    let inputs = resources::Inputs {
+        desired: &desired,
+        sources: &sources,
+        facts: &facts,
+        secrets: &secrets,
+    };
+    let plan = resources::plan(&inputs, &env)
+        .with_context(|| format!("planning {}", transport.describe()))?;
+    Ok(HostPlan {
+        plan,
+        target: transport.describe(),
+        stats: transport.stats(),
+        facts,
+        desired,
+        env,
+        gather_time,
+    })
+}
+
+/// Plan every selected host concurrently, one connection each; results in manifest order.
+pub fn plan_hosts(
+    m: &Manifest,
+    hosts: &[&Host],
+    templates: &Templates,
+    only_app: Option<&str>,
+    lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+    reach: &Reach,
+) -> Vec<(String, anyhow::Result<HostPlan>)> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                let name = h.name.value.clone();
+                (
+                    name,
+                    scope.spawn(move || plan_host(m, h, templates, only_app, lookup, reach)),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, handle)| {
+                (
+                    name,
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("planning panicked"))),
+                )
+            })
+            .collect()
+    })
+}

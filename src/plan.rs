@@ -1,0 +1,142 @@
+//! The plan: what apply would do on one host, as plain serde data.
+//!
+//! Stage: plan (data only). One [`Change`] per resource, in apply order, no-ops included with
+//! their reason. `before` fingerprints what the plan saw, for apply to re-check under the host
+//! lock. No secret value is ever stored here: files are identified by the sha256 of their
+//! desired content, and apply re-renders them and checks the hash.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub host: String,
+    pub changes: Vec<Change>,
+    pub handlers: Vec<Handler>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    NoOp,
+}
+
+impl Action {
+    pub fn symbol(self) -> char {
+        match self {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Delete => '-',
+            Action::NoOp => ' ',
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Change {
+    /// `file:/srv/blog/app.wsgi`, `account:blog`, `source:blog`, ...
+    pub id: String,
+    pub action: Action,
+    /// For people only; apply never branches on it.
+    pub reason: String,
+    /// What the plan saw, when it matters for staleness.
+    pub before: Option<Fingerprint>,
+    /// Human details: `mode 0640 → 0644`, changed paths, `secret X changed`.
+    pub details: Vec<String>,
+    /// Redacted unified diff of a file's content, when it changes.
+    pub diff: Option<String>,
+    pub ops: Vec<Op>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub exists: bool,
+    pub sha256: Option<String>,
+    pub mode: Option<String>,
+    pub owner: Option<String>,
+}
+
+/// One step of apply. Closed: apply is one `match` over it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Op {
+    CreateGroup {
+        name: String,
+    },
+    CreateUser {
+        name: String,
+        group: String,
+        home: String,
+    },
+    MkDir {
+        path: String,
+        owner: String,
+        group: String,
+        mode: String,
+    },
+    Chmod {
+        path: String,
+        mode: String,
+    },
+    Chown {
+        path: String,
+        owner: String,
+        group: String,
+    },
+    SyncSource {
+        app: String,
+        dest: String,
+        upload: Vec<String>,
+        delete: Vec<String>,
+    },
+    CreateVenv {
+        path: String,
+        python: String,
+    },
+    PipInstall {
+        venv: String,
+        requirements_sha256: String,
+    },
+    WriteFile {
+        path: String,
+        owner: String,
+        group: String,
+        mode: String,
+        sha256: String,
+    },
+    Link {
+        path: String,
+        target: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "handler", rename_all = "kebab-case")]
+pub enum Handler {
+    /// Apache configuration changed: configtest the whole tree, then a graceful reload.
+    ConfigtestAndReload,
+    /// Only this app's code, packages or environment changed: touch its `.wsgi`.
+    TouchWsgi { app: String, path: String },
+}
+
+impl Plan {
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let n = |a| self.changes.iter().filter(|c| c.action == a).count();
+        (n(Action::Create), n(Action::Update), n(Action::Delete))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts() == (0, 0, 0)
+    }
+
+    /// `web1: 3 to create, 1 to change, 0 to delete.`
+    pub fn summary(&self) -> String {
+        let (c, u, d) = self.counts();
+        format!(
+            "{}: {c} to create, {u} to change, {d} to delete.",
+            self.host
+        )
+    }
+}

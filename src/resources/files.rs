@@ -1,0 +1,222 @@
+//! Directories and rendered files: existence, content (with a redacted diff), mode, owner.
+//! Pure.
+
+use super::{Inputs, known, noop};
+use crate::desired::{FileRole, mode_string};
+use crate::facts::PathState;
+use crate::plan::{Action, Change, Fingerprint, Op};
+
+pub fn plan_dirs(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    for d in &i.desired.dirs {
+        let id = format!("dir:{}", d.path);
+        let want = format!("{} {}:{}", mode_string(d.mode), d.owner, d.group);
+        out.push(match known(i.facts.paths.get(&d.path), &d.path)? {
+            PathState::Missing => Change {
+                id,
+                action: Action::Create,
+                reason: format!("create directory ({want})"),
+                before: Some(missing()),
+                details: Vec::new(),
+                diff: None,
+                ops: vec![Op::MkDir {
+                    path: d.path.clone(),
+                    owner: d.owner.clone(),
+                    group: d.group.clone(),
+                    mode: mode_string(d.mode),
+                }],
+            },
+            PathState::Dir { mode, owner, group } => {
+                let (ops, details) =
+                    attrs(&d.path, (*mode, owner, group), (d.mode, &d.owner, &d.group));
+                if ops.is_empty() {
+                    noop(id, format!("directory is {want}"))
+                } else {
+                    Change {
+                        id,
+                        action: Action::Update,
+                        reason: details.join(", "),
+                        before: Some(Fingerprint {
+                            exists: true,
+                            sha256: None,
+                            mode: Some(mode_string(*mode)),
+                            owner: Some(format!("{owner}:{group}")),
+                        }),
+                        details: Vec::new(),
+                        diff: None,
+                        ops,
+                    }
+                }
+            }
+            other => anyhow::bail!(
+                "{} exists but is not a directory ({}); move it away",
+                d.path,
+                kind(other)
+            ),
+        });
+    }
+    Ok(out)
+}
+
+pub fn plan_files(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    for f in &i.desired.files {
+        let app = f.app.clone().unwrap_or_default();
+        let id = match f.role {
+            FileRole::WsgiScript => format!("wsgi-script:{app}"),
+            FileRole::EnvFile => format!("env-file:{app}"),
+            FileRole::Vhost => format!("vhost:{app}"),
+            FileRole::HostConf => format!("host-conf:{}", i.desired.host),
+        };
+        let real = f.content.secret_text();
+        let sha = crate::source::sha256_hex(real.as_bytes());
+        let mode = mode_string(f.mode);
+        let write = || Op::WriteFile {
+            path: f.path.clone(),
+            owner: f.owner.clone(),
+            group: f.group.clone(),
+            mode: mode.clone(),
+            sha256: sha.clone(),
+        };
+        let secrets: &[String] = i.secrets.get(&app).map(Vec::as_slice).unwrap_or(&[]);
+        out.push(match known(i.facts.paths.get(&f.path), &f.path)? {
+            PathState::Missing => Change {
+                id,
+                action: Action::Create,
+                reason: format!(
+                    "create {} ({}:{} {mode}, {} lines)",
+                    f.path,
+                    f.owner,
+                    f.group,
+                    real.lines().count()
+                ),
+                before: Some(missing()),
+                details: Vec::new(),
+                diff: None,
+                ops: vec![write()],
+            },
+            PathState::File {
+                mode: m,
+                owner,
+                group,
+                sha256,
+                content,
+            } => {
+                let before = Fingerprint {
+                    exists: true,
+                    sha256: Some(sha256.clone()),
+                    mode: Some(mode_string(*m)),
+                    owner: Some(format!("{owner}:{group}")),
+                };
+                let (attr_ops, mut details) =
+                    attrs(&f.path, (*m, owner, group), (f.mode, &f.owner, &f.group));
+                let mut diff = None;
+                let ops = if *sha256 != sha {
+                    let old = content
+                        .as_deref()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    let old_shown = if f.role == FileRole::EnvFile {
+                        crate::diff::redact_env(&old, secrets)
+                    } else {
+                        old.to_string()
+                    };
+                    for s in secrets {
+                        match crate::diff::env_line(&old, s) {
+                            None => details.push(format!("(secret {s} added)")),
+                            Some(v) if Some(v) != crate::diff::env_line(real, s) => {
+                                details.push(format!("(secret {s} changed)"))
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    let d = crate::diff::unified(
+                        &old_shown,
+                        f.content.shown(),
+                        &format!("{} (on {})", f.path, i.desired.host),
+                        &format!("{} (desired)", f.path),
+                    );
+                    diff = Some(d);
+                    vec![write()]
+                } else {
+                    attr_ops
+                };
+                if ops.is_empty() {
+                    noop(
+                        id,
+                        format!("{} is up to date ({}:{} {mode})", f.path, f.owner, f.group),
+                    )
+                } else {
+                    let what = if *sha256 != sha {
+                        "content changed"
+                    } else {
+                        "attributes changed"
+                    };
+                    Change {
+                        id,
+                        action: Action::Update,
+                        reason: format!("{}: {what}", f.path),
+                        before: Some(before),
+                        details,
+                        diff,
+                        ops,
+                    }
+                }
+            }
+            other => anyhow::bail!(
+                "{} exists but is not a regular file ({}); move it away",
+                f.path,
+                kind(other)
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// Chmod/Chown ops and their human details, `mode 0640 → 0644`, `owner root:root → blog:blog`.
+fn attrs(path: &str, have: (u32, &str, &str), want: (u32, &str, &str)) -> (Vec<Op>, Vec<String>) {
+    let mut ops = Vec::new();
+    let mut details = Vec::new();
+    if have.0 != want.0 {
+        ops.push(Op::Chmod {
+            path: path.to_string(),
+            mode: mode_string(want.0),
+        });
+        details.push(format!(
+            "mode {} → {}",
+            mode_string(have.0),
+            mode_string(want.0)
+        ));
+    }
+    if (have.1, have.2) != (want.1, want.2) {
+        ops.push(Op::Chown {
+            path: path.to_string(),
+            owner: want.1.to_string(),
+            group: want.2.to_string(),
+        });
+        details.push(format!(
+            "owner {}:{} → {}:{}",
+            have.1, have.2, want.1, want.2
+        ));
+    }
+    (ops, details)
+}
+
+fn missing() -> Fingerprint {
+    Fingerprint {
+        exists: false,
+        sha256: None,
+        mode: None,
+        owner: None,
+    }
+}
+
+fn kind(s: &PathState) -> &'static str {
+    match s {
+        PathState::Missing => "missing",
+        PathState::File { .. } => "a file",
+        PathState::Dir { .. } => "a directory",
+        PathState::Link { .. } => "a symbolic link",
+        PathState::Other => "a special file",
+    }
+}

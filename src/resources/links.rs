@@ -1,0 +1,47 @@
+//! Enablement links (Debian): mod_wsgi, the host-wide file, each app's vhost. Pure.
+
+use super::{Inputs, known, noop};
+use crate::facts::PathState;
+use crate::plan::{Action, Change, Op};
+
+pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    for l in &i.desired.links {
+        let id = format!("link:{}", l.path);
+        let state = known(i.facts.paths.get(&l.path), &l.path)?;
+        let op = || {
+            vec![Op::Link {
+                path: l.path.clone(),
+                target: l.target.clone(),
+            }]
+        };
+        out.push(match state {
+            PathState::Link { target } if *target == l.target => {
+                noop(id, format!("enabled ({})", l.target))
+            }
+            PathState::Missing => Change {
+                id,
+                action: Action::Create,
+                reason: format!("not enabled: link to {}", l.target),
+                before: None,
+                details: Vec::new(),
+                diff: None,
+                ops: op(),
+            },
+            PathState::Link { target } => Change {
+                id,
+                action: Action::Update,
+                reason: format!("links to {target}, not {}", l.target),
+                before: None,
+                details: Vec::new(),
+                diff: None,
+                ops: op(),
+            },
+            other => anyhow::bail!(
+                "{} exists but is not a link ({other:?}); move it away so it can be enabled",
+                l.path
+            ),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,186 @@
+//! Planning: desired state × facts → a [`Plan`], one [`Change`] per resource, in apply order.
+//!
+//! Stage: plan. **Nothing here performs I/O**: every decision is made from the facts of the
+//! single gather round trip (and the local source scan, done before). If a decision needs more
+//! information, add a probe to [`probes`]. A fact that could not be read makes the plan fail
+//! with the reason, rather than guess.
+
+mod accounts;
+mod files;
+mod links;
+mod source;
+mod venv;
+
+use crate::desired::{DesiredState, FileRole};
+use crate::facts::{Fact, Facts, Probe};
+use crate::plan::{Action, Change, Handler, Plan};
+use crate::render::HostEnv;
+use crate::source::SourceFile;
+use std::collections::BTreeMap;
+
+/// What the plan needs to know that is not in the desired state.
+pub struct Inputs<'a> {
+    pub desired: &'a DesiredState,
+    /// Local source files per app.
+    pub sources: &'a BTreeMap<String, Vec<SourceFile>>,
+    pub facts: &'a Facts,
+    /// Secret env names per app, so diffs of env files can be redacted.
+    pub secrets: &'a BTreeMap<String, Vec<String>>,
+}
+
+/// The probes a desired state needs, for each candidate Apache layout.
+pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Probe> {
+    let mut p = vec![
+        Probe::System,
+        Probe::Apache {
+            confdir: host.apache.confdir.clone(),
+        },
+    ];
+    for s in states {
+        for a in &s.accounts {
+            p.push(Probe::Group {
+                name: a.group.clone(),
+            });
+            p.push(Probe::Account {
+                name: a.user.clone(),
+            });
+        }
+        for d in &s.dirs {
+            // The directory and every ancestor: whether the Apache and daemon users can
+            // traverse to the app, its `.wsgi`, static and media files.
+            for a in ancestors(&d.path) {
+                p.push(Probe::Path {
+                    path: a,
+                    want_sha256: None,
+                });
+            }
+            p.push(Probe::Path {
+                path: d.path.clone(),
+                want_sha256: None,
+            });
+        }
+        for src in &s.sources {
+            p.push(Probe::Tree {
+                path: src.dest.clone(),
+            });
+        }
+        for v in &s.venvs {
+            p.push(Probe::Venv {
+                path: v.path.clone(),
+            });
+        }
+        for f in &s.files {
+            // The host-wide file depends on facts (Listen lines): its hash is not known yet.
+            let want = (f.role != FileRole::HostConf)
+                .then(|| crate::source::sha256_hex(f.content.secret_text().as_bytes()));
+            p.push(Probe::Path {
+                path: f.path.clone(),
+                want_sha256: want,
+            });
+        }
+        for l in &s.links {
+            p.push(Probe::Path {
+                path: l.path.clone(),
+                want_sha256: None,
+            });
+        }
+    }
+    p
+}
+
+/// `/srv/blog/static` → `/`, `/srv`, `/srv/blog`.
+fn ancestors(path: &str) -> Vec<String> {
+    let p = std::path::Path::new(path);
+    let mut out: Vec<String> = p
+        .ancestors()
+        .skip(1)
+        .map(|a| a.display().to_string())
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Plan one host. Fails when a fact it needs could not be read.
+pub fn plan(i: &Inputs<'_>, env: &HostEnv) -> anyhow::Result<Plan> {
+    let mut changes = Vec::new();
+    changes.extend(accounts::plan(i)?);
+    changes.extend(files::plan_dirs(i)?);
+    changes.extend(source::plan(i)?);
+    changes.extend(venv::plan(i)?);
+    changes.extend(files::plan_files(i)?);
+    changes.extend(links::plan(i)?);
+    let handlers = handlers(&changes, i.desired);
+    let _ = env;
+    Ok(Plan {
+        host: i.desired.host.clone(),
+        changes,
+        handlers,
+    })
+}
+
+/// A graceful reload when Apache's configuration changes; otherwise touch the `.wsgi` of each
+/// app whose code, packages or environment changed (mod_wsgi restarts that daemon group only).
+fn handlers(changes: &[Change], desired: &DesiredState) -> Vec<Handler> {
+    let changed = |c: &&Change| c.action != Action::NoOp;
+    let apache = changes.iter().filter(changed).any(|c| {
+        c.id.starts_with("vhost:") || c.id.starts_with("host-conf:") || c.id.starts_with("link:")
+    });
+    if apache {
+        return vec![Handler::ConfigtestAndReload];
+    }
+    let mut out = Vec::new();
+    for f in desired
+        .files
+        .iter()
+        .filter(|f| f.role == FileRole::WsgiScript)
+    {
+        let app = f.app.clone().unwrap_or_default();
+        let touched = changes.iter().filter(changed).any(|c| {
+            c.id == format!("source:{app}")
+                || c.id == format!("venv:{app}")
+                || c.id == format!("packages:{app}")
+                || c.id == format!("env-file:{app}")
+                || c.id == format!("wsgi-script:{app}")
+        });
+        if touched {
+            out.push(Handler::TouchWsgi {
+                app,
+                path: f.path.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The known fact, or an error naming what could not be read.
+fn known<'a, T>(fact: Option<&'a Fact<T>>, what: &str) -> anyhow::Result<&'a T> {
+    match fact {
+        Some(Fact::Known(t)) => Ok(t),
+        Some(Fact::Unknown { error }) => anyhow::bail!("could not read {what}: {error}"),
+        None => anyhow::bail!("{what} was not probed"),
+    }
+}
+
+fn noop(id: String, reason: String) -> Change {
+    Change {
+        id,
+        action: Action::NoOp,
+        reason,
+        before: None,
+        details: Vec::new(),
+        diff: None,
+        ops: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ancestors_from_the_root_down() {
+        assert_eq!(
+            super::ancestors("/srv/blog/static"),
+            vec!["/", "/srv", "/srv/blog"]
+        );
+        assert!(super::ancestors("/").is_empty());
+    }
+}

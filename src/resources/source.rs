@@ -1,0 +1,87 @@
+//! Source sync: which files of the local project to upload to `{root}/src`, and which remote
+//! files to delete (never one the excludes cover). Pure.
+
+use super::{Inputs, known, noop};
+use crate::plan::{Action, Change, Op};
+use std::collections::BTreeMap;
+
+/// How many changed paths a change lists before summarising.
+const LISTED: usize = 20;
+
+pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    for s in &i.desired.sources {
+        let id = format!("source:{}", s.app);
+        let local = i.sources.get(&s.app).map(Vec::as_slice).unwrap_or(&[]);
+        let remote = known(
+            i.facts.trees.get(&s.dest),
+            &format!("the files below {}", s.dest),
+        )?;
+        let remote: BTreeMap<&str, (u32, &str)> = remote
+            .iter()
+            .flatten()
+            .map(|f| (f.path.as_str(), (f.mode, f.sha256.as_str())))
+            .collect();
+        let mut upload = Vec::new();
+        let mut details = Vec::new();
+        for f in local {
+            match remote.get(f.path.as_str()) {
+                None => {
+                    upload.push(f.path.clone());
+                    details.push(format!("+ {}", f.path));
+                }
+                Some((mode, sha)) if *sha != f.sha256 || *mode != f.mode => {
+                    upload.push(f.path.clone());
+                    details.push(format!("~ {}", f.path));
+                }
+                Some(_) => {}
+            }
+        }
+        let delete: Vec<String> = remote
+            .keys()
+            .filter(|p| {
+                !local.iter().any(|f| f.path == **p) && !crate::source::is_excluded(p, &s.exclude)
+            })
+            .map(|p| p.to_string())
+            .collect();
+        details.extend(delete.iter().map(|p| format!("- {p}")));
+        if upload.is_empty() && delete.is_empty() {
+            out.push(noop(
+                id,
+                format!("{} files in sync with {}", local.len(), s.local.display()),
+            ));
+            continue;
+        }
+        let total = details.len();
+        if total > LISTED {
+            details.truncate(LISTED);
+            details.push(format!("… and {} more", total - LISTED));
+        }
+        let action = if remote.is_empty() {
+            Action::Create
+        } else {
+            Action::Update
+        };
+        out.push(Change {
+            id,
+            action,
+            reason: format!(
+                "{} to upload, {} to delete, {} unchanged, in {}",
+                upload.len(),
+                delete.len(),
+                local.len() - upload.len(),
+                s.dest
+            ),
+            before: None,
+            details,
+            diff: None,
+            ops: vec![Op::SyncSource {
+                app: s.app.clone(),
+                dest: s.dest.clone(),
+                upload,
+                delete,
+            }],
+        });
+    }
+    Ok(out)
+}

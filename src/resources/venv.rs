@@ -1,0 +1,94 @@
+//! The app's virtualenv and the packages in it. Pure.
+//!
+//! A venv is (re)created when it is missing, its interpreter no longer runs, or it was built
+//! from another interpreter than the manifest's `python` (pyvenv.cfg's `home`). Packages are
+//! (re)installed when the venv's marker does not hold the hash of what should be installed.
+
+use super::{Inputs, known, noop};
+use crate::plan::{Action, Change, Op};
+
+pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    for v in &i.desired.venvs {
+        let state = known(i.facts.venvs.get(&v.path), &format!("venv {}", v.path))?;
+        let want_home = std::path::Path::new(&v.python)
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let recreate = match state {
+            None => Some((
+                Action::Create,
+                format!("create {} from {}", v.path, v.python),
+            )),
+            Some(s) if !s.python.chars().next().is_some_and(|c| c.is_ascii_digit()) => Some((
+                Action::Update,
+                format!(
+                    "its python does not run ({}); recreate from {}",
+                    s.python, v.python
+                ),
+            )),
+            Some(s) if s.home.as_deref().is_some_and(|h| h != want_home) => Some((
+                Action::Update,
+                format!(
+                    "built from {} (python {}), not {}; recreate",
+                    s.home.as_deref().unwrap_or("?"),
+                    s.python,
+                    v.python
+                ),
+            )),
+            Some(s) => {
+                out.push(noop(
+                    format!("venv:{}", v.app),
+                    format!("{} (python {})", v.path, s.python),
+                ));
+                None
+            }
+        };
+        let fresh = recreate.is_some();
+        if let Some((action, reason)) = recreate {
+            out.push(Change {
+                id: format!("venv:{}", v.app),
+                action,
+                reason,
+                before: None,
+                details: Vec::new(),
+                diff: None,
+                ops: vec![Op::CreateVenv {
+                    path: v.path.clone(),
+                    python: v.python.clone(),
+                }],
+            });
+        }
+        let marker = state.as_ref().and_then(|s| s.marker.as_deref());
+        let id = format!("packages:{}", v.app);
+        out.push(
+            if !fresh && marker == Some(v.requirements_sha256.as_str()) {
+                noop(id, "requirements unchanged since the last install".into())
+            } else {
+                Change {
+                    id,
+                    action: if fresh || marker.is_none() {
+                        Action::Create
+                    } else {
+                        Action::Update
+                    },
+                    reason: if fresh {
+                        "install the requirements into the new venv".into()
+                    } else if marker.is_none() {
+                        "no record of an install by wsgictl".into()
+                    } else {
+                        "requirements changed since the last install".into()
+                    },
+                    before: None,
+                    details: Vec::new(),
+                    diff: None,
+                    ops: vec![Op::PipInstall {
+                        venv: v.path.clone(),
+                        requirements_sha256: v.requirements_sha256.clone(),
+                    }],
+                }
+            },
+        );
+    }
+    Ok(out)
+}

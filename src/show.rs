@@ -1,0 +1,84 @@
+//! The plan as people read it: symbols, reasons, details, redacted diffs, a summary line.
+//!
+//! Stage: show (pure). Colour only when asked (a terminal without `NO_COLOR`).
+
+use crate::plan::{Action, Handler, Plan};
+use std::fmt::Write as _;
+
+pub struct Style {
+    pub color: bool,
+    /// Show no-op changes too.
+    pub verbose: bool,
+}
+
+fn paint(s: &str, code: &str, on: bool) -> String {
+    if on {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// One host's plan, ending with its summary line.
+pub fn plan(p: &Plan, target: &str, style: &Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(&format!("Host {target}"), "1", style.color)
+    );
+    let width = p
+        .changes
+        .iter()
+        .map(|c| c.id.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(48);
+    for c in &p.changes {
+        if c.action == Action::NoOp && !style.verbose {
+            continue;
+        }
+        let color = match c.action {
+            Action::Create => "32",
+            Action::Update => "33",
+            Action::Delete => "31",
+            Action::NoOp => "2",
+        };
+        let head = format!("{} {:width$}  {}", c.action.symbol(), c.id, c.reason);
+        let _ = writeln!(out, "  {}", paint(head.trim_end(), color, style.color));
+        for d in &c.details {
+            let _ = writeln!(out, "      {d}");
+        }
+        if let Some(diff) = &c.diff {
+            for line in diff.lines() {
+                let code = match line.as_bytes().first() {
+                    Some(b'+') if !line.starts_with("+++") => "32",
+                    Some(b'-') if !line.starts_with("---") => "31",
+                    Some(b'@') => "36",
+                    _ => "",
+                };
+                let line = if code.is_empty() {
+                    line.to_string()
+                } else {
+                    paint(line, code, style.color)
+                };
+                let _ = writeln!(out, "      {line}");
+            }
+        }
+    }
+    for h in &p.handlers {
+        let _ = writeln!(
+            out,
+            "  then: {}",
+            match h {
+                Handler::ConfigtestAndReload =>
+                    "configtest the Apache configuration, then reload Apache gracefully".to_string(),
+                Handler::TouchWsgi { app, path } => format!(
+                    "touch {path} (restarts app `{app}`'s daemon processes; Apache is not reloaded)"
+                ),
+            }
+        );
+    }
+    let _ = writeln!(out, "{}", p.summary());
+    out
+}

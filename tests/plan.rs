@@ -1,0 +1,373 @@
+//! `wsgictl plan` end to end over real SSH: a fresh host, a host already in the desired state,
+//! drift in content and mode, host keys, auth, ~/.ssh/config aliases, sudo, round trips, and
+//! secrets that never appear.
+
+use crate::support::apache::ApacheInstance;
+use crate::support::lab::{Lab, PW_USER, USER};
+use crate::support::*;
+use std::path::PathBuf;
+
+const SECRET: (&str, &str) = ("LAB_SECRET", KNOWN_SECRET);
+
+struct Case {
+    lab: Lab,
+    _apache: ApacheInstance,
+    _base: tempfile::TempDir,
+    manifest: PathBuf,
+}
+
+impl Case {
+    fn new(apps: usize) -> Case {
+        Case::with(apps, "", "")
+    }
+
+    fn with(apps: usize, host_extra: &str, app_extra: &str) -> Case {
+        let lab = Lab::start();
+        let apache = ApacheInstance::new();
+        let base = tempfile::tempdir().unwrap();
+        let manifest = lab.manifest(base.path(), apache.confdir(), apps, host_extra, app_extra);
+        let m = wsgictl::manifest::load(&manifest).unwrap();
+        ApacheInstance::ensure_accounts(&m, "lab");
+        Case {
+            lab,
+            _apache: apache,
+            _base: base,
+            manifest,
+        }
+    }
+
+    fn plan(&self, extra: &[&str]) -> std::process::Output {
+        let mut args = vec!["plan", "-f", self.manifest.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.lab.wsgictl(&args, &[SECRET])
+    }
+
+    /// Converge the host by hand to what plan (gathered locally) wants.
+    fn place_by_hand(&self) -> wsgictl::pipeline::HostPlan {
+        let m = wsgictl::manifest::load(&self.manifest).unwrap();
+        let templates = wsgictl::templates::Templates::load(None).unwrap();
+        let reach = wsgictl::pipeline::Reach {
+            local: true,
+            ssh: Default::default(),
+            home: self.lab.home(),
+        };
+        let lookup = |v: &str| (v == "LAB_SECRET").then(|| KNOWN_SECRET.to_string());
+        let hp = wsgictl::pipeline::plan_host(&m, &m.hosts[0], &templates, None, &lookup, &reach)
+            .unwrap();
+        crate::support::place::place(&hp);
+        hp
+    }
+}
+
+fn out(o: &std::process::Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
+
+#[test]
+fn a_fresh_host_plans_creates_and_exits_2() {
+    let c = Case::new(1);
+    let o = c.plan(&["--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    let text = stdout(&o);
+    for line in [
+        "+ dir:",
+        "+ source:app1",
+        "+ venv:app1",
+        "+ packages:app1",
+        "+ wsgi-script:app1",
+        "+ env-file:app1",
+        "+ vhost:app1",
+        "+ host-conf:lab",
+        "+ link:",
+    ] {
+        assert!(text.contains(line), "no `{line}` in\n{text}");
+    }
+    assert!(
+        text.contains("then: configtest the Apache configuration, then reload Apache gracefully"),
+        "{text}"
+    );
+    assert!(
+        text.lines().last().unwrap().starts_with("lab: ")
+            && text.contains(" to create, 0 to change, 0 to delete."),
+        "{text}"
+    );
+    // Without the flag, pending changes are not an error.
+    assert_eq!(c.plan(&[]).status.code(), Some(0));
+}
+
+#[test]
+fn a_host_in_the_desired_state_has_nothing_to_change() {
+    let c = Case::new(1);
+    c.place_by_hand();
+    let o = c.plan(&["--detailed-exitcode", "-v"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        stdout(&o).contains("lab: 0 to create, 0 to change, 0 to delete."),
+        "{}",
+        out(&o)
+    );
+    // -v shows what was checked.
+    assert!(stdout(&o).contains("  vhost:app1"), "{}", stdout(&o));
+}
+
+#[test]
+fn drift_shows_the_changed_line_and_mode() {
+    let c = Case::new(1);
+    let hp = c.place_by_hand();
+    let vhost = hp
+        .desired
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("wsgictl-app1.conf"))
+        .unwrap();
+    let text = std::fs::read_to_string(&vhost.path)
+        .unwrap()
+        .replace("threads=15", "threads=16");
+    std::fs::write(&vhost.path, text).unwrap();
+    let script = hp
+        .desired
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("app.wsgi"))
+        .unwrap();
+    std::process::Command::new("chmod")
+        .args(["0600", &script.path])
+        .status()
+        .unwrap();
+
+    let o = c.plan(&["--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("~ vhost:app1") && text.contains("content changed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-        processes=2 threads=16 \\")
+            && text.contains("+        processes=2 threads=15 \\"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(on lab)") && text.contains("(desired)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("~ wsgi-script:app1") && text.contains("mode 0600 → 0644"),
+        "{text}"
+    );
+    assert!(text.contains("then: configtest"), "{text}");
+    assert!(
+        text.contains("lab: 0 to create, 2 to change, 0 to delete."),
+        "{text}"
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_plan_json_plan_file_or_facts() {
+    let c = Case::new(1);
+    let hp = c.place_by_hand();
+    // The host holds an older secret; the plan must say it changed without showing either.
+    let env = hp
+        .desired
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("app.env"))
+        .unwrap();
+    let old = std::fs::read_to_string(&env.path)
+        .unwrap()
+        .replace(KNOWN_SECRET, "old-secret-value-on-the-host");
+    std::fs::write(&env.path, old).unwrap();
+
+    let o = c.plan(&[]);
+    let text = out(&o);
+    assert!(
+        text.contains("(secret DJANGO_SECRET_KEY changed)"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plan.json");
+    let json = c.plan(&["--json", "--out", file.to_str().unwrap()]);
+    let facts = c.lab.wsgictl(
+        &["facts", "--host", "lab", "-f", c.manifest.to_str().unwrap()],
+        &[SECRET],
+    );
+    assert_eq!(facts.status.code(), Some(0), "{}", out(&facts));
+    let saved = std::fs::read_to_string(&file).unwrap();
+    for (what, s) in [
+        ("plan", text),
+        ("json", out(&json)),
+        ("plan file", saved),
+        ("facts", out(&facts)),
+    ] {
+        assert!(!s.contains(KNOWN_SECRET), "{what} shows the secret");
+        assert!(
+            !s.contains("old-secret-value-on-the-host"),
+            "{what} shows the host's secret"
+        );
+    }
+}
+
+#[test]
+fn json_output_is_documented_data() {
+    let c = Case::new(1);
+    let o = c.plan(&["--json", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version"], 1);
+    let host = &v["hosts"][0];
+    assert_eq!(host["host"], "lab");
+    assert!(host["summary"]["create"].as_u64().unwrap() > 0);
+    let vhost = host["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "vhost:app1")
+        .unwrap();
+    assert_eq!(vhost["action"], "create");
+    assert_eq!(vhost["ops"][0]["op"], "write-file");
+    assert_eq!(vhost["ops"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(host["handlers"][0]["handler"], "configtest-and-reload");
+    assert_eq!(v["errors"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn exec_channels_do_not_grow_with_the_number_of_apps() {
+    let count = |apps| {
+        let c = Case::new(apps);
+        let o = c.plan(&["-v"]);
+        assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+        let line = stderr(&o)
+            .lines()
+            .find(|l| l.starts_with("lab: connect"))
+            .unwrap()
+            .to_string();
+        assert!(
+            stdout(&o).contains(&format!("+ vhost:app{apps}")),
+            "{}",
+            stdout(&o)
+        );
+        line.split(", ").last().unwrap().to_string()
+    };
+    assert_eq!(count(1), "1 exec channel");
+    assert_eq!(count(20), "1 exec channel");
+}
+
+#[test]
+fn an_unknown_host_key_is_refused_and_nothing_else_is_done() {
+    let c = Case::new(1);
+    std::fs::write(c.lab.known_hosts(), "").unwrap();
+    let o = c.plan(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("is not in")
+            && err.contains("SHA256:")
+            && err.contains("--accept-new-host-key"),
+        "{err}"
+    );
+    assert!(
+        !c.lab.sshd_log().contains("Accepted publickey"),
+        "{}",
+        c.lab.sshd_log()
+    );
+    assert!(stdout(&o).is_empty());
+
+    let o = c.plan(&["--accept-new-host-key"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(stderr(&o).contains("trusted new host key"));
+    assert_eq!(
+        std::fs::read_to_string(c.lab.known_hosts()).unwrap(),
+        c.lab.host_key_line()
+    );
+}
+
+#[test]
+fn a_mismatched_host_key_is_refused_even_with_accept_new() {
+    let c = Case::new(1);
+    let other = std::fs::read_to_string(format!("{}.pub", c.lab.other_key().display())).unwrap();
+    let mut f = other.split_whitespace();
+    std::fs::write(
+        c.lab.known_hosts(),
+        format!(
+            "[127.0.0.1]:{} {} {}\n",
+            c.lab.port,
+            f.next().unwrap(),
+            f.next().unwrap()
+        ),
+    )
+    .unwrap();
+    let o = c.plan(&["--accept-new-host-key"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("HOST KEY MISMATCH"), "{}", stderr(&o));
+    assert!(!c.lab.sshd_log().contains("Accepted publickey"));
+}
+
+#[test]
+fn a_wrong_key_lists_what_was_tried() {
+    let c = Case::with(
+        1,
+        &format!("    identity \"{}\"\n", "/nonexistent/placeholder"),
+        "",
+    );
+    let text = std::fs::read_to_string(&c.manifest).unwrap().replace(
+        "/nonexistent/placeholder",
+        c.lab.other_key().to_str().unwrap(),
+    );
+    std::fs::write(&c.manifest, text).unwrap();
+    let o = c.plan(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "authenticating as {USER} on lab (127.0.0.1:{})",
+            c.lab.port
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("tried:") && err.contains(c.lab.other_key().to_str().unwrap()),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_ssh_config_alias_supplies_host_port_user_and_key() {
+    let c = Case::new(1);
+    std::fs::write(
+        c.lab.home().join(".ssh/config"),
+        format!("Host lab-alias\n    HostName 127.0.0.1\n    Port {}\n    User {USER}\n    IdentityFile ~/.ssh/id_ed25519\n", c.lab.port),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&c.manifest).unwrap();
+    let text = text
+        .replace("address \"127.0.0.1\"", "address \"lab-alias\"")
+        .replace(&format!("    port {}\n", c.lab.port), "")
+        .replace(&format!("    user \"{USER}\"\n"), "");
+    assert!(!text.contains("port ") || text.contains("port 8080"));
+    std::fs::write(&c.manifest, text).unwrap();
+    let o = c.plan(&["--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(
+        stdout(&o).starts_with(&format!("Host lab (127.0.0.1:{})", c.lab.port)),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn sudo_wanting_a_password_is_a_clear_error_not_a_hang() {
+    let c = Case::new(1);
+    let text = std::fs::read_to_string(&c.manifest)
+        .unwrap()
+        .replace(&format!("user \"{USER}\""), &format!("user \"{PW_USER}\""));
+    std::fs::write(&c.manifest, text).unwrap();
+    let started = std::time::Instant::now();
+    let o = c.plan(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("wants a password for wsgictl-pw") && stderr(&o).contains("NOPASSWD"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}

@@ -1,0 +1,62 @@
+//! Put a host in exactly the desired state by hand (plain file operations as root), so a test
+//! can check that `plan` then finds nothing to do. Not apply: no lock, no atomicity, no pip.
+
+use std::os::unix::fs::{PermissionsExt as _, symlink};
+use std::path::Path;
+use std::process::Command;
+use wsgictl::pipeline::HostPlan;
+
+pub fn place(hp: &HostPlan) {
+    let d = &hp.desired;
+    for dir in &d.dirs {
+        std::fs::create_dir_all(&dir.path).unwrap();
+        set(&dir.path, dir.mode, &dir.owner, &dir.group);
+    }
+    for s in &d.sources {
+        for f in wsgictl::source::scan(&s.local, &s.exclude).unwrap() {
+            let dest = Path::new(&s.dest).join(&f.path);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(s.local.join(&f.path), &dest).unwrap();
+            set(dest.to_str().unwrap(), f.mode, &s.owner, &s.group);
+        }
+    }
+    for v in &d.venvs {
+        let out = Command::new(&v.python)
+            .args(["-m", "venv", "--without-pip", &v.path])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(
+            Path::new(&v.path).join(".wsgictl-requirements"),
+            format!("{}\n", v.requirements_sha256),
+        )
+        .unwrap();
+    }
+    for f in &d.files {
+        std::fs::create_dir_all(Path::new(&f.path).parent().unwrap()).unwrap();
+        std::fs::write(&f.path, f.content.secret_text()).unwrap();
+        set(&f.path, f.mode, &f.owner, &f.group);
+    }
+    for l in &d.links {
+        let _ = std::fs::remove_file(&l.path);
+        symlink(&l.target, &l.path).unwrap();
+    }
+}
+
+fn set(path: &str, mode: u32, owner: &str, group: &str) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    let out = Command::new("chown")
+        .arg(format!("{owner}:{group}"))
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chown {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
