@@ -5,8 +5,10 @@
 
 mod apache;
 mod cli;
+mod facts;
 mod manifest;
 mod plan;
+mod planning;
 mod quoting;
 mod render;
 mod support;

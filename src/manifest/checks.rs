@@ -23,6 +23,8 @@ pub(super) fn check(hosts: &[Host], apps: &[App], problems: &mut Vec<Problem>) {
         // (name, port) → the app and span that claimed it first.
         let mut names: HashMap<(String, u16), (&str, SourceSpan)> = HashMap::new();
         let mut roots: HashMap<String, (&str, SourceSpan)> = HashMap::new();
+        // Static and media directories: one app, one purpose each.
+        let mut dirs: HashMap<String, (&str, &str)> = HashMap::new();
         for app in &on_host {
             for n in std::iter::once(&app.server_name).chain(&app.aliases) {
                 let key = (n.to_ascii_lowercase(), *app.port);
@@ -42,6 +44,30 @@ pub(super) fn check(hosts: &[Host], apps: &[App], problems: &mut Vec<Problem>) {
                     }),
                     _ => {
                         names.insert(key, (app.name.as_str(), n.span));
+                    }
+                }
+            }
+            for (what, dir) in std::iter::once(("static", &app.django.static_files))
+                .chain(app.django.media.as_ref().map(|m| ("media", m)))
+            {
+                match dirs.get(&dir.dir) {
+                    Some((first, first_what)) if *first != app.name.as_str() || *first_what != what => problems.push(Problem {
+                        code: "directory-conflict",
+                        message: format!(
+                            "app `{}` uses {} as its {what} directory, which is already the {first_what} directory of app `{first}` on host `{}`",
+                            *app.name, dir.dir, *host.name
+                        ),
+                        span: app.name.span,
+                        label: format!("{what} directory taken"),
+                        help: Some(format!(
+                            "give each app its own directories, such as `{what} \"{}\" \"{}/{what}\"`",
+                            dir.url,
+                            app.root.trim_end_matches('/')
+                        )),
+                    }),
+                    Some(_) => {}
+                    None => {
+                        dirs.insert(dir.dir.clone(), (app.name.as_str(), what));
                     }
                 }
             }

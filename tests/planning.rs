@@ -1,0 +1,269 @@
+//! Planning is a pure function of desired state and facts: fixture facts in, snapshot out,
+//! no-op reasons included; and a fact that could not be read fails the plan.
+
+use crate::support::*;
+use std::collections::BTreeMap;
+use wsgictl::facts::{Account, Fact, Facts, Group, PathState, TreeFile, Venv};
+use wsgictl::render::{HostEnv, render_host};
+
+struct World {
+    desired: wsgictl::desired::DesiredState,
+    sources: BTreeMap<String, Vec<wsgictl::source::SourceFile>>,
+    secrets: BTreeMap<String, Vec<String>>,
+    env: HostEnv,
+}
+
+fn world() -> World {
+    let m = wsgictl::manifest::load(&fixture("manifests/ok/two-apps-one-host.kdl")).unwrap();
+    let templates = wsgictl::templates::Templates::load(None).unwrap();
+    let env = HostEnv::assumed(&m.hosts[0]);
+    let desired = render_host(&m, &m.hosts[0], &templates, &env, None, &|_| {
+        Some(KNOWN_SECRET.into())
+    })
+    .unwrap();
+    let sources = desired
+        .sources
+        .iter()
+        .map(|s| {
+            (
+                s.app.clone(),
+                wsgictl::source::scan(&s.local, &s.exclude).unwrap(),
+            )
+        })
+        .collect();
+    let secrets = m
+        .apps
+        .iter()
+        .map(|a| {
+            (
+                a.name.value.clone(),
+                a.secrets.iter().map(|s| s.name.clone()).collect(),
+            )
+        })
+        .collect();
+    World {
+        desired,
+        sources,
+        secrets,
+        env,
+    }
+}
+
+fn empty_facts() -> Facts {
+    Facts {
+        host: "web1".into(),
+        system: Fact::Unknown {
+            error: "not needed".into(),
+        },
+        apache: Fact::Known(None),
+        paths: BTreeMap::new(),
+        accounts: BTreeMap::new(),
+        groups: BTreeMap::new(),
+        venvs: BTreeMap::new(),
+        trees: BTreeMap::new(),
+        stray: String::new(),
+    }
+}
+
+/// Facts of a host where nothing exists yet.
+fn fresh(w: &World) -> Facts {
+    let mut f = empty_facts();
+    for a in &w.desired.accounts {
+        f.accounts.insert(a.user.clone(), Fact::Known(None));
+        f.groups.insert(a.group.clone(), Fact::Known(None));
+    }
+    let paths = w
+        .desired
+        .dirs
+        .iter()
+        .map(|d| &d.path)
+        .chain(w.desired.files.iter().map(|x| &x.path))
+        .chain(w.desired.links.iter().map(|l| &l.path));
+    for p in paths {
+        f.paths.insert(p.clone(), Fact::Known(PathState::Missing));
+    }
+    for s in &w.desired.sources {
+        f.trees.insert(s.dest.clone(), Fact::Known(None));
+    }
+    for v in &w.desired.venvs {
+        f.venvs.insert(v.path.clone(), Fact::Known(None));
+    }
+    f
+}
+
+/// Facts of a host already in the desired state.
+fn converged(w: &World) -> Facts {
+    let mut f = empty_facts();
+    for a in &w.desired.accounts {
+        f.accounts.insert(
+            a.user.clone(),
+            Fact::Known(Some(Account {
+                name: a.user.clone(),
+                uid: 990,
+                gid: 990,
+                home: a.home.clone(),
+                shell: "/usr/sbin/nologin".into(),
+            })),
+        );
+        f.groups.insert(
+            a.group.clone(),
+            Fact::Known(Some(Group {
+                name: a.group.clone(),
+                gid: 990,
+                members: vec![],
+            })),
+        );
+    }
+    for d in &w.desired.dirs {
+        f.paths.insert(
+            d.path.clone(),
+            Fact::Known(PathState::Dir {
+                mode: d.mode,
+                owner: d.owner.clone(),
+                group: d.group.clone(),
+            }),
+        );
+    }
+    for x in &w.desired.files {
+        let sha256 = wsgictl::source::sha256_hex(x.content.secret_text().as_bytes());
+        f.paths.insert(
+            x.path.clone(),
+            Fact::Known(PathState::File {
+                mode: x.mode,
+                owner: x.owner.clone(),
+                group: x.group.clone(),
+                sha256,
+                content: None,
+            }),
+        );
+    }
+    for l in &w.desired.links {
+        f.paths.insert(
+            l.path.clone(),
+            Fact::Known(PathState::Link {
+                target: l.target.clone(),
+            }),
+        );
+    }
+    for s in &w.desired.sources {
+        let files = w.sources[&s.app]
+            .iter()
+            .map(|x| TreeFile {
+                path: x.path.clone(),
+                mode: x.mode,
+                sha256: x.sha256.clone(),
+            })
+            .collect();
+        f.trees.insert(s.dest.clone(), Fact::Known(Some(files)));
+    }
+    for v in &w.desired.venvs {
+        f.venvs.insert(
+            v.path.clone(),
+            Fact::Known(Some(Venv {
+                python: "3.11.2".into(),
+                home: Some("/usr/bin".into()),
+                marker: Some(v.requirements_sha256.clone()),
+            })),
+        );
+    }
+    f
+}
+
+fn plan(w: &World, facts: &Facts) -> anyhow::Result<wsgictl::plan::Plan> {
+    let inputs = wsgictl::resources::Inputs {
+        desired: &w.desired,
+        sources: &w.sources,
+        facts,
+        secrets: &w.secrets,
+    };
+    wsgictl::resources::plan(&inputs, &w.env)
+}
+
+fn shown(p: &wsgictl::plan::Plan) -> String {
+    wsgictl::show::plan(
+        p,
+        "web1 (203.0.113.10:22)",
+        &wsgictl::show::Style {
+            color: false,
+            verbose: true,
+        },
+    )
+}
+
+#[test]
+fn a_fresh_host() {
+    let w = world();
+    let p = plan(&w, &fresh(&w)).unwrap();
+    assert!(!p.is_empty());
+    insta::assert_snapshot!("plan__fresh", scrub(&shown(&p)));
+}
+
+#[test]
+fn a_converged_host_is_all_no_ops_with_reasons() {
+    let w = world();
+    let p = plan(&w, &converged(&w)).unwrap();
+    assert!(p.is_empty(), "{}", shown(&p));
+    assert!(p.handlers.is_empty());
+    assert!(p.changes.iter().all(|c| !c.reason.is_empty()));
+    insta::assert_snapshot!("plan__converged", scrub(&shown(&p)));
+}
+
+#[test]
+fn drift_in_code_only_touches_the_wsgi_and_does_not_reload() {
+    let w = world();
+    let mut f = converged(&w);
+    let dest = &w
+        .desired
+        .sources
+        .iter()
+        .find(|s| s.app == "blog")
+        .unwrap()
+        .dest;
+    if let Some(Fact::Known(Some(files))) = f.trees.get_mut(dest) {
+        files[0].sha256 = "0".repeat(64);
+        files.push(TreeFile {
+            path: "stale.py".into(),
+            mode: 0o640,
+            sha256: "1".repeat(64),
+        });
+        files.push(TreeFile {
+            path: "blog/__pycache__/x.pyc".into(),
+            mode: 0o640,
+            sha256: "2".repeat(64),
+        });
+    }
+    let p = plan(&w, &f).unwrap();
+    let text = shown(&p);
+    assert!(
+        text.contains("~ source:blog") && text.contains("1 to upload, 1 to delete"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- stale.py") && !text.contains("__pycache__"),
+        "excluded remote files are never deleted:\n{text}"
+    );
+    assert_eq!(
+        p.handlers,
+        vec![wsgictl::plan::Handler::TouchWsgi {
+            app: "blog".into(),
+            path: "/srv/blog/app.wsgi".into()
+        }]
+    );
+}
+
+#[test]
+fn an_unreadable_fact_fails_the_plan() {
+    let w = world();
+    let mut f = converged(&w);
+    f.accounts.insert(
+        "blog".into(),
+        Fact::Unknown {
+            error: "getent: permission denied".into(),
+        },
+    );
+    let err = format!("{:#}", plan(&w, &f).unwrap_err());
+    assert_eq!(
+        err,
+        "could not read account blog: getent: permission denied"
+    );
+}
