@@ -46,9 +46,11 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
             .collect();
         details.extend(delete.iter().map(|p| format!("- {p}")));
         if upload.is_empty() && delete.is_empty() {
+            let n = local.len();
+            let files = if n == 1 { "file" } else { "files" };
             out.push(noop(
                 id,
-                format!("{} files in sync with {}", local.len(), s.local.display()),
+                format!("{n} {files} in sync with {}", s.local.display()),
             ));
             continue;
         }
