@@ -267,3 +267,58 @@ fn an_unreadable_fact_fails_the_plan() {
         "could not read account blog: getent: permission denied"
     );
 }
+
+#[test]
+fn the_json_document_has_its_documented_shape() {
+    let w = world();
+    let mut f = converged(&w);
+    // One update with a diff, one attribute change, everything else no-op.
+    let vhost = w
+        .desired
+        .files
+        .iter()
+        .find(|x| x.path.ends_with("wsgictl-blog.conf"))
+        .unwrap();
+    let old = vhost
+        .content
+        .secret_text()
+        .replace("threads=15", "threads=16");
+    f.paths.insert(
+        vhost.path.clone(),
+        Fact::Known(PathState::File {
+            mode: 0o644,
+            owner: "root".into(),
+            group: "root".into(),
+            sha256: wsgictl::source::sha256_hex(old.as_bytes()),
+            content: Some(old.into_bytes()),
+        }),
+    );
+    f.paths.insert(
+        "/srv/shop".into(),
+        Fact::Known(PathState::Dir {
+            mode: 0o700,
+            owner: "root".into(),
+            group: "root".into(),
+        }),
+    );
+    let p = plan(&w, &f).unwrap();
+    let (create, update, delete) = p.counts();
+    let doc = wsgictl::commands::plan::PlanDocument {
+        version: 1,
+        manifest: "site.kdl".into(),
+        hosts: vec![wsgictl::commands::plan::HostDocument {
+            host: "web1",
+            target: "web1 (203.0.113.10:22)",
+            summary: wsgictl::commands::plan::Summary {
+                create,
+                update,
+                delete,
+            },
+            plan: &p,
+        }],
+        errors: vec![],
+    };
+    let json = serde_json::to_string_pretty(&doc).unwrap();
+    assert!(!json.contains(KNOWN_SECRET));
+    insta::assert_snapshot!("plan__json", scrub(&json));
+}

@@ -3,7 +3,7 @@
 mod check;
 mod completions;
 mod facts;
-mod plan;
+pub mod plan;
 mod render;
 mod templates;
 
