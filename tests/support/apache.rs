@@ -80,8 +80,7 @@ impl ApacheInstance {
     /// Create the accounts the apps of `m` on `host` run as, as apply does before it writes a
     /// vhost: mod_wsgi resolves `WSGIDaemonProcess user=` while parsing the configuration.
     pub fn ensure_accounts(m: &wsgictl::manifest::Manifest, host: &str) {
-        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _guard = LOCK.lock().unwrap();
+        let _guard = super::ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
         for app in m.apps_on(host) {
             if !exists("group", &app.group) {
                 run(Command::new("groupadd").args(["--system", &app.group]));

@@ -190,6 +190,7 @@ fn free_port() -> u16 {
 fn ensure_accounts() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        let _guard = super::ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
         for (user, rule) in [(USER, "NOPASSWD: ALL"), (PW_USER, "ALL")] {
             let exists = Command::new("getent")
                 .args(["passwd", user])

@@ -53,5 +53,8 @@ pub fn scrub(s: &str) -> String {
     s.replace(root().to_str().unwrap(), "[ROOT]")
 }
 
+/// Held while creating accounts: concurrent `useradd`s fail on the /etc/passwd lock.
+pub static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A secret value the tests can grep for in every output.
 pub const KNOWN_SECRET: &str = "s3cr3t-VALUE-that-must-never-print-7c1f";
