@@ -142,3 +142,93 @@ fn a_refused_key_lists_what_was_tried() {
         "{err}"
     );
 }
+
+#[test]
+fn an_encrypted_identity_uses_the_passphrase_from_the_environment() {
+    let lab = Lab::start();
+    let key = lab.new_key("encrypted", "correct horse");
+    lab.authorize(&key.with_extension("pub"));
+    let identity = format!("    identity \"{}\"\n", key.display());
+
+    // No passphrase and no terminal: refused, and the error says how to give one.
+    let out = lab_wsgictl_facts(&lab, &identity, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("encrypted; set WSGICTL_KEY_PASSPHRASE"),
+        "{err}"
+    );
+
+    let out = lab_wsgictl_facts(
+        &lab,
+        &identity,
+        &[("WSGICTL_KEY_PASSPHRASE", "correct horse")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn each_agent_identity_is_tried_in_turn() {
+    let lab = Lab::start();
+    // The agent holds an unauthorized key first, then the authorized one; no key files.
+    let sock = lab.home().join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !sock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssh-agent did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let authorized = lab.home().join(".ssh/id_ed25519");
+    for key in [lab.other_key(), authorized.clone()] {
+        let out = std::process::Command::new("ssh-add")
+            .arg(&key)
+            .env("SSH_AUTH_SOCK", &sock)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::rename(&authorized, lab.home().join("moved-away")).unwrap();
+
+    let out = lab_wsgictl_facts(&lab, "", &[("SSH_AUTH_SOCK", sock.to_str().unwrap())]);
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `wsgictl facts` on a one-host manifest for the lab (`host_extra` in its host block), in
+/// its own process with `env` (and no agent unless `env` names one).
+fn lab_wsgictl_facts(lab: &Lab, host_extra: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let base = tempfile::tempdir().unwrap();
+    let confdir = base.path().join("apache");
+    std::fs::create_dir_all(&confdir).unwrap();
+    let manifest = lab.manifest(base.path(), &confdir, 1, host_extra, "");
+    let mut all = vec![("LAB_SECRET", "x")];
+    all.extend_from_slice(env);
+    lab.wsgictl(
+        &["facts", "--host", "lab", "-f", manifest.to_str().unwrap()],
+        &all,
+    )
+}

@@ -101,6 +101,33 @@ impl Lab {
         self.home().join(".ssh/known_hosts")
     }
 
+    /// Authorize another public key for every lab account.
+    pub fn authorize(&self, pubkey: &Path) {
+        use std::io::Write as _;
+        let key = std::fs::read_to_string(pubkey).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("authorized_keys"))
+            .unwrap();
+        f.write_all(key.as_bytes()).unwrap();
+    }
+
+    /// A new ed25519 key pair under the lab directory, encrypted when `passphrase` is not empty.
+    pub fn new_key(&self, name: &str, passphrase: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", name, "-f"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
+    }
+
     /// A key that is not authorized on the lab.
     pub fn other_key(&self) -> PathBuf {
         self.dir.path().join("other_ed25519")
