@@ -106,8 +106,8 @@ pub fn plan_host(
         facts: &facts,
         secrets: &secrets,
     };
-    let plan = resources::plan(&inputs, &env)
-        .with_context(|| format!("planning {}", transport.describe()))?;
+    let plan =
+        resources::plan(&inputs).with_context(|| format!("planning {}", transport.describe()))?;
     Ok(HostPlan {
         plan,
         target: transport.describe(),

@@ -23,14 +23,36 @@ pub struct SourceFile {
     pub sha256: String,
 }
 
+/// The always-excluded patterns plus an app's own, compiled once.
+pub struct Excludes(Vec<Pattern>);
+
+impl Excludes {
+    pub fn new(exclude: &[String]) -> Self {
+        Excludes(
+            ALWAYS
+                .iter()
+                .copied()
+                .chain(exclude.iter().map(String::as_str))
+                .map(Pattern::new)
+                .collect(),
+        )
+    }
+
+    fn matches(&self, rel: &str, is_dir: bool) -> bool {
+        self.0.iter().any(|p| p.excludes(rel, is_dir))
+    }
+
+    /// Whether a relative file path is excluded, checking each of its directories too. Remote
+    /// files that are excluded are never deleted by a sync.
+    pub fn covers(&self, rel: &str) -> bool {
+        let parts: Vec<&str> = rel.split('/').collect();
+        (1..=parts.len()).any(|n| self.matches(&parts[..n].join("/"), n < parts.len()))
+    }
+}
+
 /// Every file below `root` that is synced, sorted by path.
 pub fn scan(root: &Path, exclude: &[String]) -> anyhow::Result<Vec<SourceFile>> {
-    let patterns: Vec<Pattern> = ALWAYS
-        .iter()
-        .copied()
-        .chain(exclude.iter().map(String::as_str))
-        .map(Pattern::new)
-        .collect();
+    let excludes = Excludes::new(exclude);
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -45,7 +67,7 @@ pub fn scan(root: &Path, exclude: &[String]) -> anyhow::Result<Vec<SourceFile>> 
                 .to_string_lossy()
                 .replace('\\', "/");
             let ty = entry.file_type()?;
-            if patterns.iter().any(|p| p.excludes(&rel, ty.is_dir())) {
+            if excludes.matches(&rel, ty.is_dir()) {
                 continue;
             }
             if ty.is_dir() {
@@ -65,23 +87,6 @@ pub fn scan(root: &Path, exclude: &[String]) -> anyhow::Result<Vec<SourceFile>> 
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
-}
-
-/// Whether a relative file path is excluded (by `exclude` or [`ALWAYS`]), checking each of its
-/// directories too. Remote files that are excluded are never deleted by a sync.
-pub fn is_excluded(rel: &str, exclude: &[String]) -> bool {
-    let patterns: Vec<Pattern> = ALWAYS
-        .iter()
-        .copied()
-        .chain(exclude.iter().map(String::as_str))
-        .map(Pattern::new)
-        .collect();
-    let parts: Vec<&str> = rel.split('/').collect();
-    (1..=parts.len()).any(|n| {
-        let prefix = parts[..n].join("/");
-        let is_dir = n < parts.len();
-        patterns.iter().any(|p| p.excludes(&prefix, is_dir))
-    })
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -138,11 +143,11 @@ mod tests {
 
     #[test]
     fn excluded_paths_include_their_directories() {
-        let ex = vec!["media/".to_string(), "*.sqlite3".to_string()];
-        assert!(is_excluded("media/a/b.png", &ex));
-        assert!(is_excluded("db.sqlite3", &ex));
-        assert!(is_excluded("blog/__pycache__/x.cpython-311.pyc", &[]));
-        assert!(!is_excluded("blog/views.py", &ex));
+        let ex = Excludes::new(&["media/".to_string(), "*.sqlite3".to_string()]);
+        assert!(ex.covers("media/a/b.png"));
+        assert!(ex.covers("db.sqlite3"));
+        assert!(Excludes::new(&[]).covers("blog/__pycache__/x.cpython-311.pyc"));
+        assert!(!ex.covers("blog/views.py"));
     }
 
     #[test]

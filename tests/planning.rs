@@ -10,7 +10,6 @@ struct World {
     desired: wsgictl::desired::DesiredState,
     sources: BTreeMap<String, Vec<wsgictl::source::SourceFile>>,
     secrets: BTreeMap<String, Vec<String>>,
-    env: HostEnv,
 }
 
 fn world() -> World {
@@ -45,7 +44,6 @@ fn world() -> World {
         desired,
         sources,
         secrets,
-        env,
     }
 }
 
@@ -176,7 +174,7 @@ fn plan(w: &World, facts: &Facts) -> anyhow::Result<wsgictl::plan::Plan> {
         facts,
         secrets: &w.secrets,
     };
-    wsgictl::resources::plan(&inputs, &w.env)
+    wsgictl::resources::plan(&inputs)
 }
 
 fn shown(p: &wsgictl::plan::Plan) -> String {

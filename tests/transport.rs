@@ -194,15 +194,10 @@ fn each_agent_identity_is_tried_in_turn() {
     }
     let authorized = lab.home().join(".ssh/id_ed25519");
     for key in [lab.other_key(), authorized.clone()] {
-        let out = std::process::Command::new("ssh-add")
-            .arg(&key)
-            .env("SSH_AUTH_SOCK", &sock)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        crate::support::run_ok(
+            std::process::Command::new("ssh-add")
+                .arg(&key)
+                .env("SSH_AUTH_SOCK", &sock),
         );
     }
     std::fs::rename(&authorized, lab.home().join("moved-away")).unwrap();

@@ -14,7 +14,6 @@ mod venv;
 use crate::desired::{DesiredState, FileRole};
 use crate::facts::{Fact, Facts, Probe};
 use crate::plan::{Action, Change, Handler, Plan};
-use crate::render::HostEnv;
 use crate::source::SourceFile;
 use std::collections::BTreeMap;
 
@@ -101,7 +100,7 @@ fn ancestors(path: &str) -> Vec<String> {
 }
 
 /// Plan one host. Fails when a fact it needs could not be read.
-pub fn plan(i: &Inputs<'_>, env: &HostEnv) -> anyhow::Result<Plan> {
+pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     let mut changes = Vec::new();
     changes.extend(accounts::plan(i)?);
     changes.extend(files::plan_dirs(i)?);
@@ -110,7 +109,6 @@ pub fn plan(i: &Inputs<'_>, env: &HostEnv) -> anyhow::Result<Plan> {
     changes.extend(files::plan_files(i)?);
     changes.extend(links::plan(i)?);
     let handlers = handlers(&changes, i.desired);
-    let _ = env;
     Ok(Plan {
         host: i.desired.host.clone(),
         changes,

@@ -37,11 +37,10 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                 Some(_) => {}
             }
         }
+        let excludes = crate::source::Excludes::new(&s.exclude);
         let delete: Vec<String> = remote
             .keys()
-            .filter(|p| {
-                !local.iter().any(|f| f.path == **p) && !crate::source::is_excluded(p, &s.exclude)
-            })
+            .filter(|p| !local.iter().any(|f| f.path == **p) && !excludes.covers(p))
             .map(|p| p.to_string())
             .collect();
         details.extend(delete.iter().map(|p| format!("- {p}")));

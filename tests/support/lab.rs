@@ -115,16 +115,7 @@ impl Lab {
     /// A new ed25519 key pair under the lab directory, encrypted when `passphrase` is not empty.
     pub fn new_key(&self, name: &str, passphrase: &str) -> PathBuf {
         let path = self.dir.path().join(name);
-        let out = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", name, "-f"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        keygen_with(&path, passphrase);
         path
     }
 
@@ -193,15 +184,15 @@ impl Drop for Lab {
 }
 
 fn keygen(path: &Path) {
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "wsgictl-test", "-f"])
-        .arg(path)
-        .output()
-        .expect("running ssh-keygen (openssh-client)");
-    assert!(
-        out.status.success(),
-        "ssh-keygen: {}",
-        String::from_utf8_lossy(&out.stderr)
+    keygen_with(path, "");
+}
+
+fn keygen_with(path: &Path, passphrase: &str) {
+    let comment = path.file_name().unwrap().to_str().unwrap();
+    super::run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", comment, "-f"])
+            .arg(path),
     );
 }
 
@@ -238,10 +229,6 @@ fn ensure_accounts() {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed (the lab needs root): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Needs root: useradd, usermod, sudoers.
+    super::run_ok(cmd);
 }

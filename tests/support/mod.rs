@@ -58,3 +58,14 @@ pub static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A secret value the tests can grep for in every output.
 pub const KNOWN_SECRET: &str = "s3cr3t-VALUE-that-must-never-print-7c1f";
+
+/// Run a command that must succeed; its output.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

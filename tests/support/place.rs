@@ -21,15 +21,7 @@ pub fn place(hp: &HostPlan) {
         }
     }
     for v in &d.venvs {
-        let out = Command::new(&v.python)
-            .args(["-m", "venv", "--without-pip", &v.path])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::run_ok(Command::new(&v.python).args(["-m", "venv", "--without-pip", &v.path]));
         std::fs::write(
             Path::new(&v.path).join(".wsgictl-requirements"),
             format!("{}\n", v.requirements_sha256),
@@ -49,14 +41,9 @@ pub fn place(hp: &HostPlan) {
 
 fn set(path: &str, mode: u32, owner: &str, group: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    let out = Command::new("chown")
-        .arg(format!("{owner}:{group}"))
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chown {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    super::run_ok(
+        Command::new("chown")
+            .arg(format!("{owner}:{group}"))
+            .arg(path),
     );
 }
