@@ -227,3 +227,28 @@ fn lab_wsgictl_facts(lab: &Lab, host_extra: &str, env: &[(&str, &str)]) -> std::
         &all,
     )
 }
+
+#[test]
+fn a_quiet_script_is_kept_alive_and_a_hung_one_times_out() {
+    let lab = Lab::start();
+    let opts = SshOptions {
+        keepalive: std::time::Duration::from_secs(1),
+        timeout: std::time::Duration::from_secs(4),
+        ..Default::default()
+    };
+    let mut t = SshTransport::connect(target(&lab, USER), &opts).unwrap();
+    // Silent for longer than the keepalive interval: still completes.
+    let out = t.run_script("sleep 2.5; echo done\n", false).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.output), "done\n");
+    // Longer than the whole timeout: an error that says so, not a hang.
+    let started = std::time::Instant::now();
+    let err = format!(
+        "{:#}",
+        t.run_script("echo started; sleep 30\n", false).unwrap_err()
+    );
+    assert!(
+        err.contains("no end after 4 s") && err.contains("started"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}

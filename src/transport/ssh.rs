@@ -110,8 +110,10 @@ pub enum HostKeyError {
 pub struct SshOptions {
     pub accept_new_host_key: bool,
     pub connect_timeout: Duration,
-    /// Bound on every blocking call, the handshake included.
+    /// Bound on the handshake and authentication, and on each script's whole run.
     pub timeout: Duration,
+    /// A keepalive is sent after this long without output from a running script.
+    pub keepalive: Duration,
 }
 
 impl Default for SshOptions {
@@ -120,6 +122,7 @@ impl Default for SshOptions {
             accept_new_host_key: false,
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(120),
+            keepalive: Duration::from_secs(15),
         }
     }
 }
@@ -128,6 +131,7 @@ pub struct SshTransport {
     target: Target,
     session: ssh2::Session,
     stats: Stats,
+    timeout: Duration,
 }
 
 impl SshTransport {
@@ -153,8 +157,12 @@ impl SshTransport {
             .handshake()
             .with_context(|| format!("connecting to {desc}: SSH handshake"))?;
         verify_host_key(&session, &target, &entries, opts.accept_new_host_key)?;
-        session.set_keepalive(false, 15);
         authenticate(&session, &target)?;
+        // From here on, blocking calls wake up every `keepalive` so a quiet script (pip, a
+        // migration) keeps the connection alive; `run_script` enforces the overall timeout.
+        let interval = opts.keepalive.as_secs().clamp(1, u64::from(u32::MAX)) as u32;
+        session.set_keepalive(true, interval);
+        session.set_timeout(opts.keepalive.as_millis().clamp(1, u128::from(u32::MAX)) as u32);
         let stats = Stats {
             connect: started.elapsed(),
             exec_channels: 0,
@@ -163,6 +171,7 @@ impl SshTransport {
             target,
             session,
             stats,
+            timeout: opts.timeout,
         })
     }
 }
@@ -179,7 +188,27 @@ impl Transport for SshTransport {
         ch.write_all(script.as_bytes()).with_context(what)?;
         ch.send_eof().with_context(what)?;
         let mut output = Vec::new();
-        ch.read_to_end(&mut output).with_context(what)?;
+        let deadline = Instant::now() + self.timeout;
+        let mut buf = [0u8; 32 * 1024];
+        loop {
+            match ch.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => output.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut && Instant::now() < deadline => {
+                    self.session.keepalive_send().with_context(what)?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => bail!(
+                    "{}: no end after {} s (the script still runs on the host; its output so far: {})",
+                    what(),
+                    self.timeout.as_secs(),
+                    String::from_utf8_lossy(&output)
+                        .lines()
+                        .last()
+                        .unwrap_or("none")
+                ),
+                Err(e) => return Err(e).with_context(what),
+            }
+        }
         ch.wait_close().with_context(what)?;
         if let Ok(sig) = ch.exit_signal()
             && let Some(name) = sig.exit_signal
