@@ -170,12 +170,9 @@ pub fn gather(
     probes: &[Probe],
     sudo: bool,
 ) -> anyhow::Result<Facts> {
-    let mut unique: Vec<Probe> = Vec::new();
-    for p in probes {
-        if !unique.contains(p) {
-            unique.push(p.clone());
-        }
-    }
+    // First occurrence wins, order kept: the script runs probes in the order resources asked.
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<Probe> = probes.iter().filter(|p| seen.insert(*p)).cloned().collect();
     let nonce = nonce()?;
     let script = script::build(&unique, &nonce);
     let out = transport.run_script(&script, sudo)?;
