@@ -47,11 +47,36 @@ pub struct DesiredVenv {
     pub requirements_sha256: String,
 }
 
+/// An enablement symlink and the Debian tool that makes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DesiredLink {
     pub path: String,
     pub target: String,
     pub app: Option<String>,
+    /// `a2enmod`, `a2enconf` or `a2ensite` …
+    pub tool: EnableTool,
+    /// … and its argument …
+    pub name: String,
+    /// … run with this `APACHE_CONFDIR`.
+    pub confdir: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnableTool {
+    A2enmod,
+    A2enconf,
+    A2ensite,
+}
+
+impl EnableTool {
+    pub fn command(self) -> &'static str {
+        match self {
+            EnableTool::A2enmod => "a2enmod",
+            EnableTool::A2enconf => "a2enconf",
+            EnableTool::A2ensite => "a2ensite",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -106,9 +106,11 @@ pub enum Op {
         mode: String,
         sha256: String,
     },
-    Link {
-        path: String,
-        target: String,
+    /// Debian: `a2enmod`/`a2enconf`/`a2ensite NAME` with `APACHE_CONFDIR` set.
+    Enable {
+        tool: crate::desired::EnableTool,
+        name: String,
+        confdir: String,
     },
 }
 

@@ -10,7 +10,7 @@
 
 use crate::desired::{
     Content, DesiredAccount, DesiredDir, DesiredFile, DesiredLink, DesiredSource, DesiredState,
-    DesiredVenv, FileRole,
+    DesiredVenv, EnableTool, FileRole,
 };
 use crate::manifest::{App, Daemon, Host, Layout, Manifest, SecretFrom};
 use crate::templates::{self, Templates};
@@ -128,20 +128,32 @@ impl HostEnv {
         if self.layout != Layout::Debian {
             return Vec::new();
         }
-        let link = |dir: &str, avail: &str, name: &str, app: Option<&str>| DesiredLink {
-            path: format!("{}/{dir}/{name}", self.confdir),
-            target: format!("../{avail}/{name}"),
-            app: app.map(str::to_string),
+        let link = |tool: EnableTool, file: &str, app: Option<&str>| {
+            let (enabled, available) = match tool {
+                EnableTool::A2enmod => ("mods-enabled", "mods-available"),
+                EnableTool::A2enconf => ("conf-enabled", "conf-available"),
+                EnableTool::A2ensite => ("sites-enabled", "sites-available"),
+            };
+            DesiredLink {
+                path: format!("{}/{enabled}/{file}", self.confdir),
+                target: format!("../{available}/{file}"),
+                app: app.map(str::to_string),
+                tool,
+                name: file
+                    .trim_end_matches(".conf")
+                    .trim_end_matches(".load")
+                    .to_string(),
+                confdir: self.confdir.clone(),
+            }
         };
         let mut out = vec![
-            link("mods-enabled", "mods-available", "wsgi.load", None),
-            link("mods-enabled", "mods-available", "wsgi.conf", None),
-            link("conf-enabled", "conf-available", "wsgictl.conf", None),
+            link(EnableTool::A2enmod, "wsgi.load", None),
+            link(EnableTool::A2enmod, "wsgi.conf", None),
+            link(EnableTool::A2enconf, "wsgictl.conf", None),
         ];
         for a in apps {
             out.push(link(
-                "sites-enabled",
-                "sites-available",
+                EnableTool::A2ensite,
                 &format!("wsgictl-{a}.conf"),
                 Some(a),
             ));

@@ -1,4 +1,5 @@
-//! Enablement links (Debian): mod_wsgi, the host-wide file, each app's vhost. Pure.
+//! Enablement (Debian): mod_wsgi, the host-wide file, each app's vhost, judged by the links
+//! `a2enmod`/`a2enconf`/`a2ensite` make. Pure.
 
 use super::{Inputs, known, noop};
 use crate::facts::PathState;
@@ -10,9 +11,10 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
         let id = format!("link:{}", l.path);
         let state = known(i.facts.paths.get(&l.path), &l.path)?;
         let op = || {
-            vec![Op::Link {
-                path: l.path.clone(),
-                target: l.target.clone(),
+            vec![Op::Enable {
+                tool: l.tool,
+                name: l.name.clone(),
+                confdir: l.confdir.clone(),
             }]
         };
         out.push(match state {
