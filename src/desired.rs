@@ -16,6 +16,24 @@ pub struct DesiredState {
     pub files: Vec<DesiredFile>,
     /// Enablement symlinks (Debian's a2ensite, a2enconf, a2enmod); none on RHEL.
     pub links: Vec<DesiredLink>,
+    /// Django management commands run after the app's code or packages change.
+    pub hooks: Vec<DesiredHook>,
+    /// Written before apply's first write when it will reload Apache, removed after the
+    /// reload: a run killed in between still reloads next time.
+    pub reload_marker: String,
+}
+
+/// `manage.py <args>` as the app's user, with the venv's Python and the app's environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredHook {
+    pub app: String,
+    /// `collectstatic` or `migrate`.
+    pub name: String,
+    pub user: String,
+    pub venv: String,
+    pub src: String,
+    pub env_file: String,
+    pub settings: String,
 }
 
 /// A system account an app's daemon runs as (no login shell, home = the app root).

@@ -106,6 +106,16 @@ pub enum Op {
         mode: String,
         sha256: String,
     },
+    /// `manage.py NAME --noinput` in `src` as `user`, with the venv's Python and the env file.
+    Manage {
+        app: String,
+        name: String,
+        user: String,
+        venv: String,
+        src: String,
+        env_file: String,
+        settings: String,
+    },
     /// Debian: `a2enmod`/`a2enconf`/`a2ensite NAME` with `APACHE_CONFDIR` set.
     Enable {
         tool: crate::desired::EnableTool,

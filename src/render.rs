@@ -161,6 +161,14 @@ impl HostEnv {
         out
     }
 
+    /// `/var/lib/wsgictl/reload-pending<confdir with / as _>`, one per Apache instance.
+    pub fn reload_marker(&self) -> String {
+        format!(
+            "/var/lib/wsgictl/reload-pending{}",
+            self.confdir.replace('/', "_")
+        )
+    }
+
     /// Where app `name`'s vhost goes.
     pub fn vhost_path(&self, name: &str) -> String {
         match self.layout {
@@ -388,6 +396,7 @@ pub fn render_host(
         listen: ports.difference(&env.listening).copied().collect(),
     };
 
+    let mut hooks = Vec::new();
     let mut accounts: Vec<DesiredAccount> = Vec::new();
     let mut sources = Vec::new();
     let mut venvs = Vec::new();
@@ -414,6 +423,22 @@ pub fn render_host(
             });
         }
         dirs.extend(app_dirs(app, ctx));
+        for (on, name) in [
+            (app.django.collectstatic, "collectstatic"),
+            (app.django.migrate, "migrate"),
+        ] {
+            if on {
+                hooks.push(crate::desired::DesiredHook {
+                    app: ctx.name.clone(),
+                    name: name.into(),
+                    user: app.user.clone(),
+                    venv: ctx.venv.clone(),
+                    src: ctx.src.clone(),
+                    env_file: ctx.env_file.clone(),
+                    settings: ctx.settings.clone(),
+                });
+            }
+        }
         sources.push(DesiredSource {
             app: ctx.name.clone(),
             local: app.source.path.clone(),
@@ -515,6 +540,8 @@ pub fn render_host(
         venvs,
         files,
         links: env.links(&names),
+        hooks,
+        reload_marker: env.reload_marker(),
     })
 }
 

@@ -47,8 +47,8 @@ fn world() -> World {
     }
 }
 
-fn empty_facts() -> Facts {
-    Facts {
+fn empty_facts(w: &World) -> Facts {
+    let mut f = Facts {
         host: "web1".into(),
         system: Fact::Unknown {
             error: "not needed".into(),
@@ -60,12 +60,17 @@ fn empty_facts() -> Facts {
         venvs: BTreeMap::new(),
         trees: BTreeMap::new(),
         stray: String::new(),
-    }
+    };
+    f.paths.insert(
+        w.desired.reload_marker.clone(),
+        Fact::Known(PathState::Missing),
+    );
+    f
 }
 
 /// Facts of a host where nothing exists yet.
 fn fresh(w: &World) -> Facts {
-    let mut f = empty_facts();
+    let mut f = empty_facts(w);
     for a in &w.desired.accounts {
         f.accounts.insert(a.user.clone(), Fact::Known(None));
         f.groups.insert(a.group.clone(), Fact::Known(None));
@@ -91,7 +96,7 @@ fn fresh(w: &World) -> Facts {
 
 /// Facts of a host already in the desired state.
 fn converged(w: &World) -> Facts {
-    let mut f = empty_facts();
+    let mut f = empty_facts(w);
     for a in &w.desired.accounts {
         f.accounts.insert(
             a.user.clone(),

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod files;
+mod hooks;
 mod links;
 mod source;
 mod venv;
@@ -77,6 +78,10 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
                 want_sha256: want,
             });
         }
+        p.push(Probe::Path {
+            path: s.reload_marker.clone(),
+            want_sha256: None,
+        });
         for l in &s.links {
             p.push(Probe::Path {
                 path: l.path.clone(),
@@ -106,8 +111,15 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     changes.extend(files::plan_dirs(i)?);
     changes.extend(source::plan(i)?);
     changes.extend(venv::plan(i)?);
-    changes.extend(files::plan_files(i)?);
+    // The app's own files, then its Django hooks (they need the env file), then Apache's.
+    let (app_files, apache_files): (Vec<Change>, Vec<Change>) = files::plan_files(i)?
+        .into_iter()
+        .partition(|c| c.id.starts_with("wsgi-script:") || c.id.starts_with("env-file:"));
+    changes.extend(app_files);
+    changes.extend(hooks::plan(i, &changes));
+    changes.extend(apache_files);
     changes.extend(links::plan(i)?);
+    changes.extend(pending_reload(i)?);
     let handlers = handlers(&changes, i.desired);
     Ok(Plan {
         host: i.desired.host.clone(),
@@ -148,6 +160,25 @@ fn handlers(changes: &[Change], desired: &DesiredState) -> Vec<Handler> {
         }
     }
     out
+}
+
+/// A reload that an earlier apply promised (its marker is on the host) but never did.
+fn pending_reload(i: &Inputs<'_>) -> anyhow::Result<Option<Change>> {
+    let marker = &i.desired.reload_marker;
+    Ok(match known(i.facts.paths.get(marker), marker)? {
+        crate::facts::PathState::Missing => None,
+        _ => Some(Change {
+            id: "reload:apache".into(),
+            action: Action::Update,
+            reason: format!(
+                "an earlier apply changed Apache's configuration but did not reload it ({marker})"
+            ),
+            before: None,
+            details: Vec::new(),
+            diff: None,
+            ops: Vec::new(),
+        }),
+    })
 }
 
 /// The known fact, or an error naming what could not be read.
