@@ -38,6 +38,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Connect to each host, read its state in one round trip, and show what apply would change
     Plan(PlanArgs),
+    /// Converge each host: plan, confirm, apply, then verify (plan again, request each health path)
+    Apply(ApplyArgs),
     /// Print the facts gathered from one host (a debugging aid; secrets are never included)
     Facts(FactsArgs),
     /// List or print the templates (built-in or overridden)
@@ -91,6 +93,30 @@ pub struct PlanArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Show unchanged resources too, and per host the time spent and exec channels opened
+    #[arg(short, long)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `plan --out`; without it, apply plans first and shows the plan
+    #[arg(value_name = "PLAN_FILE")]
+    pub plan_file: Option<PathBuf>,
+    /// Do not ask for confirmation (required when not on a terminal)
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Seconds to wait for another apply on the same host to finish
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub lock_timeout: u64,
+    /// Only this host
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Only this app (and the host-wide files of its hosts)
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+    /// Show unchanged resources too, and the steps run on each host
     #[arg(short, long)]
     pub verbose: bool,
     #[command(flatten)]

@@ -63,6 +63,8 @@ pub struct DesiredVenv {
     /// sha256 over the interpreter path, the requirements file and the packages: what apply
     /// records in the venv's `.wsgictl-requirements` after installing.
     pub requirements_sha256: String,
+    /// What pip installs: the requirements file's lines, then the packages, one per line.
+    pub requirements: String,
 }
 
 /// An enablement symlink and the Debian tool that makes it.

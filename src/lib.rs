@@ -15,6 +15,7 @@
 //!
 //! [`commands`] holds one thin file per subcommand; [`cli`] the clap types.
 
+pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod desired;

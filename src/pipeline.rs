@@ -37,6 +37,8 @@ pub struct HostPlan {
     pub target: String,
     pub stats: Stats,
     pub gather_time: Duration,
+    /// The connection the facts came through, kept for apply.
+    pub transport: Box<dyn Transport>,
 }
 
 pub fn connect(host: &Host, reach: &Reach) -> anyhow::Result<Box<dyn Transport>> {
@@ -73,7 +75,18 @@ pub fn plan_host(
     lookup: EnvLookup<'_>,
     reach: &Reach,
 ) -> anyhow::Result<HostPlan> {
-    let mut transport = connect(host, reach)?;
+    plan_with(m, host, templates, only_app, lookup, connect(host, reach)?)
+}
+
+/// Gather, render and plan one host over an open connection.
+pub fn plan_with(
+    m: &Manifest,
+    host: &Host,
+    templates: &Templates,
+    only_app: Option<&str>,
+    lookup: EnvLookup<'_>,
+    mut transport: Box<dyn Transport>,
+) -> anyhow::Result<HostPlan> {
     let started = Instant::now();
     let facts = gather(m, host, templates, only_app, lookup, transport.as_mut())?;
     let gather_time = started.elapsed();
@@ -116,6 +129,7 @@ pub fn plan_host(
         desired,
         env,
         gather_time,
+        transport,
     })
 }
 

@@ -88,6 +88,8 @@ pub enum Op {
     SyncSource {
         app: String,
         dest: String,
+        owner: String,
+        group: String,
         upload: Vec<String>,
         delete: Vec<String>,
     },

@@ -447,11 +447,13 @@ pub fn render_host(
             owner: "root".into(),
             group: ctx.group.clone(),
         });
+        let (requirements, requirements_sha256) = requirements(app)?;
         venvs.push(DesiredVenv {
             app: ctx.name.clone(),
             path: app.venv.path.clone(),
             python: app.python.clone(),
-            requirements_sha256: requirements_sha256(app)?,
+            requirements_sha256,
+            requirements,
         });
         let fc = FileCtx {
             host: &hctx,
@@ -654,19 +656,22 @@ fn app_dirs(app: &App, ctx: &AppCtx) -> Vec<DesiredDir> {
     dirs
 }
 
-/// What the venv should hold, as one hash: the interpreter, the requirements file's bytes and
-/// the package list. Changing any of them reinstalls.
-fn requirements_sha256(app: &App) -> anyhow::Result<String> {
-    let mut text = format!("python={}\n", app.python);
+/// What pip installs (the requirements file, then the packages, one per line) and its hash
+/// over the interpreter too: changing any of them reinstalls.
+fn requirements(app: &App) -> anyhow::Result<(String, String)> {
+    let mut text = String::new();
     if let Some(r) = &app.venv.requirements {
-        let body =
-            std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
-        text.push_str(&format!("requirements:\n{body}\n"));
+        text = std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
     }
     for p in &app.venv.packages {
-        text.push_str(&format!("package={p}\n"));
+        text.push_str(p);
+        text.push('\n');
     }
-    Ok(crate::source::sha256_hex(text.as_bytes()))
+    let sha = crate::source::sha256_hex(format!("python={}\n{text}", app.python).as_bytes());
+    Ok((text, sha))
 }
 
 /// Resolve every secret of `app`, or say which ones are missing and why.

@@ -4,6 +4,7 @@
 //! `tests/run.sh` installs them when missing.
 
 mod apache;
+mod apply;
 mod cli;
 mod facts;
 mod manifest;

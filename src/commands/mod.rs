@@ -1,5 +1,6 @@
 //! One thin file per subcommand: turn arguments into options and call the stages.
 
+mod apply;
 mod check;
 mod completions;
 mod facts;
@@ -15,6 +16,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Check => check::run(cli),
         Command::Render(args) => render::run(cli, args),
         Command::Plan(args) => plan::run(cli, args),
+        Command::Apply(args) => apply::run(cli, args),
         Command::Facts(args) => facts::run(cli, args),
         Command::Templates(cmd) => templates::run(cli, cmd),
         Command::Completions { shell } => completions::run(*shell),

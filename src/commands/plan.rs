@@ -35,6 +35,21 @@ pub struct Summary {
     pub delete: usize,
 }
 
+/// A saved plan, read back by `apply PLAN_FILE`.
+#[derive(serde::Deserialize)]
+pub struct SavedPlan {
+    pub version: u32,
+    pub manifest: String,
+    pub hosts: Vec<SavedHost>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct SavedHost {
+    pub host: String,
+    #[serde(flatten)]
+    pub plan: Plan,
+}
+
 #[derive(Serialize)]
 pub struct HostError {
     pub host: String,

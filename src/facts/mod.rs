@@ -180,8 +180,8 @@ pub fn gather(
     Ok(parse::facts(host, &unique, &frame::split(&text, &nonce)))
 }
 
-/// 16 random hex digits from the kernel.
-fn nonce() -> anyhow::Result<String> {
+/// 16 random hex digits from the kernel (frames gather and apply output).
+pub(crate) fn nonce() -> anyhow::Result<String> {
     use std::io::Read as _;
     let mut b = [0u8; 8];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;

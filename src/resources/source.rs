@@ -79,6 +79,8 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
             ops: vec![Op::SyncSource {
                 app: s.app.clone(),
                 dest: s.dest.clone(),
+                owner: s.owner.clone(),
+                group: s.group.clone(),
                 upload,
                 delete,
             }],

@@ -74,7 +74,28 @@ impl ApacheInstance {
             ),
         )
         .unwrap();
+        // Apache's children (www-data) reach mod_wsgi's sockets in run/: the path must be
+        // traversable, as on a real host (/var/run/apache2 is 0755).
+        for p in [conf.to_path_buf(), conf.join("run")] {
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
         ApacheInstance { dir }
+    }
+
+    /// The main process's pid, when the instance runs.
+    pub fn pid(&self) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.confdir().join("run/apache2.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    }
+
+    /// The instance's main error log.
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.confdir().join("log/error.log")).unwrap_or_default()
     }
 
     /// Create the accounts the apps of `m` on `host` run as, as apply does before it writes a
@@ -147,6 +168,20 @@ impl ApacheInstance {
             )
             .output()
             .expect("running apache2ctl")
+    }
+}
+
+impl Drop for ApacheInstance {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = self.ctl(&["stop"]);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while Path::new(&format!("/proc/{pid}")).exists()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
     }
 }
 

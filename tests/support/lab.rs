@@ -135,6 +135,19 @@ impl Lab {
         host_extra: &str,
         app_extra: &str,
     ) -> PathBuf {
+        self.manifest_on(base, confdir, 8080, apps, host_extra, app_extra)
+    }
+
+    /// As [`Lab::manifest`], with the apps on `port`.
+    pub fn manifest_on(
+        &self,
+        base: &Path,
+        confdir: &Path,
+        port: u16,
+        apps: usize,
+        host_extra: &str,
+        app_extra: &str,
+    ) -> PathBuf {
         let blog = super::root().join("examples/single-app");
         let mut text = format!(
             "host \"lab\" {{\n    address \"127.0.0.1\"\n    port {}\n    user \"{USER}\"\n    sudo #true\n    apache {{\n        confdir \"{}\"\n    }}\n{host_extra}}}\n",
@@ -144,10 +157,10 @@ impl Lab {
         for n in 1..=apps {
             let root = base.join(format!("srv/app{n}"));
             text.push_str(&format!(
-                "app \"app{n}\" {{\n    host \"lab\"\n    server-name \"app{n}.example.com\"\n    port 8080\n    root \"{root}\"\n    user \"blog\"\n    \
+                "app \"app{n}\" {{\n    host \"lab\"\n    server-name \"app{n}.example.com\"\n    port {port}\n    root \"{root}\"\n    user \"blog\"\n    \
                  source \"{blog}/blog\"\n    venv {{\n        requirements \"{blog}/blog/requirements.txt\"\n    }}\n    \
                  django {{\n        settings \"blog.settings\"\n        static \"/static/\" \"{root}/static\"\n    }}\n    \
-                 env {{\n        BLOG_GREETING \"hello {n}\"\n    }}\n    secret \"DJANGO_SECRET_KEY\" from-env=\"LAB_SECRET\"\n{app_extra}}}\n",
+                 env {{\n        BLOG_GREETING \"hello {n}\"\n        DJANGO_ALLOWED_HOSTS \"app{n}.example.com\"\n        DJANGO_STATIC_ROOT \"{root}/static\"\n    }}\n    secret \"DJANGO_SECRET_KEY\" from-env=\"LAB_SECRET\"\n{app_extra}}}\n",
                 root = root.display(),
                 blog = blog.display(),
             ));

@@ -1,0 +1,379 @@
+//! Apply: run a host's plan as one script, then prove the result.
+//!
+//! Stage: apply. Builds what the script carries (real file contents, a tar of the source
+//! files to upload, the requirements), runs it on the connection the plan was made on, and
+//! reads its outcome: done, lock held (naming the holder), stale (a `before` fingerprint no
+//! longer matches), Apache's configtest failed (files restored, nothing reloaded), or a step
+//! failed (with its output). Then it gathers and plans again — anything left is an error —
+//! and requests each app's `health` path from the host itself.
+
+pub mod script;
+
+use crate::manifest::{Host, Layout, Manifest};
+use crate::pipeline::HostPlan;
+use crate::plan::{Op, Plan};
+use crate::render::HostEnv;
+use crate::transport::Transport;
+use anyhow::{Context as _, bail};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+pub struct Options {
+    pub lock_timeout_secs: u64,
+    /// Test-only (`WSGICTL_TEST_ABORT_AFTER`): die right after this step, as if killed.
+    pub abort_after: Option<String>,
+}
+
+/// What happened on one host.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Steps run, in order.
+    pub steps: Vec<String>,
+    pub reloaded: bool,
+    pub touched: Vec<String>,
+    pub health: Vec<Health>,
+    pub exec_channels: u32,
+    pub seconds: f64,
+}
+
+/// One app's health check: its URL and the HTTP status, or why there was none.
+#[derive(Debug)]
+pub struct Health {
+    pub app: String,
+    pub url: String,
+    pub status: Result<u16, String>,
+}
+
+/// Why an apply stopped. Callers may branch on it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("another apply holds the lock on {target}: {holder}")]
+    Locked { target: String, holder: String },
+    #[error("remote file changed since plan; run plan again ({path} on {target}: {detail})")]
+    Stale {
+        target: String,
+        path: String,
+        detail: String,
+    },
+    #[error(
+        "Apache's configuration test failed on {target}; every file this run changed is back as it was \
+         and Apache was not reloaded (it keeps serving the previous configuration):\n{message}"
+    )]
+    Configtest { target: String, message: String },
+    #[error("{step} failed on {target}:\n{output}")]
+    Step {
+        target: String,
+        step: String,
+        output: String,
+    },
+}
+
+/// How this host's Apache is tested and reloaded.
+pub fn apache_control(env: &HostEnv) -> script::ApacheControl {
+    let confdir = crate::shell::quote(&env.confdir)
+        .expect("no NUL")
+        .into_owned();
+    match env.layout {
+        Layout::Debian => {
+            let ctl = format!("APACHE_CONFDIR={confdir} apache2ctl");
+            let unit = match env.confdir.strip_prefix("/etc/apache2-") {
+                Some(name) => format!("apache2@{name}"),
+                None => "apache2".to_string(),
+            };
+            script::ApacheControl {
+                reload: format!(
+                    "if [ -d /run/systemd/system ] && systemctl is-active --quiet {unit}; then systemctl reload {unit}; else {ctl} graceful; fi"
+                ),
+                ctl,
+            }
+        }
+        Layout::Rhel => script::ApacheControl {
+            ctl: "httpd".into(),
+            reload: "if [ -d /run/systemd/system ] && systemctl is-active --quiet httpd; then systemctl reload httpd; else apachectl graceful; fi".into(),
+        },
+    }
+}
+
+/// Apply `hp.plan` on its host, then plan again and check health.
+pub fn apply_host(
+    m: &Manifest,
+    host: &Host,
+    hp: &mut HostPlan,
+    opts: &Options,
+    lookup: crate::render::EnvLookup<'_>,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let target = hp.transport.describe();
+    let contents: BTreeMap<String, String> = hp
+        .desired
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.content.secret_text().to_string()))
+        .collect();
+    check_hashes(&hp.plan, &contents)?;
+    let tars = source_tars(&hp.plan, &hp.desired)?;
+    let requirements: BTreeMap<String, String> = hp
+        .desired
+        .venvs
+        .iter()
+        .map(|v| (v.path.clone(), v.requirements.clone()))
+        .collect();
+    let nonce = crate::facts::nonce()?;
+    let holder = holder();
+    let apache = apache_control(&hp.env);
+    let text = script::build(&script::Inputs {
+        plan: &hp.plan,
+        nonce: &nonce,
+        holder: &holder,
+        lock_timeout_secs: opts.lock_timeout_secs,
+        contents: &contents,
+        tars: &tars,
+        requirements: &requirements,
+        apache: &apache,
+        reload_marker: &hp.desired.reload_marker,
+        abort_after: opts.abort_after.as_deref(),
+    });
+    let out = hp.transport.run_script(&text, host.sudo)?;
+    let steps = outcome(&String::from_utf8_lossy(&out.output), &nonce, &target)?;
+
+    // Prove it: gather and plan again; nothing may be left.
+    let only_app = None;
+    let templates = crate::templates::Templates::load(m.templates.as_deref())?;
+    let transport = std::mem::replace(
+        &mut hp.transport,
+        Box::new(crate::transport::local::LocalTransport::new("placeholder")),
+    );
+    let after = crate::pipeline::plan_with(m, host, &templates, only_app, lookup, transport)?;
+    let left: Vec<String> = after
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.action != crate::plan::Action::NoOp)
+        .map(|c| format!("{} {}  {}", c.action.symbol(), c.id, c.reason))
+        .collect();
+    let health = health(host, m, after.transport)?;
+    if !left.is_empty() {
+        bail!(
+            "after applying, {target} still differs from the manifest:\n  {}",
+            left.join("\n  ")
+        );
+    }
+    Ok(Outcome {
+        reloaded: steps.iter().any(|s| s == "reload"),
+        touched: steps
+            .iter()
+            .filter_map(|s| s.strip_prefix("touch:").map(str::to_string))
+            .collect(),
+        steps,
+        health,
+        exec_channels: after.stats.exec_channels + 1,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Every file the plan writes must be what was planned: the manifest, templates and secrets
+/// rendered now must hash to the plan's sha256.
+fn check_hashes(plan: &Plan, contents: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    for c in &plan.changes {
+        for op in &c.ops {
+            if let Op::WriteFile { path, sha256, .. } = op {
+                let now = contents
+                    .get(path)
+                    .map(|t| crate::source::sha256_hex(t.as_bytes()));
+                if now.as_deref() != Some(sha256.as_str()) {
+                    bail!(
+                        "{path} would no longer be written as planned (the manifest, a template or a secret changed since the plan); run plan again"
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A tar per app of the files its sync uploads, with their planned modes.
+fn source_tars(
+    plan: &Plan,
+    desired: &crate::desired::DesiredState,
+) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for c in &plan.changes {
+        for op in &c.ops {
+            let Op::SyncSource { app, upload, .. } = op else {
+                continue;
+            };
+            let src = desired
+                .sources
+                .iter()
+                .find(|s| s.app == *app)
+                .context("no source for the app")?;
+            let modes: BTreeMap<String, u32> = crate::source::scan(&src.local, &src.exclude)?
+                .into_iter()
+                .map(|f| (f.path, f.mode))
+                .collect();
+            let mut b = tar::Builder::new(Vec::new());
+            let mut dirs = std::collections::BTreeSet::new();
+            for rel in upload {
+                let mut parent = std::path::Path::new(rel).parent();
+                while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+                    dirs.insert(p.to_path_buf());
+                    parent = p.parent();
+                }
+            }
+            for d in &dirs {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o750);
+                h.set_size(0);
+                b.append_data(&mut h, d, std::io::empty())?;
+            }
+            for rel in upload {
+                let data = std::fs::read(src.local.join(rel))
+                    .with_context(|| format!("reading {rel} of app `{app}`"))?;
+                let mut h = tar::Header::new_gnu();
+                h.set_mode(*modes.get(rel).unwrap_or(&0o640));
+                h.set_size(data.len() as u64);
+                h.set_mtime(0);
+                b.append_data(&mut h, rel, data.as_slice())?;
+            }
+            out.insert(app.clone(), b.into_inner()?);
+        }
+    }
+    Ok(out)
+}
+
+/// The steps the script reported, or why it stopped.
+pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<Vec<String>> {
+    let tag = format!("WSGICTL {nonce} ");
+    let mut steps = Vec::new();
+    let mut lines = output.lines();
+    let rest = |lines: std::str::Lines<'_>| {
+        lines
+            .filter(|l| !l.starts_with(&tag))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    while let Some(line) = lines.next() {
+        let Some(msg) = line.strip_prefix(&tag) else {
+            continue;
+        };
+        let (word, arg) = msg.split_once(' ').unwrap_or((msg, ""));
+        match word {
+            "STEP" => steps.push(arg.to_string()),
+            "DONE" => return Ok(steps),
+            "LOCKED" => {
+                return Err(ApplyError::Locked {
+                    target: target.into(),
+                    holder: rest(lines).trim().to_string(),
+                }
+                .into());
+            }
+            "STALE" => {
+                return Err(ApplyError::Stale {
+                    target: target.into(),
+                    path: arg.into(),
+                    detail: rest(lines).replace('\n', "; "),
+                }
+                .into());
+            }
+            "CONFIGTEST" => {
+                return Err(ApplyError::Configtest {
+                    target: target.into(),
+                    message: rest(lines).trim().to_string(),
+                }
+                .into());
+            }
+            "FAILED" => {
+                let step = steps.last().cloned().unwrap_or_default();
+                return Err(ApplyError::Step {
+                    target: target.into(),
+                    step: format!("{arg} ({step})"),
+                    output: rest(lines).trim().to_string(),
+                }
+                .into());
+            }
+            "ABORTED" => {
+                bail!("apply on {target} was aborted after step {arg} (WSGICTL_TEST_ABORT_AFTER)")
+            }
+            _ => {}
+        }
+    }
+    bail!(
+        "the apply script on {target} stopped before finishing (last step: {}); run apply again to converge",
+        steps.last().map_or("none", String::as_str)
+    )
+}
+
+/// Request each app's health path from the host itself, with its server name as Host.
+fn health(
+    host: &Host,
+    m: &Manifest,
+    mut transport: Box<dyn Transport>,
+) -> anyhow::Result<Vec<Health>> {
+    let apps: Vec<_> = m
+        .apps_on(&host.name)
+        .filter(|a| a.health.is_some())
+        .collect();
+    if apps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut s = String::new();
+    for a in &apps {
+        let url = format!(
+            "http://127.0.0.1:{}{}",
+            *a.port,
+            a.health.as_deref().unwrap_or("/")
+        );
+        let q = |v: &str| crate::shell::quote(v).expect("no NUL").into_owned();
+        s.push_str(&format!(
+            "printf '%s ' {}; curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 20 -H {} {} || echo curl-failed\n",
+            q(&a.name),
+            q(&format!("Host: {}", *a.server_name)),
+            q(&url)
+        ));
+    }
+    let out = transport.run_script(&s, false)?;
+    let text = String::from_utf8_lossy(&out.output);
+    Ok(apps
+        .iter()
+        .map(|a| {
+            let url = format!(
+                "http://{}:{}{}",
+                *a.server_name,
+                *a.port,
+                a.health.as_deref().unwrap_or("/")
+            );
+            let line = text
+                .lines()
+                .find(|l| l.split(' ').next() == Some(a.name.as_str()))
+                .unwrap_or("");
+            let status = line
+                .split(' ')
+                .nth(1)
+                .and_then(|c| c.parse::<u16>().ok())
+                .filter(|c| *c != 0);
+            Health {
+                app: a.name.value.clone(),
+                url,
+                status: status.ok_or_else(|| format!("no answer ({})", line.trim())),
+            }
+        })
+        .collect())
+}
+
+/// `user=… host=… pid=… started=…` for the lock file.
+fn holder() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "?".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "user={user} host={host} pid={} started={secs}",
+        std::process::id()
+    )
+}

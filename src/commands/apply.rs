@@ -1,0 +1,195 @@
+//! `wsgictl apply [PLAN_FILE]`: plan (or read a saved plan), confirm, apply every host
+//! concurrently, and close with a summary per host.
+
+use crate::apply::{Options, apply_host};
+use crate::cli::{ApplyArgs, Cli};
+use crate::exit::ExitStatus;
+use crate::pipeline::{HostPlan, plan_hosts};
+use crate::render::Selection;
+use anyhow::{Context as _, bail};
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
+    let (m, templates) = super::load(cli)?;
+    let sel = Selection {
+        host: args.host.clone(),
+        app: args.app.clone(),
+    };
+    sel.validate(&m)?;
+    let saved = match &args.plan_file {
+        Some(p) => Some(read_saved(p)?),
+        None => None,
+    };
+    let hosts: Vec<_> = m
+        .hosts
+        .iter()
+        .filter(|h| sel.host.as_ref().is_none_or(|s| *s == *h.name))
+        .filter(|h| {
+            m.apps_on(&h.name)
+                .any(|a| sel.app.as_ref().is_none_or(|s| *s == *a.name))
+        })
+        .filter(|h| {
+            saved
+                .as_ref()
+                .is_none_or(|s| s.hosts.iter().any(|sh| sh.host == *h.name))
+        })
+        .collect();
+    let reach = super::reach(&args.connect)?;
+    let lookup = |v: &str| std::env::var(v).ok();
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let style = crate::show::Style {
+        color,
+        verbose: args.verbose,
+    };
+
+    let mut failed = false;
+    let mut ready: Vec<HostPlan> = Vec::new();
+    for (name, result) in plan_hosts(&m, &hosts, &templates, sel.app.as_deref(), &lookup, &reach) {
+        match result {
+            Ok(mut hp) => {
+                if let Some(s) = &saved {
+                    let sh = s
+                        .hosts
+                        .iter()
+                        .find(|sh| sh.host == name)
+                        .expect("filtered above");
+                    hp.plan = sh.plan.clone();
+                }
+                print!("{}", crate::show::plan(&hp.plan, &hp.target, &style));
+                ready.push(hp);
+            }
+            Err(e) => {
+                eprintln!("error: {name}: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    let (todo, nothing): (Vec<_>, Vec<_>) = ready.into_iter().partition(|hp| !hp.plan.is_empty());
+    for hp in &nothing {
+        println!("{}: no changes.", hp.plan.host);
+    }
+    if todo.is_empty() {
+        return Ok(if failed {
+            ExitStatus::Error
+        } else {
+            ExitStatus::Success
+        });
+    }
+    if !args.yes {
+        confirm(todo.len())?;
+    }
+
+    let opts = Options {
+        lock_timeout_secs: args.lock_timeout,
+        abort_after: std::env::var("WSGICTL_TEST_ABORT_AFTER").ok(),
+    };
+    let results: Vec<(String, anyhow::Result<crate::apply::Outcome>)> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = todo
+                .into_iter()
+                .map(|mut hp| {
+                    let host = m
+                        .host(&hp.plan.host)
+                        .expect("planned host is in the manifest");
+                    let (m, opts, lookup) = (&m, &opts, &lookup);
+                    (
+                        hp.plan.host.clone(),
+                        scope.spawn(move || apply_host(m, host, &mut hp, opts, lookup)),
+                    )
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(n, h)| {
+                    (
+                        n,
+                        h.join()
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("apply panicked"))),
+                    )
+                })
+                .collect()
+        });
+
+    for (name, r) in &results {
+        match r {
+            Ok(o) => {
+                let mut line = format!("{name}: applied in {:.1} s", o.seconds);
+                if o.reloaded {
+                    line.push_str("; Apache reloaded");
+                } else if !o.touched.is_empty() {
+                    line.push_str(&format!(
+                        "; restarted {} (Apache not reloaded)",
+                        o.touched.join(", ")
+                    ));
+                }
+                println!("{line}.");
+                if args.verbose {
+                    eprintln!("{name}: steps: {}", o.steps.join(", "));
+                }
+                for crate::apply::Health { app, url, status } in &o.health {
+                    match status {
+                        Ok(code) if (200..400).contains(code) => {
+                            println!("  {app}: {url} → {code}")
+                        }
+                        Ok(code) => {
+                            failed = true;
+                            println!(
+                                "  {app}: {url} → {code}: the app does not answer as expected; read its error log (ErrorLog in its vhost)"
+                            );
+                        }
+                        Err(e) => {
+                            failed = true;
+                            println!("  {app}: {url} → {e}");
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {name}: {e:#}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitStatus::Error
+    } else {
+        ExitStatus::Success
+    })
+}
+
+fn read_saved(path: &std::path::Path) -> anyhow::Result<super::plan::SavedPlan> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the plan {}", path.display()))?;
+    let saved: super::plan::SavedPlan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "reading the plan {}: not a plan saved by `wsgictl plan --out`",
+            path.display()
+        )
+    })?;
+    if saved.version != 1 {
+        bail!(
+            "{} is a version {} plan; this wsgictl reads version 1",
+            path.display(),
+            saved.version
+        );
+    }
+    let _ = &saved.manifest;
+    Ok(saved)
+}
+
+fn confirm(hosts: usize) -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!("not on a terminal: pass --yes to apply without confirmation");
+    }
+    print!(
+        "Apply these changes to {hosts} host{}? [y/N] ",
+        if hosts == 1 { "" } else { "s" }
+    );
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("nothing applied");
+    }
+    Ok(())
+}
