@@ -169,6 +169,11 @@ impl HostEnv {
         )
     }
 
+    /// `/run/lock/wsgictl<confdir with / as _>.lock`: one apply at a time per Apache instance.
+    pub fn lock_path(&self) -> String {
+        format!("/run/lock/wsgictl{}.lock", self.confdir.replace('/', "_"))
+    }
+
     /// Where app `name`'s vhost goes.
     pub fn vhost_path(&self, name: &str) -> String {
         match self.layout {

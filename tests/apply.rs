@@ -150,14 +150,294 @@ fn a_fresh_host_serves_django_and_a_second_apply_changes_nothing() {
     assert!(!new_log.contains("Graceful restart"), "{new_log}");
 }
 
-/// The pids of `pid`'s children.
+/// The pids of Apache's worker children: the children of `pid` that are not mod_wsgi daemon
+/// processes (those show their display-name, `(wsgi:app1)`). A graceful reload replaces the
+/// workers; touching a `.wsgi` replaces only daemons.
 pub fn children(pid: u32) -> Vec<u32> {
     let text =
         std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let daemon = |p: &u32| {
+        std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+            .unwrap_or_default()
+            .starts_with("(wsgi:")
+    };
     let mut v: Vec<u32> = text
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
+        .filter(|p| !daemon(p))
         .collect();
     v.sort();
     v
+}
+
+fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from:?} not in {}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+/// The daemon's pid, as the example page prints it.
+fn daemon_pid(body: &str) -> String {
+    body.lines()
+        .find_map(|l| l.strip_prefix("pid: "))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn an_env_change_restarts_only_the_daemon() {
+    let site = Site::new(1, "");
+    assert_eq!(site.apply().status.code(), Some(0));
+    let (_, body) = site.get(1, "/");
+    let daemon = daemon_pid(&body);
+    let apache = site.apache.pid().unwrap();
+    let before = children(apache);
+    let log = site.apache.error_log();
+
+    edit(
+        &site.manifest,
+        "BLOG_GREETING \"hello 1\"",
+        "BLOG_GREETING \"changed greeting\"",
+    );
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(
+        stdout(&o).contains("restarted app1 (Apache not reloaded)"),
+        "{}",
+        all(&o)
+    );
+    let (code, body) = site.get(1, "/");
+    assert_eq!(code, 200);
+    assert!(body.contains("greeting: changed greeting"), "{body}");
+    assert_ne!(
+        daemon_pid(&body),
+        daemon,
+        "the daemon process did not restart"
+    );
+    assert_eq!(site.apache.pid(), Some(apache));
+    assert_eq!(children(apache), before, "Apache was reloaded");
+    assert!(
+        !site.apache.error_log()[log.len()..].contains("Graceful restart"),
+        "Apache was reloaded"
+    );
+}
+
+#[test]
+fn an_invalid_vhost_is_refused_and_the_previous_one_stays() {
+    let site = Site::new(1, "");
+    assert_eq!(site.apply().status.code(), Some(0));
+    let vhost = site
+        .apache
+        .confdir()
+        .join("sites-available/wsgictl-app1.conf");
+    let good = std::fs::read_to_string(&vhost).unwrap();
+
+    let t = site.base.join("templates/apache");
+    std::fs::create_dir_all(&t).unwrap();
+    let builtin = include_str!("../modules/apache/vhost.conf.tera");
+    std::fs::write(
+        t.join("vhost.conf"),
+        builtin.replace(
+            "    WSGIProcessGroup",
+            "    NoSuchDirective on\n    WSGIProcessGroup",
+        ),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&site.manifest).unwrap();
+    std::fs::write(&site.manifest, format!("templates \"./templates\"\n{text}")).unwrap();
+
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("Apache's configuration test failed") && err.contains("NoSuchDirective"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&vhost).unwrap(),
+        good,
+        "the previous vhost is not back"
+    );
+    assert_eq!(site.get(1, "/").0, 200);
+}
+
+#[test]
+fn a_stale_saved_plan_is_refused() {
+    let site = Site::new(1, "");
+    assert_eq!(site.apply().status.code(), Some(0));
+    edit(
+        &site.manifest,
+        "BLOG_GREETING \"hello 1\"",
+        "BLOG_GREETING \"planned\"",
+    );
+    let file = site.base.join("plan.json");
+    let o = site.wsgictl("plan", &["--out", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    // Someone edits the file by hand after the plan.
+    let env = site.root(1).join("app.env");
+    let text = std::fs::read_to_string(&env).unwrap();
+    std::fs::write(&env, format!("{text}# hand edit\n")).unwrap();
+
+    let o = site.wsgictl("apply", &[file.to_str().unwrap(), "--yes"]);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(
+        stderr(&o).contains("remote file changed since plan; run plan again"),
+        "{}",
+        all(&o)
+    );
+    assert!(
+        std::fs::read_to_string(&env)
+            .unwrap()
+            .ends_with("# hand edit\n"),
+        "the stale plan wrote anyway"
+    );
+}
+
+#[test]
+fn a_second_concurrent_apply_fails_fast_and_names_the_holder() {
+    let site = Site::new(1, "");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_wsgictl"));
+    first
+        .args(["apply", "--yes", "-f", site.manifest.to_str().unwrap()])
+        .env("HOME", site.lab.home())
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .env(SECRET.0, SECRET.1)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let first = first.spawn().unwrap();
+    let lock = format!(
+        "/run/lock/wsgictl{}.lock",
+        site.apache
+            .confdir()
+            .display()
+            .to_string()
+            .replace('/', "_")
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&lock)
+        .unwrap_or_default()
+        .contains(&format!("pid={}", first.id()))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first apply never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let started = std::time::Instant::now();
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    let err = stderr(&o);
+    assert!(
+        err.contains("another apply holds the lock")
+            && err.contains(&format!("pid={}", first.id())),
+        "{err}"
+    );
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", all(&first));
+}
+
+#[test]
+fn an_interrupted_run_is_finished_by_the_next_one() {
+    let site = Site::new(1, "");
+    assert_eq!(site.apply().status.code(), Some(0));
+    edit(
+        &site.manifest,
+        "BLOG_GREETING \"hello 1\"",
+        "BLOG_GREETING \"after the crash\"",
+    );
+    // A vhost change too, so this run must reload: threads 15 → 10.
+    let text = std::fs::read_to_string(&site.manifest).unwrap();
+    std::fs::write(
+        &site.manifest,
+        text.replace(
+            "    health \"/\"",
+            "    health \"/\"\n    daemon {\n        threads 10\n    }",
+        ),
+    )
+    .unwrap();
+
+    let o = site.lab.wsgictl(
+        &["apply", "--yes", "-f", site.manifest.to_str().unwrap()],
+        &[SECRET, ("WSGICTL_TEST_ABORT_AFTER", "env-file:app1")],
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", all(&o));
+    assert_eq!(
+        site.get(1, "/").0,
+        200,
+        "the site went down after an interrupted run"
+    );
+
+    let o = site.wsgictl("plan", &["--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(stdout(&o).contains("Apache reloaded"), "{}", all(&o));
+    let (code, body) = site.get(1, "/");
+    assert_eq!(code, 200);
+    assert!(body.contains("greeting: after the crash"), "{body}");
+    assert!(
+        std::fs::read_to_string(
+            site.apache
+                .confdir()
+                .join("sites-available/wsgictl-app1.conf")
+        )
+        .unwrap()
+        .contains("threads=10")
+    );
+}
+
+#[test]
+fn two_apps_on_one_host_keep_their_settings_and_secrets_apart() {
+    let site = Site::new(1, "");
+    let shop = root().join("examples/two-apps");
+    let shop_root = site.base.join("srv/shop");
+    let text = std::fs::read_to_string(&site.manifest).unwrap();
+    std::fs::write(
+        &site.manifest,
+        format!(
+            "{text}app \"shop\" {{\n    host \"lab\"\n    server-name \"shop.example.com\"\n    port {port}\n    root \"{r}\"\n    user \"shop\"\n    \
+             source \"{s}/shop\"\n    venv {{\n        requirements \"{s}/shop/requirements.txt\"\n    }}\n    django {{\n        settings \"shop.settings\"\n        \
+             collectstatic #true\n        static \"/assets/\" \"{r}/assets\"\n    }}\n    env {{\n        DJANGO_STATIC_ROOT \"{r}/assets\"\n    }}\n    \
+             secret \"DJANGO_SECRET_KEY\" from-file=\"{s}/secrets/shop.key\"\n    health \"/\"\n}}\n",
+            port = site.port,
+            r = shop_root.display(),
+            s = shop.display()
+        ),
+    )
+    .unwrap();
+    let m = wsgictl::manifest::load(&site.manifest).unwrap();
+    ApacheInstance::ensure_accounts(&m, "lab");
+    let o = site.apply();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        all(&o),
+        site.apache.error_log()
+    );
+
+    let sha = |s: &str| wsgictl::source::sha256_hex(s.as_bytes())[..12].to_string();
+    let (code, blog) = site.get(1, "/");
+    assert_eq!(code, 200, "{blog}");
+    assert!(
+        blog.contains("settings: blog.settings")
+            && blog.contains(&format!("secret-sha256: {}", sha(KNOWN_SECRET))),
+        "{blog}"
+    );
+    let out = Command::new("curl")
+        .args(["-s", "-H", "Host: shop.example.com"])
+        .arg(format!("http://127.0.0.1:{}/", site.port))
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    let shop_key = std::fs::read_to_string(shop.join("secrets/shop.key")).unwrap();
+    assert!(body.contains("shop: settings=shop.settings"), "{body}");
+    assert!(
+        body.contains(&format!("secret-sha256: {}", sha(shop_key.trim_end()))),
+        "{body}"
+    );
+    assert!(body.contains("blog-greeting-visible: False"), "{body}");
 }

@@ -310,7 +310,6 @@ fn the_json_document_has_its_documented_shape() {
         version: 1,
         manifest: "site.kdl".into(),
         hosts: vec![wsgictl::commands::plan::HostDocument {
-            host: "web1",
             target: "web1 (203.0.113.10:22)",
             summary: wsgictl::commands::plan::Summary {
                 create,

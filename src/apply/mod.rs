@@ -131,6 +131,7 @@ pub fn apply_host(
         requirements: &requirements,
         apache: &apache,
         reload_marker: &hp.desired.reload_marker,
+        lock: &hp.env.lock_path(),
         abort_after: opts.abort_after.as_deref(),
     });
     let out = hp.transport.run_script(&text, host.sudo)?;
@@ -363,7 +364,14 @@ fn health(
 
 /// `user=… host=… pid=… started=…` for the lock file.
 fn holder() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "?".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| {
+            format!(
+                "uid {}",
+                crate::transport::local::effective_uid().map_or("?".into(), |u| u.to_string())
+            )
+        });
     let host = std::fs::read_to_string("/etc/hostname")
         .unwrap_or_default()
         .trim()

@@ -31,11 +31,15 @@ pub struct Inputs<'a> {
     pub requirements: &'a BTreeMap<String, String>,
     pub apache: &'a ApacheControl,
     pub reload_marker: &'a str,
+    /// The lock file: one apply at a time per Apache instance.
+    pub lock: &'a str,
     /// Test-only: stop right after the step with this id, as if killed.
     pub abort_after: Option<&'a str>,
 }
 
-/// How to test and reload this host's Apache.
+/// How to test and reload this host's Apache. The reload runs with the lock's descriptor
+/// closed: `graceful` starts Apache when it is not running, and a daemon that inherited the
+/// descriptor would hold the host lock for as long as it runs.
 #[derive(Debug, Clone)]
 pub struct ApacheControl {
     /// `APACHE_CONFDIR=… apache2ctl` or `httpd`.
@@ -72,7 +76,7 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
 say() {{ echo \"WSGICTL {n} $*\"; }}
 fail() {{ say FAILED \"$1\"; shift; [ $# -gt 0 ] && printf '%s\\n' \"$@\"; exit 1; }}
 mkdir -p /run/lock /var/lib/wsgictl || fail lock
-lock=/run/lock/wsgictl.lock
+lock={lock}
 exec 9>>\"$lock\"
 if ! flock -w {timeout} 9; then say LOCKED; cat \"$lock\"; exit 75; fi
 printf '%s\\n' {holder} > \"$lock\"
@@ -85,6 +89,7 @@ stale() {{ got=$(fingerprint \"$1\"); [ \"$got\" = \"$2\" ] || {{ say STALE \"$1
 ",
         timeout = i.lock_timeout_secs,
         holder = q(i.holder),
+        lock = q(i.lock),
     );
 
     // Staleness, under the lock.
@@ -158,7 +163,7 @@ stale() {{ got=$(fingerprint \"$1\"); [ \"$got\" = \"$2\" ] || {{ say STALE \"$1
                     "say STEP configtest\n\
                      if ! out=$({ctl} -t 2>&1); then restore; say CONFIGTEST; printf '%s\\n' \"$out\"; rm -f {marker}; exit 77; fi\n\
                      say STEP reload\n\
-                     out=$({reload} 2>&1) || fail reload \"$out\"\n\
+                     out=$({{ {reload}; }} 2>&1 9>&-) || fail reload \"$out\"\n\
                      rm -f {marker}\n",
                     ctl = i.apache.ctl,
                     reload = i.apache.reload,

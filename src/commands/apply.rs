@@ -31,7 +31,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         .filter(|h| {
             saved
                 .as_ref()
-                .is_none_or(|s| s.hosts.iter().any(|sh| sh.host == *h.name))
+                .is_none_or(|s| s.hosts.iter().any(|sh| sh.plan.host == *h.name))
         })
         .collect();
     let reach = super::reach(&args.connect)?;
@@ -51,7 +51,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                     let sh = s
                         .hosts
                         .iter()
-                        .find(|sh| sh.host == name)
+                        .find(|sh| sh.plan.host == name)
                         .expect("filtered above");
                     hp.plan = sh.plan.clone();
                 }

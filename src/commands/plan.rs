@@ -19,9 +19,9 @@ pub struct PlanDocument<'a> {
     pub errors: Vec<HostError>,
 }
 
+/// One host's plan; `host` comes from the plan itself.
 #[derive(Serialize)]
 pub struct HostDocument<'a> {
-    pub host: &'a str,
     pub target: &'a str,
     pub summary: Summary,
     #[serde(flatten)]
@@ -45,7 +45,6 @@ pub struct SavedPlan {
 
 #[derive(serde::Deserialize)]
 pub struct SavedHost {
-    pub host: String,
     #[serde(flatten)]
     pub plan: Plan,
 }
@@ -106,7 +105,6 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
                 }
                 let (create, update, delete) = hp.plan.counts();
                 doc.hosts.push(HostDocument {
-                    host: name,
                     target: &hp.target,
                     summary: Summary {
                         create,

@@ -69,13 +69,17 @@ impl Transport for LocalTransport {
 }
 
 fn is_root() -> bool {
-    // The effective uid, from /proc (no libc binding needed for one number).
-    std::fs::read_to_string("/proc/self/status")
+    effective_uid() == Some(0)
+}
+
+/// This process's effective uid, from /proc (no libc binding needed for one number).
+pub fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))?
+        .split_whitespace()
+        .nth(2)?
+        .parse()
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
 }
