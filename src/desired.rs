@@ -18,9 +18,21 @@ pub struct DesiredState {
     pub links: Vec<DesiredLink>,
     /// Django management commands run after the app's code or packages change.
     pub hooks: Vec<DesiredHook>,
+    /// Who must be able to traverse to which directories (the Apache user to the app roots,
+    /// static and media; each daemon user to its root and venv).
+    pub access: Vec<DesiredAccess>,
     /// Written before apply's first write when it will reload Apache, removed after the
     /// reload: a run killed in between still reloads next time.
     pub reload_marker: String,
+}
+
+/// `user` (whose primary group, when the account does not exist yet, is `group`) must be
+/// able to reach `path`: traverse every directory from `/` down to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredAccess {
+    pub user: String,
+    pub group: String,
+    pub path: String,
 }
 
 /// `manage.py <args>` as the app's user, with the venv's Python and the app's environment.

@@ -108,6 +108,12 @@ pub enum Op {
         mode: String,
         sha256: String,
     },
+    /// Let `user` traverse `path`: an ACL entry `u:USER:x` when `acl`, else `o+x`.
+    GrantTraverse {
+        path: String,
+        user: String,
+        acl: bool,
+    },
     /// `manage.py NAME --noinput` in `src` as `user`, with the venv's Python and the env file.
     Manage {
         app: String,

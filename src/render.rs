@@ -402,6 +402,7 @@ pub fn render_host(
     };
 
     let mut hooks = Vec::new();
+    let mut access = Vec::new();
     let mut accounts: Vec<DesiredAccount> = Vec::new();
     let mut sources = Vec::new();
     let mut venvs = Vec::new();
@@ -428,6 +429,23 @@ pub fn render_host(
             });
         }
         dirs.extend(app_dirs(app, ctx));
+        let apache = |path: &str| crate::desired::DesiredAccess {
+            user: env.apache_user.clone(),
+            group: env.apache_group.clone(),
+            path: path.to_string(),
+        };
+        let daemon = |path: &str| crate::desired::DesiredAccess {
+            user: app.user.clone(),
+            group: app.group.clone(),
+            path: path.to_string(),
+        };
+        access.push(apache(&ctx.root));
+        access.push(apache(&ctx.static_dir));
+        if let Some(m) = &ctx.media_dir {
+            access.push(apache(m));
+        }
+        access.push(daemon(&ctx.root));
+        access.push(daemon(&ctx.venv));
         for (on, name) in [
             (app.django.collectstatic, "collectstatic"),
             (app.django.migrate, "migrate"),
@@ -548,6 +566,7 @@ pub fn render_host(
         files,
         links: env.links(&names),
         hooks,
+        access,
         reload_marker: env.reload_marker(),
     })
 }

@@ -441,3 +441,53 @@ fn two_apps_on_one_host_keep_their_settings_and_secrets_apart() {
     );
     assert!(body.contains("blog-greeting-visible: False"), "{body}");
 }
+
+#[test]
+fn an_app_under_a_private_home_directory_is_made_reachable() {
+    let site = Site::new(1, "");
+    let home = site.base.join("home/alice");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let from = site.root(1).display().to_string();
+    let to = home.join("app1").display().to_string();
+    edit(&site.manifest, &from, &to);
+
+    let o = site.wsgictl("plan", &[]);
+    let text = all(&o);
+    let home_s = home.display().to_string();
+    assert!(
+        text.contains(&format!("~ access:www-data:{home_s}"))
+            && text.contains("grant it with ACL u:www-data:x"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("~ access:blog:{home_s}")), "{text}");
+
+    let o = site.apply();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        all(&o),
+        site.apache.error_log()
+    );
+    let (code, body) = site.get(1, "/");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(site.get(1, "/static/site.css").0, 200);
+    // Only the two users got in; the directory is still 0700 for everyone else.
+    let acl = Command::new("getfacl")
+        .args(["--omit-header", "--absolute-names"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    let acl = String::from_utf8_lossy(&acl.stdout);
+    assert!(
+        acl.contains("user:www-data:--x")
+            && acl.contains("user:blog:--x")
+            && acl.contains("other::---"),
+        "{acl}"
+    );
+    assert_eq!(
+        site.wsgictl("plan", &["--detailed-exitcode"]).status.code(),
+        Some(0)
+    );
+}

@@ -65,6 +65,29 @@ fn empty_facts(w: &World) -> Facts {
         w.desired.reload_marker.clone(),
         Fact::Known(PathState::Missing),
     );
+    // The way down to the apps: every ancestor exists, 0755 root:root; www-data exists.
+    for a in &w.desired.access {
+        for dir in std::path::Path::new(&a.path).ancestors().skip(1) {
+            let dir_state = PathState::Dir {
+                mode: 0o755,
+                owner: "root".into(),
+                group: "root".into(),
+                acl: vec![],
+            };
+            f.paths
+                .entry(dir.display().to_string())
+                .or_insert(Fact::Known(dir_state));
+        }
+    }
+    let www = Account {
+        name: "www-data".into(),
+        uid: 33,
+        gid: 33,
+        home: "/var/www".into(),
+        shell: "/usr/sbin/nologin".into(),
+        groups: vec!["www-data".into()],
+    };
+    f.accounts.insert("www-data".into(), Fact::Known(Some(www)));
     f
 }
 
@@ -106,6 +129,7 @@ fn converged(w: &World) -> Facts {
                 gid: 990,
                 home: a.home.clone(),
                 shell: "/usr/sbin/nologin".into(),
+                groups: vec![a.group.clone()],
             })),
         );
         f.groups.insert(
@@ -124,6 +148,7 @@ fn converged(w: &World) -> Facts {
                 mode: d.mode,
                 owner: d.owner.clone(),
                 group: d.group.clone(),
+                acl: vec![],
             }),
         );
     }
@@ -302,6 +327,7 @@ fn the_json_document_has_its_documented_shape() {
             mode: 0o700,
             owner: "root".into(),
             group: "root".into(),
+            acl: vec![],
         }),
     );
     let p = plan(&w, &f).unwrap();

@@ -299,6 +299,17 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
             );
             s
         }
+        Op::GrantTraverse { path, user, acl } => {
+            if *acl {
+                format!(
+                    "setfacl -m {} {} || fail access\n",
+                    q(&format!("u:{user}:x")),
+                    q(path)
+                )
+            } else {
+                format!("chmod o+x {} || fail access\n", q(path))
+            }
+        }
         Op::Manage {
             name,
             user,

@@ -106,6 +106,9 @@ pub enum PathState {
         mode: u32,
         owner: String,
         group: String,
+        /// Extended ACL entries (`user:www-data:--x`, `mask::r-x`); empty without ACLs.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        acl: Vec<String>,
     },
     Link {
         target: String,
@@ -120,6 +123,8 @@ pub struct Account {
     pub gid: u32,
     pub home: String,
     pub shell: String,
+    /// Every group the account is in, the primary one first.
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -173,6 +173,11 @@ pub fn path_state(body: &str) -> Result<PathState, String> {
             mode: octal(need(&p, "mode")?)?,
             owner: owner()?,
             group: group()?,
+            acl: p
+                .iter()
+                .filter(|(k, _)| *k == "acl")
+                .map(|(_, v)| v.to_string())
+                .collect(),
         },
         "file" => PathState::File {
             mode: octal(need(&p, "mode")?)?,
@@ -201,12 +206,18 @@ pub fn account(body: &str) -> Result<Option<Account>, String> {
     if f.len() < 7 {
         return Err("not a passwd line".into());
     }
+    let groups = body
+        .lines()
+        .find_map(|l| l.strip_prefix("groups="))
+        .map(|g| g.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
     Ok(Some(Account {
         name: f[0].to_string(),
         uid: f[2].parse().map_err(|_| "bad uid".to_string())?,
         gid: f[3].parse().map_err(|_| "bad gid".to_string())?,
         home: f[5].to_string(),
         shell: f[6].to_string(),
+        groups,
     }))
 }
 

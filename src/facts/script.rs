@@ -84,6 +84,7 @@ fi
 p={path}
 if [ -L \"$p\" ]; then echo type=link; echo \"target=$(readlink \"$p\")\";
 elif [ -d \"$p\" ]; then echo type=dir; stat --printf 'mode=%a\\nowner=%U\\ngroup=%G\\n' \"$p\";
+  getfacl --omit-header --absolute-names --skip-base \"$p\" 2>/dev/null | sed -n 's/^\\(user\\|group\\|mask\\):/acl=\\1:/p';
 elif [ -f \"$p\" ]; then
   echo type=file; stat --printf 'mode=%a\\nowner=%U\\ngroup=%G\\n' \"$p\"
   s=$(sha256sum < \"$p\" | cut -d ' ' -f 1); echo \"sha256=$s\"
@@ -94,7 +95,10 @@ else echo type=missing; fi
             path = q(path),
             want = q(want_sha256.as_deref().unwrap_or("-"))
         ),
-        Probe::Account { name } => format!("getent passwd {} || echo missing\n", q(name)),
+        Probe::Account { name } => format!(
+            "getent passwd {n} || {{ echo missing; exit 0; }}\necho \"groups=$(id -Gn {n})\"\n",
+            n = q(name)
+        ),
         Probe::Group { name } => format!("getent group {} || echo missing\n", q(name)),
         Probe::Venv { path } => format!(
             "\

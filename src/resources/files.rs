@@ -26,7 +26,9 @@ pub fn plan_dirs(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                     mode: mode_string(d.mode),
                 }],
             },
-            PathState::Dir { mode, owner, group } => {
+            PathState::Dir {
+                mode, owner, group, ..
+            } => {
                 let (ops, details) =
                     attrs(&d.path, (*mode, owner, group), (d.mode, &d.owner, &d.group));
                 if ops.is_empty() {

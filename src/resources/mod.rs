@@ -5,6 +5,7 @@
 //! information, add a probe to [`probes`]. A fact that could not be read makes the plan fail
 //! with the reason, rather than guess.
 
+mod access;
 mod accounts;
 mod files;
 mod hooks;
@@ -82,6 +83,17 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
             path: s.reload_marker.clone(),
             want_sha256: None,
         });
+        for a in &s.access {
+            p.push(Probe::Account {
+                name: a.user.clone(),
+            });
+            for dir in ancestors(&a.path) {
+                p.push(Probe::Path {
+                    path: dir,
+                    want_sha256: None,
+                });
+            }
+        }
         for l in &s.links {
             p.push(Probe::Path {
                 path: l.path.clone(),
@@ -93,7 +105,7 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
 }
 
 /// `/srv/blog/static` → `/`, `/srv`, `/srv/blog`.
-fn ancestors(path: &str) -> Vec<String> {
+pub(crate) fn ancestors(path: &str) -> Vec<String> {
     let p = std::path::Path::new(path);
     let mut out: Vec<String> = p
         .ancestors()
@@ -109,6 +121,9 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     let mut changes = Vec::new();
     changes.extend(accounts::plan(i)?);
     changes.extend(files::plan_dirs(i)?);
+    // Traversal right after the directories, not after the vhosts: the daemon user must reach
+    // its root already for the Django hooks, and nothing is served before the reload anyway.
+    changes.extend(access::plan(i)?);
     changes.extend(source::plan(i)?);
     changes.extend(venv::plan(i)?);
     // The app's own files, then its Django hooks (they need the env file), then Apache's.
