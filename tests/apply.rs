@@ -491,3 +491,49 @@ fn an_app_under_a_private_home_directory_is_made_reachable() {
         Some(0)
     );
 }
+
+#[test]
+fn no_secret_in_any_output_or_command_line_during_apply() {
+    let site = Site::new(1, "");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut samples = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                    if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+                        seen.insert(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+                    }
+                }
+                samples += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            (seen, samples)
+        })
+    };
+    let o = site.apply();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (cmdlines, samples) = sampler.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(samples > 20, "only {samples} samples of the process list");
+    // The sampler did see the apply at work (pip, the shell running the script).
+    assert!(
+        cmdlines.iter().any(|c| c.contains("pip")),
+        "the sampler missed the apply"
+    );
+    for c in &cmdlines {
+        assert!(
+            !c.contains(KNOWN_SECRET),
+            "a command line holds the secret: {c}"
+        );
+    }
+    assert!(!all(&o).contains(KNOWN_SECRET));
+    // It did reach the app: the secret is on the host, where it belongs.
+    assert!(
+        std::fs::read_to_string(site.root(1).join("app.env"))
+            .unwrap()
+            .contains(KNOWN_SECRET)
+    );
+}

@@ -11,7 +11,7 @@ const SECRET: (&str, &str) = ("LAB_SECRET", KNOWN_SECRET);
 
 struct Case {
     lab: Lab,
-    _apache: ApacheInstance,
+    apache: ApacheInstance,
     _base: tempfile::TempDir,
     manifest: PathBuf,
 }
@@ -25,12 +25,25 @@ impl Case {
         let lab = Lab::start();
         let apache = ApacheInstance::new();
         let base = tempfile::tempdir().unwrap();
-        let manifest = lab.manifest(base.path(), apache.confdir(), apps, host_extra, app_extra);
+        // A port of its own: tests that start their Apache instance run in parallel.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let manifest = lab.manifest_on(
+            base.path(),
+            apache.confdir(),
+            port,
+            apps,
+            host_extra,
+            app_extra,
+        );
         let m = wsgictl::manifest::load(&manifest).unwrap();
         ApacheInstance::ensure_accounts(&m, "lab");
         Case {
             lab,
-            _apache: apache,
+            apache,
             _base: base,
             manifest,
         }
@@ -55,6 +68,8 @@ impl Case {
         let hp = wsgictl::pipeline::plan_host(&m, &m.hosts[0], &templates, None, &lookup, &reach)
             .unwrap();
         crate::support::place::place(&hp);
+        // A converged host also runs its Apache.
+        self.apache.start();
         hp
     }
 }
@@ -88,7 +103,7 @@ fn a_fresh_host_plans_creates_and_exits_2() {
     );
     assert!(
         text.lines().last().unwrap().starts_with("lab: ")
-            && text.contains(" to create, 0 to change, 0 to delete."),
+            && text.contains(" to create, 1 to change, 0 to delete."),
         "{text}"
     );
     // Without the flag, pending changes are not an error.
@@ -343,7 +358,11 @@ fn an_ssh_config_alias_supplies_host_port_user_and_key() {
         .replace("address \"127.0.0.1\"", "address \"lab-alias\"")
         .replace(&format!("    port {}\n", c.lab.port), "")
         .replace(&format!("    user \"{USER}\"\n"), "");
-    assert!(!text.contains("port ") || text.contains("port 8080"));
+    let host_block = &text[..text.find("app \"").unwrap()];
+    assert!(
+        !host_block.contains("port ") && !host_block.contains("user "),
+        "{host_block}"
+    );
     std::fs::write(&c.manifest, text).unwrap();
     let o = c.plan(&["--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));

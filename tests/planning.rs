@@ -350,3 +350,46 @@ fn the_json_document_has_its_documented_shape() {
     assert!(!json.contains(KNOWN_SECRET));
     insta::assert_snapshot!("plan__json", scrub(&json));
 }
+
+#[test]
+fn a_pending_reload_marker_alone_reloads() {
+    let w = world();
+    let mut f = converged(&w);
+    f.paths.insert(
+        w.desired.reload_marker.clone(),
+        Fact::Known(PathState::File {
+            mode: 0o644,
+            owner: "root".into(),
+            group: "root".into(),
+            sha256: "e3".repeat(32),
+            content: None,
+        }),
+    );
+    let p = plan(&w, &f).unwrap();
+    assert!(shown(&p).contains("~ reload:apache"), "{}", shown(&p));
+    assert_eq!(
+        p.handlers,
+        vec![wsgictl::plan::Handler::ConfigtestAndReload]
+    );
+}
+
+#[test]
+fn a_stopped_apache_is_started() {
+    let w = world();
+    let mut f = converged(&w);
+    f.apache = Fact::Known(Some(wsgictl::facts::Apache {
+        confdir: "/etc/apache2".into(),
+        running: false,
+        ..Default::default()
+    }));
+    let p = plan(&w, &f).unwrap();
+    assert!(
+        shown(&p).contains("~ service:apache") && shown(&p).contains("is not running"),
+        "{}",
+        shown(&p)
+    );
+    assert_eq!(
+        p.handlers,
+        vec![wsgictl::plan::Handler::ConfigtestAndReload]
+    );
+}

@@ -8,12 +8,15 @@
 use super::Probe;
 use crate::shell::quote;
 
-/// GNU coreutils and findutils are assumed (Debian, RHEL and their derivatives).
+/// GNU coreutils and findutils are assumed (Debian, RHEL and their derivatives). The umask is
+/// the usual 022, not a tighter one: `apache2ctl` creates the instance's run directory (where
+/// mod_wsgi's sockets live) the first time it runs, and a 0700 one would lock Apache's
+/// children out of every daemon process (ERRORS.md `socket-dir-not-accessible`).
 const PRELUDE: &str = "\
 export LC_ALL=C
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
-umask 077
+umask 022
 ";
 
 /// The whole script for `probes`, framed with `nonce`.

@@ -135,6 +135,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     changes.extend(apache_files);
     changes.extend(links::plan(i)?);
     changes.extend(pending_reload(i)?);
+    changes.extend(stopped_apache(i));
     let handlers = handlers(&changes, i.desired);
     Ok(Plan {
         host: i.desired.host.clone(),
@@ -147,8 +148,13 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
 /// app whose code, packages or environment changed (mod_wsgi restarts that daemon group only).
 fn handlers(changes: &[Change], desired: &DesiredState) -> Vec<Handler> {
     let changed = |c: &&Change| c.action != Action::NoOp;
+    // Apache's configuration changed, an earlier run left a reload pending, or Apache is down.
     let apache = changes.iter().filter(changed).any(|c| {
-        c.id.starts_with("vhost:") || c.id.starts_with("host-conf:") || c.id.starts_with("link:")
+        c.id.starts_with("vhost:")
+            || c.id.starts_with("host-conf:")
+            || c.id.starts_with("link:")
+            || c.id == "reload:apache"
+            || c.id == "service:apache"
     });
     if apache {
         return vec![Handler::ConfigtestAndReload];
@@ -175,6 +181,24 @@ fn handlers(changes: &[Change], desired: &DesiredState) -> Vec<Handler> {
         }
     }
     out
+}
+
+/// Apache installed but not running: the site is down whatever the files say. Apply's
+/// configtest-and-graceful handler starts it.
+fn stopped_apache(i: &Inputs<'_>) -> Option<Change> {
+    let apache = i.facts.apache.known()?.as_ref()?;
+    (!apache.running).then(|| Change {
+        id: "service:apache".into(),
+        action: Action::Update,
+        reason: format!(
+            "Apache ({}) is not running; apply starts it after a configtest",
+            apache.confdir
+        ),
+        before: None,
+        details: Vec::new(),
+        diff: None,
+        ops: Vec::new(),
+    })
 }
 
 /// A reload that an earlier apply promised (its marker is on the host) but never did.

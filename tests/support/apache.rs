@@ -83,6 +83,21 @@ impl ApacheInstance {
         ApacheInstance { dir }
     }
 
+    /// Start the instance and wait until it runs; panics with Apache's message otherwise.
+    pub fn start(&self) {
+        let out = self.ctl(&["start"]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.pid().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Apache did not start: {}{}",
+                String::from_utf8_lossy(&out.stderr),
+                self.error_log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The main process's pid, when the instance runs.
     pub fn pid(&self) -> Option<u32> {
         let pid: u32 = std::fs::read_to_string(self.confdir().join("run/apache2.pid"))
