@@ -110,6 +110,9 @@ pub struct ApplyArgs {
     /// Seconds to wait for another apply on the same host to finish
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub lock_timeout: u64,
+    /// Seconds one host's apply may take, installs included
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub timeout: u64,
     /// Only this host
     #[arg(long, value_name = "NAME")]
     pub host: Option<String>,

@@ -297,6 +297,18 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// The selected hosts that have at least one selected app, in manifest order.
+    pub fn hosts<'a>(&self, m: &'a Manifest) -> Vec<&'a Host> {
+        m.hosts
+            .iter()
+            .filter(|h| self.host.as_ref().is_none_or(|s| *s == *h.name))
+            .filter(|h| {
+                m.apps_on(&h.name)
+                    .any(|a| self.app.as_ref().is_none_or(|s| *s == *a.name))
+            })
+            .collect()
+    }
+
     /// Refuse names the manifest does not declare, listing the ones it does.
     pub fn validate(&self, m: &Manifest) -> anyhow::Result<()> {
         if let Some(h) = &self.host
@@ -340,16 +352,7 @@ pub fn render_all(
     sel.validate(m)?;
     let mut errors = Vec::new();
     let mut out = Vec::new();
-    for host in &m.hosts {
-        if sel.host.as_ref().is_some_and(|h| *h != *host.name) {
-            continue;
-        }
-        let has_app = m
-            .apps_on(&host.name)
-            .any(|a| sel.app.as_ref().is_none_or(|s| *s == *a.name));
-        if !has_app {
-            continue;
-        }
+    for host in sel.hosts(m) {
         match render_host(
             m,
             host,

@@ -98,6 +98,16 @@ pub fn all(o: &Output) -> String {
 #[test]
 fn a_fresh_host_serves_django_and_a_second_apply_changes_nothing() {
     let site = Site::new(1, "");
+    // Not on a terminal and no --yes: refused, nothing written.
+    let o = site.wsgictl("apply", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(
+        stderr(&o).contains("not on a terminal: pass --yes"),
+        "{}",
+        all(&o)
+    );
+    assert!(!site.root(1).exists());
+
     let o = site.apply();
     assert_eq!(
         o.status.code(),
@@ -536,4 +546,31 @@ fn no_secret_in_any_output_or_command_line_during_apply() {
             .unwrap()
             .contains(KNOWN_SECRET)
     );
+}
+
+#[test]
+fn a_failing_host_does_not_stop_the_others() {
+    let site = Site::new(1, "");
+    // A second host that refuses connections, with an app of its own.
+    let text = std::fs::read_to_string(&site.manifest).unwrap();
+    let blog = root().join("examples/single-app");
+    std::fs::write(
+        &site.manifest,
+        format!(
+            "{text}host \"down\" {{\n    address \"127.0.0.1\"\n    port 1\n}}\napp \"other\" {{\n    host \"down\"\n    server-name \"other.example.com\"\n    \
+             root \"/srv/other\"\n    user \"blog\"\n    source \"{b}/blog\"\n    venv {{\n        requirements \"{b}/blog/requirements.txt\"\n    }}\n    \
+             django {{\n        settings \"blog.settings\"\n        static \"/static/\" \"/srv/other/static\"\n    }}\n}}\n",
+            b = blog.display()
+        ),
+    )
+    .unwrap();
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(
+        stderr(&o).contains("error: down: connecting to down (127.0.0.1:1)"),
+        "{}",
+        all(&o)
+    );
+    assert!(stdout(&o).contains("lab: applied in"), "{}", all(&o));
+    assert_eq!(site.get(1, "/").0, 200);
 }

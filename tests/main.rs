@@ -4,7 +4,8 @@
 //! `tests/run.sh` installs them when missing.
 
 mod apache;
-mod apply;
+pub mod apply;
+mod bench;
 mod cli;
 mod facts;
 mod manifest;

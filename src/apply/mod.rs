@@ -20,6 +20,8 @@ use std::time::Instant;
 
 pub struct Options {
     pub lock_timeout_secs: u64,
+    /// Bound on the apply script's whole run (venvs and pip installs included).
+    pub timeout: std::time::Duration,
     /// Test-only (`WSGICTL_TEST_ABORT_AFTER`): die right after this step, as if killed.
     pub abort_after: Option<String>,
 }
@@ -32,6 +34,7 @@ pub struct Outcome {
     pub reloaded: bool,
     pub touched: Vec<String>,
     pub health: Vec<Health>,
+    /// Exec channels this host's connection opened: plan, apply, re-plan, health.
     pub exec_channels: u32,
     pub seconds: f64,
 }
@@ -134,6 +137,7 @@ pub fn apply_host(
         lock: &hp.env.lock_path(),
         abort_after: opts.abort_after.as_deref(),
     });
+    hp.transport.set_script_timeout(opts.timeout);
     let out = hp.transport.run_script(&text, host.sudo)?;
     let steps = outcome(&String::from_utf8_lossy(&out.output), &nonce, &target)?;
 
@@ -152,7 +156,7 @@ pub fn apply_host(
         .filter(|c| c.action != crate::plan::Action::NoOp)
         .map(|c| format!("{} {}  {}", c.action.symbol(), c.id, c.reason))
         .collect();
-    let health = health(host, m, after.transport)?;
+    let (health, stats) = health(host, m, after.transport)?;
     if !left.is_empty() {
         bail!(
             "after applying, {target} still differs from the manifest:\n  {}",
@@ -167,7 +171,7 @@ pub fn apply_host(
             .collect(),
         steps,
         health,
-        exec_channels: after.stats.exec_channels + 1,
+        exec_channels: stats.exec_channels,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -310,13 +314,13 @@ fn health(
     host: &Host,
     m: &Manifest,
     mut transport: Box<dyn Transport>,
-) -> anyhow::Result<Vec<Health>> {
+) -> anyhow::Result<(Vec<Health>, crate::transport::Stats)> {
     let apps: Vec<_> = m
         .apps_on(&host.name)
         .filter(|a| a.health.is_some())
         .collect();
     if apps.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), transport.stats()));
     }
     let mut s = String::new();
     for a in &apps {
@@ -335,7 +339,7 @@ fn health(
     }
     let out = transport.run_script(&s, false)?;
     let text = String::from_utf8_lossy(&out.output);
-    Ok(apps
+    let health = apps
         .iter()
         .map(|a| {
             let url = format!(
@@ -359,7 +363,8 @@ fn health(
                 status: status.ok_or_else(|| format!("no answer ({})", line.trim())),
             }
         })
-        .collect())
+        .collect();
+    Ok((health, transport.stats()))
 }
 
 /// `user=… host=… pid=… started=…` for the lock file.

@@ -20,14 +20,9 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         Some(p) => Some(read_saved(p)?),
         None => None,
     };
-    let hosts: Vec<_> = m
-        .hosts
-        .iter()
-        .filter(|h| sel.host.as_ref().is_none_or(|s| *s == *h.name))
-        .filter(|h| {
-            m.apps_on(&h.name)
-                .any(|a| sel.app.as_ref().is_none_or(|s| *s == *a.name))
-        })
+    let hosts: Vec<_> = sel
+        .hosts(&m)
+        .into_iter()
         .filter(|h| {
             saved
                 .as_ref()
@@ -67,6 +62,14 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let (todo, nothing): (Vec<_>, Vec<_>) = ready.into_iter().partition(|hp| !hp.plan.is_empty());
     for hp in &nothing {
         println!("{}: no changes.", hp.plan.host);
+        if args.verbose {
+            let n = hp.transport.stats().exec_channels;
+            eprintln!(
+                "{}: {n} exec channel{}",
+                hp.plan.host,
+                if n == 1 { "" } else { "s" }
+            );
+        }
     }
     if todo.is_empty() {
         return Ok(if failed {
@@ -81,6 +84,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
 
     let opts = Options {
         lock_timeout_secs: args.lock_timeout,
+        timeout: std::time::Duration::from_secs(args.timeout),
         abort_after: std::env::var("WSGICTL_TEST_ABORT_AFTER").ok(),
     };
     let results: Vec<(String, anyhow::Result<crate::apply::Outcome>)> =
@@ -125,6 +129,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                 println!("{line}.");
                 if args.verbose {
                     eprintln!("{name}: steps: {}", o.steps.join(", "));
+                    eprintln!("{name}: {} exec channels", o.exec_channels);
                 }
                 for crate::apply::Health { app, url, status } in &o.health {
                     match status {

@@ -62,15 +62,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
         app: args.app.clone(),
     };
     sel.validate(&m)?;
-    let hosts: Vec<_> = m
-        .hosts
-        .iter()
-        .filter(|h| sel.host.as_ref().is_none_or(|s| *s == *h.name))
-        .filter(|h| {
-            m.apps_on(&h.name)
-                .any(|a| sel.app.as_ref().is_none_or(|s| *s == *a.name))
-        })
-        .collect();
+    let hosts = sel.hosts(&m);
     let reach = super::reach(&args.connect)?;
     let lookup = |v: &str| std::env::var(v).ok();
     let results = plan_hosts(&m, &hosts, &templates, sel.app.as_deref(), &lookup, &reach);

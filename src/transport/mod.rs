@@ -34,6 +34,9 @@ pub trait Transport: Send {
 
     fn stats(&self) -> Stats;
 
+    /// Bound on each later script's whole run (apply's installs take longer than a gather).
+    fn set_script_timeout(&mut self, _timeout: Duration) {}
+
     /// `web1 (203.0.113.10:22)`, for messages.
     fn describe(&self) -> String;
 }

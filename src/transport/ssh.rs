@@ -229,6 +229,10 @@ impl Transport for SshTransport {
         self.stats
     }
 
+    fn set_script_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
     fn describe(&self) -> String {
         self.target.describe()
     }
