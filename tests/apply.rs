@@ -63,6 +63,20 @@ impl Site {
         }
     }
 
+    /// One app, already applied successfully.
+    pub fn deployed() -> Site {
+        let site = Site::new(1, "");
+        let o = site.apply();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}\n{}",
+            all(&o),
+            site.apache.error_log()
+        );
+        site
+    }
+
     pub fn wsgictl(&self, cmd: &str, extra: &[&str]) -> Output {
         let mut args = vec![cmd, "-f", self.manifest.to_str().unwrap()];
         args.extend_from_slice(extra);
@@ -196,8 +210,7 @@ fn daemon_pid(body: &str) -> String {
 
 #[test]
 fn an_env_change_restarts_only_the_daemon() {
-    let site = Site::new(1, "");
-    assert_eq!(site.apply().status.code(), Some(0));
+    let site = Site::deployed();
     let (_, body) = site.get(1, "/");
     let daemon = daemon_pid(&body);
     let apache = site.apache.pid().unwrap();
@@ -234,8 +247,7 @@ fn an_env_change_restarts_only_the_daemon() {
 
 #[test]
 fn an_invalid_vhost_is_refused_and_the_previous_one_stays() {
-    let site = Site::new(1, "");
-    assert_eq!(site.apply().status.code(), Some(0));
+    let site = Site::deployed();
     let vhost = site
         .apache
         .confdir()
@@ -273,8 +285,7 @@ fn an_invalid_vhost_is_refused_and_the_previous_one_stays() {
 
 #[test]
 fn a_stale_saved_plan_is_refused() {
-    let site = Site::new(1, "");
-    assert_eq!(site.apply().status.code(), Some(0));
+    let site = Site::deployed();
     edit(
         &site.manifest,
         "BLOG_GREETING \"hello 1\"",
@@ -351,8 +362,7 @@ fn a_second_concurrent_apply_fails_fast_and_names_the_holder() {
 
 #[test]
 fn an_interrupted_run_is_finished_by_the_next_one() {
-    let site = Site::new(1, "");
-    assert_eq!(site.apply().status.code(), Some(0));
+    let site = Site::deployed();
     edit(
         &site.manifest,
         "BLOG_GREETING \"hello 1\"",
