@@ -42,6 +42,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Print the facts gathered from one host (a debugging aid; secrets are never included)
     Facts(FactsArgs),
+    /// The catalogue of common mod_wsgi deployment errors (live diagnosis is not built yet)
+    Doctor(DoctorArgs),
     /// List or print the templates (built-in or overridden)
     #[command(subcommand)]
     Templates(TemplatesCommand),
@@ -124,6 +126,16 @@ pub struct ApplyArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the catalogue: every scenario wsgictl knows, with its symptom
+    #[arg(long, required = true)]
+    pub list: bool,
+    /// As the Markdown table the README carries
+    #[arg(long, requires = "list")]
+    pub markdown: bool,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod commands;
 pub mod desired;
 pub mod diff;
+pub mod doctor;
 pub mod exit;
 pub mod facts;
 pub mod manifest;

@@ -8,6 +8,12 @@ use wsgictl::exit::ExitStatus;
 use wsgictl::manifest::ManifestError;
 
 fn main() -> ExitCode {
+    // Output piped into `head` or a pager that quits: end quietly, as Unix tools do, rather
+    // than panic on EPIPE (Rust ignores SIGPIPE by default).
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

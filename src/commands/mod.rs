@@ -3,6 +3,7 @@
 mod apply;
 mod check;
 mod completions;
+mod doctor;
 mod facts;
 pub mod plan;
 mod render;
@@ -18,6 +19,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Plan(args) => plan::run(cli, args),
         Command::Apply(args) => apply::run(cli, args),
         Command::Facts(args) => facts::run(cli, args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Templates(cmd) => templates::run(cli, cmd),
         Command::Completions { shell } => completions::run(*shell),
     }

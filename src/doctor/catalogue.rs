@@ -1,0 +1,750 @@
+//! The catalogue of mod_wsgi / Apache deployment errors, as data: one row per scenario, and
+//! the log signatures that point at them.
+//!
+//! Stage: doctor (data only). Transcribed from ERRORS.md (sections 2-4): the scenario index,
+//! each entry's cause and fix (first sentence), and the log-signature table. A new scenario is
+//! one row here plus a fixture line in tests/fixtures/logs/signatures.tsv. `wsgictl doctor
+//! --list` prints the scenarios; the README's "Common errors" section is generated from them
+//! and a test keeps the two in step.
+
+/// One way a deployment fails.
+#[derive(Debug)]
+pub struct Scenario {
+    pub number: u8,
+    pub id: &'static str,
+    pub symptom: &'static str,
+    /// `config`, `403`, `500`, `503`, … where it shows.
+    pub stage: &'static str,
+    pub cause: &'static str,
+    pub fix: &'static str,
+}
+
+/// A log line that points at one or more scenarios.
+#[derive(Debug)]
+pub struct Signature {
+    /// A `regex` pattern over the message part of the line (after Apache's prefix).
+    pub pattern: &'static str,
+    /// Candidate scenarios; empty for a known-harmless line (noise).
+    pub scenarios: &'static [u8],
+    /// Only when the line carries this errno (`(13)Permission denied: …`).
+    pub errno: Option<u32>,
+}
+
+pub fn scenario(number: u8) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.number == number)
+}
+
+/// The README's "Common errors" table (`wsgictl doctor --list --markdown`).
+pub fn markdown() -> String {
+    let mut out = String::from("| # | id | symptom | shows as |\n|---:|---|---|---|\n");
+    for s in SCENARIOS {
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} |\n",
+            s.number,
+            s.id,
+            s.symptom.replace('|', "\\|"),
+            s.stage
+        ));
+    }
+    out
+}
+
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        number: 1,
+        id: "module-not-loaded",
+        symptom: r#"`apachectl -t` fails: Invalid command 'WSGIDaemonProcess'"#,
+        stage: r#"config"#,
+        cause: r#"`LoadModule wsgi_module …` missing."#,
+        fix: r#"Debian: `apt-get install libapache2-mod-wsgi-py3 && a2enmod wsgi`; RHEL: `dnf install python3-mod_wsgi`; pip build: add output of `mod_wsgi-express module-config` (`LoadModule wsgi_module "…/mod_wsgi-py3X…so"` + `WSGIPythonHome "…"`, `src/server/__init__.py` `cmd_module_config` in 4.9.4) to a conf file."#,
+    },
+    Scenario {
+        number: 2,
+        id: "module-cannot-load-libpython",
+        symptom: r#"Apache won't start: Cannot load mod_wsgi.so: libpython…so: cannot open"#,
+        stage: r#"config"#,
+        cause: r#"dynamic loader can't find `libpython3.X.so` (not in ld.so path, rpath stale)."#,
+        fix: r#"put the lib dir in `/etc/ld.so.conf.d/*.conf` + `ldconfig`, or `LoadFile /path/libpython3.X.so.1.0` before `LoadModule` (docs), or use distro Python."#,
+    },
+    Scenario {
+        number: 3,
+        id: "duplicate-loadmodule-wrong-python",
+        symptom: r#"AH01574 … already loaded, skipping; wrong Python used"#,
+        stage: r#"config"#,
+        cause: r#"hosts where the distro package *and* a pip-built module are both configured (e.g. RHEL `10-wsgi-python3.conf` for 3.9 plus a hand-written `LoadModule` for a 3.12 venv build; Debian `wsgi.load` plus a custom file)."#,
+        fix: r#"exactly one `LoadModule wsgi_module` in the whole config; disable the distro one (`a2dismod wsgi`, or move `10-wsgi-python3.conf` aside / `dnf remove python3-mod_wsgi`)."#,
+    },
+    Scenario {
+        number: 4,
+        id: "duplicate-daemon-name",
+        symptom: r#"Name duplicates previous WSGI daemon definition"#,
+        stage: r#"config"#,
+        cause: r#"daemon group names are global to the server, regardless of vhost."#,
+        fix: r#"declare `WSGIDaemonProcess` once (in the :443 vhost, or at server scope in its own file) and use only `WSGIProcessGroup mysite` in the other vhost with the **same ServerName** (a group declared in a vhost is usable by any vhost with the same ServerName — `mod_wsgi.c` compares `server_hostname`)."#,
+    },
+    Scenario {
+        number: 5,
+        id: "process-group-option-ordering",
+        symptom: r#"WSGI process group not yet configured / not accessible / not matchable"#,
+        stage: r#"config"#,
+        cause: r#"the referenced `WSGIDaemonProcess` is in a vhost parsed *later* (e.g. `000-default-le-ssl.conf` sorts after `000-default.conf`) or in another ServerName."#,
+        fix: r#"declare `WSGIDaemonProcess` in the same vhost before the alias, or at server scope; or use the standalone `WSGIProcessGroup` directive (resolved at request time, no ordering constraint, loses preload)."#,
+    },
+    Scenario {
+        number: 6,
+        id: "invalid-daemon-option",
+        symptom: r#"Invalid option to WSGI daemon process definition (typo, spaces)"#,
+        stage: r#"config"#,
+        cause: r#"all."#,
+        fix: r#"options are `key=value` without spaces; multiple python-path entries are `:`-separated; quote values containing spaces (`"python-path=/a b"`)."#,
+    },
+    Scenario {
+        number: 7,
+        id: "directive-wrong-context",
+        symptom: r#"WSGIPythonHome cannot occur within <VirtualHost>; not allowed in <Location>"#,
+        stage: r#"config"#,
+        cause: r#"server-wide directives placed inside a site file's `<VirtualHost>`; `WSGIDaemonProcess` inside `<Location>/<Directory>`."#,
+        fix: r#"`wsgictl` should write server-wide directives (`WSGISocketPrefix`, `WSGIRestrictEmbedded On`, `WSGIPythonHome` for embedded) into a separate global file (Debian: `/etc/apache2/conf-available/wsgictl.conf` + `a2enconf`; RHEL: `/etc/httpd/conf.d/00-wsgictl.conf`), and per-site directives in the vhost."#,
+    },
+    Scenario {
+        number: 8,
+        id: "daemon-user-invalid-or-root",
+        symptom: r#"bad user name / WSGI process blocked from running as root"#,
+        stage: r#"config"#,
+        cause: r#"`user=`/`group=` name doesn't exist (typo, user created after config written, LDAP/NSS down) or `user=root`."#,
+        fix: r#"create the service user first (`useradd --system --home-dir /srv/mysite --shell /usr/sbin/nologin mysite`); never root."#,
+    },
+    Scenario {
+        number: 9,
+        id: "htaccess-directive-not-allowed",
+        symptom: r#"500, `.htaccess: WSGIScriptAlias not allowed here`"#,
+        stage: r#"config/runtime"#,
+        cause: r#"`WSGIScriptAlias`, `WSGIDaemonProcess`, `WSGIProcessGroup` are server-config only; only `WSGIApplicationGroup`, `WSGIPassAuthorization`, `WSGIScriptReloading`, `WSGIChunkedRequest`, `WSGIErrorOverride` are `.htaccess`-capable."#,
+        fix: r#"see ERRORS.md"#,
+    },
+    Scenario {
+        number: 10,
+        id: "apache22-access-syntax",
+        symptom: r#"Invalid command 'Order' / AH01797 although Require all granted"#,
+        stage: r#"config/403"#,
+        cause: r#"configs copied from Apache 2.2-era tutorials onto 2.4."#,
+        fix: r#"emit only 2.4 `Require` syntax; if any `Order/Allow/Deny` exist in parent scopes, convert them."#,
+    },
+    Scenario {
+        number: 11,
+        id: "missing-require-all-granted",
+        symptom: r#"403 AH01630 client denied by server configuration"#,
+        stage: r#"403"#,
+        cause: r#"no `<Directory>` grant covering the directory of the WSGI script (or a `<Files wsgi.py>` grant whose name doesn't match the file actually aliased, e.g. alias points at `django.wsgi`)."#,
+        fix: r#"```apache <Directory /srv/mysite/mysite> <Files wsgi.py> Require all granted </Files> </Directory> ``` Grant on `<Directory>`, not `<Location />`."#,
+    },
+    Scenario {
+        number: 12,
+        id: "directory-not-traversable",
+        symptom: r#"403 AH00035 search permissions are missing"#,
+        stage: r#"403"#,
+        cause: r#"a directory component lacks `x` for the Apache user."#,
+        fix: r#"keep apps out of home dirs (`/srv/<site>`, `/var/www/<site>`, `/opt/<site>`); or `chmod o+x` (or `setfacl -m u:www-data:x`) on each component; or the docs' layout: a small entry-point `wsgi.py` in an Apache-traversable dir that imports the project living in a daemon-user-only dir."#,
+    },
+    Scenario {
+        number: 13,
+        id: "spurious-ah01630-path-info",
+        symptom: r#"harmless AH01630 for DocumentRoot+PATH_INFO"#,
+        stage: r#"noise"#,
+        cause: r#"mod_wsgi calls `ap_add_cgi_vars()` (4.9.4 `mod_wsgi.c:6290`), which runs a sub-request for PATH_INFO to compute `PATH_TRANSLATED` (`server/util_script.c` "To get PATH_TRANSLATED, treat PATH_INFO as a URI path"); the sub-request maps into the vhost's (default)…"#,
+        fix: r#"see ERRORS.md"#,
+    },
+    Scenario {
+        number: 14,
+        id: "static-files-denied-or-missing",
+        symptom: r#"403/404 on /static/"#,
+        stage: r#"403/404"#,
+        cause: r#"403/404 on /static/"#,
+        fix: r#"```apache Alias /static/ /srv/mysite/static/ <Directory /srv/mysite/static> Require all granted </Directory> Alias /media/ /srv/mysite/media/ <Directory /srv/mysite/media> Require all granted </Directory> ``` Aliases take precedence over `WSGIScriptAlias /`."#,
+    },
+    Scenario {
+        number: 15,
+        id: "wsgi-script-not-found",
+        symptom: r#"404 Target WSGI script not found or unable to stat"#,
+        stage: r#"404"#,
+        cause: r#"typo in `WSGIScriptAlias` target; project moved/renamed; symlink target missing; deploy not finished (release dir switch)."#,
+        fix: r#"see ERRORS.md"#,
+    },
+    Scenario {
+        number: 16,
+        id: "scriptalias-url-trailing-slash",
+        symptom: r#"/app → 403/404, /app/x → "…app.wsgix" 404"#,
+        stage: r#"404"#,
+        cause: r#"URL prefix has a trailing slash but the target is a file."#,
+        fix: r#"`WSGIScriptAlias /myapp /srv/x/app.wsgi` (mount at root: `WSGIScriptAlias / …`)."#,
+    },
+    Scenario {
+        number: 17,
+        id: "scriptalias-order-shadowing",
+        symptom: r#"`/` alias listed first swallows `/sub`"#,
+        stage: r#"404/wrong app"#,
+        cause: r#"first matching alias wins."#,
+        fix: r#"see ERRORS.md"#,
+    },
+    Scenario {
+        number: 18,
+        id: "scriptalias-directory-target",
+        symptom: r#"301/403 "Attempt to invoke directory…", every file in dir executable"#,
+        stage: r#"403"#,
+        cause: r#"301/403 "Attempt to invoke directory…", every file in dir executable"#,
+        fix: r#"always alias a single file. **Detect:** pre: `test -f` (not `-d`) on the target."#,
+    },
+    Scenario {
+        number: 19,
+        id: "execcgi-off-addhandler",
+        symptom: r#"403 Options ExecCGI is off in this directory"#,
+        stage: r#"403"#,
+        cause: r#"using `AddHandler wsgi-script .wsgi` / `SetHandler wsgi-script` without `Options +ExecCGI` (only `WSGIScriptAlias` implies it)."#,
+        fix: r#"use `WSGIScriptAlias` (what `wsgictl` should always generate) or add `Options +ExecCGI`."#,
+    },
+    Scenario {
+        number: 20,
+        id: "executed-as-cgi-premature-end",
+        symptom: r#"500 End of script output before headers / Premature end of script headers"#,
+        stage: r#"500"#,
+        cause: r#"500 End of script output before headers / Premature end of script headers"#,
+        fix: r#"map via `WSGIScriptAlias`; remove `AddHandler cgi-script .py` for that tree; use `.wsgi` extension or point at Django's `wsgi.py` only via alias; upgrade 3.x."#,
+    },
+    Scenario {
+        number: 21,
+        id: "rewrite-without-pt",
+        symptom: r#"RewriteRule target not handled by WSGIScriptAlias"#,
+        stage: r#"403/404"#,
+        cause: r#"RewriteRule target not handled by WSGIScriptAlias"#,
+        fix: r#"`[PT,L]`."#,
+    },
+    Scenario {
+        number: 22,
+        id: "wsgi-file-unreadable-by-daemon",
+        symptom: r#"500 Could not read/compile source file … PermissionError"#,
+        stage: r#"500"#,
+        cause: r#"daemon user (`user=` of `WSGIDaemonProcess`, default = Apache `User`) can't read the script, project files or venv."#,
+        fix: r#"ownership `root:<site-group>` or `<site-user>:<site-user>`, dirs 0750/0755, files 0640/0644; daemon runs as `user=<site-user>`."#,
+    },
+    Scenario {
+        number: 23,
+        id: "embedded-mode-needs-apache-read",
+        symptom: r#"works in daemon mode, 500 in embedded mode"#,
+        stage: r#"500"#,
+        cause: r#"works in daemon mode, 500 in embedded mode"#,
+        fix: r#"see ERRORS.md"#,
+    },
+    Scenario {
+        number: 24,
+        id: "daemon-user-home-missing",
+        symptom: r#"daemon restart loop "Unable to change working directory to home directory""#,
+        stage: r#"504"#,
+        cause: r#"without `home=`, the daemon `chdir()`s to the user's passwd home."#,
+        fix: r#"always emit `home=/srv/<site>`; create service users with a real home."#,
+    },
+    Scenario {
+        number: 25,
+        id: "daemon-home-option-invalid",
+        symptom: r#""Unable to change working directory to '…'""#,
+        stage: r#"504"#,
+        cause: r#""Unable to change working directory to '…'""#,
+        fix: r#"see ERRORS.md"#,
+    },
+    Scenario {
+        number: 26,
+        id: "app-write-permissions",
+        symptom: r#"SQLite/log/media PermissionError, `Unable to configure handler 'file'`"#,
+        stage: r#"500"#,
+        cause: r#"SQLite/log/media PermissionError, `Unable to configure handler 'file'`"#,
+        fix: r#"create `/var/log/<site>/`, `/srv/<site>/media`, `/srv/<site>/db` owned by the daemon user (0750/0770); SQLite needs write on the *directory* (journal files)."#,
+    },
+    Scenario {
+        number: 27,
+        id: "selinux-denial",
+        symptom: r#"Permission denied with correct modes (RHEL)"#,
+        stage: r#"403/500/503"#,
+        cause: r#"Permission denied with correct modes (RHEL)"#,
+        fix: r#"`semanage fcontext -a -t httpd_sys_content_t '/srv/mysite(/.*)?' && restorecon -R /srv/mysite` (`httpd_sys_rw_content_t` for media/log/db dirs); `setsebool -P httpd_can_network_connect_db on` (or `httpd_can_network_connect`); `audit2allow` as last resort; never leave `setenforce 0`."#,
+    },
+    Scenario {
+        number: 28,
+        id: "socket-dir-not-accessible",
+        symptom: r#"503 (13)Permission denied: Unable to connect to WSGI daemon process"#,
+        stage: r#"503"#,
+        cause: r#"Apache child user can't traverse the socket directory (the daemon itself starts fine)."#,
+        fix: r#"server-scope `WSGISocketPrefix /var/run/wsgi` (RHEL recommendation) or `WSGISocketPrefix run/wsgi`; Debian default `/var/run/apache2` works."#,
+    },
+    Scenario {
+        number: 29,
+        id: "socket-dir-missing",
+        symptom: r#"Couldn't bind unix domain socket (alert) + 503"#,
+        stage: r#"503"#,
+        cause: r#"`WSGISocketPrefix` directory doesn't exist (e.g. `/var/run/wsgi` on a tmpfs `/run` after reboot)."#,
+        fix: r#"point the prefix at a directory that exists at boot (`/var/run/apache2/wsgi`, `run/wsgi`), or create it via `systemd-tmpfiles` (`d /run/wsgi 0755 root root -`)."#,
+    },
+    Scenario {
+        number: 30,
+        id: "socket-path-too-long",
+        symptom: r#"Length of path for daemon process socket exceeds… + 503"#,
+        stage: r#"503"#,
+        cause: r#"`<prefix>.<pid>.<generation>.<id>.sock` longer than `sun_path` (108 bytes Linux)."#,
+        fix: r#"see ERRORS.md"#,
+    },
+    Scenario {
+        number: 31,
+        id: "socket-rotation-graceful-restart",
+        symptom: r#"intermittent 503 right after reload/logrotate"#,
+        stage: r#"503"#,
+        cause: r#"socket path embeds the MPM generation; old keep-alive Apache children still use the previous generation's path."#,
+        fix: r#"`WSGISocketRotation Off` (server scope, mod_wsgi ≥ 4.6.0; on older versions upgrade or avoid keep-alive across reloads) — path becomes `<prefix>.<pid>.u<uid>.<id>.sock` (4.9.4 `mod_wsgi.c:10673`); `wsgictl` should emit it in its global conf."#,
+    },
+    Scenario {
+        number: 32,
+        id: "daemon-backlog-overload",
+        symptom: r#"503 "after multiple attempts as listener backlog limit was exceeded""#,
+        stage: r#"503"#,
+        cause: r#"all daemon threads busy and the listen backlog (`listen-backlog`, default 100) full; or the daemon group is not running at all (startup failure — look for scenarios 24/25/33)."#,
+        fix: r#"size `processes`/`threads`, add `queue-timeout=` so stale requests are shed with 504, `request-timeout=` to recover wedged workers (see §5)."#,
+    },
+    Scenario {
+        number: 33,
+        id: "python-home-missing-or-unreadable",
+        symptom: r#"Unable to stat Python home + No module named 'encodings' + respawn loop"#,
+        stage: r#"504"#,
+        cause: r#"`python-home=` (daemon) or `WSGIPythonHome` (embedded) pointing to a non-existent path, or one the daemon user cannot traverse (venv under `/home/user` 0700/0750, `/root`)."#,
+        fix: r#"`python-home` must be the venv root (the dir containing `pyvenv.cfg`, `bin/`, `lib/`), readable+traversable by the daemon user."#,
+    },
+    Scenario {
+        number: 34,
+        id: "python-home-not-venv-root",
+        symptom: r#"python-home points at bin/python, site-packages or the project"#,
+        stage: r#"504/500"#,
+        cause: r#"python-home points at bin/python, site-packages or the project"#,
+        fix: r#"`python-home=$(venv/bin/python -c 'import sys;print(sys.prefix)')`."#,
+    },
+    Scenario {
+        number: 35,
+        id: "venv-python-version-mismatch",
+        symptom: r#"silent; ModuleNotFoundError: No module named 'django'"#,
+        stage: r#"500"#,
+        cause: r#"mod_wsgi embeds the libpython it was linked against; a venv cannot change the Python version."#,
+        fix: r#"create the venv with the same X.Y as mod_wsgi (`/usr/bin/python3.11 -m venv`), or install mod_wsgi into the venv with pip (`pip install mod_wsgi`, needs `apache2-dev`/`httpd-devel`) and load *that* module via `mod_wsgi-express module-config` (then only one LoadModule — scenario 3)."#,
+    },
+    Scenario {
+        number: 36,
+        id: "venv-base-interpreter-unreachable",
+        symptom: r#"venv built from pyenv/python under a 0700 home"#,
+        stage: r#"500"#,
+        cause: r#"venv built from pyenv/python under a 0700 home"#,
+        fix: r#"build venvs from a system-wide interpreter matching mod_wsgi (`/usr/bin/python3.X`, or a `/opt`/`/usr/local` install that mod_wsgi was compiled against), never from a per-user pyenv/conda in a private home (GrahamDumpleton in https://github.com/GrahamDumpleton/mod_wsgi/issues/708: install Python "for all users of the…"#,
+    },
+    Scenario {
+        number: 37,
+        id: "embedded-python-home-broken",
+        symptom: r#"Apache children die at start, no response"#,
+        stage: r#"hang"#,
+        cause: r#"Apache children die at start, no response"#,
+        fix: r#"prefer daemon mode with per-group `python-home`; if `WSGIPythonHome` is used, it must be the venv root of a matching version."#,
+    },
+    Scenario {
+        number: 38,
+        id: "python-path-missing-project",
+        symptom: r#"ModuleNotFoundError: No module named '<project>'"#,
+        stage: r#"500"#,
+        cause: r#"the directory containing the project package (where `manage.py` lives) isn't on `sys.path`; mod_wsgi does not add the script's directory."#,
+        fix: r#"`WSGIDaemonProcess sitea python-home=/srv/sitea/venv python-path=/srv/sitea home=/srv/sitea`."#,
+    },
+    Scenario {
+        number: 39,
+        id: "locale-ascii-default",
+        symptom: r#"UnicodeEncodeError; fsencoding ascii; Unsupported locale setting"#,
+        stage: r#"500"#,
+        cause: r#"UnicodeEncodeError; fsencoding ascii; Unsupported locale setting"#,
+        fix: r#"`lang=C.UTF-8 locale=C.UTF-8`."#,
+    },
+    Scenario {
+        number: 40,
+        id: "embedded-fallback-no-process-group",
+        symptom: r#"app silently runs in Apache children / 500 "Embedded mode … disabled""#,
+        stage: r#"silent/500"#,
+        cause: r#"app silently runs in Apache children / 500 "Embedded mode … disabled""#,
+        fix: r#"`WSGIRestrictEmbedded On` at server scope; put `WSGIProcessGroup` + `WSGIApplicationGroup` in the vhost, or use `WSGIScriptAlias … process-group=X application-group=%{GLOBAL}`."#,
+    },
+    Scenario {
+        number: 41,
+        id: "process-group-undefined-or-foreign",
+        symptom: r#"500 No WSGI daemon process called … / cannot be accessed by this WSGI application"#,
+        stage: r#"500"#,
+        cause: r#"typo in `WSGIProcessGroup`, group removed, or group declared inside another vhost with a different `ServerName`."#,
+        fix: r#"same name in both directives; for shared :80/:443, same `ServerName`; or declare at server scope."#,
+    },
+    Scenario {
+        number: 42,
+        id: "django-settings-module-leak",
+        symptom: r#"second Django site serves first site's settings"#,
+        stage: r#"wrong data"#,
+        cause: r#"`os.environ` writes go to the process environment; a later sub-interpreter copies it, so `setdefault` becomes a no-op."#,
+        fix: r#"see ERRORS.md"#,
+    },
+    Scenario {
+        number: 43,
+        id: "subinterpreter-c-extension",
+        symptom: r#"PyO3 ImportError / numpy hang / deadlock; needs %{GLOBAL}"#,
+        stage: r#"500/504/crash"#,
+        cause: r#"default `WSGIApplicationGroup %{RESOURCE}` (sub-interpreters) with C/Rust extensions not designed for sub-interpreters: PyO3 modules (`cryptography` ≥ 35 — pulled in by `PyJWT`, `paramiko`, `social-auth`, `requests[security]`; `pydantic-core`, `orjson`,…"#,
+        fix: r#"`WSGIApplicationGroup %{GLOBAL}` (or `application-group=%{GLOBAL}` on the alias) in a dedicated daemon group per site."#,
+    },
+    Scenario {
+        number: 44,
+        id: "wsgi-import-exception",
+        symptom: r#"500 Failed to exec Python script file + traceback"#,
+        stage: r#"500"#,
+        cause: r#"500 Failed to exec Python script file + traceback"#,
+        fix: r#"see ERRORS.md"#,
+    },
+    Scenario {
+        number: 45,
+        id: "callable-not-found",
+        symptom: r#"Target WSGI script … does not contain WSGI application 'application'"#,
+        stage: r#"500/404"#,
+        cause: r#"aliasing `settings.py`/`manage.py`/`asgi.py` or a Flask module exposing `app`; Django's `wsgi.py` defines `application`."#,
+        fix: r#"alias `<project>/<pkg>/wsgi.py`; or `WSGICallableObject app` in the matching `<Directory>/<Files>`."#,
+    },
+    Scenario {
+        number: 46,
+        id: "daemon-crash-truncated-headers",
+        symptom: r#"500 Truncated or oversized response headers + AH00051/52 signal 11"#,
+        stage: r#"500/502"#,
+        cause: r#"500 Truncated or oversized response headers + AH00051/52 signal 11"#,
+        fix: r#"`WSGIApplicationGroup %{GLOBAL}`; install `psycopg2` (source build against system libpq/OpenSSL, needs `libpq-dev`) or psycopg 3 *without* the `[binary]` extra; avoid Anaconda; more RAM/fewer threads; `LogLevel info` to see restarts."#,
+    },
+    Scenario {
+        number: 47,
+        id: "oversized-response-header",
+        symptom: r#"same message, no crash; header-buffer-size"#,
+        stage: r#"500"#,
+        cause: r#"header line > 32768 bytes default (huge `Set-Cookie`, CSP, `WWW-Authenticate` — https://github.com/GrahamDumpleton/mod_wsgi/issues/905)."#,
+        fix: r#"shrink the header, or `header-buffer-size=N` (≥ 8192; since 4.1.0)."#,
+    },
+    Scenario {
+        number: 48,
+        id: "response-header-timeout",
+        symptom: r#"504 Timeout when reading response headers from daemon process"#,
+        stage: r#"504"#,
+        cause: r#"the app didn't call `start_response` within `socket-timeout` (default Apache `Timeout`): slow view/DB/external API; all threads wedged (deadlock from 43); or **the daemon never initialised** — observed for broken `python-home` (33), bad `home=` (25) and user…"#,
+        fix: r#"fix the root cause; set explicit `socket-timeout=`, `request-timeout=`, `queue-timeout=` (§5); app-level timeouts on HTTP/DB clients."#,
+    },
+    Scenario {
+        number: 49,
+        id: "request-timeout-restart",
+        symptom: r#"Daemon process request time limit exceeded, stopping process"#,
+        stage: r#"500"#,
+        cause: r#"Daemon process request time limit exceeded, stopping process"#,
+        fix: r#"see ERRORS.md"#,
+    },
+    Scenario {
+        number: 50,
+        id: "queue-timeout",
+        symptom: r#"504 Queue timeout expired for WSGI daemon process"#,
+        stage: r#"504"#,
+        cause: r#"more concurrent requests than `processes × threads` for longer than `queue-timeout`."#,
+        fix: r#"raise `processes`/`threads`, speed up the app; keep `queue-timeout`."#,
+    },
+    Scenario {
+        number: 51,
+        id: "authorization-header-stripped",
+        symptom: r#"HTTP_AUTHORIZATION missing (DRF/JWT 401)"#,
+        stage: r#"401/403"#,
+        cause: r#"HTTP_AUTHORIZATION missing (DRF/JWT 401)"#,
+        fix: r#"`WSGIPassAuthorization On` in the vhost/`<Location>`."#,
+    },
+    Scenario {
+        number: 52,
+        id: "django-allowed-hosts-400",
+        symptom: r#"400 Bad Request, nothing in Apache log"#,
+        stage: r#"400"#,
+        cause: r#"400 Bad Request, nothing in Apache log"#,
+        fix: r#"`ALLOWED_HOSTS` = vhost `ServerName` + `ServerAlias` values; behind a proxy also `USE_X_FORWARDED_HOST` deliberately."#,
+    },
+    Scenario {
+        number: 53,
+        id: "stale-code-after-deploy",
+        symptom: r#"old code keeps running; reload semantics; Python upgrade crash"#,
+        stage: r#"stale"#,
+        cause: r#"old code keeps running; reload semantics; Python upgrade crash"#,
+        fix: r#"see ERRORS.md"#,
+    },
+];
+
+pub const SIGNATURES: &[Signature] = &[
+    Signature {
+        pattern: r#"^Invalid command 'WSGI\w+', perhaps misspelled"#,
+        scenarios: &[1],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Cannot load .*mod_wsgi.* into server: (.*)"#,
+        scenarios: &[2],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"AH01574: module wsgi_module is already loaded"#,
+        scenarios: &[3],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"^Name duplicates previous WSGI daemon definition\."#,
+        scenarios: &[4],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"^WSGI process group not (yet configured|accessible|matchable)\."#,
+        scenarios: &[5],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"^Invalid option to WSGI daemon process definition\.|^Invalid \w[\w ]* for WSGI daemon process\.|must be >= \d+ bytes"#,
+        scenarios: &[6],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"^WSGI\w+ cannot occur within <VirtualHost> section|^WSGI\w+ not allowed in <\w+> context"#,
+        scenarios: &[7],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"AH0054[34]: \S+: bad (user|group) name|WSGI process blocked from running as root"#,
+        scenarios: &[8],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"\.htaccess: WSGI\w+ not allowed here"#,
+        scenarios: &[9],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"^Invalid command '(Order|Allow|Deny|Satisfy)'"#,
+        scenarios: &[10],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"AH01797: client denied"#,
+        scenarios: &[10],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"AH01630: client denied by server configuration: (?P<path>.+)"#,
+        scenarios: &[11, 14, 21],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"^client denied by server configuration: "#,
+        scenarios: &[11, 14, 21],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"AH00035: access to \S+ denied \(filesystem path '(?P<path>[^']+)'\) because search permissions are missing"#,
+        scenarios: &[12, 27],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Target WSGI script not found or unable to stat(: (?P<path>.+))?"#,
+        scenarios: &[15, 16],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Attempt to invoke directory as WSGI application"#,
+        scenarios: &[18],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Options ExecCGI is off in this directory"#,
+        scenarios: &[19],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"(End of script output|Premature end of script) before headers: |^Premature end of script headers: "#,
+        scenarios: &[20, 46],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Could not read/compile source file '([^']+)'|WSGI0105: Could not read or compile WSGI script"#,
+        scenarios: &[22, 23],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Unable to change working directory to home directory '([^']+)' for uid=\d+|WSGI001[01]:"#,
+        scenarios: &[24],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Unable to change working directory to '([^']+)'|WSGI0009:"#,
+        scenarios: &[25],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Failure to configure the daemon process correctly|WSGI0025:"#,
+        scenarios: &[24, 25, 8],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Unable to configure handler '|unable to open database file|attempt to write a readonly database"#,
+        scenarios: &[26],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"failed to map segment from shared object: Permission denied"#,
+        scenarios: &[27],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Unable to connect to WSGI daemon process '([^']+)' on '([^']+)' as user with uid=(\d+)"#,
+        scenarios: &[28, 27, 30],
+        errno: Some(13),
+    },
+    Signature {
+        pattern: r#"Unable to connect to WSGI daemon process '([^']+)' on '([^']+)' as user with uid=(\d+)"#,
+        scenarios: &[29, 31],
+        errno: Some(2),
+    },
+    Signature {
+        pattern: r#"Unable to connect to WSGI daemon process '([^']+)' on '([^']+)' after multiple attempts"#,
+        scenarios: &[32, 31],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Couldn't bind unix domain socket|WSGI0013:"#,
+        scenarios: &[29],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Length of path for daemon process socket exceeds|WSGI0064:"#,
+        scenarios: &[30],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Unable to stat Python home|Python home \S+ is not (a directory|accessible)|Python home '[^']+' for .* is not|WSGI010[012]:"#,
+        scenarios: &[33, 34],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"No module named 'encodings'|Fatal Python error: (init_fs_encoding|initfsencoding|Py_Initialize)"#,
+        scenarios: &[33, 34, 37],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Process '([^']+)' has died, deregister and restart it|terminated by signal (\d+)"#,
+        scenarios: &[33, 46],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"ModuleNotFoundError: No module named '([^']+)'"#,
+        scenarios: &[35, 38, 44],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"ImportError: No module named"#,
+        scenarios: &[35, 38, 44],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Unsupported locale setting|WSGI0079:"#,
+        scenarios: &[39],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"UnicodeEncodeError: 'ascii' codec"#,
+        scenarios: &[39],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Embedded mode of mod_wsgi disabled by runtime configuration|WSGI0143:|WSGI0210:"#,
+        scenarios: &[40],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"No WSGI daemon process called '([^']+)' has been configured|WSGI015[01]:"#,
+        scenarios: &[41],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Daemon process called '([^']+)' cannot be accessed by this WSGI application|WSGI0152:"#,
+        scenarios: &[41],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"PyO3 modules (may only be initialized once|do not yet support subinterpreters)|Interpreter change detected|NumPy was imported from a Python sub-interpreter"#,
+        scenarios: &[43],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Daemon process deadlock timer expired"#,
+        scenarios: &[43],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"(Failed to exec Python script file|cannot be loaded as Python module|Unable to execute Python script file|WSGI0109:)"#,
+        scenarios: &[44],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Exception occurred processing WSGI script|exception raised processing WSGI script"#,
+        scenarios: &[44],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"populate\(\) isn't reentrant"#,
+        scenarios: &[44],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"does not contain WSGI application '([^']+)'|WSGI0089:"#,
+        scenarios: &[45],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Truncated or oversized response headers received from daemon process '([^']+)'"#,
+        scenarios: &[46, 47, 49],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"WSGI0146:|closed connection before sending complete response headers"#,
+        scenarios: &[46, 49],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"WSGI0144:|Response header line too long"#,
+        scenarios: &[47],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"AH0005[12]: child pid (\d+) exit signal (.+) \((\d+)\)"#,
+        scenarios: &[46],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Timeout when reading response headers from daemon process '([^']+)'|WSGI0145:"#,
+        scenarios: &[48],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"request time limit exceeded"#,
+        scenarios: &[49],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Queue timeout expired for WSGI daemon process|WSGI0084:"#,
+        scenarios: &[50],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"Force restart of process|Shutdown requested"#,
+        scenarios: &[53],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"AH00558: .*Could not reliably determine the server's fully qualified domain name"#,
+        scenarios: &[],
+        errno: None,
+    },
+];
