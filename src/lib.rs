@@ -26,6 +26,7 @@ pub mod facts;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;
+pub mod preflight;
 pub mod quote;
 pub mod render;
 pub mod resources;

@@ -119,8 +119,9 @@ pub fn plan_with(
         facts: &facts,
         secrets: &secrets,
     };
-    let plan =
+    let mut plan =
         resources::plan(&inputs).with_context(|| format!("planning {}", transport.describe()))?;
+    plan.findings = crate::preflight::check(m, &host.name, &facts, env.layout);
     Ok(HostPlan {
         plan,
         target: transport.describe(),

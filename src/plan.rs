@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub host: String,
+    /// Preflight findings; an error blocks apply.
+    #[serde(default)]
+    pub findings: Vec<crate::preflight::Finding>,
     pub changes: Vec<Change>,
     pub handlers: Vec<Handler>,
 }
@@ -142,6 +145,13 @@ pub enum Handler {
 }
 
 impl Plan {
+    /// Whether a preflight error forbids applying this plan.
+    pub fn blocked(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.severity == crate::preflight::Severity::Error)
+    }
+
     pub fn counts(&self) -> (usize, usize, usize) {
         let n = |a| self.changes.iter().filter(|c| c.action == a).count();
         (n(Action::Create), n(Action::Update), n(Action::Delete))

@@ -477,7 +477,7 @@ pub fn render_host(
         venvs.push(DesiredVenv {
             app: ctx.name.clone(),
             path: app.venv.path.clone(),
-            python: app.python.clone(),
+            python: app.python.value.clone(),
             requirements_sha256,
             requirements,
         });
@@ -639,7 +639,7 @@ fn app_ctx(app: &App, layout: Layout) -> AppCtx {
         group: app.group.clone(),
         src: format!("{root}/src"),
         venv: app.venv.path.clone(),
-        python: app.python.clone(),
+        python: app.python.value.clone(),
         htdocs: format!("{root}/htdocs"),
         wsgi_script: format!("{root}/app.wsgi"),
         wsgi_script_name: "app.wsgi".into(),
@@ -697,7 +697,7 @@ fn requirements(app: &App) -> anyhow::Result<(String, String)> {
         text.push_str(p);
         text.push('\n');
     }
-    let sha = crate::source::sha256_hex(format!("python={}\n{text}", app.python).as_bytes());
+    let sha = crate::source::sha256_hex(format!("python={}\n{text}", app.python.value).as_bytes());
     Ok((text, sha))
 }
 

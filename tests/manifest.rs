@@ -102,7 +102,7 @@ fn defaults_are_applied() {
     assert!(!host.sudo);
     assert_eq!(*app.port, 80);
     assert_eq!(app.group, "blog");
-    assert_eq!(app.python, "/usr/bin/python3");
+    assert_eq!(app.python.value, "/usr/bin/python3");
     assert_eq!(app.venv.path, "/srv/blog/venv");
     assert_eq!(app.django.wsgi, "blog.wsgi");
     assert_eq!((app.daemon.processes, app.daemon.threads), (2, 15));

@@ -390,3 +390,54 @@ fn sudo_wanting_a_password_is_a_clear_error_not_a_hang() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn a_python_mod_wsgi_is_not_built_for_is_found_and_blocks_apply() {
+    let c = Case::new(1);
+    // Debian 12 has one Python; this stand-in answers as 3.12 does (the issue allows faking it).
+    let fake = c.manifest.parent().unwrap().join("python3.12");
+    std::fs::write(&fake, "#!/bin/sh\necho 3.12.1\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let text = std::fs::read_to_string(&c.manifest).unwrap().replace(
+        "    user \"blog\"\n",
+        &format!("    user \"blog\"\n    python \"{}\"\n", fake.display()),
+    );
+    std::fs::write(&c.manifest, text).unwrap();
+
+    let o = c.plan(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("preflight::venv-python-version-mismatch")
+            && err.contains("is linked against Python 3.11"),
+        "{err}"
+    );
+    // It points at the manifest line where the fix goes.
+    let line = std::fs::read_to_string(&c.manifest)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("python3.12"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("{}:{line}:", c.manifest.display())),
+        "{err}"
+    );
+    assert!(err.contains("python \"/usr/bin/python3.11\""), "{err}");
+
+    let o = c.lab.wsgictl(
+        &["apply", "--yes", "-f", c.manifest.to_str().unwrap()],
+        &[SECRET],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        stderr(&o).contains("preflight found errors (above); nothing was changed"),
+        "{}",
+        out(&o)
+    );
+    let root = c.manifest.parent().unwrap().join("srv/app1");
+    assert!(
+        !root.exists(),
+        "apply changed the host despite the preflight error"
+    );
+}

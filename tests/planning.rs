@@ -59,6 +59,7 @@ fn empty_facts(w: &World) -> Facts {
         groups: BTreeMap::new(),
         venvs: BTreeMap::new(),
         trees: BTreeMap::new(),
+        interpreters: BTreeMap::new(),
         stray: String::new(),
     };
     f.paths.insert(
@@ -391,5 +392,76 @@ fn a_stopped_apache_is_started() {
     assert_eq!(
         p.handlers,
         vec![wsgictl::plan::Handler::ConfigtestAndReload]
+    );
+}
+
+fn preflight(
+    w: &World,
+    linked: Option<&str>,
+    interpreter: &str,
+) -> Vec<wsgictl::preflight::Finding> {
+    let m = wsgictl::manifest::load(&fixture("manifests/ok/two-apps-one-host.kdl")).unwrap();
+    let mut f = converged(w);
+    f.apache = Fact::Known(Some(wsgictl::facts::Apache {
+        confdir: "/etc/apache2".into(),
+        running: true,
+        modules: ["wsgi_module".to_string()].into(),
+        wsgi_so: Some("/usr/lib/apache2/modules/mod_wsgi.so".into()),
+        wsgi_python: linked.map(str::to_string),
+        ..Default::default()
+    }));
+    f.interpreters.insert(
+        "/usr/bin/python3".into(),
+        Fact::Known(Some(interpreter.into())),
+    );
+    wsgictl::preflight::check(&m, "web1", &f, wsgictl::manifest::Layout::Debian)
+}
+
+#[test]
+fn preflight_finds_a_python_that_mod_wsgi_is_not_built_for() {
+    let w = world();
+    assert!(preflight(&w, Some("3.11"), "3.11.2").is_empty());
+    let found = preflight(&w, Some("3.11"), "3.12.1");
+    assert_eq!(found.len(), 2, "one per app: {found:?}");
+    let f = &found[0];
+    assert_eq!(
+        (f.severity, f.scenario.as_str(), f.app.as_deref()),
+        (
+            wsgictl::preflight::Severity::Error,
+            "venv-python-version-mismatch",
+            Some("blog")
+        )
+    );
+    assert!(
+        f.evidence.contains("linked against Python 3.11")
+            && f.evidence.contains("/usr/bin/python3 is Python 3.12.1"),
+        "{}",
+        f.evidence
+    );
+    assert!(
+        f.fix.contains("python \"/usr/bin/python3.11\""),
+        "{}",
+        f.fix
+    );
+    assert!(f.span.is_some());
+}
+
+#[test]
+fn preflight_finds_mod_wsgi_missing() {
+    let w = world();
+    let m = wsgictl::manifest::load(&fixture("manifests/ok/two-apps-one-host.kdl")).unwrap();
+    let mut f = converged(&w);
+    f.apache = Fact::Known(Some(wsgictl::facts::Apache {
+        confdir: "/etc/apache2".into(),
+        running: true,
+        ..Default::default()
+    }));
+    let found = wsgictl::preflight::check(&m, "web1", &f, wsgictl::manifest::Layout::Debian);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].scenario, "module-not-loaded");
+    assert!(
+        found[0]
+            .fix
+            .contains("apt-get install libapache2-mod-wsgi-py3")
     );
 }

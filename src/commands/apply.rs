@@ -48,9 +48,23 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                         .iter()
                         .find(|sh| sh.plan.host == name)
                         .expect("filtered above");
+                    // The saved ops, judged by today's preflight.
+                    let findings = std::mem::take(&mut hp.plan.findings);
                     hp.plan = sh.plan.clone();
+                    hp.plan.findings = findings;
                 }
+                eprint!(
+                    "{}",
+                    crate::preflight::render(&hp.plan.findings, &m.path, color)
+                );
                 print!("{}", crate::show::plan(&hp.plan, &hp.target, &style));
+                if hp.plan.blocked() {
+                    eprintln!(
+                        "error: {name}: preflight found errors (above); nothing was changed on this host"
+                    );
+                    failed = true;
+                    continue;
+                }
                 ready.push(hp);
             }
             Err(e) => {

@@ -79,6 +79,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
         errors: Vec::new(),
     };
     let mut pending = false;
+    let mut blocked = false;
     for (name, result) in &results {
         match result {
             Ok(hp) => {
@@ -93,8 +94,13 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
                     );
                 }
                 if !args.json {
+                    eprint!(
+                        "{}",
+                        crate::preflight::render(&hp.plan.findings, &m.path, color)
+                    );
                     print!("{}", crate::show::plan(&hp.plan, &hp.target, &style));
                 }
+                blocked |= hp.plan.blocked();
                 let (create, update, delete) = hp.plan.counts();
                 doc.hosts.push(HostDocument {
                     target: &hp.target,
@@ -126,7 +132,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
             println!("Saved the plan to {}.", path.display());
         }
     }
-    Ok(if !doc.errors.is_empty() {
+    Ok(if !doc.errors.is_empty() || blocked {
         ExitStatus::Error
     } else if pending && args.detailed_exitcode {
         ExitStatus::ChangesPending

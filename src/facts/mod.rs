@@ -41,6 +41,10 @@ pub enum Probe {
     Tree {
         path: String,
     },
+    /// The version of an interpreter (`3.11.2`), or why it does not run.
+    Interpreter {
+        path: String,
+    },
 }
 
 /// A fact, or why it could not be learnt.
@@ -164,6 +168,8 @@ pub struct Facts {
     pub groups: BTreeMap<String, Fact<Option<Group>>>,
     pub venvs: BTreeMap<String, Fact<Option<Venv>>>,
     pub trees: BTreeMap<String, Fact<Option<Vec<TreeFile>>>>,
+    /// Interpreter path → `3.11.2`, or `None` when it is missing or does not run.
+    pub interpreters: BTreeMap<String, Fact<Option<String>>>,
     /// Output outside any frame (login banners, shell warnings), for `facts`.
     pub stray: String,
 }

@@ -23,6 +23,7 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
         groups: BTreeMap::new(),
         venvs: BTreeMap::new(),
         trees: BTreeMap::new(),
+        interpreters: BTreeMap::new(),
         stray: frames.stray.clone(),
     };
     for (i, p) in probes.iter().enumerate() {
@@ -56,6 +57,10 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
             Probe::Tree { path } => {
                 f.trees.insert(path.clone(), fact(frame, tree));
             }
+            Probe::Interpreter { path } => {
+                f.interpreters
+                    .insert(path.clone(), fact(frame, interpreter));
+            }
         }
     }
     f
@@ -70,6 +75,7 @@ fn describe(p: &Probe) -> String {
         Probe::Group { name } => format!("group {name}"),
         Probe::Venv { path } => format!("venv {path}"),
         Probe::Tree { path } => format!("tree {path}"),
+        Probe::Interpreter { path } => format!("interpreter {path}"),
     }
 }
 
@@ -251,6 +257,13 @@ pub fn venv(body: &str) -> Result<Option<Venv>, String> {
         home: get(&p, "home").map(str::to_string),
         marker: get(&p, "marker").map(str::to_string),
     }))
+}
+
+pub fn interpreter(body: &str) -> Result<Option<String>, String> {
+    if body.trim() == "missing" {
+        return Ok(None);
+    }
+    Ok(Some(need(&kv(body), "version")?.to_string()))
 }
 
 pub fn tree(body: &str) -> Result<Option<Vec<TreeFile>>, String> {

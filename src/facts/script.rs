@@ -116,6 +116,10 @@ exit 0
 ",
             path = q(path)
         ),
+        Probe::Interpreter { path } => format!(
+            "p={}\nif [ -x \"$p\" ] && v=$(\"$p\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null); then echo \"version=$v\"; else echo missing; fi\n",
+            q(path)
+        ),
         Probe::Tree { path } => format!(
             "\
 t={path}

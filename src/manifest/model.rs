@@ -97,7 +97,8 @@ pub struct App {
     pub user: String,
     pub group: String,
     pub source: Source,
-    pub python: String,
+    /// Where it was written, or the app's name when it was not (the default).
+    pub python: Spanned<String>,
     pub venv: Venv,
     pub django: Django,
     pub daemon: Daemon,

@@ -66,6 +66,9 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
             });
         }
         for v in &s.venvs {
+            p.push(Probe::Interpreter {
+                path: v.python.clone(),
+            });
             p.push(Probe::Venv {
                 path: v.path.clone(),
             });
@@ -139,6 +142,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     let handlers = handlers(&changes, i.desired);
     Ok(Plan {
         host: i.desired.host.clone(),
+        findings: Vec::new(),
         changes,
         handlers,
     })

@@ -231,7 +231,10 @@ impl Decoder<'_> {
             group: group.map_or_else(|| user.value.clone(), |g| g.value),
             user: user.value,
             source: source?,
-            python: python.map_or_else(|| "/usr/bin/python3".to_string(), |p| p.value),
+            python: python.unwrap_or_else(|| Spanned {
+                value: "/usr/bin/python3".to_string(),
+                span: name_span(node),
+            }),
             venv: venv?,
             django: django?,
             daemon,

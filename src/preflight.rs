@@ -1,0 +1,171 @@
+//! Preflight: catalogue scenarios that can be known before deploying, found in the facts of
+//! the plan's single round trip.
+//!
+//! Stage: plan (pure). Each finding names its catalogue scenario, the evidence, the fix, and
+//! the manifest span where the fix belongs; an error-level finding stops `apply` before any
+//! change. Rendering a finding reads the manifest text once, to show that line.
+
+use crate::doctor::catalogue;
+use crate::facts::Facts;
+use crate::manifest::{Layout, Manifest};
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Blocks apply.
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Catalogue id (`venv-python-version-mismatch`).
+    pub scenario: String,
+    pub app: Option<String>,
+    pub evidence: String,
+    pub fix: String,
+    /// Where in the manifest the fix belongs (byte offset and length).
+    #[serde(skip)]
+    pub span: Option<SourceSpan>,
+}
+
+/// Every finding for one host.
+pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Some(Some(apache)) = facts.apache.known() else {
+        return out;
+    };
+    let Some(host_node) = m.host(host) else {
+        return out;
+    };
+
+    // mod_wsgi not installed at all (enabling it is the plan's job, installing it is not yet).
+    if apache.wsgi_so.is_none() && !apache.modules.contains("wsgi_module") {
+        let install = match layout {
+            Layout::Debian => "apt-get install libapache2-mod-wsgi-py3",
+            Layout::Rhel => "dnf install python3-mod_wsgi",
+        };
+        out.push(Finding {
+            severity: Severity::Error,
+            scenario: "module-not-loaded".into(),
+            app: None,
+            evidence: format!(
+                "no LoadModule wsgi_module in {} and no wsgi_module loaded",
+                apache.confdir
+            ),
+            fix: format!("install mod_wsgi on the host: `{install}`"),
+            span: Some(host_node.name.span),
+        });
+    }
+
+    // The interpreter a venv is built from must be the X.Y mod_wsgi is linked against; mod_wsgi
+    // itself says nothing and Django fails to import (ERRORS.md: silent!).
+    if let Some(linked) = &apache.wsgi_python {
+        for app in m.apps_on(host) {
+            let python = &app.python;
+            let Some(Some(version)) = facts
+                .interpreters
+                .get(&python.value)
+                .and_then(|f| f.known())
+            else {
+                continue;
+            };
+            let xy: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+            if xy != *linked {
+                out.push(Finding {
+                    severity: Severity::Error,
+                    scenario: "venv-python-version-mismatch".into(),
+                    app: Some(app.name.value.clone()),
+                    evidence: format!(
+                        "mod_wsgi ({}) is linked against Python {linked}; {} is Python {version}",
+                        apache.wsgi_so.as_deref().unwrap_or("mod_wsgi"),
+                        python.value
+                    ),
+                    fix: format!(
+                        "build the venv from a Python {linked} interpreter: `python \"/usr/bin/python{linked}\"` in app `{}`, or install a mod_wsgi built for Python {xy}",
+                        *app.name
+                    ),
+                    span: Some(python.span),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A finding as a miette diagnostic over the manifest's text.
+struct Shown<'a> {
+    f: &'a Finding,
+    src: &'a NamedSource<String>,
+}
+
+impl fmt::Debug for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.f.scenario)
+    }
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let app = self
+            .f
+            .app
+            .as_ref()
+            .map(|a| format!("app `{a}`: "))
+            .unwrap_or_default();
+        write!(f, "{app}{}", self.f.evidence)
+    }
+}
+
+impl std::error::Error for Shown<'_> {}
+
+impl Diagnostic for Shown<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        let title = catalogue::SCENARIOS
+            .iter()
+            .find(|s| s.id == self.f.scenario)
+            .map(|s| s.number)
+            .unwrap_or(0);
+        Some(Box::new(format!(
+            "preflight::{} (#{title})",
+            self.f.scenario
+        )))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.f.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(&self.f.fix))
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.f.span.map(|_| self.src as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = self.f.span?;
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            Some("the fix goes here".into()),
+            span,
+        ))))
+    }
+}
+
+/// Render findings against the manifest file (read once), as `plan` prints them.
+pub fn render(findings: &[Finding], manifest: &std::path::Path, color: bool) -> String {
+    let text = std::fs::read_to_string(manifest).unwrap_or_default();
+    let src = NamedSource::new(manifest.display().to_string(), text);
+    findings
+        .iter()
+        .map(|f| crate::manifest::diag::render(&Shown { f, src: &src }, color, 100))
+        .collect()
+}
