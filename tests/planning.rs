@@ -48,20 +48,11 @@ fn world() -> World {
 }
 
 fn empty_facts(w: &World) -> Facts {
-    let mut f = Facts {
-        host: "web1".into(),
-        system: Fact::Unknown {
-            error: "not needed".into(),
-        },
-        apache: Fact::Known(None),
-        paths: BTreeMap::new(),
-        accounts: BTreeMap::new(),
-        groups: BTreeMap::new(),
-        venvs: BTreeMap::new(),
-        trees: BTreeMap::new(),
-        interpreters: BTreeMap::new(),
-        stray: String::new(),
+    let mut f = Facts::empty("web1");
+    f.system = Fact::Unknown {
+        error: "not needed".into(),
     };
+    f.apache = Fact::Known(None);
     f.paths.insert(
         w.desired.reload_marker.clone(),
         Fact::Known(PathState::Missing),

@@ -174,6 +174,29 @@ pub struct Facts {
     pub stray: String,
 }
 
+impl Facts {
+    /// Facts of `host` with nothing learnt yet: system and Apache unknown, every map empty.
+    pub fn empty(host: &str) -> Facts {
+        fn not_probed<T>() -> Fact<T> {
+            Fact::Unknown {
+                error: "not probed".into(),
+            }
+        }
+        Facts {
+            host: host.to_string(),
+            system: not_probed(),
+            apache: not_probed(),
+            paths: BTreeMap::new(),
+            accounts: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            venvs: BTreeMap::new(),
+            trees: BTreeMap::new(),
+            interpreters: BTreeMap::new(),
+            stray: String::new(),
+        }
+    }
+}
+
 /// Run every probe on the host in one script, one exec.
 pub fn gather(
     transport: &mut dyn Transport,

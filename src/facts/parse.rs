@@ -10,22 +10,8 @@ use base64::engine::general_purpose::STANDARD;
 
 /// Assemble the facts of `probes` (in script order) from the split output.
 pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
-    let mut f = Facts {
-        host: host.to_string(),
-        system: Fact::Unknown {
-            error: "not probed".into(),
-        },
-        apache: Fact::Unknown {
-            error: "not probed".into(),
-        },
-        paths: BTreeMap::new(),
-        accounts: BTreeMap::new(),
-        groups: BTreeMap::new(),
-        venvs: BTreeMap::new(),
-        trees: BTreeMap::new(),
-        interpreters: BTreeMap::new(),
-        stray: frames.stray.clone(),
-    };
+    let mut f = Facts::empty(host);
+    f.stray = frames.stray.clone();
     for (i, p) in probes.iter().enumerate() {
         let frame = match frames.frames.get(&i) {
             Some(fr) => Ok(fr),
