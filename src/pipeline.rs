@@ -37,6 +37,8 @@ pub struct HostPlan {
     pub target: String,
     pub stats: Stats,
     pub gather_time: Duration,
+    /// The local source files of each app, as planned (apply tars them from this list).
+    pub sources: BTreeMap<String, Vec<SourceFile>>,
     /// The connection the facts came through, kept for apply.
     pub transport: Box<dyn Transport>,
 }
@@ -130,6 +132,7 @@ pub fn plan_with(
         desired,
         env,
         gather_time,
+        sources,
         transport,
     })
 }

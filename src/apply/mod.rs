@@ -101,7 +101,8 @@ pub fn apache_control(env: &HostEnv) -> script::ApacheControl {
 pub fn apply_host(
     m: &Manifest,
     host: &Host,
-    hp: &mut HostPlan,
+    templates: &crate::templates::Templates,
+    mut hp: HostPlan,
     opts: &Options,
     lookup: crate::render::EnvLookup<'_>,
 ) -> anyhow::Result<Outcome> {
@@ -114,7 +115,7 @@ pub fn apply_host(
         .map(|f| (f.path.clone(), f.content.secret_text().to_string()))
         .collect();
     check_hashes(&hp.plan, &contents)?;
-    let tars = source_tars(&hp.plan, &hp.desired)?;
+    let tars = source_tars(&hp.plan, &hp.desired, &hp.sources)?;
     let requirements: BTreeMap<String, String> = hp
         .desired
         .venvs
@@ -142,13 +143,7 @@ pub fn apply_host(
     let steps = outcome(&String::from_utf8_lossy(&out.output), &nonce, &target)?;
 
     // Prove it: gather and plan again; nothing may be left.
-    let only_app = None;
-    let templates = crate::templates::Templates::load(m.templates.as_deref())?;
-    let transport = std::mem::replace(
-        &mut hp.transport,
-        Box::new(crate::transport::local::LocalTransport::new("placeholder")),
-    );
-    let after = crate::pipeline::plan_with(m, host, &templates, only_app, lookup, transport)?;
+    let after = crate::pipeline::plan_with(m, host, templates, None, lookup, hp.transport)?;
     let left: Vec<String> = after
         .plan
         .changes
@@ -200,6 +195,7 @@ fn check_hashes(plan: &Plan, contents: &BTreeMap<String, String>) -> anyhow::Res
 fn source_tars(
     plan: &Plan,
     desired: &crate::desired::DesiredState,
+    scanned: &BTreeMap<String, Vec<crate::source::SourceFile>>,
 ) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
     let mut out = BTreeMap::new();
     for c in &plan.changes {
@@ -212,9 +208,12 @@ fn source_tars(
                 .iter()
                 .find(|s| s.app == *app)
                 .context("no source for the app")?;
-            let modes: BTreeMap<String, u32> = crate::source::scan(&src.local, &src.exclude)?
+            // The modes planning saw; the local tree is not scanned again.
+            let modes: BTreeMap<&str, u32> = scanned
+                .get(app)
                 .into_iter()
-                .map(|f| (f.path, f.mode))
+                .flatten()
+                .map(|f| (f.path.as_str(), f.mode))
                 .collect();
             let mut b = tar::Builder::new(Vec::new());
             let mut dirs = std::collections::BTreeSet::new();
@@ -236,7 +235,7 @@ fn source_tars(
                 let data = std::fs::read(src.local.join(rel))
                     .with_context(|| format!("reading {rel} of app `{app}`"))?;
                 let mut h = tar::Header::new_gnu();
-                h.set_mode(*modes.get(rel).unwrap_or(&0o640));
+                h.set_mode(*modes.get(rel.as_str()).unwrap_or(&0o640));
                 h.set_size(data.len() as u64);
                 h.set_mtime(0);
                 b.append_data(&mut h, rel, data.as_slice())?;

@@ -105,14 +105,14 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         std::thread::scope(|scope| {
             let handles: Vec<_> = todo
                 .into_iter()
-                .map(|mut hp| {
+                .map(|hp| {
                     let host = m
                         .host(&hp.plan.host)
                         .expect("planned host is in the manifest");
-                    let (m, opts, lookup) = (&m, &opts, &lookup);
+                    let (m, templates, opts, lookup) = (&m, &templates, &opts, &lookup);
                     (
                         hp.plan.host.clone(),
-                        scope.spawn(move || apply_host(m, host, &mut hp, opts, lookup)),
+                        scope.spawn(move || apply_host(m, host, templates, hp, opts, lookup)),
                     )
                 })
                 .collect();
