@@ -1,7 +1,6 @@
 //! Entry point: parse arguments, run the command, print errors, map the exit status.
 
 use clap::Parser as _;
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use wsgictl::cli::Cli;
 use wsgictl::exit::ExitStatus;
@@ -30,7 +29,7 @@ fn main() -> ExitCode {
     match wsgictl::commands::run(&cli) {
         Ok(status) => status.into(),
         Err(e) => {
-            let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+            let color = wsgictl::show::color_for(&std::io::stderr());
             if let Some(m) = e.downcast_ref::<ManifestError>() {
                 eprint!("{}", wsgictl::manifest::diag::render(m, color, 100));
             } else {

@@ -5,6 +5,11 @@
 use crate::plan::{Action, Handler, Plan};
 use std::fmt::Write as _;
 
+/// Colour on `stream` when it is a terminal and `NO_COLOR` is unset.
+pub fn color_for(stream: &impl std::io::IsTerminal) -> bool {
+    std::env::var_os("NO_COLOR").is_none() && stream.is_terminal()
+}
+
 pub struct Style {
     pub color: bool,
     /// Show no-op changes too.

@@ -31,7 +31,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         .collect();
     let reach = super::reach(&args.connect)?;
     let lookup = |v: &str| std::env::var(v).ok();
-    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let color = crate::show::color_for(&std::io::stdout());
     let style = crate::show::Style {
         color,
         verbose: args.verbose,
@@ -55,7 +55,11 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                 }
                 eprint!(
                     "{}",
-                    crate::preflight::render(&hp.plan.findings, &m.path, color)
+                    crate::preflight::render(
+                        &hp.plan.findings,
+                        &m.path,
+                        crate::show::color_for(&std::io::stderr())
+                    )
                 );
                 print!("{}", crate::show::plan(&hp.plan, &hp.target, &style));
                 if hp.plan.blocked() {

@@ -7,7 +7,6 @@ use crate::plan::Plan;
 use crate::render::Selection;
 use anyhow::Context as _;
 use serde::Serialize;
-use std::io::IsTerminal as _;
 
 /// The JSON document `plan --json` prints and `plan --out` saves.
 #[derive(Serialize)]
@@ -67,7 +66,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
     let lookup = |v: &str| std::env::var(v).ok();
     let results = plan_hosts(&m, &hosts, &templates, sel.app.as_deref(), &lookup, &reach);
 
-    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let color = crate::show::color_for(&std::io::stdout());
     let style = crate::show::Style {
         color,
         verbose: args.verbose,
@@ -96,7 +95,11 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
                 if !args.json {
                     eprint!(
                         "{}",
-                        crate::preflight::render(&hp.plan.findings, &m.path, color)
+                        crate::preflight::render(
+                            &hp.plan.findings,
+                            &m.path,
+                            crate::show::color_for(&std::io::stderr())
+                        )
                     );
                     print!("{}", crate::show::plan(&hp.plan, &hp.target, &style));
                 }
