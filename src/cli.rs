@@ -42,7 +42,7 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Print the facts gathered from one host (a debugging aid; secrets are never included)
     Facts(FactsArgs),
-    /// The catalogue of common mod_wsgi deployment errors (live diagnosis is not built yet)
+    /// Request each app, read the live state and logs, and explain what is wrong (--list: the catalogue)
     Doctor(DoctorArgs),
     /// List or print the templates (built-in or overridden)
     #[command(subcommand)]
@@ -130,12 +130,23 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Print the catalogue: every scenario wsgictl knows, with its symptom
-    #[arg(long, required = true)]
+    /// Print the catalogue instead: every scenario wsgictl knows, with its symptom
+    #[arg(long)]
     pub list: bool,
-    /// As the Markdown table the README carries
+    /// With --list: as the Markdown table the README carries
     #[arg(long, requires = "list")]
     pub markdown: bool,
+    /// Only this host
+    #[arg(long, value_name = "NAME", conflicts_with = "list")]
+    pub host: Option<String>,
+    /// Only this app
+    #[arg(long, value_name = "NAME", conflicts_with = "list")]
+    pub app: Option<String>,
+    /// Print the report as JSON (see the README for its fields)
+    #[arg(long, conflicts_with = "list")]
+    pub json: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 #[derive(Debug, Args)]

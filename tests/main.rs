@@ -7,6 +7,7 @@ mod apache;
 pub mod apply;
 mod bench;
 mod cli;
+mod diagnose;
 mod doctor;
 mod facts;
 mod manifest;

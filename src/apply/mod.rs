@@ -125,6 +125,8 @@ pub fn apply_host(
     let nonce = crate::facts::nonce()?;
     let holder = holder();
     let apache = apache_control(&hp.env);
+    let app_names: Vec<&str> = m.apps_on(&host.name).map(|a| a.name.as_str()).collect();
+    let offsets = crate::doctor::live::record_offsets(&hp.env, &app_names);
     let text = script::build(&script::Inputs {
         plan: &hp.plan,
         nonce: &nonce,
@@ -137,6 +139,7 @@ pub fn apply_host(
         reload_marker: &hp.desired.reload_marker,
         lock: &hp.env.lock_path(),
         abort_after: opts.abort_after.as_deref(),
+        record_offsets: &offsets,
     });
     hp.transport.set_script_timeout(opts.timeout);
     let out = hp.transport.run_script(&text, host.sudo)?;

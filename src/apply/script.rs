@@ -35,6 +35,8 @@ pub struct Inputs<'a> {
     pub lock: &'a str,
     /// Test-only: stop right after the step with this id, as if killed.
     pub abort_after: Option<&'a str>,
+    /// Shell run last: records the error logs' sizes for `doctor` (`doctor::live::record_offsets`).
+    pub record_offsets: &'a str,
 }
 
 /// How to test and reload this host's Apache. The reload runs with the lock's descriptor
@@ -180,6 +182,7 @@ stale() {{ got=$(fingerprint \"$1\"); [ \"$got\" = \"$2\" ] || {{ say STALE \"$1
             }
         }
     }
+    let _ = writeln!(s, "say STEP log-offsets\n{{ {}}} || true", i.record_offsets);
     let _ = writeln!(s, "rm -rf \"$bk\"\nsay DONE");
     s
 }

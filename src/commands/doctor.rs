@@ -1,11 +1,103 @@
-//! `wsgictl doctor --list`: the catalogue of common deployment errors.
+//! `wsgictl doctor`: request each app, read the host's live state, and explain what is wrong;
+//! `--list` prints the catalogue instead.
 
-use crate::cli::DoctorArgs;
+use crate::cli::{Cli, DoctorArgs};
 use crate::doctor::catalogue::{SCENARIOS, markdown};
 use crate::exit::ExitStatus;
+use crate::pipeline::plan_hosts;
+use crate::render::Selection;
+use serde::Serialize;
 
-pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
-    if args.markdown {
+#[derive(Serialize)]
+struct Document<'a> {
+    version: u32,
+    manifest: String,
+    healthy: bool,
+    hosts: Vec<&'a crate::doctor::diagnose::HostReport>,
+    errors: Vec<super::plan::HostError>,
+}
+
+pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
+    if args.list {
+        return list(args.markdown);
+    }
+    let (m, templates) = super::load(cli)?;
+    let sel = Selection {
+        host: args.host.clone(),
+        app: args.app.clone(),
+    };
+    sel.validate(&m)?;
+    let hosts = sel.hosts(&m);
+    let reach = super::reach(&args.connect)?;
+    let lookup = |v: &str| std::env::var(v).ok();
+    let text = std::fs::read_to_string(&m.path).unwrap_or_default();
+    let planned = plan_hosts(&m, &hosts, &templates, sel.app.as_deref(), &lookup, &reach);
+
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for ((name, result), host) in planned.into_iter().zip(&hosts) {
+        let report = result
+            .and_then(|hp| crate::doctor::run_host(&m, &text, hp, sel.app.as_deref(), host.sudo));
+        match report {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("error: {name}: {e:#}");
+                errors.push(super::plan::HostError {
+                    host: name,
+                    error: format!("{e:#}"),
+                });
+            }
+        }
+    }
+    let healthy = errors.is_empty() && reports.iter().all(|r| r.healthy());
+    if args.json {
+        let doc = Document {
+            version: 1,
+            manifest: m.path.display().to_string(),
+            healthy,
+            hosts: reports.iter().collect(),
+            errors,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("report serialises")
+        );
+    } else {
+        let color = crate::show::color_for(&std::io::stdout());
+        for r in &reports {
+            print!("{}", crate::doctor::show::host(r, color));
+        }
+        let apps: usize = reports.iter().map(|r| r.apps.len()).sum();
+        let broken: usize = reports
+            .iter()
+            .map(|r| r.apps.iter().filter(|a| !a.healthy).count())
+            .sum();
+        if healthy {
+            println!(
+                "All {apps} app{} healthy.",
+                if apps == 1 { "" } else { "s" }
+            );
+        } else {
+            println!(
+                "{broken} of {apps} app{} broken{}.",
+                if apps == 1 { "" } else { "s" },
+                if reports.iter().any(|r| !r.findings.is_empty()) {
+                    " (and findings on the host)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(if healthy {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Error
+    })
+}
+
+fn list(as_markdown: bool) -> anyhow::Result<ExitStatus> {
+    if as_markdown {
         print!("{}", markdown());
         return Ok(ExitStatus::Success);
     }

@@ -19,7 +19,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Plan(args) => plan::run(cli, args),
         Command::Apply(args) => apply::run(cli, args),
         Command::Facts(args) => facts::run(cli, args),
-        Command::Doctor(args) => doctor::run(args),
+        Command::Doctor(args) => doctor::run(cli, args),
         Command::Templates(cmd) => templates::run(cli, cmd),
         Command::Completions { shell } => completions::run(*shell),
     }

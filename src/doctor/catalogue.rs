@@ -120,7 +120,7 @@ pub const SCENARIOS: &[Scenario] = &[
         symptom: r#"500, `.htaccess: WSGIScriptAlias not allowed here`"#,
         stage: r#"config/runtime"#,
         cause: r#"`WSGIScriptAlias`, `WSGIDaemonProcess`, `WSGIProcessGroup` are server-config only; only `WSGIApplicationGroup`, `WSGIPassAuthorization`, `WSGIScriptReloading`, `WSGIChunkedRequest`, `WSGIErrorOverride` are `.htaccess`-capable."#,
-        fix: r#"see ERRORS.md"#,
+        fix: r#"never write mod_wsgi configuration into `.htaccess`: `WSGIScriptAlias`, `WSGIDaemonProcess` and `WSGIProcessGroup` belong in the server or vhost configuration."#,
     },
     Scenario {
         number: 10,
@@ -152,7 +152,7 @@ pub const SCENARIOS: &[Scenario] = &[
         symptom: r#"harmless AH01630 for DocumentRoot+PATH_INFO"#,
         stage: r#"noise"#,
         cause: r#"mod_wsgi calls `ap_add_cgi_vars()` (4.9.4 `mod_wsgi.c:6290`), which runs a sub-request for PATH_INFO to compute `PATH_TRANSLATED` (`server/util_script.c` "To get PATH_TRANSLATED, treat PATH_INFO as a URI path"); the sub-request maps into the vhost's (default)…"#,
-        fix: r#"see ERRORS.md"#,
+        fix: r#"harmless when the request succeeded: give the vhost an explicit, granted, empty `DocumentRoot` (wsgictl's vhosts have one), or ignore it."#,
     },
     Scenario {
         number: 14,
@@ -168,7 +168,7 @@ pub const SCENARIOS: &[Scenario] = &[
         symptom: r#"404 Target WSGI script not found or unable to stat"#,
         stage: r#"404"#,
         cause: r#"typo in `WSGIScriptAlias` target; project moved/renamed; symlink target missing; deploy not finished (release dir switch)."#,
-        fix: r#"see ERRORS.md"#,
+        fix: r#"make `WSGIScriptAlias` point at an existing file (`test -f` it); finish the deploy (`wsgictl apply` writes the script)."#,
     },
     Scenario {
         number: 16,
@@ -184,7 +184,7 @@ pub const SCENARIOS: &[Scenario] = &[
         symptom: r#"`/` alias listed first swallows `/sub`"#,
         stage: r#"404/wrong app"#,
         cause: r#"first matching alias wins."#,
-        fix: r#"see ERRORS.md"#,
+        fix: r#"list the most specific URL prefixes first: the first matching alias wins."#,
     },
     Scenario {
         number: 18,
@@ -232,7 +232,7 @@ pub const SCENARIOS: &[Scenario] = &[
         symptom: r#"works in daemon mode, 500 in embedded mode"#,
         stage: r#"500"#,
         cause: r#"works in daemon mode, 500 in embedded mode"#,
-        fix: r#"see ERRORS.md"#,
+        fix: r#"run the app in daemon mode (`WSGIProcessGroup` or `process-group=`), or let the Apache user read the code."#,
     },
     Scenario {
         number: 24,
@@ -248,7 +248,7 @@ pub const SCENARIOS: &[Scenario] = &[
         symptom: r#""Unable to change working directory to '…'""#,
         stage: r#"504"#,
         cause: r#""Unable to change working directory to '…'""#,
-        fix: r#"see ERRORS.md"#,
+        fix: r#"set `home=` to a directory the daemon user can traverse (`runuser -u USER -- test -x DIR`)."#,
     },
     Scenario {
         number: 26,
@@ -288,7 +288,7 @@ pub const SCENARIOS: &[Scenario] = &[
         symptom: r#"Length of path for daemon process socket exceeds… + 503"#,
         stage: r#"503"#,
         cause: r#"`<prefix>.<pid>.<generation>.<id>.sock` longer than `sun_path` (108 bytes Linux)."#,
-        fix: r#"see ERRORS.md"#,
+        fix: r#"keep `WSGISocketPrefix` short (`/var/run/wsgi`): prefix plus about 25 characters must stay under 108 bytes."#,
     },
     Scenario {
         number: 31,
@@ -384,7 +384,7 @@ pub const SCENARIOS: &[Scenario] = &[
         symptom: r#"second Django site serves first site's settings"#,
         stage: r#"wrong data"#,
         cause: r#"`os.environ` writes go to the process environment; a later sub-interpreter copies it, so `setdefault` becomes a no-op."#,
-        fix: r#"see ERRORS.md"#,
+        fix: r#"one daemon process group per Django site, and assign `os.environ["DJANGO_SETTINGS_MODULE"]` instead of `setdefault`."#,
     },
     Scenario {
         number: 43,
@@ -400,7 +400,7 @@ pub const SCENARIOS: &[Scenario] = &[
         symptom: r#"500 Failed to exec Python script file + traceback"#,
         stage: r#"500"#,
         cause: r#"500 Failed to exec Python script file + traceback"#,
-        fix: r#"see ERRORS.md"#,
+        fix: r#"read the traceback in the app's error log, fix the code or settings it ends in, then touch the `.wsgi` or reload (`wsgictl apply` does both)."#,
     },
     Scenario {
         number: 45,
@@ -440,7 +440,7 @@ pub const SCENARIOS: &[Scenario] = &[
         symptom: r#"Daemon process request time limit exceeded, stopping process"#,
         stage: r#"500"#,
         cause: r#"Daemon process request time limit exceeded, stopping process"#,
-        fix: r#"see ERRORS.md"#,
+        fix: r#"make the view faster, or raise `request-timeout` above the slowest legitimate request (the stack dumped in the log names the slow code)."#,
     },
     Scenario {
         number: 50,
@@ -472,7 +472,7 @@ pub const SCENARIOS: &[Scenario] = &[
         symptom: r#"old code keeps running; reload semantics; Python upgrade crash"#,
         stage: r#"stale"#,
         cause: r#"old code keeps running; reload semantics; Python upgrade crash"#,
-        fix: r#"see ERRORS.md"#,
+        fix: r#"touch the `.wsgi` (daemon mode) or reload Apache after a deploy; after upgrading mod_wsgi or Python, stop and start Apache."#,
     },
 ];
 

@@ -1,7 +1,55 @@
 //! The doctor: what the common mod_wsgi deployment errors look like, and how to tell them.
 //!
 //! Stage: doctor. [`catalogue`] is the table of scenarios and log signatures; [`signatures`]
-//! maps log lines to scenarios. Nothing here performs I/O.
+//! maps log lines to scenarios; [`live`] builds the live round trip's script and parses it;
+//! [`diagnose`] turns what was seen into findings; [`show`] prints them. Only [`run_host`]
+//! performs I/O (one exec over the connection the plan was made on).
 
 pub mod catalogue;
+pub mod diagnose;
+pub mod live;
+pub mod show;
 pub mod signatures;
+
+use crate::manifest::Manifest;
+use crate::pipeline::HostPlan;
+
+/// Request the apps of one planned host and read its live state; diagnose it.
+pub fn run_host(
+    m: &Manifest,
+    manifest_text: &str,
+    mut hp: HostPlan,
+    only_app: Option<&str>,
+    sudo: bool,
+) -> anyhow::Result<diagnose::HostReport> {
+    let host = hp.plan.host.clone();
+    let probes = live::app_probes(m, &host, only_app);
+    let control = crate::apply::apache_control(&hp.env);
+    let inputs = live::Inputs {
+        env: &hp.env,
+        ctl: &control.ctl,
+        apps: probes.clone(),
+    };
+    let apache_user = hp.env.apache_user.clone();
+    let nonce = crate::facts::nonce()?;
+    let script = live::build(&inputs, &apache_user, &nonce);
+    // Requests may each wait for a request-timeout; the default bound is plenty.
+    let out = hp.transport.run_script(&script, sudo)?;
+    let frames = crate::facts::frame::split(&String::from_utf8_lossy(&out.output), &nonce);
+    let seen = live::parse(&inputs, &apache_user, &frames);
+    let file = m.path.display().to_string();
+    Ok(diagnose::diagnose(&diagnose::Inputs {
+        m,
+        src: diagnose::Source {
+            file: &file,
+            text: manifest_text,
+        },
+        host: &host,
+        target: &hp.target,
+        plan: &hp.plan,
+        apache_user: &apache_user,
+        layout: hp.env.layout,
+        probes: &probes,
+        live: &seen,
+    }))
+}

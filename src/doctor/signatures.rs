@@ -33,6 +33,8 @@ static COMPILED: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Line<'a> {
     pub module: Option<&'a str>,
+    /// `error`, `info`, `crit`, … (`None` without Apache's prefix).
+    pub level: Option<&'a str>,
     pub errno: Option<u32>,
     pub message: &'a str,
 }
@@ -49,6 +51,7 @@ pub fn split(line: &str) -> Line<'_> {
     {
         return Line {
             module: None,
+            level: None,
             errno: None,
             message: &line[m.end()..],
         };
@@ -56,11 +59,13 @@ pub fn split(line: &str) -> Line<'_> {
     match PREFIX.captures(line) {
         Some(c) => Line {
             module: c.name("module").map(|m| m.as_str()),
+            level: c.name("level").map(|m| m.as_str()),
             errno: c.name("errno").and_then(|m| m.as_str().parse().ok()),
             message: &line[c.get(0).expect("whole match").end()..],
         },
         None => Line {
             module: None,
+            level: None,
             errno: None,
             message: line,
         },
@@ -143,6 +148,7 @@ mod tests {
             l,
             Line {
                 module: Some("wsgi"),
+                level: Some("error"),
                 errno: Some(13),
                 message: "mod_wsgi (pid=17737): Unable"
             }

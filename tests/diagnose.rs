@@ -1,0 +1,301 @@
+//! `wsgictl doctor` end to end: a site deployed on the lab (real sshd, Apache, mod_wsgi,
+//! Django), then broken for real in ten catalogue ways; `doctor` must name each scenario and
+//! its fix, and exit 0 only on a healthy site.
+
+use crate::apply::{Site, all};
+use crate::support::*;
+use std::path::Path;
+use std::process::Command;
+
+fn sh(cmd: &str) {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(out.status.success(), "{cmd}: {}", all(&out));
+}
+
+fn doctor(site: &Site) -> (i32, String) {
+    let o = site.wsgictl("doctor", &[]);
+    (o.status.code().unwrap_or(-1), all(&o))
+}
+
+/// `doctor` exits 1 and names every one of `ids` with its fix text (`fixes`).
+fn diagnosed(site: &Site, ids: &[&str], fixes: &[&str]) -> String {
+    let (code, out) = doctor(site);
+    assert_eq!(code, 1, "doctor should find a problem:\n{out}");
+    for id in ids {
+        assert!(
+            out.contains(&format!("✗ {id} (#")) || out.contains(&format!("✗ {id}:")),
+            "doctor should name {id}:\n{out}"
+        );
+    }
+    for fix in fixes {
+        assert!(out.contains(fix), "doctor should say {fix:?}:\n{out}");
+    }
+    assert!(out.contains("broken"), "{out}");
+    out
+}
+
+fn healthy(site: &Site) {
+    let (code, out) = doctor(site);
+    assert_eq!(code, 0, "doctor should find nothing wrong:\n{out}");
+    assert!(
+        out.contains("app app1: healthy") && out.contains("All 1 app healthy."),
+        "{out}"
+    );
+}
+
+fn applied(site: &Site) {
+    let o = site.apply();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        all(&o),
+        site.apache.error_log()
+    );
+}
+
+fn vhost(site: &Site) -> std::path::PathBuf {
+    site.apache
+        .confdir()
+        .join("sites-available/wsgictl-app1.conf")
+}
+
+#[test]
+fn permissions_by_hand_are_diagnosed() {
+    let site = Site::deployed();
+    healthy(&site);
+    let root = site.root(1);
+
+    // A parent directory wsgictl does not manage made 0700.
+    let parent = site.base.clone();
+    sh(&format!("chmod 0700 '{}'", parent.display()));
+    assert_eq!(site.get(1, "/").0, 403);
+    diagnosed(
+        &site,
+        &["directory-not-traversable"],
+        &[
+            &format!("cannot traverse {}", parent.display()),
+            &format!("chmod o+x {}", parent.display()),
+        ],
+    );
+    sh(&format!("chmod 0755 '{}'", parent.display()));
+    assert_eq!(site.get(1, "/").0, 200);
+
+    // The .wsgi made unreadable by the daemon user (touched, so the daemon reloads it).
+    let wsgi = root.join("app.wsgi");
+    sh(&format!("chmod 0600 '{0}' && touch '{0}'", wsgi.display()));
+    assert_eq!(site.get(1, "/").0, 500);
+    diagnosed(
+        &site,
+        &["wsgi-file-unreadable-by-daemon", "drift"],
+        &[
+            &format!("`blog` cannot read {}", wsgi.display()),
+            "wsgictl apply",
+        ],
+    );
+    applied(&site);
+    assert_eq!(site.get(1, "/").0, 200);
+
+    // `Require all granted` removed from the vhost by hand, Apache reloaded.
+    let text = std::fs::read_to_string(vhost(&site)).unwrap();
+    let files = text.find("<Files").expect("the vhost grants the script");
+    let grant = files + text[files..].find("Require all granted").unwrap();
+    let cut = format!(
+        "{}{}",
+        &text[..grant],
+        &text[grant + "Require all granted".len()..]
+    );
+    assert_ne!(text, cut, "the vhost should grant the script");
+    std::fs::write(vhost(&site), cut).unwrap();
+    let o = site.apache.ctl(&["graceful"]);
+    assert!(o.status.success(), "{}", all(&o));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(site.get(1, "/").0, 403);
+    diagnosed(
+        &site,
+        &["missing-require-all-granted", "drift"],
+        &[
+            "AH01630",
+            "restores the vhost with its `Require all granted`",
+        ],
+    );
+    applied(&site);
+    healthy(&site);
+}
+
+#[test]
+fn python_and_django_breakage_is_diagnosed() {
+    let site = Site::deployed();
+    let root = site.root(1);
+
+    // A syntax error in the settings on the host.
+    let settings = root.join("src/blog/settings.py");
+    sh(&format!(
+        "printf 'DEBUG = = True\\n' >> '{}' && touch '{}'",
+        settings.display(),
+        root.join("app.wsgi").display()
+    ));
+    assert_eq!(site.get(1, "/").0, 500);
+    let out = diagnosed(&site, &["wsgi-import-exception", "drift"], &["SyntaxError"]);
+    assert!(out.contains("settings.py"), "{out}");
+    applied(&site);
+    assert_eq!(site.get(1, "/").0, 200);
+
+    // ALLOWED_HOSTS that does not match the server name (from the manifest's env).
+    let text = std::fs::read_to_string(&site.manifest).unwrap();
+    let wrong = text.replace(
+        "DJANGO_ALLOWED_HOSTS \"app1.example.com\"",
+        "DJANGO_ALLOWED_HOSTS \"other.example.com\"",
+    );
+    assert_ne!(text, wrong);
+    std::fs::write(&site.manifest, &wrong).unwrap();
+    let o = site.apply();
+    assert!(
+        all(&o).contains("→ 400"),
+        "apply's health check should see the 400:\n{}",
+        all(&o)
+    );
+    assert_eq!(site.get(1, "/").0, 400);
+    let line = wrong
+        .lines()
+        .position(|l| l.contains("server-name \"app1.example.com\""))
+        .unwrap()
+        + 1;
+    diagnosed(
+        &site,
+        &["django-allowed-hosts-400"],
+        &[
+            "does not allow app1.example.com",
+            &format!("site.kdl:{line}: server-name \"app1.example.com\""),
+        ],
+    );
+    std::fs::write(&site.manifest, &text).unwrap();
+    applied(&site);
+    assert_eq!(site.get(1, "/").0, 200);
+
+    // The venv removed; Apache restarts its daemons.
+    sh(&format!("rm -rf '{}'", root.join("venv").display()));
+    let o = site.apache.ctl(&["graceful"]);
+    assert!(o.status.success(), "{}", all(&o));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The request hangs while the daemon fails to start: doctor's own request finds that.
+    diagnosed(
+        &site,
+        &["python-home-missing-or-unreadable", "drift"],
+        &["venv/bin/python does not exist", "recreates the venv"],
+    );
+    applied(&site);
+    healthy(&site);
+}
+
+#[test]
+fn apache_configuration_breakage_is_diagnosed() {
+    // Its own daemon account: this test deletes it.
+    let site = Site::new(1, "");
+    let text = std::fs::read_to_string(&site.manifest)
+        .unwrap()
+        .replace("user \"blog\"", "user \"wsgictl-gone\"");
+    std::fs::write(&site.manifest, text).unwrap();
+    applied(&site);
+    healthy(&site);
+    let conf = site.apache.confdir();
+
+    // mod_wsgi disabled (as `a2dismod wsgi` does); the running Apache still serves.
+    sh(&format!(
+        "rm '{0}/mods-enabled/wsgi.load' '{0}/mods-enabled/wsgi.conf'",
+        conf.display()
+    ));
+    diagnosed(
+        &site,
+        &["module-not-loaded", "drift"],
+        &["Invalid command 'WSGIDaemonProcess'", "a2enmod wsgi"],
+    );
+    applied(&site);
+    healthy(&site);
+
+    // A vhost wsgictl does not manage defines a daemon process of the same name.
+    let hand = conf.join("sites-enabled/zz-by-hand.conf");
+    std::fs::write(
+        &hand,
+        format!(
+            "<VirtualHost *:{}>\n    ServerName by-hand.example.com\n    WSGIDaemonProcess app1\n</VirtualHost>\n",
+            site.port
+        ),
+    )
+    .unwrap();
+    diagnosed(
+        &site,
+        &["duplicate-daemon-name"],
+        &[
+            "remove or rename `WSGIDaemonProcess app1`",
+            "zz-by-hand.conf",
+        ],
+    );
+    std::fs::remove_file(&hand).unwrap();
+    healthy(&site);
+
+    // The daemon user deleted.
+    {
+        let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        sh("userdel -f wsgictl-gone");
+    }
+    diagnosed(
+        &site,
+        &["daemon-user-invalid-or-root"],
+        &[
+            "bad user name wsgictl-gone",
+            "creates the account `wsgictl-gone`",
+        ],
+    );
+    applied(&site);
+    let (code, out) = doctor(&site);
+    assert!(
+        !out.contains("daemon-user-invalid-or-root"),
+        "{code}\n{out}"
+    );
+}
+
+#[test]
+fn a_slow_view_that_hits_request_timeout_is_diagnosed() {
+    // The example's code plus a view that sleeps, and a 2-second request-timeout.
+    let site = Site::new(
+        1,
+        "    daemon {\n        processes 1\n        threads 1\n        request-timeout 2\n    }\n",
+    );
+    let code = site.base.join("code");
+    sh(&format!(
+        "cp -r '{}' '{}'",
+        root().join("examples/single-app/blog").display(),
+        code.display()
+    ));
+    std::fs::write(
+        code.join("blog/urls.py"),
+        "import time\n\nfrom django.http import HttpResponse\nfrom django.urls import path\n\nfrom . import views\n\n\ndef slow(request):\n    time.sleep(30)\n    return HttpResponse(\"late\")\n\n\nurlpatterns = [path(\"\", views.index), path(\"slow\", slow)]\n",
+    )
+    .unwrap();
+    let blog = root().join("examples/single-app/blog");
+    let text = std::fs::read_to_string(&site.manifest).unwrap().replace(
+        &format!("source \"{}\"", blog.display()),
+        &format!("source \"{}\"", code.display()),
+    );
+    std::fs::write(&site.manifest, text).unwrap();
+    applied(&site);
+    healthy(&site);
+    let started = std::time::Instant::now();
+    let (status, _) = site.get(1, "/slow");
+    assert!(
+        status >= 500,
+        "the slow view should be cut off, got {status}"
+    );
+    assert!(
+        started.elapsed().as_secs() < 25,
+        "request-timeout should cut it short"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    diagnosed(
+        &site,
+        &["request-timeout-restart"],
+        &["request-timeout (2 s)", "time limit exceeded"],
+    );
+    assert!(Path::new(&code).exists());
+}
