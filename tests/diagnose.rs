@@ -65,6 +65,29 @@ fn permissions_by_hand_are_diagnosed() {
     let site = Site::deployed();
     healthy(&site);
     let root = site.root(1);
+    let json = |site: &Site| {
+        let o = site.wsgictl("doctor", &["--json", "--host", "lab", "--app", "app1"]);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("doctor --json: {e}\n{}", all(&o)));
+        (o.status.code(), doc)
+    };
+    let (code, doc) = json(&site);
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(doc["healthy"], true, "{doc:#}");
+    let app = &doc["hosts"][0]["apps"][0];
+    assert_eq!(
+        (&app["app"], &app["status"], &app["healthy"]),
+        (&"app1".into(), &200.into(), &true.into()),
+        "{doc:#}"
+    );
+    assert_eq!(
+        app["log_since"], "apply",
+        "apply records the logs' offsets: {doc:#}"
+    );
+    assert!(
+        app["daemons"].as_array().is_some_and(|d| d.len() == 2),
+        "two daemon processes by default: {doc:#}"
+    );
 
     // A parent directory wsgictl does not manage made 0700.
     let parent = site.base.clone();
@@ -78,6 +101,18 @@ fn permissions_by_hand_are_diagnosed() {
             &format!("chmod o+x {}", parent.display()),
         ],
     );
+    let (code, doc) = json(&site);
+    assert_eq!((code, &doc["healthy"]), (Some(1), &false.into()), "{doc:#}");
+    let findings = doc["hosts"][0]["apps"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let f = findings
+        .iter()
+        .find(|f| f["scenario"] == "directory-not-traversable")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(f["number"], 12);
+    assert!(f["fix"].as_str().unwrap().contains("chmod o+x"), "{f:#}");
     sh(&format!("chmod 0755 '{}'", parent.display()));
     assert_eq!(site.get(1, "/").0, 200);
 

@@ -157,6 +157,8 @@ fn the_readme_lists_the_catalogue() {
         "{}",
         stdout(&o)
     );
-    // Without --list the command refuses rather than pretend to diagnose.
-    assert_eq!(wsgictl(&["doctor"], &[]).status.code(), Some(1));
+    // Without --list it diagnoses the manifest's hosts, and says so when there is none.
+    let o = wsgictl(&["doctor", "-f", "no-such-site.kdl"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no-such-site.kdl"), "{}", stderr(&o));
 }

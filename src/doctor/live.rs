@@ -88,6 +88,17 @@ fn logdir_snippet(env: &HostEnv) -> String {
     }
 }
 
+/// Sets `$pidfile` to this Apache instance's pid file.
+fn pidfile_snippet(env: &HostEnv) -> String {
+    match env.layout {
+        Layout::Debian => format!(
+            "pidfile=$(APACHE_CONFDIR={c}; export APACHE_CONFDIR; . {c}/envvars >/dev/null 2>&1; printf %s \"${{APACHE_PID_FILE:-/run/apache2/apache2.pid}}\")\n",
+            c = q(&env.confdir)
+        ),
+        Layout::Rhel => "pidfile=/run/httpd/httpd.pid\n".into(),
+    }
+}
+
 /// The error log of app `name`, relative to the log directory (as the vhost template names it).
 pub fn app_log_name(layout: Layout, name: &str) -> String {
     match layout {
@@ -223,10 +234,14 @@ fn section(i: &Inputs<'_>, apache_user: &str, sec: &Section) -> String {
                 url = q(&format!("http://127.0.0.1:{}{}", a.port, a.path)),
             )
         }
-        // The requests' log lines can trail the responses a little.
-        Section::Daemons => {
-            "sleep 0.5\nps -eo pid=,etimes=,args= | awk '$3 ~ /^\\(wsgi:/'\nexit 0\n".into()
-        }
+        // The requests' log lines can trail the responses a little. Only this instance's
+        // daemons: children of its main process (the pid file says which).
+        Section::Daemons => format!(
+            "sleep 0.5\n{pidfile}main=$(cat \"$pidfile\" 2>/dev/null)\n\
+             [ -n \"$main\" ] || exit 0\n\
+             ps -eo pid=,ppid=,etimes=,args= | awk -v main=\"$main\" '$2 == main && $4 ~ /^\\(wsgi:/ {{ print $1, $3, $4 }}'\nexit 0\n",
+            pidfile = pidfile_snippet(i.env)
+        ),
         Section::Access(n) => checks(&i.apps[n], apache_user)
             .iter()
             .enumerate()

@@ -189,7 +189,11 @@ impl ApacheInstance {
 impl Drop for ApacheInstance {
     fn drop(&mut self) {
         if let Some(pid) = self.pid() {
-            let _ = self.ctl(&["stop"]);
+            // SIGTERM is what `apache2ctl stop` sends, without its config test: a test that
+            // left the configuration broken must not leave Apache running.
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while Path::new(&format!("/proc/{pid}")).exists()
                 && std::time::Instant::now() < deadline
