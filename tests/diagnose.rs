@@ -3,6 +3,7 @@
 //! its fix, and exit 0 only on a healthy site.
 
 use crate::apply::{Site, all};
+use crate::support::root as root_dir;
 use crate::support::*;
 use std::path::Path;
 use std::process::Command;
@@ -176,7 +177,7 @@ fn python_and_django_breakage_is_diagnosed() {
     applied(&site);
     assert_eq!(site.get(1, "/").0, 200);
 
-    // ALLOWED_HOSTS that does not match the server name (from the manifest's env).
+    // A manifest whose ALLOWED_HOSTS refuses the server name: apply stops before the switch.
     let text = std::fs::read_to_string(&site.manifest).unwrap();
     let wrong = text.replace(
         "DJANGO_ALLOWED_HOSTS \"app1.example.com\"",
@@ -185,28 +186,74 @@ fn python_and_django_breakage_is_diagnosed() {
     assert_ne!(text, wrong);
     std::fs::write(&site.manifest, &wrong).unwrap();
     let o = site.apply();
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
     assert!(
-        all(&o).contains("→ 400"),
-        "apply's health check should see the 400:\n{}",
+        all(&o).contains("ALLOWED_HOSTS refuses app1.example.com")
+            && all(&o).contains("nothing was switched"),
+        "{}",
         all(&o)
     );
+    assert_eq!(
+        site.get(1, "/").0,
+        200,
+        "the site keeps its previous environment"
+    );
+    std::fs::write(&site.manifest, &text).unwrap();
+
+    // ALLOWED_HOSTS changed by hand on the host.
+    let env = root.join("app.env");
+    sh(&format!(
+        "sed -i 's/^DJANGO_ALLOWED_HOSTS=.*/DJANGO_ALLOWED_HOSTS=other.example.com/' '{}' && touch '{}'",
+        env.display(),
+        root.join("app.wsgi").display()
+    ));
     assert_eq!(site.get(1, "/").0, 400);
-    let line = wrong
+    let line = text
         .lines()
         .position(|l| l.contains("server-name \"app1.example.com\""))
         .unwrap()
         + 1;
     diagnosed(
         &site,
-        &["django-allowed-hosts-400"],
+        &["django-allowed-hosts-400", "drift"],
         &[
             "does not allow app1.example.com",
             &format!("site.kdl:{line}: server-name \"app1.example.com\""),
         ],
     );
-    std::fs::write(&site.manifest, &text).unwrap();
     applied(&site);
     assert_eq!(site.get(1, "/").0, 200);
+
+    // Code whose WSGI module does not import (manage.py and collectstatic never load it):
+    // the import test stops apply before the switch, and says why.
+    let code = site.base.join("code");
+    sh(&format!(
+        "cp -r '{}' '{}' && printf 'application = = 1\\n' >> '{}/blog/wsgi.py'",
+        root_dir().join("examples/single-app/blog").display(),
+        code.display(),
+        code.display()
+    ));
+    let blog = root_dir().join("examples/single-app/blog");
+    let broken = text.replace(
+        &format!("source \"{}\"", blog.display()),
+        &format!("source \"{}\"", code.display()),
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&site.manifest, &broken).unwrap();
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(
+        all(&o).contains("app `app1` does not import") && all(&o).contains("SyntaxError"),
+        "{}",
+        all(&o)
+    );
+    assert_eq!(
+        site.get(1, "/").0,
+        200,
+        "the running daemons were not restarted"
+    );
+    std::fs::write(&site.manifest, &text).unwrap();
+    applied(&site);
 
     // The venv removed; Apache restarts its daemons.
     sh(&format!("rm -rf '{}'", root.join("venv").display()));

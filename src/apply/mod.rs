@@ -33,6 +33,8 @@ pub struct Outcome {
     pub steps: Vec<String>,
     pub reloaded: bool,
     pub touched: Vec<String>,
+    /// What the import tests found worth saying (DEBUG on, STATIC_ROOT elsewhere).
+    pub warnings: Vec<String>,
     pub health: Vec<Health>,
     /// Exec channels this host's connection opened: plan, apply, re-plan, health.
     pub exec_channels: u32,
@@ -63,6 +65,26 @@ pub enum ApplyError {
          and Apache was not reloaded (it keeps serving the previous configuration):\n{message}"
     )]
     Configtest { target: String, message: String },
+    #[error(
+        "app `{app}` does not import on {target} as its daemon user (catalogue: wsgi-import-exception); \
+         nothing was switched: Apache was not reloaded, no daemon restarted, and every file this run \
+         changed is back as it was (the uploaded source stays):\n{output}"
+    )]
+    Import {
+        target: String,
+        app: String,
+        output: String,
+    },
+    #[error(
+        "app `{app}` on {target}: Django's ALLOWED_HOSTS refuses {refused} (catalogue: \
+         django-allowed-hosts-400); nothing was switched. Allow the server name (and aliases) in the settings, \
+         or in the app's `env` where the settings read it from the environment"
+    )]
+    Hosts {
+        target: String,
+        app: String,
+        refused: String,
+    },
     #[error("{step} failed on {target}:\n{output}")]
     Step {
         target: String,
@@ -140,10 +162,12 @@ pub fn apply_host(
         lock: &hp.env.lock_path(),
         abort_after: opts.abort_after.as_deref(),
         record_offsets: &offsets,
+        import_tests: &import_tests(m, host, &hp),
     });
     hp.transport.set_script_timeout(opts.timeout);
     let out = hp.transport.run_script(&text, host.sudo)?;
-    let steps = outcome(&String::from_utf8_lossy(&out.output), &nonce, &target)?;
+    let (steps, django) = outcome(&String::from_utf8_lossy(&out.output), &nonce, &target)?;
+    let warnings = django_warnings(m, host, &django);
 
     // Prove it: gather and plan again; nothing may be left.
     let after = crate::pipeline::plan_with(m, host, templates, None, lookup, hp.transport)?;
@@ -168,6 +192,7 @@ pub fn apply_host(
             .filter_map(|s| s.strip_prefix("touch:").map(str::to_string))
             .collect(),
         steps,
+        warnings,
         health,
         exec_channels: stats.exec_channels,
         seconds: started.elapsed().as_secs_f64(),
@@ -250,9 +275,10 @@ fn source_tars(
 }
 
 /// The steps the script reported, or why it stopped.
-pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<Vec<String>> {
+pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<String>, Django)> {
     let tag = format!("WSGICTL {nonce} ");
     let mut steps = Vec::new();
+    let mut django = Django::new();
     let mut lines = output.lines();
     let rest = |lines: std::str::Lines<'_>| {
         lines
@@ -267,7 +293,33 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<Vec<St
         let (word, arg) = msg.split_once(' ').unwrap_or((msg, ""));
         match word {
             "STEP" => steps.push(arg.to_string()),
-            "DONE" => return Ok(steps),
+            "DONE" => return Ok((steps, django)),
+            "DJANGO" => {
+                let (app, json) = arg.split_once(' ').unwrap_or((arg, ""));
+                if let Ok(info) = serde_json::from_str(json) {
+                    django.insert(app.to_string(), info);
+                }
+            }
+            "IMPORT" => {
+                return Err(ApplyError::Import {
+                    target: target.into(),
+                    app: arg.into(),
+                    output: rest(lines).trim().to_string(),
+                }
+                .into());
+            }
+            "HOSTS" => {
+                let refused = django
+                    .get(arg)
+                    .map(|d| d.refused.join(", "))
+                    .unwrap_or_default();
+                return Err(ApplyError::Hosts {
+                    target: target.into(),
+                    app: arg.into(),
+                    refused,
+                }
+                .into());
+            }
             "LOCKED" => {
                 return Err(ApplyError::Locked {
                     target: target.into(),
@@ -309,6 +361,60 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<Vec<St
         "the apply script on {target} stopped before finishing (last step: {}); run apply again to converge",
         steps.last().map_or("none", String::as_str)
     )
+}
+
+/// What each app's import test reported, by app.
+pub type Django = BTreeMap<String, crate::doctor::live::DjangoInfo>;
+
+/// The apps this plan switches (all of the host's planned apps when Apache reloads; those
+/// whose `.wsgi` is touched otherwise), each with its import test.
+fn import_tests(m: &Manifest, host: &Host, hp: &HostPlan) -> Vec<(String, String)> {
+    use crate::plan::Handler;
+    let reload = hp.plan.handlers.contains(&Handler::ConfigtestAndReload);
+    let touched: Vec<&str> = hp
+        .plan
+        .handlers
+        .iter()
+        .filter_map(|h| match h {
+            Handler::TouchWsgi { app, .. } => Some(app.as_str()),
+            _ => None,
+        })
+        .collect();
+    m.apps_on(&host.name)
+        .filter(|a| hp.desired.venvs.iter().any(|v| v.app == *a.name))
+        .filter(|a| reload || touched.contains(&a.name.as_str()))
+        .map(|a| {
+            let probe = crate::doctor::live::AppProbe::of(a);
+            (
+                a.name.value.clone(),
+                crate::doctor::live::import_command(&probe),
+            )
+        })
+        .collect()
+}
+
+/// DEBUG on, or a STATIC_ROOT that is not the directory Apache serves: worth a warning.
+fn django_warnings(m: &Manifest, host: &Host, django: &Django) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in m.apps_on(&host.name) {
+        let Some(info) = django.get(a.name.as_str()) else {
+            continue;
+        };
+        if info.debug {
+            out.push(format!(
+                "app `{}` runs with DEBUG on: tracebacks and settings are shown to anyone who gets an error",
+                *a.name
+            ));
+        }
+        let dir = &a.django.static_files.dir;
+        if info.static_root.as_deref().map(|s| s.trim_end_matches('/')) != Some(dir.as_str()) {
+            out.push(format!(
+                "app `{}`: Django's STATIC_ROOT is {:?} but Apache serves {dir} (static-files-denied-or-missing)",
+                *a.name, info.static_root
+            ));
+        }
+    }
+    out
 }
 
 /// Request each app's health path from the host itself, with its server name as Host.

@@ -37,6 +37,9 @@ pub struct Inputs<'a> {
     pub abort_after: Option<&'a str>,
     /// Shell run last: records the error logs' sizes for `doctor` (`doctor::live::record_offsets`).
     pub record_offsets: &'a str,
+    /// Per app to switch: the import test run as its daemon user before Apache is reloaded
+    /// or the `.wsgi` touched (`doctor::live::import_command`).
+    pub import_tests: &'a [(String, String)],
 }
 
 /// How to test and reload this host's Apache. The reload runs with the lock's descriptor
@@ -157,6 +160,21 @@ stale() {{ got=$(fingerprint \"$1\"); [ \"$got\" = \"$2\" ] || {{ say STALE \"$1
             .map(|r| format!("  {r}\n"))
             .collect::<String>()
     );
+    // The code, venv and env of every app about to be switched must import as its daemon
+    // user, and Django must allow its server names; else nothing is switched.
+    for (app, command) in i.import_tests {
+        let _ = write!(
+            s,
+            "say STEP {step}\n\
+             out=$({{\n{command}}} 2>&1)\n\
+             if ! printf '%s\\n' \"$out\" | grep -q '^django='; then restore; rm -f {marker}; say IMPORT {app}; printf '%s\\n' \"$out\"; exit 78; fi\n\
+             say DJANGO {app} \"$(printf '%s\\n' \"$out\" | sed -n 's/^django=//p' | tail -n 1)\"\n\
+             case \"$out\" in *'\"refused\": []'*) ;; *) restore; rm -f {marker}; say HOSTS {app}; exit 78;; esac\n",
+            step = q(&format!("import:{app}")),
+            app = q(app),
+            marker = q(i.reload_marker),
+        );
+    }
     for h in &i.plan.handlers {
         match h {
             Handler::ConfigtestAndReload => {

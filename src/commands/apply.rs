@@ -149,6 +149,9 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                     eprintln!("{name}: steps: {}", o.steps.join(", "));
                     eprintln!("{name}: {} exec channels", o.exec_channels);
                 }
+                for w in &o.warnings {
+                    println!("  warning: {w}");
+                }
                 for crate::apply::Health { app, url, status } in &o.health {
                     match status {
                         Ok(code) if (200..400).contains(code) => {

@@ -551,14 +551,7 @@ fn app_findings(i: &Inputs<'_>, p: &AppProbe, live: &AppLive) -> Vec<Diagnosis> 
         }
         Some(Ok(info)) => {
             if let Some(app) = app {
-                let names: Vec<&str> = std::iter::once(app.server_name.as_str())
-                    .chain(app.aliases.iter().map(|a| a.as_str()))
-                    .collect();
-                let refused: Vec<&str> = names
-                    .iter()
-                    .copied()
-                    .filter(|n| !n.starts_with("*.") && !allowed(n, &info.allowed_hosts))
-                    .collect();
+                let refused = &info.refused;
                 if !refused.is_empty() {
                     let d = Diagnosis::catalogue(
                         52,
@@ -600,16 +593,6 @@ fn verb(test: &str) -> &'static str {
         "-x" => "execute",
         _ => "find",
     }
-}
-
-/// Django's host validation: exact (case-insensitive), `.example.com` for the domain and its
-/// subdomains, `*` for anything.
-pub fn allowed(host: &str, patterns: &[String]) -> bool {
-    let host = host.to_ascii_lowercase();
-    patterns.iter().any(|p| {
-        let p = p.to_ascii_lowercase();
-        p == "*" || p == host || (p.starts_with('.') && (host.ends_with(&p) || host == p[1..]))
-    })
 }
 
 /// Scenario-specific fixes for what the config test says.
@@ -728,18 +711,6 @@ fn trim(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn allowed_hosts_follow_django() {
-        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(allowed("app.example.com", &p(&["app.example.com"])));
-        assert!(allowed("App.Example.com", &p(&["app.example.com"])));
-        assert!(allowed("app.example.com", &p(&[".example.com"])));
-        assert!(allowed("example.com", &p(&[".example.com"])));
-        assert!(allowed("x", &p(&["*"])));
-        assert!(!allowed("app.example.com", &p(&["other.example.com", ""])));
-        assert!(!allowed("badexample.com", &p(&[".example.com"])));
-    }
 
     #[test]
     fn log_lines_lose_their_timestamp_and_specific_lines_decide() {

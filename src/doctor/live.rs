@@ -44,6 +44,8 @@ pub struct AppProbe {
     pub wsgi: String,
     pub static_dir: String,
     pub request_timeout: u32,
+    /// The server name and the aliases that are not wildcards: what Django must allow.
+    pub names: Vec<String>,
 }
 
 impl AppProbe {
@@ -60,6 +62,14 @@ impl AppProbe {
             wsgi: format!("{root}/app.wsgi"),
             static_dir: app.django.static_files.dir.clone(),
             request_timeout: app.daemon.request_timeout,
+            names: std::iter::once(app.server_name.value.clone())
+                .chain(
+                    app.aliases
+                        .iter()
+                        .filter(|a| !a.starts_with("*."))
+                        .map(|a| a.value.clone()),
+                )
+                .collect(),
             root,
         }
     }
@@ -192,12 +202,32 @@ fn checks(a: &AppProbe, apache_user: &str) -> Vec<(String, &'static str, String)
 }
 
 /// Run by the daemon user's venv Python: load the `.wsgi` exactly as mod_wsgi would, then
-/// report the Django settings the doctor checks (never a secret).
+/// report the Django settings that are checked (never a secret), and which of the server
+/// names (the arguments after the script) Django's own `validate_host` refuses.
 const IMPORT_TEST: &str = r#"import json, runpy, sys
 runpy.run_path(sys.argv[1])
 from django.conf import settings as s
-print("django=" + json.dumps({"allowed_hosts": [str(h) for h in s.ALLOWED_HOSTS], "debug": bool(s.DEBUG), "static_root": str(s.STATIC_ROOT) if s.STATIC_ROOT else None}))
+from django.http.request import validate_host
+refused = [h for h in sys.argv[2:] if not validate_host(h, s.ALLOWED_HOSTS)]
+print("django=" + json.dumps({"allowed_hosts": [str(h) for h in s.ALLOWED_HOSTS], "debug": bool(s.DEBUG), "static_root": str(s.STATIC_ROOT) if s.STATIC_ROOT else None, "refused": refused}))
 "#;
+
+/// Shell that imports app `a` as its daemon user (the catalogue's `C-asuser-python`): the
+/// venv's Python, the daemon's working directory and module path, a clean environment (the
+/// `.wsgi` reads the app's env file itself). Prints `django={…}` last when it works.
+pub fn import_command(a: &AppProbe) -> String {
+    let names: Vec<String> = a.names.iter().map(|n| q(n)).collect();
+    format!(
+        "cd {src} 2>/dev/null || cd /\n\
+         runuser -u {u} -- env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={src} PYTHONPATH={src} timeout 120 {py} -c {code} {wsgi} {names} 2>&1 | tail -n 25\n",
+        src = q(&a.src),
+        u = q(&a.user),
+        py = q(&format!("{}/bin/python", a.venv)),
+        code = q(IMPORT_TEST),
+        wsgi = q(&a.wsgi),
+        names = names.join(" "),
+    )
+}
 
 /// The whole script, framed with `nonce`.
 pub fn build(i: &Inputs<'_>, apache_user: &str, nonce: &str) -> String {
@@ -256,14 +286,10 @@ fn section(i: &Inputs<'_>, apache_user: &str, sec: &Section) -> String {
                  [ \"$(id -u)\" = 0 ] || {{ echo python=skip; exit 0; }}\n\
                  id -u {u} >/dev/null 2>&1 || {{ echo python=nouser; exit 0; }}\n\
                  v=$(runuser -u {u} -- \"$py\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>&1 | tail -n 1)\n\
-                 echo \"python=$v\"\n\
-                 cd {src} 2>/dev/null || cd /\n\
-                 runuser -u {u} -- env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={src} PYTHONPATH={src} timeout 60 \"$py\" -c {code} {wsgi} 2>&1 | tail -n 25\n",
+                 echo \"python=$v\"\n{import}",
                 py = q(&format!("{}/bin/python", a.venv)),
                 u = q(&a.user),
-                src = q(&a.src),
-                code = q(IMPORT_TEST),
-                wsgi = q(&a.wsgi),
+                import = import_command(a),
             )
         }
         Section::Log(app) => {
@@ -332,6 +358,9 @@ pub struct DjangoInfo {
     pub allowed_hosts: Vec<String>,
     pub debug: bool,
     pub static_root: Option<String>,
+    /// Server names `validate_host` refuses with these ALLOWED_HOSTS.
+    #[serde(default)]
+    pub refused: Vec<String>,
 }
 
 /// A running daemon process.
@@ -605,7 +634,8 @@ mod tests {
             Some(Ok(DjangoInfo {
                 allowed_hosts: vec!["a".into()],
                 debug: false,
-                static_root: Some("/s".into())
+                static_root: Some("/s".into()),
+                refused: Vec::new(),
             }))
         );
     }
