@@ -62,6 +62,59 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Fin
         });
     }
 
+    // Exactly one LoadModule wsgi_module in the whole configuration.
+    if apache.wsgi_loads.len() > 1 {
+        out.push(Finding {
+            severity: Severity::Error,
+            scenario: "duplicate-loadmodule-wrong-python".into(),
+            app: None,
+            evidence: format!(
+                "`LoadModule wsgi_module` in {} files: {}",
+                apache.wsgi_loads.len(),
+                apache.wsgi_loads.join(", ")
+            ),
+            fix: "keep exactly one `LoadModule wsgi_module`: disable the others (`a2dismod`, or move the file aside); the first one loaded decides the Python".into(),
+            span: Some(host_node.name.span),
+        });
+    }
+
+    // What other configuration on the host already claims: a daemon group of the same
+    // name (Apache refuses the configuration), or the same server name on the same port
+    // (whichever vhost loads first answers).
+    for app in m.apps_on(host) {
+        for (name, file) in &apache.foreign_daemons {
+            if *name == *app.name {
+                out.push(Finding {
+                    severity: Severity::Error,
+                    scenario: "duplicate-daemon-name".into(),
+                    app: Some(app.name.value.clone()),
+                    evidence: format!("`WSGIDaemonProcess {name}` is already defined in {file}, which wsgictl does not manage"),
+                    fix: format!("rename the app (its name is its daemon group), or remove that definition from {file}"),
+                    span: Some(app.name.span),
+                });
+            }
+        }
+        let names: Vec<&str> = std::iter::once(app.server_name.as_str())
+            .chain(app.aliases.iter().map(|a| a.as_str()))
+            .collect();
+        for (port, name, file) in &apache.vhosts {
+            let ours = file
+                .rsplit('/')
+                .next()
+                .is_some_and(|f| f.starts_with("wsgictl-"));
+            if !ours && *port == *app.port && names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                out.push(Finding {
+                    severity: Severity::Error,
+                    scenario: "vhost-name-claimed".into(),
+                    app: Some(app.name.value.clone()),
+                    evidence: format!("{file} already serves {name} on port {port}"),
+                    fix: "disable that vhost (`a2dissite`, or move it aside), or give this app another `server-name` or `port`".into(),
+                    span: Some(app.server_name.span),
+                });
+            }
+        }
+    }
+
     // The interpreter a venv is built from must be the X.Y mod_wsgi is linked against; mod_wsgi
     // itself says nothing and Django fails to import (ERRORS.md: silent!).
     if let Some(linked) = &apache.wsgi_python {
@@ -125,15 +178,12 @@ impl std::error::Error for Shown<'_> {}
 
 impl Diagnostic for Shown<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        let title = catalogue::SCENARIOS
+        let number = catalogue::SCENARIOS
             .iter()
             .find(|s| s.id == self.f.scenario)
-            .map(|s| s.number)
-            .unwrap_or(0);
-        Some(Box::new(format!(
-            "preflight::{} (#{title})",
-            self.f.scenario
-        )))
+            .map(|s| format!(" (#{})", s.number))
+            .unwrap_or_default();
+        Some(Box::new(format!("preflight::{}{number}", self.f.scenario)))
     }
 
     fn severity(&self) -> Option<miette::Severity> {

@@ -313,6 +313,16 @@ fn apache_configuration_breakage_is_diagnosed() {
             "zz-by-hand.conf",
         ],
     );
+    // plan finds it too, before anything is deployed, and apply refuses.
+    let o = site.wsgictl("plan", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(
+        all(&o).contains("preflight::duplicate-daemon-name (#4)")
+            && all(&o).contains("`WSGIDaemonProcess app1` is already defined in")
+            && all(&o).contains("zz-by-hand.conf"),
+        "{}",
+        all(&o)
+    );
     std::fs::remove_file(&hand).unwrap();
     healthy(&site);
 

@@ -456,3 +456,92 @@ fn preflight_finds_mod_wsgi_missing() {
             .contains("apt-get install libapache2-mod-wsgi-py3")
     );
 }
+
+#[test]
+fn preflight_finds_what_other_configuration_claims() {
+    let w = world();
+    let m = wsgictl::manifest::load(&fixture("manifests/ok/two-apps-one-host.kdl")).unwrap();
+    let mut f = converged(&w);
+    let apache = |loads: &[&str], daemons: &[(&str, &str)], vhosts: &[(u16, &str, &str)]| {
+        Fact::Known(Some(wsgictl::facts::Apache {
+            confdir: "/etc/apache2".into(),
+            running: true,
+            modules: ["wsgi_module".to_string()].into(),
+            wsgi_so: Some("/usr/lib/apache2/modules/mod_wsgi.so".into()),
+            wsgi_loads: loads.iter().map(|s| s.to_string()).collect(),
+            foreign_daemons: daemons
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            vhosts: vhosts
+                .iter()
+                .map(|(p, n, f)| (*p, n.to_string(), f.to_string()))
+                .collect(),
+            ..Default::default()
+        }))
+    };
+    let check = |f: &wsgictl::facts::Facts| {
+        wsgictl::preflight::check(&m, "web1", f, wsgictl::manifest::Layout::Debian)
+    };
+    // wsgictl's own vhost and one LoadModule: nothing to say.
+    f.apache = apache(
+        &["/etc/apache2/mods-enabled/wsgi.load"],
+        &[("legacy", "/etc/apache2/sites-enabled/legacy.conf")],
+        &[(
+            8080,
+            "shop.example.com",
+            "/etc/apache2/sites-enabled/wsgictl-shop.conf",
+        )],
+    );
+    assert!(check(&f).is_empty(), "{:?}", check(&f));
+
+    f.apache = apache(
+        &[
+            "/etc/apache2/mods-enabled/wsgi.load",
+            "/etc/apache2/conf-enabled/pip-mod-wsgi.conf",
+        ],
+        &[("shop", "/etc/apache2/sites-enabled/legacy.conf")],
+        &[
+            (
+                80,
+                "www.blog.example.com",
+                "/etc/apache2/sites-enabled/old-blog.conf",
+            ),
+            (
+                8080,
+                "blog.example.com",
+                "/etc/apache2/sites-enabled/other-port.conf",
+            ),
+        ],
+    );
+    let found = check(&f);
+    let ids: Vec<(&str, Option<&str>)> = found
+        .iter()
+        .map(|x| (x.scenario.as_str(), x.app.as_deref()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("duplicate-loadmodule-wrong-python", None),
+            ("vhost-name-claimed", Some("blog")),
+            ("duplicate-daemon-name", Some("shop")),
+        ],
+        "{found:#?}"
+    );
+    assert!(
+        found[0].evidence.contains("pip-mod-wsgi.conf"),
+        "{found:#?}"
+    );
+    assert!(
+        found[1]
+            .evidence
+            .contains("old-blog.conf already serves www.blog.example.com on port 80"),
+        "{found:#?}"
+    );
+    assert!(found[2].fix.contains("legacy.conf"), "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .all(|x| x.severity == wsgictl::preflight::Severity::Error && x.span.is_some())
+    );
+}

@@ -206,32 +206,9 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
         }
     }
 
-    // Preflight findings of the plan made from the same facts.
-    for f in &i.plan.findings {
-        let number = SCENARIOS
-            .iter()
-            .find(|s| s.id == f.scenario)
-            .map(|s| s.number);
-        let mut d = match number {
-            Some(n) => {
-                Diagnosis::catalogue(n, f.app.as_deref(), f.evidence.clone(), Some(f.fix.clone()))
-            }
-            None => Diagnosis::own(
-                &f.scenario,
-                &f.scenario,
-                f.app.as_deref(),
-                f.evidence.clone(),
-                "",
-                f.fix.clone(),
-            ),
-        };
-        d.severity = f.severity;
-        if let Some(span) = f.span {
-            d = d.at(&i.src, span);
-        }
-        if f.app.is_none() {
-            host_findings.push(d);
-        }
+    // Preflight findings of the plan made from the same facts (the apps' come with them).
+    for f in i.plan.findings.iter().filter(|f| f.app.is_none()) {
+        host_findings.push(from_preflight(&i.src, f));
     }
 
     // Drift: what apply would change now.
@@ -302,15 +279,7 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
                 findings.push(d);
             }
             for f in i.plan.findings.iter().filter(|f| f.app.as_deref() == Some(&p.name)) {
-                let n = SCENARIOS.iter().find(|s| s.id == f.scenario).map(|s| s.number);
-                if let Some(n) = n {
-                    let mut d = Diagnosis::catalogue(n, Some(&p.name), f.evidence.clone(), Some(f.fix.clone()));
-                    d.severity = f.severity;
-                    if let Some(span) = f.span {
-                        d = d.at(&i.src, span);
-                    }
-                    findings.push(d);
-                }
+                findings.push(from_preflight(&i.src, f));
             }
             let lines = live.log.lines.iter().map(String::as_str).chain(main_by_app[k].iter().copied());
             log_findings(&mut findings, lines, &ctx, Some(&p.name), |n, _| app_fix(i, p, n));
@@ -365,6 +334,27 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
         findings: host_findings,
         apps,
     }
+}
+
+/// A preflight finding of the plan, as the doctor prints it.
+fn from_preflight(src: &Source<'_>, f: &crate::preflight::Finding) -> Diagnosis {
+    let app = f.app.as_deref();
+    let mut d = match SCENARIOS.iter().find(|s| s.id == f.scenario) {
+        Some(s) => Diagnosis::catalogue(s.number, app, f.evidence.clone(), Some(f.fix.clone())),
+        None => Diagnosis::own(
+            &f.scenario,
+            &f.scenario,
+            app,
+            f.evidence.clone(),
+            "",
+            f.fix.clone(),
+        ),
+    };
+    d.severity = f.severity;
+    if let Some(span) = f.span {
+        d = d.at(src, span);
+    }
+    d
 }
 
 fn drift_finding<'a>(

@@ -88,6 +88,12 @@ pub struct Apache {
     pub wsgi_so: Option<String>,
     /// `3.11`: the Python mod_wsgi is linked against.
     pub wsgi_python: Option<String>,
+    /// Every included file with a `LoadModule wsgi_module` (one is right).
+    pub wsgi_loads: Vec<String>,
+    /// `WSGIDaemonProcess` names defined outside wsgictl's files: (name, file).
+    pub foreign_daemons: Vec<(String, String)>,
+    /// Name-based vhosts from `-S`: (port, server name or alias, file).
+    pub vhosts: Vec<(u16, String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -143,6 +143,21 @@ pub fn apache(body: &str) -> Result<Option<Apache>, String> {
         listen_ports: all("listen").filter_map(listen_port).collect(),
         wsgi_so: get(&p, "wsgi_so").map(str::to_string),
         wsgi_python: get(&p, "wsgi_python").map(str::to_string),
+        wsgi_loads: all("wsgi_load").map(str::to_string).collect(),
+        foreign_daemons: all("daemon")
+            .filter_map(|v| v.split_once(' '))
+            .map(|(n, f)| (n.to_string(), f.to_string()))
+            .collect(),
+        vhosts: all("vhost")
+            .filter_map(|v| {
+                let mut it = v.splitn(3, ' ');
+                Some((
+                    it.next()?.parse().ok()?,
+                    it.next()?.to_string(),
+                    it.next()?.to_string(),
+                ))
+            })
+            .collect(),
     }))
 }
 
