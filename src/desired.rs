@@ -72,6 +72,8 @@ pub struct DesiredVenv {
     pub app: String,
     pub path: String,
     pub python: String,
+    /// The daemon user, who runs the venv's Python (and so its base interpreter).
+    pub user: String,
     /// sha256 over the interpreter path, the requirements file and the packages: what apply
     /// records in the venv's `.wsgictl-requirements` after installing.
     pub requirements_sha256: String,

@@ -36,12 +36,80 @@ pub struct Finding {
 /// Every finding for one host.
 pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Finding> {
     let mut out = Vec::new();
-    let Some(Some(apache)) = facts.apache.known() else {
-        return out;
-    };
     let Some(host_node) = m.host(host) else {
         return out;
     };
+    let Some(apache) = facts.apache.known() else {
+        return out;
+    };
+    let Some(apache) = apache else {
+        let install = match layout {
+            Layout::Debian => "apt-get install apache2 libapache2-mod-wsgi-py3",
+            Layout::Rhel => "dnf install httpd python3-mod_wsgi",
+        };
+        out.push(Finding {
+            severity: Severity::Error,
+            scenario: "apache-missing".into(),
+            app: None,
+            evidence: "neither apache2ctl nor httpd is installed".into(),
+            fix: format!("install Apache and mod_wsgi on the host: `{install}`"),
+            span: Some(host_node.name.span),
+        });
+        return out;
+    };
+    let system = facts.system.known();
+
+    // SELinux confines httpd to files labelled for it; wsgictl does not label them.
+    if system.is_some_and(|s| s.selinux == "enforcing") {
+        for app in m.apps_on(host) {
+            let root = app.root.trim_end_matches('/');
+            out.push(Finding {
+                severity: Severity::Warning,
+                scenario: "selinux-denial".into(),
+                app: Some(app.name.value.clone()),
+                evidence: format!("SELinux is enforcing on the host, and wsgictl does not label {root}"),
+                fix: format!(
+                    "label the app for httpd: `semanage fcontext -a -t httpd_sys_content_t '{root}(/.*)?' && restorecon -Rv {root}` (httpd_sys_rw_content_t for what it writes)"
+                ),
+                span: Some(app.root.span),
+            });
+        }
+    }
+
+    // mod_wsgi's sockets: Apache's children must reach them, and the path must fit in a
+    // sockaddr_un (108 bytes with its NUL; mod_wsgi adds `.<pid>.<generation>.<id>.sock`).
+    if let Some(dir) = &apache.run_dir {
+        let prefix = match layout {
+            Layout::Debian => format!("{dir}/wsgi"),
+            Layout::Rhel => format!("{}/run/wsgi", apache.confdir),
+        };
+        if let Some(stat) = &apache.run_dir_denied {
+            out.push(Finding {
+                severity: Severity::Error,
+                scenario: "socket-dir-not-accessible".into(),
+                app: None,
+                evidence: format!(
+                    "the Apache user ({}) cannot traverse {dir} ({stat}), where mod_wsgi puts its sockets",
+                    apache.user.as_deref().unwrap_or("?")
+                ),
+                fix: format!("`chmod 0755 {dir}`: Apache's children connect to the daemons' sockets there"),
+                span: Some(host_node.name.span),
+            });
+        }
+        if prefix.len() + SOCKET_SUFFIX > 107 {
+            out.push(Finding {
+                severity: Severity::Error,
+                scenario: "socket-path-too-long".into(),
+                app: None,
+                evidence: format!(
+                    "socket paths start with {prefix} ({} bytes); with mod_wsgi's suffix they pass the 107 a Unix socket path may have",
+                    prefix.len()
+                ),
+                fix: "use an Apache instance whose run directory has a short path (APACHE_RUN_DIR in envvars)".into(),
+                span: Some(host_node.name.span),
+            });
+        }
+    }
 
     // mod_wsgi not installed at all (enabling it is the plan's job, installing it is not yet).
     if apache.wsgi_so.is_none() && !apache.modules.contains("wsgi_module") {
@@ -115,6 +183,37 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Fin
         }
     }
 
+    // The venv's `python` is a symlink to the base interpreter: the daemon user must be able
+    // to run it (a Python built under /root or a 0700 home is not).
+    for app in m.apps_on(host) {
+        let key = format!("{} {}", app.user, *app.python);
+        if let Some(crate::facts::Reached {
+            reach: crate::facts::Reach::Denied { path, stat },
+            as_nobody,
+        }) = facts.reach.get(&key).and_then(|f| f.known())
+        {
+            let who = if *as_nobody {
+                format!(
+                    "`{}` (checked as `nobody`: the account does not exist yet)",
+                    app.user
+                )
+            } else {
+                format!("`{}`", app.user)
+            };
+            out.push(Finding {
+                severity: Severity::Error,
+                scenario: "venv-base-interpreter-unreachable".into(),
+                app: Some(app.name.value.clone()),
+                evidence: format!("{who} cannot run {}: {path} ({stat}) is in the way", *app.python),
+                fix: format!(
+                    "build the venv from an interpreter every user can run (`python \"/usr/bin/python3\"`), or let the daemon user traverse {path} (`setfacl -m u:{}:x {path}`)",
+                    app.user
+                ),
+                span: Some(app.python.span),
+            });
+        }
+    }
+
     // The interpreter a venv is built from must be the X.Y mod_wsgi is linked against; mod_wsgi
     // itself says nothing and Django fails to import (ERRORS.md: silent!).
     if let Some(linked) = &apache.wsgi_python {
@@ -149,6 +248,9 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Fin
     }
     out
 }
+
+/// What mod_wsgi appends to the socket prefix: `.<pid>.<generation>.<id>.sock`, generously.
+const SOCKET_SUFFIX: usize = 25;
 
 /// A finding as a miette diagnostic over the manifest's text.
 struct Shown<'a> {

@@ -478,6 +478,7 @@ pub fn render_host(
             app: ctx.name.clone(),
             path: app.venv.path.clone(),
             python: app.python.value.clone(),
+            user: app.user.clone(),
             requirements_sha256,
             requirements,
         });

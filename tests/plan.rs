@@ -441,3 +441,46 @@ fn a_python_mod_wsgi_is_not_built_for_is_found_and_blocks_apply() {
         "apply changed the host despite the preflight error"
     );
 }
+
+#[test]
+fn an_interpreter_the_daemon_user_cannot_reach_is_found_and_blocks_apply() {
+    let c = Case::new(1);
+    // A perfectly good Python, behind a directory only root may enter.
+    let private = c.manifest.parent().unwrap().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let python = private.join("python3");
+    std::os::unix::fs::symlink("/usr/bin/python3", &python).unwrap();
+    let text = std::fs::read_to_string(&c.manifest).unwrap().replace(
+        "    user \"blog\"\n",
+        &format!("    user \"blog\"\n    python \"{}\"\n", python.display()),
+    );
+    std::fs::write(&c.manifest, text).unwrap();
+
+    let o = c.plan(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    // miette wraps the message: join its lines again.
+    let err = stderr(&o).replace("\n  │ ", " ");
+    assert!(
+        err.contains("preflight::venv-base-interpreter-unreachable (#36)")
+            && err.contains(&format!(
+                "cannot run {}: {} (drwx------ root root) is in the way",
+                python.display(),
+                private.display()
+            )),
+        "{err}"
+    );
+    let o = c.lab.wsgictl(
+        &["apply", "--yes", "-f", c.manifest.to_str().unwrap()],
+        &[SECRET],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        !c.manifest.parent().unwrap().join("srv/app1").exists(),
+        "apply changed the host despite the preflight error"
+    );
+}

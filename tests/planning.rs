@@ -545,3 +545,75 @@ fn preflight_finds_what_other_configuration_claims() {
             .all(|x| x.severity == wsgictl::preflight::Severity::Error && x.span.is_some())
     );
 }
+
+#[test]
+fn preflight_finds_host_level_problems() {
+    let w = world();
+    let m = wsgictl::manifest::load(&fixture("manifests/ok/two-apps-one-host.kdl")).unwrap();
+    let mut f = converged(&w);
+    let check = |f: &wsgictl::facts::Facts| {
+        wsgictl::preflight::check(&m, "web1", f, wsgictl::manifest::Layout::Debian)
+    };
+    let ids = |found: &[wsgictl::preflight::Finding]| {
+        found
+            .iter()
+            .map(|x| format!("{:?} {}", x.severity, x.scenario))
+            .collect::<Vec<_>>()
+    };
+
+    f.apache = Fact::Known(None);
+    let found = check(&f);
+    assert_eq!(ids(&found), vec!["Error apache-missing"]);
+    assert!(
+        found[0]
+            .fix
+            .contains("apt-get install apache2 libapache2-mod-wsgi-py3")
+    );
+
+    f.apache = Fact::Known(Some(wsgictl::facts::Apache {
+        confdir: "/etc/apache2".into(),
+        user: Some("www-data".into()),
+        running: true,
+        modules: ["wsgi_module".to_string()].into(),
+        wsgi_so: Some("/usr/lib/apache2/modules/mod_wsgi.so".into()),
+        run_dir: Some(format!("/var/run/{}", "x".repeat(80))),
+        run_dir_denied: Some("drwx------ root root".into()),
+        ..Default::default()
+    }));
+    f.system = Fact::Known(wsgictl::facts::System {
+        os_id: "rhel".into(),
+        selinux: "enforcing".into(),
+        ..Default::default()
+    });
+    f.reach.insert(
+        "blog /usr/bin/python3".into(),
+        Fact::Known(wsgictl::facts::Reached {
+            reach: wsgictl::facts::Reach::Denied {
+                path: "/opt/py".into(),
+                stat: "drwx------ root root".into(),
+            },
+            as_nobody: true,
+        }),
+    );
+    let found = check(&f);
+    assert_eq!(
+        ids(&found),
+        vec![
+            "Warning selinux-denial",
+            "Warning selinux-denial",
+            "Error socket-dir-not-accessible",
+            "Error socket-path-too-long",
+            "Error venv-base-interpreter-unreachable",
+        ],
+        "{found:#?}"
+    );
+    assert!(
+        found[0]
+            .fix
+            .contains("semanage fcontext -a -t httpd_sys_content_t '/srv/blog(/.*)?'")
+    );
+    assert!(found[2].evidence.contains("www-data") && found[2].fix.contains("chmod 0755"));
+    assert!(
+        found[4].evidence.contains("checked as `nobody`") && found[4].evidence.contains("/opt/py")
+    );
+}

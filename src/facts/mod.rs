@@ -45,6 +45,33 @@ pub enum Probe {
     Interpreter {
         path: String,
     },
+    /// Whether `user` (or `nobody` while the account does not exist) can run `path`, and if
+    /// not, the first directory on the way (symlinks resolved) it cannot traverse.
+    Reach {
+        user: String,
+        path: String,
+    },
+}
+
+/// What [`Probe::Reach`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Reach {
+    Ok,
+    /// `path` (with its `ls -l` mode, owner and group) stops the user.
+    Denied {
+        path: String,
+        stat: String,
+    },
+    /// Not run: the gather is not root.
+    Skipped,
+}
+
+/// A reach check, and whether it ran as `nobody` because the account does not exist yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reached {
+    pub reach: Reach,
+    pub as_nobody: bool,
 }
 
 /// A fact, or why it could not be learnt.
@@ -72,6 +99,8 @@ pub struct System {
     pub uid: u32,
     pub acl: bool,
     pub systemd: bool,
+    /// `getenforce`, lower-cased: `enforcing`, `permissive`, `disabled`, or `absent`.
+    pub selinux: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -94,6 +123,10 @@ pub struct Apache {
     pub foreign_daemons: Vec<(String, String)>,
     /// Name-based vhosts from `-S`: (port, server name or alias, file).
     pub vhosts: Vec<(u16, String, String)>,
+    /// Apache's run directory (where mod_wsgi's sockets go on Debian).
+    pub run_dir: Option<String>,
+    /// Set when the Apache user cannot traverse the run directory: its mode and owner.
+    pub run_dir_denied: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -176,6 +209,8 @@ pub struct Facts {
     pub trees: BTreeMap<String, Fact<Option<Vec<TreeFile>>>>,
     /// Interpreter path → `3.11.2`, or `None` when it is missing or does not run.
     pub interpreters: BTreeMap<String, Fact<Option<String>>>,
+    /// `"<user> <path>"` → whether that user can run that path.
+    pub reach: BTreeMap<String, Fact<Reached>>,
     /// Output outside any frame (login banners, shell warnings), for `facts`.
     pub stray: String,
 }
@@ -198,6 +233,7 @@ impl Facts {
             venvs: BTreeMap::new(),
             trees: BTreeMap::new(),
             interpreters: BTreeMap::new(),
+            reach: BTreeMap::new(),
             stray: String::new(),
         }
     }

@@ -47,6 +47,9 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 f.interpreters
                     .insert(path.clone(), fact(frame, interpreter));
             }
+            Probe::Reach { user, path } => {
+                f.reach.insert(format!("{user} {path}"), fact(frame, reach));
+            }
         }
     }
     f
@@ -62,6 +65,7 @@ fn describe(p: &Probe) -> String {
         Probe::Venv { path } => format!("venv {path}"),
         Probe::Tree { path } => format!("tree {path}"),
         Probe::Interpreter { path } => format!("interpreter {path}"),
+        Probe::Reach { user, path } => format!("reach {path} as {user}"),
     }
 }
 
@@ -120,6 +124,7 @@ pub fn system(body: &str) -> Result<System, String> {
             .map_err(|_| "bad uid".to_string())?,
         acl: get(&p, "acl") == Some("yes"),
         systemd: get(&p, "systemd") == Some("yes"),
+        selinux: get(&p, "selinux").unwrap_or("absent").to_ascii_lowercase(),
     })
 }
 
@@ -148,6 +153,8 @@ pub fn apache(body: &str) -> Result<Option<Apache>, String> {
             .filter_map(|v| v.split_once(' '))
             .map(|(n, f)| (n.to_string(), f.to_string()))
             .collect(),
+        run_dir: get(&p, "run_dir").map(str::to_string),
+        run_dir_denied: get(&p, "run_dir_denied").map(str::to_string),
         vhosts: all("vhost")
             .filter_map(|v| {
                 let mut it = v.splitn(3, ' ');
@@ -164,6 +171,27 @@ pub fn apache(body: &str) -> Result<Option<Apache>, String> {
 /// The port of a `Listen` argument: `80`, `0.0.0.0:8080`, `[::]:443`.
 pub fn listen_port(arg: &str) -> Option<u16> {
     arg.rsplit(':').next()?.parse().ok()
+}
+
+pub fn reach(body: &str) -> Result<Reached, String> {
+    let as_nobody = body.lines().any(|l| l == "as=nobody");
+    let last = body
+        .lines()
+        .rfind(|l| *l == "ok" || *l == "skip" || l.starts_with("deny "))
+        .ok_or("no verdict")?;
+    let reach = match last {
+        "ok" => Reach::Ok,
+        "skip" => Reach::Skipped,
+        deny => {
+            let rest = &deny["deny ".len()..];
+            let (stat, path) = rest.split_once(' ').ok_or("bad deny line")?;
+            Reach::Denied {
+                path: path.to_string(),
+                stat: stat.replace(':', " "),
+            }
+        }
+    };
+    Ok(Reached { reach, as_nobody })
 }
 
 pub fn path_state(body: &str) -> Result<PathState, String> {

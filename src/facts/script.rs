@@ -45,6 +45,7 @@ echo \"os_version=${VERSION_ID:-}\"
 echo \"uid=$(id -u)\"
 if command -v setfacl >/dev/null 2>&1; then echo acl=yes; else echo acl=no; fi
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then echo systemd=yes; else echo systemd=no; fi
+echo \"selinux=$(getenforce 2>/dev/null || echo absent)\"
 "
         .to_string(),
         Probe::Apache { confdir } => format!(
@@ -55,9 +56,11 @@ if command -v apache2ctl >/dev/null 2>&1; then
   APACHE_CONFDIR=$confdir; export APACHE_CONFDIR
   [ -r \"$confdir/envvars\" ] && . \"$confdir/envvars\"
   pidfile=${{APACHE_PID_FILE:-/run/apache2/apache2.pid}}
+  rundir=${{APACHE_RUN_DIR:-/run/apache2}}
 elif command -v httpd >/dev/null 2>&1; then
   layout=rhel; ctl=httpd; [ -n \"$confdir\" ] || confdir=/etc/httpd
   pidfile=/run/httpd/httpd.pid
+  rundir=/run/httpd
 else
   echo layout=none; exit 0
 fi
@@ -65,6 +68,11 @@ echo \"layout=$layout\"
 echo \"confdir=$confdir\"
 \"$ctl\" -v 2>/dev/null | sed -n 's/^Server version: /version=/p'
 \"$ctl\" -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^User: name=\"\\([^\"]*\\)\".*/user=\\1/p; s/^Group: name=\"\\([^\"]*\\)\".*/group=\\1/p'
+echo \"run_dir=$rundir\"
+au=$(\"$ctl\" -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^User: name=\"\\([^\"]*\\)\".*/\\1/p')
+if [ -d \"$rundir\" ] && [ -n \"$au\" ] && [ \"$(id -u)\" = 0 ] && ! runuser -u \"$au\" -- test -x \"$rundir\" 2>/dev/null; then
+  echo \"run_dir_denied=$(stat -c '%A %U %G' \"$rundir\")\"
+fi
 if [ -r \"$pidfile\" ] && kill -0 \"$(cat \"$pidfile\")\" 2>/dev/null; then echo running=yes; else echo running=no; fi
 \"$ctl\" -M 2>/dev/null | sed -n 's/^ \\([a-z0-9_]*\\) (.*/module=\\1/p'
 files=$(\"$ctl\" -t -D DUMP_INCLUDES 2>/dev/null | sed -n 's/^ *([0-9]*) //p')
@@ -123,6 +131,27 @@ exit 0
         Probe::Interpreter { path } => format!(
             "p={}\nif [ -x \"$p\" ] && v=$(\"$p\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null); then echo \"version=$v\"; else echo missing; fi\n",
             q(path)
+        ),
+        Probe::Reach { user, path } => format!(
+            "\
+u={user}; p={path}
+[ \"$(id -u)\" = 0 ] || {{ echo skip; exit 0; }}
+id -u \"$u\" >/dev/null 2>&1 || {{ u=nobody; echo as=nobody; }}
+if runuser -u \"$u\" -- test -x \"$p\" 2>/dev/null; then echo ok; exit 0; fi
+r=$(readlink -f \"$p\" 2>/dev/null); [ -n \"$r\" ] || r=$p
+for w in \"$p\" \"$r\"; do
+  cur=; rest=${{w#/}}
+  while [ -n \"$rest\" ]; do
+    c=${{rest%%/*}}
+    if [ \"$c\" = \"$rest\" ]; then rest=; else rest=${{rest#*/}}; fi
+    cur=$cur/$c
+    if ! runuser -u \"$u\" -- test -x \"$cur\" 2>/dev/null; then echo \"deny $(stat -c '%A:%U:%G' \"$cur\" 2>/dev/null || echo missing) $cur\"; exit 0; fi
+  done
+done
+echo \"deny $(stat -c '%A:%U:%G' \"$p\" 2>/dev/null || echo missing) $p\"
+",
+            user = q(user),
+            path = q(path)
         ),
         Probe::Tree { path } => format!(
             "\

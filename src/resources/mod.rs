@@ -69,6 +69,10 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
             p.push(Probe::Interpreter {
                 path: v.python.clone(),
             });
+            p.push(Probe::Reach {
+                user: v.user.clone(),
+                path: v.python.clone(),
+            });
             p.push(Probe::Venv {
                 path: v.path.clone(),
             });
