@@ -24,6 +24,8 @@ pub struct DesiredState {
     /// Written before apply's first write when it will reload Apache, removed after the
     /// reload: a run killed in between still reloads next time.
     pub reload_marker: String,
+    /// The host's `packages` (install what it lacks).
+    pub install_packages: bool,
 }
 
 /// `user` (whose primary group, when the account does not exist yet, is `group`) must be

@@ -133,6 +133,10 @@ pub enum Op {
         name: String,
         confdir: String,
     },
+    InstallPackages {
+        manager: crate::resources::packages::Manager,
+        names: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -42,7 +42,31 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Fin
     let Some(apache) = facts.apache.known() else {
         return out;
     };
+    // What the host lacks; apply installs it unless the manifest says `packages #false`.
+    let manager = crate::resources::packages::manager(facts);
+    let installs = host_node.packages && manager.is_some();
+    if let Some(mgr) = manager {
+        let pythons: Vec<&str> = m.apps_on(host).map(|a| a.python.as_str()).collect();
+        let needed = crate::resources::packages::needed(facts, mgr, &pythons);
+        if !host_node.packages && !needed.is_empty() {
+            out.push(Finding {
+                severity: Severity::Error,
+                scenario: "packages-missing".into(),
+                app: None,
+                evidence: format!("the host lacks: {}", needed.join(", ")),
+                fix: format!(
+                    "`{}` on the host, or drop `packages #false` so that apply installs them",
+                    mgr.command(&needed)
+                ),
+                span: Some(host_node.name.span),
+            });
+            return out;
+        }
+    }
     let Some(apache) = apache else {
+        if installs {
+            return out;
+        }
         let install = match layout {
             Layout::Debian => "apt-get install apache2 libapache2-mod-wsgi-py3",
             Layout::Rhel => "dnf install httpd python3-mod_wsgi",
@@ -111,8 +135,9 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Fin
         }
     }
 
-    // mod_wsgi not installed at all (enabling it is the plan's job, installing it is not yet).
-    if apache.wsgi_so.is_none() && !apache.modules.contains("wsgi_module") {
+    // mod_wsgi not installed at all (enabling it is the plan's job; installing it too, unless
+    // the manifest says `packages #false` or the host's package manager is unknown).
+    if !installs && apache.wsgi_so.is_none() && !apache.modules.contains("wsgi_module") {
         let install = match layout {
             Layout::Debian => "apt-get install libapache2-mod-wsgi-py3",
             Layout::Rhel => "dnf install python3-mod_wsgi",

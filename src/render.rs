@@ -88,6 +88,9 @@ impl HostEnv {
                 env.apache_group = g.clone();
             }
             env.listening = a.listen_ports.clone();
+        } else {
+            // Not installed yet: Debian's ports.conf and RHEL's httpd.conf both listen on 80.
+            env.listening = [80].into();
         }
         env
     }
@@ -572,6 +575,7 @@ pub fn render_host(
         hooks,
         access,
         reload_marker: env.reload_marker(),
+        install_packages: host.packages,
     })
 }
 

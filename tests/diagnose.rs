@@ -193,10 +193,13 @@ fn python_and_django_breakage_is_diagnosed() {
         "{}",
         all(&o)
     );
+    let (status, body) = site.get(1, "/");
     assert_eq!(
-        site.get(1, "/").0,
+        status,
         200,
-        "the site keeps its previous environment"
+        "the site keeps its previous environment: {body}\n{}",
+        std::fs::read_to_string(site.apache.confdir().join("log/wsgictl-app1-error.log"))
+            .unwrap_or_default()
     );
     std::fs::write(&site.manifest, &text).unwrap();
 

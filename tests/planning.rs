@@ -617,3 +617,95 @@ fn preflight_finds_host_level_problems() {
         found[4].evidence.contains("checked as `nobody`") && found[4].evidence.contains("/opt/py")
     );
 }
+
+#[test]
+fn a_host_without_apache_gets_its_packages_installed_first() {
+    let w = world();
+    let mut f = fresh(&w);
+    f.system = Fact::Known(wsgictl::facts::System {
+        os_id: "debian".into(),
+        acl: false,
+        ..Default::default()
+    });
+    f.interpreters.insert(
+        "/usr/bin/python3".into(),
+        Fact::Known(Some("3.11.2".into())),
+    );
+    f.interpreter_venv
+        .insert("/usr/bin/python3".into(), Fact::Known(false));
+    let p = plan(&w, &f).unwrap();
+    assert_eq!(p.changes[0].id, "packages", "{}", shown(&p));
+    assert_eq!(
+        p.changes[0].ops,
+        vec![wsgictl::plan::Op::InstallPackages {
+            manager: wsgictl::resources::packages::Manager::Apt,
+            names: ["apache2", "libapache2-mod-wsgi-py3", "acl", "python3-venv"]
+                .map(String::from)
+                .to_vec(),
+        }]
+    );
+    assert!(
+        shown(&p)
+            .contains("install: apt-get install apache2 libapache2-mod-wsgi-py3 acl python3-venv"),
+        "{}",
+        shown(&p)
+    );
+    // Apply will install them: nothing for preflight to block.
+    let m = wsgictl::manifest::load(&fixture("manifests/ok/two-apps-one-host.kdl")).unwrap();
+    let found = wsgictl::preflight::check(&m, "web1", &f, wsgictl::manifest::Layout::Debian);
+    assert!(found.is_empty(), "{found:#?}");
+
+    // RHEL: dnf, its own names, and venv is part of python3 there.
+    f.system = Fact::Known(wsgictl::facts::System {
+        os_id: "rocky".into(),
+        os_like: "rhel centos fedora".into(),
+        acl: true,
+        ..Default::default()
+    });
+    let names = wsgictl::resources::packages::needed(
+        &f,
+        wsgictl::resources::packages::manager(&f).unwrap(),
+        &["/usr/bin/python3"],
+    );
+    assert_eq!(names, ["httpd", "python3-mod_wsgi"]);
+}
+
+#[test]
+fn packages_false_makes_missing_packages_a_preflight_error() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture("manifests/ok/two-apps-one-host.kdl");
+    let text = std::fs::read_to_string(&src)
+        .unwrap()
+        .replace(
+            "    address \"203.0.113.10\"\n",
+            "    address \"203.0.113.10\"\n    packages #false\n",
+        )
+        .replace(
+            "../project/",
+            &format!("{}/", fixture("manifests/project").display()),
+        );
+    let path = dir.path().join("site.kdl");
+    std::fs::write(&path, text).unwrap();
+    let m = wsgictl::manifest::load(&path).unwrap();
+    assert!(!m.hosts[0].packages);
+    let mut f = empty_facts(&w);
+    f.system = Fact::Known(wsgictl::facts::System {
+        os_id: "debian".into(),
+        acl: true,
+        ..Default::default()
+    });
+    let found = wsgictl::preflight::check(&m, "web1", &f, wsgictl::manifest::Layout::Debian);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(
+        (found[0].severity, found[0].scenario.as_str()),
+        (wsgictl::preflight::Severity::Error, "packages-missing")
+    );
+    assert!(
+        found[0]
+            .fix
+            .contains("`apt-get install apache2 libapache2-mod-wsgi-py3` on the host"),
+        "{}",
+        found[0].fix
+    );
+}

@@ -229,6 +229,21 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
             o = q(&format!("{owner}:{group}")),
             m = q(mode)
         ),
+        Op::InstallPackages { manager, names } => {
+            let names: Vec<String> = names.iter().map(|n| q(n)).collect();
+            let install = match manager {
+                crate::resources::packages::Manager::Apt => format!(
+                    "DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q {}",
+                    names.join(" ")
+                ),
+                crate::resources::packages::Manager::Dnf => {
+                    format!("dnf install -y -q {}", names.join(" "))
+                }
+            };
+            format!(
+                "out=$({install} 2>&1) || fail packages \"$(printf '%s\\n' \"$out\" | tail -n 20)\"\n"
+            )
+        }
         Op::Chmod { path, mode } => format!("chmod {} {} || fail chmod\n", q(mode), q(path)),
         Op::Chown { path, owner, group } => format!(
             "chown {} {} || fail chown\n",

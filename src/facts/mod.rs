@@ -209,6 +209,9 @@ pub struct Facts {
     pub trees: BTreeMap<String, Fact<Option<Vec<TreeFile>>>>,
     /// Interpreter path → `3.11.2`, or `None` when it is missing or does not run.
     pub interpreters: BTreeMap<String, Fact<Option<String>>>,
+    /// Interpreter path → whether it can create a venv (`ensurepip`; Debian splits it out
+    /// into `python3-venv`).
+    pub interpreter_venv: BTreeMap<String, Fact<bool>>,
     /// `"<user> <path>"` → whether that user can run that path.
     pub reach: BTreeMap<String, Fact<Reached>>,
     /// Output outside any frame (login banners, shell warnings), for `facts`.
@@ -234,6 +237,7 @@ impl Facts {
             trees: BTreeMap::new(),
             interpreters: BTreeMap::new(),
             reach: BTreeMap::new(),
+            interpreter_venv: BTreeMap::new(),
             stray: String::new(),
         }
     }

@@ -45,7 +45,9 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
             }
             Probe::Interpreter { path } => {
                 f.interpreters
-                    .insert(path.clone(), fact(frame, interpreter));
+                    .insert(path.clone(), fact(frame.clone(), interpreter));
+                f.interpreter_venv
+                    .insert(path.clone(), fact(frame, interpreter_venv));
             }
             Probe::Reach { user, path } => {
                 f.reach.insert(format!("{user} {path}"), fact(frame, reach));
@@ -171,6 +173,11 @@ pub fn apache(body: &str) -> Result<Option<Apache>, String> {
 /// The port of a `Listen` argument: `80`, `0.0.0.0:8080`, `[::]:443`.
 pub fn listen_port(arg: &str) -> Option<u16> {
     arg.rsplit(':').next()?.parse().ok()
+}
+
+/// `venv=yes|no` from an interpreter probe; a missing interpreter cannot make venvs.
+pub fn interpreter_venv(body: &str) -> Result<bool, String> {
+    Ok(get(&kv(body), "venv") == Some("yes"))
 }
 
 pub fn reach(body: &str) -> Result<Reached, String> {

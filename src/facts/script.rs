@@ -129,7 +129,7 @@ exit 0
             path = q(path)
         ),
         Probe::Interpreter { path } => format!(
-            "p={}\nif [ -x \"$p\" ] && v=$(\"$p\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null); then echo \"version=$v\"; else echo missing; fi\n",
+            "p={}\nif [ -x \"$p\" ] && v=$(\"$p\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null); then echo \"version=$v\"; if \"$p\" -c 'import ensurepip, venv' >/dev/null 2>&1; then echo venv=yes; else echo venv=no; fi; else echo missing; fi\n",
             q(path)
         ),
         Probe::Reach { user, path } => format!(

@@ -66,6 +66,9 @@ pub struct Host {
     pub identity: Option<PathBuf>,
     pub known_hosts: Option<PathBuf>,
     pub sudo: bool,
+    /// Install what the host lacks (Apache, mod_wsgi, venv support, acl) with apt or dnf;
+    /// `#false`: report it as a preflight error instead.
+    pub packages: bool,
     pub apache: ApacheSettings,
 }
 

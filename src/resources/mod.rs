@@ -10,6 +10,7 @@ mod accounts;
 mod files;
 mod hooks;
 mod links;
+pub mod packages;
 mod source;
 mod venv;
 
@@ -126,6 +127,7 @@ pub(crate) fn ancestors(path: &str) -> Vec<String> {
 /// Plan one host. Fails when a fact it needs could not be read.
 pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     let mut changes = Vec::new();
+    changes.extend(packages::plan(i));
     changes.extend(accounts::plan(i)?);
     changes.extend(files::plan_dirs(i)?);
     // Traversal right after the directories, not after the vhosts: the daemon user must reach

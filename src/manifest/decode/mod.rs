@@ -39,6 +39,7 @@ const HOST: &[&str] = &[
     "identity",
     "known-hosts",
     "sudo",
+    "packages",
     "apache",
 ];
 const APACHE: &[&str] = &["confdir", "layout", "user", "group"];
@@ -151,6 +152,7 @@ impl<'a> Decoder<'a> {
             identity: None,
             known_hosts: None,
             sudo: false,
+            packages: true,
             apache: ApacheSettings::default(),
         };
         for child in self.block(node, HOST, &[]) {
@@ -192,6 +194,7 @@ impl<'a> Decoder<'a> {
                         .map(|v| expand_local(self.dir, &v.value))
                 }
                 "sudo" => h.sudo = self.one_bool(child).unwrap_or(false),
+                "packages" => h.packages = self.one_bool(child).unwrap_or(true),
                 "apache" => h.apache = self.apache(child),
                 _ => unreachable!("block() only returns known names"),
             }
