@@ -61,14 +61,14 @@ pub enum ApplyError {
         detail: String,
     },
     #[error(
-        "Apache's configuration test failed on {target}; every file this run changed is back as it was \
+        "Apache's configuration test failed on {target}; every file this run wrote is back as it was \
          and Apache was not reloaded (it keeps serving the previous configuration):\n{message}"
     )]
     Configtest { target: String, message: String },
     #[error(
         "app `{app}` does not import on {target} as its daemon user (catalogue: wsgi-import-exception); \
          nothing was switched: Apache was not reloaded, no daemon restarted, and every file this run \
-         changed is back as it was (the uploaded source stays):\n{output}"
+         wrote is back as it was (the uploaded source and the venv stay):\n{output}"
     )]
     Import {
         target: String,

@@ -305,11 +305,10 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
         } => {
             let content = i.contents.get(path).map(String::as_str).unwrap_or("");
             let p = q(path);
-            let apache =
-                i.plan.handlers.contains(&Handler::ConfigtestAndReload) && is_apache_file(i, path);
             let mut s = String::new();
-            if apache {
-                // Keep the previous version for restore(); a new file is removed instead.
+            {
+                // Keep the previous version for restore() (a failed configtest or import
+                // test puts every written file back); a new file is removed instead.
                 let _ = writeln!(
                     s,
                     "if [ -e {p} ]; then cp -p {p} \"$bk/{ci}\" || fail backup; fi"
@@ -393,14 +392,4 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
             )
         }
     }
-}
-
-/// Whether `path` is one of the Apache configuration files of the plan (vhost, host-wide).
-fn is_apache_file(i: &Inputs<'_>, path: &str) -> bool {
-    i.plan.changes.iter().any(|c| {
-        (c.id.starts_with("vhost:") || c.id.starts_with("host-conf:"))
-            && c.ops
-                .iter()
-                .any(|o| matches!(o, Op::WriteFile { path: p, .. } if p == path))
-    })
 }
