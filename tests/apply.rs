@@ -66,15 +66,20 @@ impl Site {
     /// One app, already applied successfully.
     pub fn deployed() -> Site {
         let site = Site::new(1, "");
-        let o = site.apply();
+        site.applied();
+        site
+    }
+
+    /// Apply, which must succeed (Apache's error log is shown when it does not).
+    pub fn applied(&self) {
+        let o = self.apply();
         assert_eq!(
             o.status.code(),
             Some(0),
             "{}\n{}",
             all(&o),
-            site.apache.error_log()
+            self.apache.error_log()
         );
-        site
     }
 
     pub fn wsgictl(&self, cmd: &str, extra: &[&str]) -> Output {

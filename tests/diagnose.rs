@@ -44,17 +44,6 @@ fn healthy(site: &Site) {
     );
 }
 
-fn applied(site: &Site) {
-    let o = site.apply();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}\n{}",
-        all(&o),
-        site.apache.error_log()
-    );
-}
-
 fn vhost(site: &Site) -> std::path::PathBuf {
     site.apache
         .confdir()
@@ -129,7 +118,7 @@ fn permissions_by_hand_are_diagnosed() {
             "wsgictl apply",
         ],
     );
-    applied(&site);
+    site.applied();
     assert_eq!(site.get(1, "/").0, 200);
 
     // `Require all granted` removed from the vhost by hand, Apache reloaded.
@@ -155,7 +144,7 @@ fn permissions_by_hand_are_diagnosed() {
             "restores the vhost with its `Require all granted`",
         ],
     );
-    applied(&site);
+    site.applied();
     healthy(&site);
 }
 
@@ -174,7 +163,7 @@ fn python_and_django_breakage_is_diagnosed() {
     assert_eq!(site.get(1, "/").0, 500);
     let out = diagnosed(&site, &["wsgi-import-exception", "drift"], &["SyntaxError"]);
     assert!(out.contains("settings.py"), "{out}");
-    applied(&site);
+    site.applied();
     assert_eq!(site.get(1, "/").0, 200);
 
     // A manifest whose ALLOWED_HOSTS refuses the server name: apply stops before the switch.
@@ -226,7 +215,7 @@ fn python_and_django_breakage_is_diagnosed() {
             &format!("site.kdl:{line}: server-name \"app1.example.com\""),
         ],
     );
-    applied(&site);
+    site.applied();
     assert_eq!(site.get(1, "/").0, 200);
 
     // Code whose WSGI module does not import (manage.py and collectstatic never load it):
@@ -258,7 +247,7 @@ fn python_and_django_breakage_is_diagnosed() {
         "the running daemons were not restarted"
     );
     std::fs::write(&site.manifest, &text).unwrap();
-    applied(&site);
+    site.applied();
 
     // The venv removed; Apache restarts its daemons.
     sh(&format!("rm -rf '{}'", root.join("venv").display()));
@@ -271,7 +260,7 @@ fn python_and_django_breakage_is_diagnosed() {
         &["python-home-missing-or-unreadable", "drift"],
         &["venv/bin/python does not exist", "recreates the venv"],
     );
-    applied(&site);
+    site.applied();
     healthy(&site);
 }
 
@@ -283,7 +272,7 @@ fn apache_configuration_breakage_is_diagnosed() {
         .unwrap()
         .replace("user \"blog\"", "user \"wsgictl-gone\"");
     std::fs::write(&site.manifest, text).unwrap();
-    applied(&site);
+    site.applied();
     healthy(&site);
     let conf = site.apache.confdir();
 
@@ -297,7 +286,7 @@ fn apache_configuration_breakage_is_diagnosed() {
         &["module-not-loaded", "drift"],
         &["Invalid command 'WSGIDaemonProcess'", "a2enmod wsgi"],
     );
-    applied(&site);
+    site.applied();
     healthy(&site);
 
     // A vhost wsgictl does not manage defines a daemon process of the same name.
@@ -344,7 +333,7 @@ fn apache_configuration_breakage_is_diagnosed() {
             "creates the account `wsgictl-gone`",
         ],
     );
-    applied(&site);
+    site.applied();
     let (code, out) = doctor(&site);
     assert!(
         !out.contains("daemon-user-invalid-or-root"),
@@ -376,7 +365,7 @@ fn a_slow_view_that_hits_request_timeout_is_diagnosed() {
         &format!("source \"{}\"", code.display()),
     );
     std::fs::write(&site.manifest, text).unwrap();
-    applied(&site);
+    site.applied();
     healthy(&site);
     let started = std::time::Instant::now();
     let (status, _) = site.get(1, "/slow");

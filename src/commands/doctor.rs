@@ -4,7 +4,6 @@
 use crate::cli::{Cli, DoctorArgs};
 use crate::doctor::catalogue::{SCENARIOS, markdown};
 use crate::exit::ExitStatus;
-use crate::pipeline::plan_hosts;
 use crate::render::Selection;
 use serde::Serialize;
 
@@ -21,23 +20,19 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
     if args.list {
         return list(args.markdown);
     }
-    let (m, templates) = super::load(cli)?;
     let sel = Selection {
         host: args.host.clone(),
         app: args.app.clone(),
     };
-    sel.validate(&m)?;
-    let hosts = sel.hosts(&m);
-    let reach = super::reach(&args.connect)?;
-    let lookup = |v: &str| std::env::var(v).ok();
+    let super::Planned { m, results } = super::plan_selected(cli, &sel, &args.connect)?;
     let text = std::fs::read_to_string(&m.path).unwrap_or_default();
-    let planned = plan_hosts(&m, &hosts, &templates, sel.app.as_deref(), &lookup, &reach);
 
     let mut reports = Vec::new();
     let mut errors = Vec::new();
-    for ((name, result), host) in planned.into_iter().zip(&hosts) {
-        let report = result
-            .and_then(|hp| crate::doctor::run_host(&m, &text, hp, sel.app.as_deref(), host.sudo));
+    for (name, result) in results {
+        let sudo = m.host(&name).is_some_and(|h| h.sudo);
+        let report =
+            result.and_then(|hp| crate::doctor::run_host(&m, &text, hp, sel.app.as_deref(), sudo));
         match report {
             Ok(r) => reports.push(r),
             Err(e) => {

@@ -32,6 +32,33 @@ fn load(cli: &Cli) -> anyhow::Result<(crate::manifest::Manifest, crate::template
     Ok((manifest, templates))
 }
 
+/// The manifest and every selected host's plan (or why it has none), in manifest order.
+struct Planned {
+    m: crate::manifest::Manifest,
+    results: Vec<(String, anyhow::Result<crate::pipeline::HostPlan>)>,
+}
+
+/// Load, select and plan concurrently: how `plan` and `doctor` start.
+fn plan_selected(
+    cli: &Cli,
+    sel: &crate::render::Selection,
+    connect: &crate::cli::ConnectArgs,
+) -> anyhow::Result<Planned> {
+    let (m, templates) = load(cli)?;
+    sel.validate(&m)?;
+    let reach = reach(connect)?;
+    let lookup = |v: &str| std::env::var(v).ok();
+    let results = crate::pipeline::plan_hosts(
+        &m,
+        &sel.hosts(&m),
+        &templates,
+        sel.app.as_deref(),
+        &lookup,
+        &reach,
+    );
+    Ok(Planned { m, results })
+}
+
 /// How to reach hosts, from the connection flags.
 fn reach(args: &crate::cli::ConnectArgs) -> anyhow::Result<crate::pipeline::Reach> {
     let home = std::env::var_os("HOME")

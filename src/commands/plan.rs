@@ -2,7 +2,6 @@
 
 use crate::cli::{Cli, PlanArgs};
 use crate::exit::ExitStatus;
-use crate::pipeline::plan_hosts;
 use crate::plan::Plan;
 use crate::render::Selection;
 use anyhow::Context as _;
@@ -55,16 +54,11 @@ pub struct HostError {
 }
 
 pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
-    let (m, templates) = super::load(cli)?;
     let sel = Selection {
         host: args.host.clone(),
         app: args.app.clone(),
     };
-    sel.validate(&m)?;
-    let hosts = sel.hosts(&m);
-    let reach = super::reach(&args.connect)?;
-    let lookup = |v: &str| std::env::var(v).ok();
-    let results = plan_hosts(&m, &hosts, &templates, sel.app.as_deref(), &lookup, &reach);
+    let super::Planned { m, results } = super::plan_selected(cli, &sel, &args.connect)?;
 
     let color = crate::show::color_for(&std::io::stdout());
     let style = crate::show::Style {
