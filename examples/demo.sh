@@ -58,3 +58,5 @@ url=http://127.0.0.1:8080/
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -H 'Host: blog.example.com' "$url") || true
 echo "demo: $url (Host: blog.example.com) → HTTP $code"
 [ "$code" = 200 ]
+# And ask the doctor: it requests the site, reads the logs since this apply, says healthy.
+HOME=$demo/home "$wsgictl" doctor -f examples/single-app/site.kdl
