@@ -172,7 +172,6 @@ pub struct Inputs<'a> {
     pub host: &'a str,
     pub target: &'a str,
     pub plan: &'a Plan,
-    pub apache_user: &'a str,
     pub layout: crate::manifest::Layout,
     pub probes: &'a [AppProbe],
     pub live: &'a Live,
@@ -282,7 +281,7 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
                 findings.push(from_preflight(&i.src, f));
             }
             let lines = live.log.lines.iter().map(String::as_str).chain(main_by_app[k].iter().copied());
-            log_findings(&mut findings, lines, &ctx, Some(&p.name), |n, _| app_fix(i, p, n));
+            log_findings(&mut findings, lines, &ctx, Some(&p.name), |n, _| app_fix(p, n));
 
             let (status, error, millis) = match &live.http {
                 Some(Ok((code, secs))) => (Some(*code), None, Some((secs * 1000.0) as u64)),
@@ -617,7 +616,7 @@ fn config_fix(i: &Inputs<'_>, n: u8, line: &str, out: &str) -> Option<String> {
 }
 
 /// Scenario-specific fixes for what an app's logs say.
-fn app_fix(_i: &Inputs<'_>, p: &AppProbe, n: u8) -> Option<String> {
+fn app_fix(p: &AppProbe, n: u8) -> Option<String> {
     match n {
         49 => Some(format!(
             "a request ran longer than request-timeout ({} s) and the daemon was restarted: make the view faster, or raise `request-timeout` in the app's `daemon` block",

@@ -427,7 +427,7 @@ pub fn parse(i: &Inputs<'_>, apache_user: &str, frames: &Frames) -> Live {
             }
             Section::Python(k) => {
                 let a = live.apps.get_mut(&app(k)).expect("app");
-                parse_python(body, frame.status, a);
+                parse_python(body, a);
             }
             Section::Log(k) => {
                 let tail = parse_log(body);
@@ -499,7 +499,7 @@ fn parse_access(line: &str, checks: &[(String, &'static str, String)]) -> Option
     })
 }
 
-fn parse_python(body: &str, status: i32, a: &mut AppLive) {
+fn parse_python(body: &str, a: &mut AppLive) {
     let mut rest = Vec::new();
     for line in body.lines() {
         if let Some(b) = line.strip_prefix("base=") {
@@ -526,7 +526,6 @@ fn parse_python(body: &str, status: i32, a: &mut AppLive) {
         }
     }
     if a.django.is_none() && a.python.as_ref().is_some_and(Result::is_ok) {
-        let _ = status;
         a.django = Some(Err(rest.join("\n")));
     }
 }
@@ -618,7 +617,6 @@ mod tests {
         let mut a = AppLive::default();
         parse_python(
             "base=/usr/bin/python3.11\npython=3.11.2\nTraceback (most recent call last):\nSyntaxError: invalid syntax\n",
-            0,
             &mut a,
         );
         assert_eq!(a.python, Some(Ok("3.11.2".into())));
@@ -626,7 +624,6 @@ mod tests {
         let mut b = AppLive::default();
         parse_python(
             "python=3.11.2\ndjango={\"allowed_hosts\": [\"a\"], \"debug\": false, \"static_root\": \"/s\"}\n",
-            0,
             &mut b,
         );
         assert_eq!(

@@ -47,7 +47,6 @@ pub fn run_host(
         host: &host,
         target: &hp.target,
         plan: &hp.plan,
-        apache_user: &apache_user,
         layout: hp.env.layout,
         probes: &probes,
         live: &seen,
