@@ -384,8 +384,10 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
                 q(confdir),
                 q(name)
             ));
+            // a2en* keep their bookkeeping in /var/lib/apache2 whatever the instance: two
+            // instances' applies at once race on its marker files, so they take turns.
             format!(
-                "out=$(APACHE_CONFDIR={} {} -q {} 2>&1) || fail enable \"$out\"\n",
+                "out=$(APACHE_CONFDIR={} flock -w 60 /run/lock/wsgictl-a2en.lock {} -q {} 2>&1) || fail enable \"$out\"\n",
                 q(confdir),
                 tool.command(),
                 q(name)
