@@ -71,7 +71,7 @@ impl Site {
     }
 
     /// Apply, which must succeed (Apache's error log is shown when it does not).
-    pub fn applied(&self) {
+    pub fn applied(&self) -> Output {
         let o = self.apply();
         assert_eq!(
             o.status.code(),
@@ -80,6 +80,7 @@ impl Site {
             all(&o),
             self.apache.error_log()
         );
+        o
     }
 
     pub fn wsgictl(&self, cmd: &str, extra: &[&str]) -> Output {
@@ -127,14 +128,7 @@ fn a_fresh_host_serves_django_and_a_second_apply_changes_nothing() {
     );
     assert!(!site.root(1).exists());
 
-    let o = site.apply();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}\n{}",
-        all(&o),
-        site.apache.error_log()
-    );
+    let o = site.applied();
     assert!(
         stdout(&o).contains("lab: applied in") && stdout(&o).contains("Apache reloaded"),
         "{}",
@@ -435,14 +429,7 @@ fn two_apps_on_one_host_keep_their_settings_and_secrets_apart() {
     .unwrap();
     let m = wsgictl::manifest::load(&site.manifest).unwrap();
     ApacheInstance::ensure_accounts(&m, "lab");
-    let o = site.apply();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}\n{}",
-        all(&o),
-        site.apache.error_log()
-    );
+    site.applied();
 
     let sha = |s: &str| wsgictl::source::sha256_hex(s.as_bytes())[..12].to_string();
     let (code, blog) = site.get(1, "/");
@@ -487,14 +474,7 @@ fn an_app_under_a_private_home_directory_is_made_reachable() {
     );
     assert!(text.contains(&format!("~ access:blog:{home_s}")), "{text}");
 
-    let o = site.apply();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}\n{}",
-        all(&o),
-        site.apache.error_log()
-    );
+    site.applied();
     let (code, body) = site.get(1, "/");
     assert_eq!(code, 200, "{body}");
     assert_eq!(site.get(1, "/static/site.css").0, 200);

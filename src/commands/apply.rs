@@ -53,15 +53,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                     hp.plan = sh.plan.clone();
                     hp.plan.findings = findings;
                 }
-                eprint!(
-                    "{}",
-                    crate::preflight::render(
-                        &hp.plan.findings,
-                        &m.path,
-                        crate::show::color_for(&std::io::stderr())
-                    )
-                );
-                print!("{}", crate::show::plan(&hp.plan, &hp.target, &style));
+                super::print_plan(&hp, &m.path, &style);
                 if hp.plan.blocked() {
                     eprintln!(
                         "error: {name}: preflight found errors (above); nothing was changed on this host"

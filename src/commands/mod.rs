@@ -59,6 +59,23 @@ fn plan_selected(
     Ok(Planned { m, results })
 }
 
+/// One host's preflight findings (on stderr, over the manifest's lines) and its plan.
+fn print_plan(
+    hp: &crate::pipeline::HostPlan,
+    manifest: &std::path::Path,
+    style: &crate::show::Style,
+) {
+    eprint!(
+        "{}",
+        crate::preflight::render(
+            &hp.plan.findings,
+            manifest,
+            crate::show::color_for(&std::io::stderr())
+        )
+    );
+    print!("{}", crate::show::plan(&hp.plan, &hp.target, style));
+}
+
 /// How to reach hosts, from the connection flags.
 fn reach(args: &crate::cli::ConnectArgs) -> anyhow::Result<crate::pipeline::Reach> {
     let home = std::env::var_os("HOME")

@@ -87,15 +87,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
                     );
                 }
                 if !args.json {
-                    eprint!(
-                        "{}",
-                        crate::preflight::render(
-                            &hp.plan.findings,
-                            &m.path,
-                            crate::show::color_for(&std::io::stderr())
-                        )
-                    );
-                    print!("{}", crate::show::plan(&hp.plan, &hp.target, &style));
+                    super::print_plan(hp, &m.path, &style);
                 }
                 blocked |= hp.plan.blocked();
                 let (create, update, delete) = hp.plan.counts();

@@ -87,26 +87,38 @@ pub struct Inputs<'a> {
     pub apps: Vec<AppProbe>,
 }
 
-/// Sets `$logdir` to the directory of this Apache instance's logs.
-fn logdir_snippet(env: &HostEnv) -> String {
+/// Sets shell variable `var` to one of this instance's paths: on Debian, `envvar` from its
+/// `envvars` (else `debian`); on RHEL, the fixed `rhel` path.
+fn apache_path(env: &HostEnv, var: &str, envvar: &str, debian: &str, rhel: &str) -> String {
     match env.layout {
         Layout::Debian => format!(
-            "logdir=$(APACHE_CONFDIR={c}; export APACHE_CONFDIR; . {c}/envvars >/dev/null 2>&1; printf %s \"${{APACHE_LOG_DIR:-/var/log/apache2}}\")\n",
+            "{var}=$(APACHE_CONFDIR={c}; export APACHE_CONFDIR; . {c}/envvars >/dev/null 2>&1; printf %s \"${{{envvar}:-{debian}}}\")\n",
             c = q(&env.confdir)
         ),
-        Layout::Rhel => format!("logdir={}/logs\n", q(&env.confdir)),
+        Layout::Rhel => format!("{var}={}\n", q(rhel)),
     }
+}
+
+/// Sets `$logdir` to the directory of this Apache instance's logs.
+fn logdir_snippet(env: &HostEnv) -> String {
+    apache_path(
+        env,
+        "logdir",
+        "APACHE_LOG_DIR",
+        "/var/log/apache2",
+        &format!("{}/logs", env.confdir),
+    )
 }
 
 /// Sets `$pidfile` to this Apache instance's pid file.
 fn pidfile_snippet(env: &HostEnv) -> String {
-    match env.layout {
-        Layout::Debian => format!(
-            "pidfile=$(APACHE_CONFDIR={c}; export APACHE_CONFDIR; . {c}/envvars >/dev/null 2>&1; printf %s \"${{APACHE_PID_FILE:-/run/apache2/apache2.pid}}\")\n",
-            c = q(&env.confdir)
-        ),
-        Layout::Rhel => "pidfile=/run/httpd/httpd.pid\n".into(),
-    }
+    apache_path(
+        env,
+        "pidfile",
+        "APACHE_PID_FILE",
+        "/run/apache2/apache2.pid",
+        "/run/httpd/httpd.pid",
+    )
 }
 
 /// The error log of app `name`, relative to the log directory (as the vhost template names it).
@@ -563,6 +575,34 @@ pub fn app_probes(m: &Manifest, host: &str, only: Option<&str>) -> Vec<AppProbe>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_paths_come_from_envvars_on_debian() {
+        let host = crate::manifest::Host {
+            name: crate::manifest::Spanned {
+                value: "h".into(),
+                span: (0, 0).into(),
+            },
+            address: "h".into(),
+            port: None,
+            user: None,
+            identity: None,
+            known_hosts: None,
+            sudo: false,
+            packages: true,
+            apache: Default::default(),
+        };
+        let mut env = HostEnv::assumed(&host);
+        env.confdir = "/etc/apache2-x".into();
+        assert_eq!(
+            logdir_snippet(&env),
+            "logdir=$(APACHE_CONFDIR=/etc/apache2-x; export APACHE_CONFDIR; . /etc/apache2-x/envvars >/dev/null 2>&1; printf %s \"${APACHE_LOG_DIR:-/var/log/apache2}\")\n"
+        );
+        env.layout = Layout::Rhel;
+        env.confdir = "/etc/httpd".into();
+        assert_eq!(logdir_snippet(&env), "logdir=/etc/httpd/logs\n");
+        assert_eq!(pidfile_snippet(&env), "pidfile=/run/httpd/httpd.pid\n");
+    }
 
     #[test]
     fn access_lines_parse() {
