@@ -67,9 +67,10 @@ fi
 echo \"layout=$layout\"
 echo \"confdir=$confdir\"
 \"$ctl\" -v 2>/dev/null | sed -n 's/^Server version: /version=/p'
-\"$ctl\" -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^User: name=\"\\([^\"]*\\)\".*/user=\\1/p; s/^Group: name=\"\\([^\"]*\\)\".*/group=\\1/p'
+ids=$(\"$ctl\" -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^User: name=\"\\([^\"]*\\)\".*/user=\\1/p; s/^Group: name=\"\\([^\"]*\\)\".*/group=\\1/p')
+printf '%s\\n' \"$ids\"
 echo \"run_dir=$rundir\"
-au=$(\"$ctl\" -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^User: name=\"\\([^\"]*\\)\".*/\\1/p')
+au=$(printf '%s\\n' \"$ids\" | sed -n 's/^user=//p')
 if [ -d \"$rundir\" ] && [ -n \"$au\" ] && [ \"$(id -u)\" = 0 ] && ! runuser -u \"$au\" -- test -x \"$rundir\" 2>/dev/null; then
   echo \"run_dir_denied=$(stat -c '%A %U %G' \"$rundir\")\"
 fi
