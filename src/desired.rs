@@ -42,7 +42,7 @@ pub struct DesiredAccess {
 pub struct DesiredHook {
     pub app: String,
     /// `collectstatic` or `migrate`.
-    pub name: String,
+    pub name: crate::resource_id::Hook,
     pub user: String,
     pub venv: String,
     pub src: String,

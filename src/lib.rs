@@ -29,6 +29,7 @@ pub mod plan;
 pub mod preflight;
 pub mod quote;
 pub mod render;
+pub mod resource_id;
 pub mod resources;
 pub mod shell;
 pub mod show;

@@ -39,8 +39,8 @@ impl Action {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
-    /// `file:/srv/blog/app.wsgi`, `account:blog`, `source:blog`, ...
-    pub id: String,
+    /// `vhost:blog`, `account:blog`, `source:blog`, ... (printed and saved as that string).
+    pub id: crate::resource_id::ResourceId,
     pub action: Action,
     /// For people only; apply never branches on it.
     pub reason: String,

@@ -453,13 +453,16 @@ pub fn render_host(
         access.push(daemon(&ctx.root));
         access.push(daemon(&ctx.venv));
         for (on, name) in [
-            (app.django.collectstatic, "collectstatic"),
-            (app.django.migrate, "migrate"),
+            (
+                app.django.collectstatic,
+                crate::resource_id::Hook::Collectstatic,
+            ),
+            (app.django.migrate, crate::resource_id::Hook::Migrate),
         ] {
             if on {
                 hooks.push(crate::desired::DesiredHook {
                     app: ctx.name.clone(),
-                    name: name.into(),
+                    name,
                     user: app.user.clone(),
                     venv: ctx.venv.clone(),
                     src: ctx.src.clone(),

@@ -35,7 +35,7 @@ pub fn plan(p: &Plan, target: &str, style: &Style) -> String {
     let width = p
         .changes
         .iter()
-        .map(|c| c.id.chars().count())
+        .map(|c| c.id.to_string().chars().count())
         .max()
         .unwrap_or(0)
         .min(48);

@@ -634,7 +634,7 @@ fn a_host_without_apache_gets_its_packages_installed_first() {
     f.interpreter_venv
         .insert("/usr/bin/python3".into(), Fact::Known(false));
     let p = plan(&w, &f).unwrap();
-    assert_eq!(p.changes[0].id, "packages", "{}", shown(&p));
+    assert_eq!(p.changes[0].id.to_string(), "packages", "{}", shown(&p));
     assert_eq!(
         p.changes[0].ops,
         vec![wsgictl::plan::Op::InstallPackages {

@@ -100,7 +100,7 @@ stale() {{ got=$(fingerprint \"$1\"); [ \"$got\" = \"$2\" ] || {{ say STALE \"$1
     // Staleness, under the lock.
     for c in &i.plan.changes {
         if let Some(b) = &c.before {
-            let path = c.id.split_once(':').map_or("", |(_, p)| p);
+            let path = c.id.path().unwrap_or("");
             let path = match c.ops.first() {
                 Some(
                     Op::WriteFile { path, .. }
@@ -141,12 +141,12 @@ stale() {{ got=$(fingerprint \"$1\"); [ \"$got\" = \"$2\" ] || {{ say STALE \"$1
         if c.ops.is_empty() {
             continue;
         }
-        let _ = writeln!(s, "say STEP {}", q(&c.id));
+        let _ = writeln!(s, "say STEP {}", q(&c.id.to_string()));
         for op in &c.ops {
             s.push_str(&op_script(op, ci, i, &mut restore));
         }
-        if i.abort_after == Some(c.id.as_str()) {
-            let _ = writeln!(s, "say ABORTED {}; kill -9 $$", q(&c.id));
+        if i.abort_after == Some(c.id.to_string().as_str()) {
+            let _ = writeln!(s, "say ABORTED {}; kill -9 $$", q(&c.id.to_string()));
         }
     }
 

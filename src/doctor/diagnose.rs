@@ -221,10 +221,12 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
                 .probes
                 .iter()
                 .find(|p| {
-                    c.id.contains(&format!("{}/", p.root))
-                        || c.id.ends_with(&p.root)
-                        || c.id.ends_with(&format!(":{}", p.name))
-                        || c.id.contains(&format!("wsgictl-{}.conf", p.name))
+                    c.id.app() == Some(p.name.as_str())
+                        || c.id.path().is_some_and(|x| {
+                            x == p.root
+                                || x.starts_with(&format!("{}/", p.root))
+                                || x.contains(&format!("wsgictl-{}.conf", p.name))
+                        })
                 })
                 .map(|p| p.name.clone());
             (

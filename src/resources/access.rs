@@ -10,6 +10,7 @@
 use super::{Inputs, known, noop};
 use crate::facts::{Fact, PathState};
 use crate::plan::{Action, Change, Op};
+use crate::resource_id::ResourceId;
 
 pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
     let acl_tools = i.facts.system.known().is_some_and(|s| s.acl);
@@ -25,7 +26,10 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
             }
         };
         for dir in super::ancestors(&a.path) {
-            let id = format!("access:{}:{dir}", a.user);
+            let id = ResourceId::Access {
+                user: a.user.clone(),
+                path: dir.clone(),
+            };
             if out.iter().any(|c| c.id == id) {
                 continue;
             }
@@ -70,7 +74,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
     }
     if out.is_empty() && !i.desired.access.is_empty() {
         out.push(noop(
-            "access".into(),
+            ResourceId::Reachable,
             "every app directory is reachable by the Apache and daemon users".into(),
         ));
     }

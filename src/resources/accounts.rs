@@ -2,6 +2,7 @@
 
 use super::{Inputs, known, noop};
 use crate::plan::{Action, Change, Op};
+use crate::resource_id::ResourceId;
 
 pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
     let mut out = Vec::new();
@@ -11,7 +12,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
             continue;
         }
         groups.push(&a.group);
-        let id = format!("group:{}", a.group);
+        let id = ResourceId::Group(a.group.clone());
         out.push(
             match known(i.facts.groups.get(&a.group), &format!("group {}", a.group))? {
                 Some(g) => noop(id, format!("group {} exists (gid {})", g.name, g.gid)),
@@ -30,7 +31,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
         );
     }
     for a in &i.desired.accounts {
-        let id = format!("account:{}", a.user);
+        let id = ResourceId::Account(a.user.clone());
         out.push(
             match known(
                 i.facts.accounts.get(&a.user),

@@ -5,11 +5,12 @@ use super::{Inputs, known, noop};
 use crate::desired::{FileRole, mode_string};
 use crate::facts::PathState;
 use crate::plan::{Action, Change, Fingerprint, Op};
+use crate::resource_id::ResourceId;
 
 pub fn plan_dirs(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
     let mut out = Vec::new();
     for d in &i.desired.dirs {
-        let id = format!("dir:{}", d.path);
+        let id = ResourceId::Dir(d.path.clone());
         let want = format!("{} {}:{}", mode_string(d.mode), d.owner, d.group);
         out.push(match known(i.facts.paths.get(&d.path), &d.path)? {
             PathState::Missing => Change {
@@ -65,10 +66,10 @@ pub fn plan_files(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
     for f in &i.desired.files {
         let app = f.app.clone().unwrap_or_default();
         let id = match f.role {
-            FileRole::WsgiScript => format!("wsgi-script:{app}"),
-            FileRole::EnvFile => format!("env-file:{app}"),
-            FileRole::Vhost => format!("vhost:{app}"),
-            FileRole::HostConf => format!("host-conf:{}", i.desired.host),
+            FileRole::WsgiScript => ResourceId::WsgiScript(app.clone()),
+            FileRole::EnvFile => ResourceId::EnvFile(app.clone()),
+            FileRole::Vhost => ResourceId::Vhost(app.clone()),
+            FileRole::HostConf => ResourceId::HostConf(i.desired.host.clone()),
         };
         let real = f.content.secret_text();
         let sha = crate::source::sha256_hex(real.as_bytes());

@@ -3,27 +3,28 @@
 
 use super::Inputs;
 use crate::plan::{Action, Change, Op};
+use crate::resource_id::ResourceId;
 
 pub fn plan(i: &Inputs<'_>, earlier: &[Change]) -> Vec<Change> {
     let mut out = Vec::new();
     for h in &i.desired.hooks {
         let why: Vec<&str> = earlier
             .iter()
-            .filter(|c| c.action != Action::NoOp)
-            .filter_map(|c| {
-                let (kind, app) = c.id.split_once(':')?;
-                (app == h.app && matches!(kind, "source" | "venv" | "packages")).then_some(kind)
-            })
+            .filter(|c| c.action != Action::NoOp && c.id.needs_hooks(&h.app))
+            .map(|c| c.id.kind())
             .collect();
         if why.is_empty() {
             continue;
         }
         out.push(Change {
-            id: format!("{}:{}", h.name, h.app),
+            id: ResourceId::Hook {
+                hook: h.name,
+                app: h.app.clone(),
+            },
             action: Action::Update,
             reason: format!(
                 "run manage.py {} as {} ({} changed)",
-                h.name,
+                h.name.name(),
                 h.user,
                 why.join(", ")
             ),
@@ -32,7 +33,7 @@ pub fn plan(i: &Inputs<'_>, earlier: &[Change]) -> Vec<Change> {
             diff: None,
             ops: vec![Op::Manage {
                 app: h.app.clone(),
-                name: h.name.clone(),
+                name: h.name.name().to_string(),
                 user: h.user.clone(),
                 venv: h.venv.clone(),
                 src: h.src.clone(),

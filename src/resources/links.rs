@@ -4,11 +4,12 @@
 use super::{Inputs, known, noop};
 use crate::facts::PathState;
 use crate::plan::{Action, Change, Op};
+use crate::resource_id::ResourceId;
 
 pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
     let mut out = Vec::new();
     for l in &i.desired.links {
-        let id = format!("link:{}", l.path);
+        let id = ResourceId::Link(l.path.clone());
         let state = known(i.facts.paths.get(&l.path), &l.path)?;
         let op = || {
             vec![Op::Enable {

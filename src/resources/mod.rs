@@ -17,6 +17,7 @@ mod venv;
 use crate::desired::{DesiredState, FileRole};
 use crate::facts::{Fact, Facts, Probe};
 use crate::plan::{Action, Change, Handler, Plan};
+use crate::resource_id::ResourceId;
 use crate::source::SourceFile;
 use std::collections::BTreeMap;
 
@@ -138,7 +139,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     // The app's own files, then its Django hooks (they need the env file), then Apache's.
     let (app_files, apache_files): (Vec<Change>, Vec<Change>) = files::plan_files(i)?
         .into_iter()
-        .partition(|c| c.id.starts_with("wsgi-script:") || c.id.starts_with("env-file:"));
+        .partition(|c| matches!(c.id, ResourceId::WsgiScript(_) | ResourceId::EnvFile(_)));
     changes.extend(app_files);
     changes.extend(hooks::plan(i, &changes));
     changes.extend(apache_files);
@@ -159,13 +160,10 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
 fn handlers(changes: &[Change], desired: &DesiredState) -> Vec<Handler> {
     let changed = |c: &&Change| c.action != Action::NoOp;
     // Apache's configuration changed, an earlier run left a reload pending, or Apache is down.
-    let apache = changes.iter().filter(changed).any(|c| {
-        c.id.starts_with("vhost:")
-            || c.id.starts_with("host-conf:")
-            || c.id.starts_with("link:")
-            || c.id == "reload:apache"
-            || c.id == "service:apache"
-    });
+    let apache = changes
+        .iter()
+        .filter(changed)
+        .any(|c| c.id.reloads_apache());
     if apache {
         return vec![Handler::ConfigtestAndReload];
     }
@@ -176,13 +174,7 @@ fn handlers(changes: &[Change], desired: &DesiredState) -> Vec<Handler> {
         .filter(|f| f.role == FileRole::WsgiScript)
     {
         let app = f.app.clone().unwrap_or_default();
-        let touched = changes.iter().filter(changed).any(|c| {
-            c.id == format!("source:{app}")
-                || c.id == format!("venv:{app}")
-                || c.id == format!("packages:{app}")
-                || c.id == format!("env-file:{app}")
-                || c.id == format!("wsgi-script:{app}")
-        });
+        let touched = changes.iter().filter(changed).any(|c| c.id.restarts(&app));
         if touched {
             out.push(Handler::TouchWsgi {
                 app,
@@ -198,7 +190,7 @@ fn handlers(changes: &[Change], desired: &DesiredState) -> Vec<Handler> {
 fn stopped_apache(i: &Inputs<'_>) -> Option<Change> {
     let apache = i.facts.apache.known()?.as_ref()?;
     (!apache.running).then(|| Change {
-        id: "service:apache".into(),
+        id: ResourceId::ApacheService,
         action: Action::Update,
         reason: format!(
             "Apache ({}) is not running; apply starts it after a configtest",
@@ -217,7 +209,7 @@ fn pending_reload(i: &Inputs<'_>) -> anyhow::Result<Option<Change>> {
     Ok(match known(i.facts.paths.get(marker), marker)? {
         crate::facts::PathState::Missing => None,
         _ => Some(Change {
-            id: "reload:apache".into(),
+            id: ResourceId::PendingReload,
             action: Action::Update,
             reason: format!(
                 "an earlier apply changed Apache's configuration but did not reload it ({marker})"
@@ -239,7 +231,7 @@ fn known<'a, T>(fact: Option<&'a Fact<T>>, what: &str) -> anyhow::Result<&'a T> 
     }
 }
 
-fn noop(id: String, reason: String) -> Change {
+fn noop(id: ResourceId, reason: String) -> Change {
     Change {
         id,
         action: Action::NoOp,

@@ -91,18 +91,18 @@ pub fn plan(i: &Inputs<'_>) -> Option<Change> {
     let names = needed(i.facts, m, &pythons);
     if !i.desired.install_packages {
         return Some(noop(
-            "packages".into(),
+            crate::resource_id::ResourceId::HostPackages,
             "not installed by wsgictl (`packages #false`)".into(),
         ));
     }
     if names.is_empty() {
         return Some(noop(
-            "packages".into(),
+            crate::resource_id::ResourceId::HostPackages,
             "Apache, mod_wsgi, venv support and acl are installed".into(),
         ));
     }
     Some(Change {
-        id: "packages".into(),
+        id: crate::resource_id::ResourceId::HostPackages,
         action: Action::Create,
         reason: format!("install: {}", m.command(&names)),
         before: None,

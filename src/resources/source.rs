@@ -3,6 +3,7 @@
 
 use super::{Inputs, known, noop};
 use crate::plan::{Action, Change, Op};
+use crate::resource_id::ResourceId;
 use std::collections::BTreeMap;
 
 /// How many changed paths a change lists before summarising.
@@ -11,7 +12,7 @@ const LISTED: usize = 20;
 pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
     let mut out = Vec::new();
     for s in &i.desired.sources {
-        let id = format!("source:{}", s.app);
+        let id = ResourceId::Source(s.app.clone());
         let local = i.sources.get(&s.app).map(Vec::as_slice).unwrap_or(&[]);
         let remote = known(
             i.facts.trees.get(&s.dest),

@@ -6,6 +6,7 @@
 
 use super::{Inputs, known, noop};
 use crate::plan::{Action, Change, Op};
+use crate::resource_id::ResourceId;
 
 pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
     let mut out = Vec::new();
@@ -38,7 +39,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
             )),
             Some(s) => {
                 out.push(noop(
-                    format!("venv:{}", v.app),
+                    ResourceId::Venv(v.app.clone()),
                     format!("{} (python {})", v.path, s.python),
                 ));
                 None
@@ -47,7 +48,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
         let fresh = recreate.is_some();
         if let Some((action, reason)) = recreate {
             out.push(Change {
-                id: format!("venv:{}", v.app),
+                id: ResourceId::Venv(v.app.clone()),
                 action,
                 reason,
                 before: None,
@@ -60,7 +61,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
             });
         }
         let marker = state.as_ref().and_then(|s| s.marker.as_deref());
-        let id = format!("packages:{}", v.app);
+        let id = ResourceId::PipPackages(v.app.clone());
         out.push(
             if !fresh && marker == Some(v.requirements_sha256.as_str()) {
                 noop(id, "requirements unchanged since the last install".into())
