@@ -188,9 +188,11 @@ fn secrets_never_appear_in_plan_json_plan_file_or_facts() {
         .iter()
         .find(|f| f.path.ends_with("app.env"))
         .unwrap();
+    // ... and a secret the manifest has since renamed.
     let old = std::fs::read_to_string(&env.path)
         .unwrap()
-        .replace(KNOWN_SECRET, "old-secret-value-on-the-host");
+        .replace(KNOWN_SECRET, "old-secret-value-on-the-host")
+        + "OLD_SECRET_NAME='renamed-secret-value-on-the-host'\n";
     std::fs::write(&env.path, old).unwrap();
 
     let o = c.plan(&[]);
@@ -199,9 +201,21 @@ fn secrets_never_appear_in_plan_json_plan_file_or_facts() {
         text.contains("(secret DJANGO_SECRET_KEY changed)"),
         "{text}"
     );
+    assert!(text.contains("- OLD_SECRET_NAME"), "{text}");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plan.json");
+    // A file already there, readable by all: the plan replaces it, private.
+    std::fs::write(&file, "{}").unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let json = c.plan(&["--json", "--out", file.to_str().unwrap()]);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the plan file is private");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
     let facts = c.lab.wsgictl(
         &["facts", "--host", "lab", "-f", c.manifest.to_str().unwrap()],
         &[SECRET],
@@ -218,6 +232,10 @@ fn secrets_never_appear_in_plan_json_plan_file_or_facts() {
         assert!(
             !s.contains("old-secret-value-on-the-host"),
             "{what} shows the host's secret"
+        );
+        assert!(
+            !s.contains("renamed-secret-value-on-the-host"),
+            "{what} shows a renamed secret's old value"
         );
     }
 }

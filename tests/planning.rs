@@ -709,3 +709,55 @@ fn packages_false_makes_missing_packages_a_preflight_error() {
         found[0].fix
     );
 }
+
+/// The host's old env file: a secret under a name the manifest no longer has, an `export`
+/// line an override once wrote, and one changed plain value.
+#[test]
+fn an_env_file_is_shown_by_names_only_and_no_old_value_prints() {
+    let w = world();
+    let mut f = converged(&w);
+    let env = w
+        .desired
+        .files
+        .iter()
+        .find(|x| x.role == wsgictl::desired::FileRole::EnvFile)
+        .unwrap();
+    let old_values = ["0ld-RENAMED-secret-value-91", "0ld-EXPORTED-token-17"];
+    let old = format!(
+        "OLD_SECRET_KEY='{}'\nexport API_TOKEN={}\n{}",
+        old_values[0],
+        old_values[1],
+        env.content.secret_text()
+    );
+    f.paths.insert(
+        env.path.clone(),
+        Fact::Known(PathState::File {
+            mode: env.mode,
+            owner: env.owner.clone(),
+            group: env.group.clone(),
+            sha256: wsgictl::source::sha256_hex(old.as_bytes()),
+            content: Some(old.into_bytes()),
+        }),
+    );
+    let p = plan(&w, &f).unwrap();
+    let text = shown(&p);
+    let json = serde_json::to_string(&p).unwrap();
+    for v in old_values.iter().chain([&KNOWN_SECRET]) {
+        assert!(!text.contains(v), "{v} printed:\n{text}");
+        assert!(!json.contains(v), "{v} in the JSON plan");
+    }
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.id.to_string() == format!("env-file:{}", env.app.as_deref().unwrap()))
+        .unwrap();
+    let diff = c.diff.as_deref().unwrap();
+    assert!(
+        diff.contains("- OLD_SECRET_KEY\n") && diff.contains("- API_TOKEN\n"),
+        "{diff}"
+    );
+    assert!(
+        !diff.lines().any(|l| l.contains('=')),
+        "no assignment line is shown:\n{diff}"
+    );
+}

@@ -119,11 +119,6 @@ pub fn plan_files(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                         .as_deref()
                         .map(String::from_utf8_lossy)
                         .unwrap_or_default();
-                    let old_shown = if f.role == FileRole::EnvFile {
-                        crate::diff::redact_env(&old, secrets)
-                    } else {
-                        old.to_string()
-                    };
                     for s in secrets {
                         match crate::diff::env_line(&old, s) {
                             None => details.push(format!("(secret {s} added)")),
@@ -133,13 +128,16 @@ pub fn plan_files(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                             Some(_) => {}
                         }
                     }
-                    let d = crate::diff::unified(
-                        &old_shown,
-                        f.content.shown(),
-                        &format!("{} (on {})", f.path, i.desired.host),
-                        &format!("{} (desired)", f.path),
+                    let labels = (
+                        format!("{} (on {})", f.path, i.desired.host),
+                        format!("{} (desired)", f.path),
                     );
-                    diff = Some(d);
+                    // Never line by line where a secret may be, on either side.
+                    diff = Some(if f.role == FileRole::EnvFile || f.content.has_secrets() {
+                        crate::diff::names(&old, real, &labels.0, &labels.1)
+                    } else {
+                        crate::diff::unified(&old, f.content.shown(), &labels.0, &labels.1)
+                    });
                     vec![write()]
                 } else {
                     attr_ops
