@@ -93,30 +93,48 @@ pub enum ApplyError {
     },
 }
 
-/// How this host's Apache is tested and reloaded.
+/// How this host's Apache is tested and reloaded: only the instance its confdir names.
+///
+/// Debian: `/etc/apache2` is the `apache2` unit and `/etc/apache2-NAME` the `apache2@NAME`
+/// unit (README.multiple-instances); any other confdir has no unit, and `apache2ctl graceful`
+/// with its `APACHE_CONFDIR` reloads it. RHEL: `/etc/httpd` is the `httpd` unit; another
+/// confdir is its own ServerRoot (`httpd -d DIR`), reloaded with `-k graceful`. The confdir's
+/// characters were checked at load time (`[A-Za-z0-9/._-]`), and every value is quoted anyway.
 pub fn apache_control(env: &HostEnv) -> script::ApacheControl {
-    let confdir = crate::shell::quote(&env.confdir)
-        .expect("no NUL")
-        .into_owned();
-    match env.layout {
+    let q = |s: &str| crate::shell::quote(s).expect("no NUL").into_owned();
+    let confdir = q(&env.confdir);
+    let (ctl, graceful, unit) = match env.layout {
         Layout::Debian => {
             let ctl = format!("APACHE_CONFDIR={confdir} apache2ctl");
-            let unit = match env.confdir.strip_prefix("/etc/apache2-") {
-                Some(name) => format!("apache2@{name}"),
-                None => "apache2".to_string(),
+            let unit = match env.confdir.as_str() {
+                "/etc/apache2" => Some("apache2".to_string()),
+                c => c
+                    .strip_prefix("/etc/apache2-")
+                    .filter(|n| !n.is_empty() && !n.contains('/'))
+                    .map(|n| format!("apache2@{n}")),
             };
-            script::ApacheControl {
-                reload: format!(
-                    "if [ -d /run/systemd/system ] && systemctl is-active --quiet {unit}; then systemctl reload {unit}; else {ctl} graceful; fi"
-                ),
-                ctl,
-            }
+            (ctl.clone(), format!("{ctl} graceful"), unit)
         }
-        Layout::Rhel => script::ApacheControl {
-            ctl: "httpd".into(),
-            reload: "if [ -d /run/systemd/system ] && systemctl is-active --quiet httpd; then systemctl reload httpd; else apachectl graceful; fi".into(),
-        },
-    }
+        Layout::Rhel if env.confdir == "/etc/httpd" => (
+            "httpd".to_string(),
+            "apachectl graceful".to_string(),
+            Some("httpd".to_string()),
+        ),
+        Layout::Rhel => {
+            let ctl = format!("httpd -d {confdir}");
+            (ctl.clone(), format!("{ctl} -k graceful"), None)
+        }
+    };
+    let reload = match unit {
+        Some(unit) => {
+            let unit = q(&unit);
+            format!(
+                "if [ -d /run/systemd/system ] && systemctl is-active --quiet {unit}; then systemctl reload {unit}; else {graceful}; fi"
+            )
+        }
+        None => graceful,
+    };
+    script::ApacheControl { ctl, reload }
 }
 
 /// Apply `hp.plan` on its host, then plan again and check health.
@@ -497,4 +515,58 @@ fn holder() -> String {
         "user={user} host={host} pid={} started={secs}",
         std::process::id()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn control(layout: Layout, confdir: &str) -> script::ApacheControl {
+        apache_control(&HostEnv {
+            layout,
+            confdir: confdir.into(),
+            apache_user: "www-data".into(),
+            apache_group: "www-data".into(),
+            listening: Default::default(),
+        })
+    }
+
+    #[test]
+    fn each_instance_reloads_its_own_unit() {
+        let main = control(Layout::Debian, "/etc/apache2");
+        assert!(
+            main.reload.contains("systemctl reload apache2;"),
+            "{}",
+            main.reload
+        );
+        let blog = control(Layout::Debian, "/etc/apache2-blog");
+        assert!(
+            blog.reload.contains("systemctl reload apache2@blog;"),
+            "{}",
+            blog.reload
+        );
+        assert!(!blog.reload.contains(" apache2;"));
+        assert!(
+            blog.reload
+                .contains("APACHE_CONFDIR=/etc/apache2-blog apache2ctl graceful")
+        );
+        // Not an instance systemd knows: never the main unit.
+        let other = control(Layout::Debian, "/srv/apache-test");
+        assert_eq!(
+            other.reload,
+            "APACHE_CONFDIR=/srv/apache-test apache2ctl graceful"
+        );
+        let rhel = control(Layout::Rhel, "/etc/httpd");
+        assert!(rhel.reload.contains("systemctl reload httpd;"));
+        let rhel2 = control(Layout::Rhel, "/etc/httpd-shop");
+        assert_eq!(rhel2.ctl, "httpd -d /etc/httpd-shop");
+        assert_eq!(rhel2.reload, "httpd -d /etc/httpd-shop -k graceful");
+    }
+
+    #[test]
+    fn a_hostile_confdir_stays_one_word() {
+        let c = control(Layout::Debian, "/etc/apache2-x;id>p");
+        assert!(c.reload.contains("'apache2@x;id>p'"), "{}", c.reload);
+        assert!(c.ctl.contains("APACHE_CONFDIR='/etc/apache2-x;id>p'"));
+    }
 }

@@ -71,6 +71,7 @@ pub(super) fn check(hosts: &[Host], apps: &[App], problems: &mut Vec<Problem>) {
                     }
                 }
             }
+            venv_overlap(app, &on_host, problems);
             let root = app.root.trim_end_matches('/').to_string();
             match roots.get(&root) {
                 Some((first, _)) => problems.push(Problem {
@@ -91,6 +92,63 @@ pub(super) fn check(hosts: &[Host], apps: &[App], problems: &mut Vec<Problem>) {
                 }
             }
         }
+    }
+}
+
+/// `a` is `b` or one of its ancestors.
+fn covers(a: &str, b: &str) -> bool {
+    let a = a.trim_end_matches('/');
+    let b = b.trim_end_matches('/');
+    a == b || a.is_empty() || b.starts_with(&format!("{a}/"))
+}
+
+/// A venv is rebuilt with `rm -rf`: it may not be, nor contain, the app's root, source,
+/// static or media directory, nor another app's venv or root on the same host.
+fn venv_overlap(app: &App, on_host: &[&App], problems: &mut Vec<Problem>) {
+    let venv = app.venv.path.as_str();
+    let root = app.root.trim_end_matches('/');
+    let mut own = vec![
+        ("the app's root", root.to_string()),
+        ("the app's source directory", format!("{root}/src")),
+        (
+            "the app's static directory",
+            app.django.static_files.dir.clone(),
+        ),
+    ];
+    if let Some(m) = &app.django.media {
+        own.push(("the app's media directory", m.dir.clone()));
+    }
+    let mut hit = own
+        .into_iter()
+        .find(|(_, dir)| covers(venv, dir))
+        .map(|(what, dir)| format!("{what} {dir}"));
+    // Apps that share a root are reported as `root-conflict` already.
+    let others = on_host
+        .iter()
+        .filter(|o| o.name.value != app.name.value && o.root.trim_end_matches('/') != root);
+    for other in others {
+        if hit.is_some() {
+            break;
+        }
+        if covers(venv, &other.venv.path) || covers(&other.venv.path, venv) {
+            hit = Some(format!("app `{}`'s venv {}", *other.name, other.venv.path));
+        } else if covers(venv, &other.root) {
+            hit = Some(format!("app `{}`'s root {}", *other.name, other.root.value));
+        }
+    }
+    if let Some(what) = hit {
+        problems.push(Problem {
+            code: "venv-overlap",
+            message: format!(
+                "the venv {venv} of app `{}` is or contains {what}; rebuilding the venv would delete it",
+                *app.name
+            ),
+            span: app.venv.path_span.unwrap_or(app.root.span),
+            label: "venv path overlaps".into(),
+            help: Some(format!(
+                "give the venv a directory of its own, such as `path \"{root}/venv\"`"
+            )),
+        });
     }
 }
 

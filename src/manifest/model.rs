@@ -122,6 +122,9 @@ pub struct Source {
 pub struct Venv {
     /// Remote venv directory, `{root}/venv` unless given.
     pub path: String,
+    /// Where `path` was given; `None` for the default.
+    #[serde(skip)]
+    pub path_span: Option<SourceSpan>,
     /// Local requirements file (absolute, exists).
     pub requirements: Option<PathBuf>,
     pub packages: Vec<String>,

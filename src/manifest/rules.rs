@@ -123,6 +123,21 @@ pub fn remote_path(s: &str, colon_free: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// An Apache configuration directory: it also names the systemd unit and the lock and marker
+/// files, so only `[A-Za-z0-9/._-]` (`/etc/apache2-blog`, `/etc/httpd`).
+pub fn confdir(s: &str) -> Result<(), String> {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+    {
+        Ok(())
+    } else {
+        Err(
+            "a directory of letters, digits, `/`, `.`, `_` and `-` only, like `/etc/apache2-blog`"
+                .into(),
+        )
+    }
+}
+
 /// A URL path prefix such as `/static/`: starts with `/`, is not `/` itself (that would shadow
 /// the app), and holds no spaces, quotes, `..` or `${`.
 pub fn url_prefix(s: &str) -> Result<(), String> {
@@ -246,6 +261,19 @@ mod tests {
         assert!(remote_path("/srv/a:b", true).is_err());
         assert!(remote_path("/srv/a:b", false).is_ok());
         assert!(remote_path("/srv//b", false).is_err());
+    }
+
+    #[test]
+    fn confdirs() {
+        assert!(confdir("/etc/apache2-blog_2.x").is_ok());
+        for bad in [
+            "/etc/apache2-x;id>/tmp/p",
+            "/etc/apache2 x",
+            "/etc/$(id)",
+            "/etc/a'b",
+        ] {
+            assert!(confdir(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -363,12 +363,14 @@ impl Decoder<'_> {
         if !ok {
             return None;
         }
+        let path_span = path.as_ref().map(|p| p.span);
         let path = match path {
             Some(p) => p.value.trim_end_matches('/').to_string(),
             None => format!("{}/venv", root?.value.trim_end_matches('/')),
         };
         Some(Venv {
             path,
+            path_span,
             requirements,
             packages,
         })

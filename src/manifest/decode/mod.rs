@@ -222,7 +222,14 @@ impl<'a> Decoder<'a> {
             };
             match name {
                 "confdir" => {
-                    if self.remote(&v, "Apache configuration directory", false) {
+                    if self.remote(&v, "Apache configuration directory", false)
+                        && self.rule(
+                            "invalid-remote-path",
+                            "Apache configuration directory",
+                            &v,
+                            rules::confdir,
+                        )
+                    {
                         a.confdir = Some(v.value.trim_end_matches('/').to_string());
                     }
                 }
