@@ -24,8 +24,21 @@ pub struct DesiredState {
     /// Written before apply's first write when it will reload Apache, removed after the
     /// reload: a run killed in between still reloads next time.
     pub reload_marker: String,
+    /// Markers of steps an earlier apply owes ([`DesiredState::owed`]).
+    pub owed_dir: String,
+    /// The host lock of this Apache instance (`HostEnv::lock_path`).
+    pub lock: String,
+    /// Prefix of this instance's backup directories (`HostEnv::backup_prefix`).
+    pub backup_prefix: String,
     /// The host's `packages` (install what it lacks).
     pub install_packages: bool,
+}
+
+impl DesiredState {
+    /// The marker of a step owed for `app`: `collectstatic`, `migrate` or `touch`.
+    pub fn owed(&self, app: &str, what: &str) -> String {
+        format!("{}/{app}.{what}", self.owed_dir)
+    }
 }
 
 /// `user` (whose primary group, when the account does not exist yet, is `group`) must be

@@ -51,7 +51,24 @@ pub fn connect(host: &Host, reach: &Reach) -> anyhow::Result<Box<dyn Transport>>
     Ok(Box::new(SshTransport::connect(target, &reach.ssh)?))
 }
 
-/// Gather the facts of one host: every probe its apps need, for every candidate layout.
+/// What a gather does besides reading facts, in the same round trip (`apply` asks for both).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras {
+    /// Record the error logs' sizes, so `doctor` reads only what comes after this run.
+    pub offsets: bool,
+    /// Request each app's `health` path from the host, after everything else.
+    pub health: bool,
+}
+
+impl Extras {
+    pub const NONE: Extras = Extras {
+        offsets: false,
+        health: false,
+    };
+}
+
+/// Gather the facts of one host: every probe its apps need, for every candidate layout,
+/// then the `extras`.
 pub fn gather(
     m: &Manifest,
     host: &Host,
@@ -59,13 +76,48 @@ pub fn gather(
     only_app: Option<&str>,
     lookup: EnvLookup<'_>,
     transport: &mut dyn Transport,
+    extras: Extras,
 ) -> anyhow::Result<Facts> {
-    let candidates = HostEnv::candidates(host)
+    let envs = HostEnv::candidates(host);
+    let candidates = envs
         .iter()
         .map(|env| render_host(m, host, templates, env, only_app, lookup))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let probes = resources::probes(host, &candidates);
+    let mut probes = resources::probes(host, &candidates);
+    let apps: Vec<&str> = m.apps_on(&host.name).map(|a| a.name.as_str()).collect();
+    if extras.offsets {
+        for env in &envs {
+            // Only the layout this host has: the other candidate's confdir does not exist.
+            let confdir = crate::shell::quote(&env.confdir)
+                .expect("no NUL")
+                .into_owned();
+            probes.push(facts::Probe::RecordOffsets {
+                script: format!(
+                    "[ -d {confdir} ] || exit 0\n{}",
+                    crate::doctor::live::record_offsets(env, &apps)
+                ),
+            });
+        }
+    }
+    if extras.health {
+        probes.extend(health_probes(m, host, only_app));
+    }
     facts::gather(transport, &host.name, &probes, host.sudo)
+}
+
+/// Each selected app's `health` request, from the host itself with its server name as Host.
+pub fn health_probes(m: &Manifest, host: &Host, only_app: Option<&str>) -> Vec<facts::Probe> {
+    m.apps_on(&host.name)
+        .filter(|a| only_app.is_none_or(|o| o == *a.name))
+        .filter_map(|a| {
+            let path = a.health.as_deref()?;
+            Some(facts::Probe::Health {
+                app: a.name.value.clone(),
+                url: format!("http://127.0.0.1:{}{path}", *a.port),
+                host: a.server_name.value.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Connect, gather, render and plan one host.
@@ -76,8 +128,17 @@ pub fn plan_host(
     only_app: Option<&str>,
     lookup: EnvLookup<'_>,
     reach: &Reach,
+    extras: Extras,
 ) -> anyhow::Result<HostPlan> {
-    plan_with(m, host, templates, only_app, lookup, connect(host, reach)?)
+    plan_with(
+        m,
+        host,
+        templates,
+        only_app,
+        lookup,
+        connect(host, reach)?,
+        extras,
+    )
 }
 
 /// Gather, render and plan one host over an open connection.
@@ -88,9 +149,18 @@ pub fn plan_with(
     only_app: Option<&str>,
     lookup: EnvLookup<'_>,
     mut transport: Box<dyn Transport>,
+    extras: Extras,
 ) -> anyhow::Result<HostPlan> {
     let started = Instant::now();
-    let facts = gather(m, host, templates, only_app, lookup, transport.as_mut())?;
+    let facts = gather(
+        m,
+        host,
+        templates,
+        only_app,
+        lookup,
+        transport.as_mut(),
+        extras,
+    )?;
     let gather_time = started.elapsed();
     let apache = facts.apache.known().and_then(Option::as_ref);
     let env = HostEnv::from_facts(host, apache);
@@ -145,6 +215,7 @@ pub fn plan_hosts(
     only_app: Option<&str>,
     lookup: &(dyn Fn(&str) -> Option<String> + Sync),
     reach: &Reach,
+    extras: Extras,
 ) -> Vec<(String, anyhow::Result<HostPlan>)> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = hosts
@@ -153,7 +224,8 @@ pub fn plan_hosts(
                 let name = h.name.value.clone();
                 (
                     name,
-                    scope.spawn(move || plan_host(m, h, templates, only_app, lookup, reach)),
+                    scope
+                        .spawn(move || plan_host(m, h, templates, only_app, lookup, reach, extras)),
                 )
             })
             .collect();

@@ -21,6 +21,28 @@ use std::collections::BTreeSet;
 /// Text that stands in for every secret value in anything shown.
 pub const REDACTED: &str = "<redacted>";
 
+/// `text` with every secret value in `values` replaced by [`REDACTED`]: output of programs
+/// run on the host (pip, `manage.py`, the import test, logs) may echo a setting.
+pub fn scrub(text: &str, values: &[String]) -> String {
+    let mut values: Vec<&String> = values.iter().filter(|v| !v.is_empty()).collect();
+    // The longest first: a secret that contains another is replaced whole.
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut out = text.to_string();
+    for v in values {
+        out = out.replace(v.as_str(), REDACTED);
+    }
+    out
+}
+
+/// Every secret value of the apps on `host` that can be resolved now, for [`scrub`].
+pub fn secret_values(m: &Manifest, host: &Host, lookup: EnvLookup<'_>) -> Vec<String> {
+    m.apps_on(&host.name)
+        .filter_map(|a| resolve_secrets(a, lookup).ok())
+        .flatten()
+        .map(|(_, s)| s.0)
+        .collect()
+}
+
 /// Looks up a variable of wsgictl's own environment (secrets' `from-env`).
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -172,9 +194,24 @@ impl HostEnv {
         )
     }
 
-    /// `/run/lock/wsgictl<confdir with / as _>.lock`: one apply at a time per Apache instance.
+    /// `/run/wsgictl/apply<confdir with / as _>.lock`: one apply at a time per Apache
+    /// instance. `/run/wsgictl` is root's and 0700: no other account can take, block or
+    /// replace the lock (`/run/lock` is world-writable).
     pub fn lock_path(&self) -> String {
-        format!("/run/lock/wsgictl{}.lock", self.confdir.replace('/', "_"))
+        format!("/run/wsgictl/apply{}.lock", self.confdir.replace('/', "_"))
+    }
+
+    /// `/var/lib/wsgictl/backup<confdir with / as _>.`: a run's backups go in a directory with
+    /// this prefix, removed when the run ends, or by the next run when it was killed.
+    pub fn backup_prefix(&self) -> String {
+        format!("/var/lib/wsgictl/backup{}.", self.confdir.replace('/', "_"))
+    }
+
+    /// `/var/lib/wsgictl/owed<confdir with / as _>`: one marker per step an apply owes
+    /// (`APP.collectstatic`, `APP.migrate`, `APP.touch`), written before the change that
+    /// creates the debt and removed after the step has run.
+    pub fn owed_dir(&self) -> String {
+        format!("/var/lib/wsgictl/owed{}", self.confdir.replace('/', "_"))
     }
 
     /// Where app `name`'s vhost goes.
@@ -578,6 +615,9 @@ pub fn render_host(
         hooks,
         access,
         reload_marker: env.reload_marker(),
+        owed_dir: env.owed_dir(),
+        lock: env.lock_path(),
+        backup_prefix: env.backup_prefix(),
         install_packages: host.packages,
     })
 }
@@ -748,5 +788,22 @@ fn resolve_secrets(app: &App, lookup: EnvLookup<'_>) -> Result<Vec<(String, Secr
         Ok(out)
     } else {
         Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scrub_replaces_every_secret_value() {
+        let text = "OperationalError: postgres://app:pa55word-long@db/x; key=pa55word";
+        let values = [
+            "pa55word".to_string(),
+            "postgres://app:pa55word-long@db/x".to_string(),
+            String::new(),
+        ];
+        assert_eq!(
+            super::scrub(text, &values),
+            "OperationalError: <redacted>; key=<redacted>"
+        );
     }
 }

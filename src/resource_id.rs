@@ -66,6 +66,8 @@ pub enum ResourceId {
     HostConf(String),
     /// `link:/path`: an a2en* enablement link.
     Link(String),
+    /// `restart:APP`: a daemon restart (`.wsgi` touch) an earlier run owes.
+    Restart(String),
     /// `reload:apache`: a reload an earlier run promised.
     PendingReload,
     /// `service:apache`: Apache is not running.
@@ -82,6 +84,7 @@ impl ResourceId {
             | ResourceId::WsgiScript(a)
             | ResourceId::EnvFile(a)
             | ResourceId::Vhost(a)
+            | ResourceId::Restart(a)
             | ResourceId::Hook { app: a, .. } => Some(a),
             _ => None,
         }
@@ -116,7 +119,8 @@ impl ResourceId {
             | ResourceId::Venv(a)
             | ResourceId::PipPackages(a)
             | ResourceId::EnvFile(a)
-            | ResourceId::WsgiScript(a) => a == app,
+            | ResourceId::WsgiScript(a)
+            | ResourceId::Restart(a) => a == app,
             _ => false,
         }
     }
@@ -145,6 +149,7 @@ impl ResourceId {
             ResourceId::Vhost(_) => "vhost",
             ResourceId::HostConf(_) => "host-conf",
             ResourceId::Link(_) => "link",
+            ResourceId::Restart(_) => "restart",
             ResourceId::PendingReload => "reload",
             ResourceId::ApacheService => "service",
         }
@@ -170,7 +175,8 @@ impl fmt::Display for ResourceId {
             | ResourceId::Hook { app: s, .. }
             | ResourceId::Vhost(s)
             | ResourceId::HostConf(s)
-            | ResourceId::Link(s) => format!("{k}:{s}"),
+            | ResourceId::Link(s)
+            | ResourceId::Restart(s) => format!("{k}:{s}"),
         };
         f.pad(&text)
     }
@@ -210,6 +216,7 @@ impl std::str::FromStr for ResourceId {
             "vhost" => ResourceId::Vhost(r),
             "host-conf" => ResourceId::HostConf(r),
             "link" => ResourceId::Link(r),
+            "restart" => ResourceId::Restart(r),
             "reload" if rest == "apache" => ResourceId::PendingReload,
             "service" if rest == "apache" => ResourceId::ApacheService,
             other => match Hook::from_name(other) {

@@ -345,7 +345,7 @@ fn a_second_concurrent_apply_fails_fast_and_names_the_holder() {
         .stderr(std::process::Stdio::piped());
     let first = first.spawn().unwrap();
     let lock = format!(
-        "/run/lock/wsgictl{}.lock",
+        "/run/wsgictl/apply{}.lock",
         site.apache
             .confdir()
             .display()

@@ -65,8 +65,16 @@ impl Case {
             home: self.lab.home(),
         };
         let lookup = |v: &str| (v == "LAB_SECRET").then(|| KNOWN_SECRET.to_string());
-        let hp = wsgictl::pipeline::plan_host(&m, &m.hosts[0], &templates, None, &lookup, &reach)
-            .unwrap();
+        let hp = wsgictl::pipeline::plan_host(
+            &m,
+            &m.hosts[0],
+            &templates,
+            None,
+            &lookup,
+            &reach,
+            wsgictl::pipeline::Extras::NONE,
+        )
+        .unwrap();
         crate::support::place::place(&hp);
         // A converged host also runs its Apache.
         self.apache.start();

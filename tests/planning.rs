@@ -57,6 +57,17 @@ fn empty_facts(w: &World) -> Facts {
         w.desired.reload_marker.clone(),
         Fact::Known(PathState::Missing),
     );
+    // No step owed by an earlier apply.
+    for h in &w.desired.hooks {
+        f.paths.insert(
+            w.desired.owed(&h.app, h.name.name()),
+            Fact::Known(PathState::Missing),
+        );
+    }
+    for a in w.desired.files.iter().filter_map(|x| x.app.as_deref()) {
+        f.paths
+            .insert(w.desired.owed(a, "touch"), Fact::Known(PathState::Missing));
+    }
     // The way down to the apps: every ancestor exists, 0755 root:root; www-data exists.
     for a in &w.desired.access {
         for dir in std::path::Path::new(&a.path).ancestors().skip(1) {

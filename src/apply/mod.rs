@@ -13,7 +13,6 @@ use crate::manifest::{Host, Layout, Manifest};
 use crate::pipeline::HostPlan;
 use crate::plan::{Op, Plan};
 use crate::render::HostEnv;
-use crate::transport::Transport;
 use anyhow::{Context as _, bail};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -61,36 +60,100 @@ pub enum ApplyError {
         detail: String,
     },
     #[error(
-        "Apache's configuration test failed on {target}; every file this run wrote is back as it was \
-         and Apache was not reloaded (it keeps serving the previous configuration):\n{message}"
+        "Apache's configuration test failed on {target}; Apache was not reloaded (it keeps serving \
+         the previous configuration). {aftermath}:\n{message}"
     )]
-    Configtest { target: String, message: String },
+    Configtest {
+        target: String,
+        message: String,
+        aftermath: Aftermath,
+    },
     #[error(
         "app `{app}` does not import on {target} as its daemon user (catalogue: wsgi-import-exception); \
-         nothing was switched: Apache was not reloaded, no daemon restarted, and every file this run \
-         wrote is back as it was (the uploaded source and the venv stay):\n{output}"
+         nothing was switched: Apache was not reloaded and no daemon restarted. {aftermath}:\n{output}"
     )]
     Import {
         target: String,
         app: String,
         output: String,
+        aftermath: Aftermath,
     },
     #[error(
         "app `{app}` on {target}: Django's ALLOWED_HOSTS refuses {refused} (catalogue: \
          django-allowed-hosts-400); nothing was switched. Allow the server name (and aliases) in the settings, \
-         or in the app's `env` where the settings read it from the environment"
+         or in the app's `env` where the settings read it from the environment. {aftermath}"
     )]
     Hosts {
         target: String,
         app: String,
         refused: String,
+        aftermath: Aftermath,
     },
-    #[error("{step} failed on {target}:\n{output}")]
+    #[error("{step} failed on {target}. {aftermath}:\n{output}")]
     Step {
         target: String,
         step: String,
         output: String,
+        aftermath: Aftermath,
     },
+}
+
+/// What a run that stopped left behind: what it put back, what it could not, and what stays
+/// changed on purpose (uploaded code, a venv, migrations: nothing the old site reads).
+#[derive(Debug, Clone, Default)]
+pub struct Aftermath {
+    /// Paths restore() could not put back (`UNRESTORED` lines).
+    pub unrestored: Vec<String>,
+    /// Steps that ran and are not undone, in words.
+    pub stays: Vec<String>,
+}
+
+impl Aftermath {
+    /// From the steps the script announced and the restore steps that failed.
+    pub fn of(steps: &[String], unrestored: Vec<String>) -> Aftermath {
+        use crate::resource_id::ResourceId as R;
+        let stays = steps
+            .iter()
+            .filter_map(|s| s.parse::<R>().ok())
+            .filter_map(|id| match &id {
+                R::HostPackages => Some("the distribution packages it installed".to_string()),
+                R::Group(g) => Some(format!("group {g}")),
+                R::Account(u) => Some(format!("account {u}")),
+                R::Dir(d) => Some(format!("directory {d}")),
+                R::Access { user, path } => Some(format!("{user}'s traversal of {path}")),
+                R::Source(a) => Some(format!("the uploaded source of `{a}`")),
+                R::Venv(a) => Some(format!("the rebuilt venv of `{a}`")),
+                R::PipPackages(a) => Some(format!("the packages pip installed for `{a}`")),
+                R::Hook { hook, app } => Some(format!("manage.py {} of `{app}`", hook.name())),
+                _ => None,
+            })
+            .collect();
+        Aftermath { unrestored, stays }
+    }
+}
+
+impl std::fmt::Display for Aftermath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.unrestored.is_empty() {
+            f.write_str(
+                "Every file, enabled link, mode and owner this run changed is back as it was",
+            )?;
+        } else {
+            write!(
+                f,
+                "Could NOT put back: {} (see the output); everything else this run changed that the site reads is back as it was",
+                self.unrestored.join(", ")
+            )?;
+        }
+        if !self.stays.is_empty() {
+            write!(
+                f,
+                "; still changed, as the old site does not read them: {}",
+                self.stays.join(", ")
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// How this host's Apache is tested and reloaded: only the instance its confdir names.
@@ -178,6 +241,8 @@ pub fn apply_host(
         apache: &apache,
         reload_marker: &hp.desired.reload_marker,
         lock: &hp.env.lock_path(),
+        owed_dir: &hp.env.owed_dir(),
+        backup_prefix: &hp.env.backup_prefix(),
         abort_after: opts.abort_after.as_deref(),
         record_offsets: &offsets,
         import_tests: &import_tests(m, host, &hp),
@@ -188,7 +253,18 @@ pub fn apply_host(
     let warnings = django_warnings(m, host, &django);
 
     // Prove it: gather and plan again; nothing may be left.
-    let after = crate::pipeline::plan_with(m, host, templates, None, lookup, hp.transport)?;
+    let after = crate::pipeline::plan_with(
+        m,
+        host,
+        templates,
+        None,
+        lookup,
+        hp.transport,
+        crate::pipeline::Extras {
+            offsets: false,
+            health: true,
+        },
+    )?;
     let left: Vec<String> = after
         .plan
         .changes
@@ -196,7 +272,8 @@ pub fn apply_host(
         .filter(|c| c.action != crate::plan::Action::NoOp)
         .map(|c| format!("{} {}  {}", c.action.symbol(), c.id, c.reason))
         .collect();
-    let (health, stats) = health(host, m, after.transport)?;
+    let health = health_of(m, host, &after.facts);
+    let stats = after.transport.stats();
     if !left.is_empty() {
         bail!(
             "after applying, {target} still differs from the manifest:\n  {}",
@@ -296,6 +373,7 @@ fn source_tars(
 pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<String>, Django)> {
     let tag = format!("WSGICTL {nonce} ");
     let mut steps = Vec::new();
+    let mut unrestored = Vec::new();
     let mut django = Django::new();
     let mut lines = output.lines();
     let rest = |lines: std::str::Lines<'_>| {
@@ -311,6 +389,7 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
         let (word, arg) = msg.split_once(' ').unwrap_or((msg, ""));
         match word {
             "STEP" => steps.push(arg.to_string()),
+            "UNRESTORED" => unrestored.push(arg.to_string()),
             "DONE" => return Ok((steps, django)),
             "DJANGO" => {
                 let (app, json) = arg.split_once(' ').unwrap_or((arg, ""));
@@ -323,6 +402,7 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
                     target: target.into(),
                     app: arg.into(),
                     output: rest(lines).trim().to_string(),
+                    aftermath: Aftermath::of(&steps, unrestored),
                 }
                 .into());
             }
@@ -335,6 +415,7 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
                     target: target.into(),
                     app: arg.into(),
                     refused,
+                    aftermath: Aftermath::of(&steps, unrestored),
                 }
                 .into());
             }
@@ -357,6 +438,7 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
                 return Err(ApplyError::Configtest {
                     target: target.into(),
                     message: rest(lines).trim().to_string(),
+                    aftermath: Aftermath::of(&steps, unrestored),
                 }
                 .into());
             }
@@ -366,11 +448,16 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
                     target: target.into(),
                     step: format!("{arg} ({step})"),
                     output: rest(lines).trim().to_string(),
+                    // The failed step itself is not "still changed": it did not finish.
+                    aftermath: Aftermath::of(&steps[..steps.len().saturating_sub(1)], unrestored),
                 }
                 .into());
             }
             "ABORTED" => {
-                bail!("apply on {target} was aborted after step {arg} (WSGICTL_TEST_ABORT_AFTER)")
+                bail!(
+                    "apply on {target} was aborted after step {} ({arg}) (WSGICTL_TEST_ABORT_AFTER)",
+                    steps.len()
+                )
             }
             _ => {}
         }
@@ -435,62 +522,26 @@ fn django_warnings(m: &Manifest, host: &Host, django: &Django) -> Vec<String> {
     out
 }
 
-/// Request each app's health path from the host itself, with its server name as Host.
-fn health(
-    host: &Host,
-    m: &Manifest,
-    mut transport: Box<dyn Transport>,
-) -> anyhow::Result<(Vec<Health>, crate::transport::Stats)> {
-    let apps: Vec<_> = m
-        .apps_on(&host.name)
-        .filter(|a| a.health.is_some())
-        .collect();
-    if apps.is_empty() {
-        return Ok((Vec::new(), transport.stats()));
-    }
-    let mut s = String::new();
-    for a in &apps {
-        let url = format!(
-            "http://127.0.0.1:{}{}",
-            *a.port,
-            a.health.as_deref().unwrap_or("/")
-        );
-        let q = |v: &str| crate::shell::quote(v).expect("no NUL").into_owned();
-        s.push_str(&format!(
-            "printf '%s ' {}; curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 20 -H {} {} || echo curl-failed\n",
-            q(&a.name),
-            q(&format!("Host: {}", *a.server_name)),
-            q(&url)
-        ));
-    }
-    let out = transport.run_script(&s, false)?;
-    let text = String::from_utf8_lossy(&out.output);
-    let health = apps
-        .iter()
-        .map(|a| {
-            let url = format!(
-                "http://{}:{}{}",
-                *a.server_name,
-                *a.port,
-                a.health.as_deref().unwrap_or("/")
-            );
-            let line = text
-                .lines()
-                .find(|l| l.split(' ').next() == Some(a.name.as_str()))
-                .unwrap_or("");
-            let status = line
-                .split(' ')
-                .nth(1)
-                .and_then(|c| c.parse::<u16>().ok())
-                .filter(|c| *c != 0);
-            Health {
+/// What each app's `health` request answered, from facts gathered with `Extras::health`.
+pub fn health_of(m: &Manifest, host: &Host, facts: &crate::facts::Facts) -> Vec<Health> {
+    m.apps_on(&host.name)
+        .filter_map(|a| {
+            let fact = facts.health.get(a.name.as_str())?;
+            Some(Health {
                 app: a.name.value.clone(),
-                url,
-                status: status.ok_or_else(|| format!("no answer ({})", line.trim())),
-            }
+                url: format!(
+                    "http://{}:{}{}",
+                    *a.server_name,
+                    *a.port,
+                    a.health.as_deref().unwrap_or("/")
+                ),
+                status: match fact {
+                    crate::facts::Fact::Known(code) => Ok(*code),
+                    crate::facts::Fact::Unknown { error } => Err(error.clone()),
+                },
+            })
         })
-        .collect();
-    Ok((health, transport.stats()))
+        .collect()
 }
 
 /// `user=… host=… pid=… started=…` for the lock file.

@@ -33,7 +33,13 @@ pub struct Inputs<'a> {
     pub reload_marker: &'a str,
     /// The lock file: one apply at a time per Apache instance.
     pub lock: &'a str,
-    /// Test-only: stop right after the step with this id, as if killed.
+    /// Where this instance's owed-step markers live ([`HostEnv::owed_dir`]).
+    pub owed_dir: &'a str,
+    /// This instance's backup directories are `<prefix>XXXXXX` ([`HostEnv::backup_prefix`]).
+    pub backup_prefix: &'a str,
+    /// Test facility (`WSGICTL_TEST_ABORT_AFTER`): stop at the boundary after step N (a
+    /// number: the Nth step the script announces) or after the step with this id, as if
+    /// killed with SIGKILL.
     pub abort_after: Option<&'a str>,
     /// Shell run last: records the error logs' sizes for `doctor` (`doctor::live::record_offsets`).
     pub record_offsets: &'a str,
@@ -68,39 +74,83 @@ fn heredoc(command: &str, data: &[u8], nonce: &str) -> String {
     format!("base64 -d <<'WSGICTL_{nonce}_DATA' | {command}\n{body}WSGICTL_{nonce}_DATA\n")
 }
 
-pub fn build(i: &Inputs<'_>) -> String {
-    let n = i.nonce;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "\
-set -u
+/// Shell run first: helpers, the private state directories, the lock, leftovers of killed
+/// runs, this run's backup directory. `@…@` names are filled in by [`build`], each value quoted.
+const PRELUDE: &str = r#"set -u
 umask 022
 LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
-say() {{ echo \"WSGICTL {n} $*\"; }}
-fail() {{ say FAILED \"$1\"; shift; [ $# -gt 0 ] && printf '%s\\n' \"$@\"; exit 1; }}
-mkdir -p /run/lock /var/lib/wsgictl || fail lock
-lock={lock}
-exec 9>>\"$lock\"
-if ! flock -w {timeout} 9; then say LOCKED; cat \"$lock\"; exit 75; fi
-printf '%s\\n' {holder} > \"$lock\"
-fingerprint() {{
-  if [ -L \"$1\" ] || [ ! -e \"$1\" ]; then echo missing;
-  elif [ -d \"$1\" ]; then stat -c 'dir %a %U:%G' \"$1\";
-  else echo \"file $(sha256sum < \"$1\" | cut -d ' ' -f 1) $(stat -c '%a %U:%G' \"$1\")\"; fi
-}}
-stale() {{ got=$(fingerprint \"$1\"); [ \"$got\" = \"$2\" ] || {{ say STALE \"$1\"; echo \"expected: $2\"; echo \"found:    $got\"; exit 76; }}; }}
-",
-        timeout = i.lock_timeout_secs,
-        holder = q(i.holder),
-        lock = q(i.lock),
+say() { echo "WSGICTL @nonce@ $*"; }
+# A step that fails while the ops run puts back what the site reads first (restore), and a
+# reload marker only this run wrote goes with it.
+fail() {
+  if [ -n "${undo_on_fail:-}" ]; then undo_on_fail=; restore; [ -z "${own_reload:-}" ] || rm -f @marker@; fi
+  say FAILED "$1"; shift; [ $# -gt 0 ] && printf '%s\n' "$@"; exit 1
+}
+# wsgictl's own directories: root's, 0700, never through a link a user could have planted.
+private_dir() {
+  mkdir -p "$1" 2>/dev/null
+  if [ -L "$1" ] || [ ! -d "$1" ] || [ "$(stat -c %u "$1")" != 0 ]; then fail state "$1 is not a directory owned by root; remove it and run apply again"; fi
+  chmod 0700 "$1" || fail state
+}
+private_dir /var/lib/wsgictl
+private_dir /run/wsgictl
+private_dir @owed@
+lock=@lock@
+[ -L "$lock" ] && fail lock "$lock is a symbolic link"
+umask 077
+exec 9>>"$lock" || fail lock
+umask 022
+if ! flock -w @timeout@ 9; then say LOCKED; cat "$lock"; exit 75; fi
+printf '%s\n' @holder@ > "$lock"
+# Backups of runs that were killed (old env files among them): nobody restores them now.
+rm -rf @backups@*
+bk=$(mktemp -d @backups@XXXXXX) || fail backup
+trap 'rm -rf "$bk"' EXIT
+n=0; last=
+boundary() { if [ "$n" = @abort_n@ ] || [ "$last" = @abort_id@ ]; then say ABORTED "$last"; kill -9 $$; fi; }
+step() { boundary; n=$((n + 1)); last=$1; say STEP "$1"; }
+fingerprint() {
+  if [ -L "$1" ]; then echo "symlink to $(readlink "$1")";
+  elif [ ! -e "$1" ]; then echo missing;
+  elif [ -d "$1" ]; then stat -c 'dir %a %U:%G' "$1";
+  else echo "file $(sha256sum < "$1" | cut -d ' ' -f 1) $(stat -c '%a %U:%G' "$1")"; fi
+}
+stale() { got=$(fingerprint "$1"); [ "$got" = "$2" ] || { say STALE "$1"; echo "expected: $2"; echo "found:    $got"; exit 76; }; }
+# A path apply changes the owner or mode of is never followed through a symbolic link.
+nolink() { if [ -L "$1" ]; then say STALE "$1"; echo "expected: not a symbolic link"; echo "found:    symlink to $(readlink "$1")"; exit 76; fi; }
+owe() { : > "@owed@/$1" || fail marker; }
+paid() { rm -f "@owed@/$1"; }
+# One restore step: what it puts back (for the message), then the command.
+undo() { what=$1; shift; "$@" || say UNRESTORED "$what"; }
+quiet() { "$@" >/dev/null 2>&1; }
+put_back() { if [ -e "$1" ]; then mv -f "$1" "$2"; else rm -f "$2"; fi; }
+relink() { if [ -n "$1" ]; then ln -sfn "$1" "$2"; else rm -f "$2"; fi; }
+"#;
+
+pub fn build(i: &Inputs<'_>) -> String {
+    let (abort_n, abort_id) = match i.abort_after {
+        Some(a) if a.parse::<u32>().is_ok() => (a.to_string(), "#none".to_string()),
+        Some(a) => ("-1".to_string(), a.to_string()),
+        None => ("-1".to_string(), "#none".to_string()),
+    };
+    let mut s = String::from("{\n");
+    s.push_str(
+        &PRELUDE
+            .replace("@nonce@", i.nonce)
+            .replace("@owed@", &q(i.owed_dir))
+            .replace("@marker@", &q(i.reload_marker))
+            .replace("@lock@", &q(i.lock))
+            .replace("@timeout@", &i.lock_timeout_secs.to_string())
+            .replace("@holder@", &q(i.holder))
+            .replace("@backups@", &q(i.backup_prefix))
+            .replace("@abort_n@", &q(&abort_n))
+            .replace("@abort_id@", &q(&abort_id)),
     );
 
     // Staleness, under the lock.
     for c in &i.plan.changes {
         if let Some(b) = &c.before {
-            let path = c.id.path().unwrap_or("");
             let path = match c.ops.first() {
                 Some(
                     Op::WriteFile { path, .. }
@@ -108,71 +158,74 @@ stale() {{ got=$(fingerprint \"$1\"); [ \"$got\" = \"$2\" ] || {{ say STALE \"$1
                     | Op::Chown { path, .. }
                     | Op::MkDir { path, .. },
                 ) => path.as_str(),
-                _ => path,
+                _ => c.id.path().unwrap_or(""),
             };
-            let expected = match (b.exists, &b.sha256) {
-                (false, _) => "missing".to_string(),
-                (true, Some(sha)) => format!(
-                    "file {sha} {} {}",
-                    b.mode.as_deref().unwrap_or("").trim_start_matches('0'),
-                    b.owner.as_deref().unwrap_or("")
-                ),
-                (true, None) => format!(
-                    "dir {} {}",
-                    b.mode.as_deref().unwrap_or("").trim_start_matches('0'),
-                    b.owner.as_deref().unwrap_or("")
-                ),
-            };
-            let _ = writeln!(s, "stale {} {}", q(path), q(&expected));
+            let _ = writeln!(s, "stale {} {}", q(path), q(&expected(b)));
         }
     }
 
+    // What this run will owe once it starts changing things: recorded before the first
+    // change, cleared only after the step that pays it. A marker an earlier run left stays
+    // until a run pays it.
+    for c in &i.plan.changes {
+        for op in &c.ops {
+            if let Op::Manage { app, name, .. } = op {
+                let _ = writeln!(s, "owe {}", q(&format!("{app}.{name}")));
+            }
+        }
+    }
+    for h in &i.plan.handlers {
+        if let Handler::TouchWsgi { app, .. } = h {
+            let _ = writeln!(s, "owe {}", q(&format!("{app}.touch")));
+        }
+    }
     let reloads = i.plan.handlers.contains(&Handler::ConfigtestAndReload);
-    let _ = writeln!(
-        s,
-        "bk=$(mktemp -d /var/lib/wsgictl/backup.XXXXXX) || fail backup"
-    );
+    let marker = q(i.reload_marker);
+    // Only a marker this run wrote is removed when this run puts everything back.
+    let _ = writeln!(s, "own_reload=");
     if reloads {
-        let _ = writeln!(s, "touch {} || fail marker", q(i.reload_marker));
+        let _ = writeln!(
+            s,
+            "if [ ! -e {marker} ]; then : > {marker} || fail marker; own_reload=1; fi"
+        );
     }
     let mut restore: Vec<String> = Vec::new();
-
+    let mut ops = String::new();
     for (ci, c) in i.plan.changes.iter().enumerate() {
         if c.ops.is_empty() {
             continue;
         }
-        let _ = writeln!(s, "say STEP {}", q(&c.id.to_string()));
+        let _ = writeln!(ops, "step {}", q(&c.id.to_string()));
         for op in &c.ops {
-            s.push_str(&op_script(op, ci, i, &mut restore));
-        }
-        if i.abort_after == Some(c.id.to_string().as_str()) {
-            let _ = writeln!(s, "say ABORTED {}; kill -9 $$", q(&c.id.to_string()));
+            ops.push_str(&op_script(op, c, ci, i, &mut restore));
         }
     }
-
-    // Handlers.
+    // Put back what the site reads, newest first, each only if its op ran; every step is
+    // checked and a failed one named (UNRESTORED). Defined before the ops, so that a failing
+    // op can call it.
     let _ = writeln!(
         s,
-        "restore() {{\n  :\n{}}}",
+        "restore() {{\n  :\n{}}}\nundo_on_fail=1",
         restore
             .iter()
             .rev()
             .map(|r| format!("  {r}\n"))
             .collect::<String>()
     );
+    s.push_str(&ops);
+    let unmark = format!("[ -z \"$own_reload\" ] || rm -f {marker}");
     // The code, venv and env of every app about to be switched must import as its daemon
     // user, and Django must allow its server names; else nothing is switched.
     for (app, command) in i.import_tests {
         let _ = write!(
             s,
-            "say STEP {step}\n\
-             out=$({{\n{command}}} 2>&1)\n\
-             if ! printf '%s\\n' \"$out\" | grep -q '^django='; then restore; rm -f {marker}; say IMPORT {app}; printf '%s\\n' \"$out\"; exit 78; fi\n\
+            "step {step}\n\
+             out=$({{\n{command}}} 2>&1 </dev/null)\n\
+             if ! printf '%s\\n' \"$out\" | grep -q '^django='; then restore; {unmark}; say IMPORT {app}; printf '%s\\n' \"$out\"; exit 78; fi\n\
              say DJANGO {app} \"$(printf '%s\\n' \"$out\" | sed -n 's/^django=//p' | tail -n 1)\"\n\
-             case \"$out\" in *'\"refused\": []'*) ;; *) restore; rm -f {marker}; say HOSTS {app}; exit 78;; esac\n",
+             case \"$out\" in *'\"refused\": []'*) ;; *) restore; {unmark}; say HOSTS {app}; exit 78;; esac\n",
             step = q(&format!("import:{app}")),
             app = q(app),
-            marker = q(i.reload_marker),
         );
     }
     for h in &i.plan.handlers {
@@ -180,40 +233,71 @@ stale() {{ got=$(fingerprint \"$1\"); [ \"$got\" = \"$2\" ] || {{ say STALE \"$1
             Handler::ConfigtestAndReload => {
                 let _ = write!(
                     s,
-                    "say STEP configtest\n\
-                     if ! out=$({ctl} -t 2>&1); then restore; say CONFIGTEST; printf '%s\\n' \"$out\"; rm -f {marker}; exit 77; fi\n\
-                     say STEP reload\n\
-                     out=$({{ {reload}; }} 2>&1 9>&-) || fail reload \"$out\"\n\
-                     rm -f {marker}\n",
+                    "step configtest\n\
+                     if ! out=$({ctl} -t 2>&1 </dev/null); then restore; say CONFIGTEST; printf '%s\\n' \"$out\"; {unmark}; exit 77; fi\n\
+                     undo_on_fail=\n\
+                     step reload\n\
+                     out=$({{ {reload}; }} 2>&1 9>&- </dev/null) || fail reload \"$out\"\n\
+                     rm -f {marker}\n\
+                     rm -f {owed}/*.touch\n",
                     ctl = i.apache.ctl,
                     reload = i.apache.reload,
-                    marker = q(i.reload_marker),
+                    owed = q(i.owed_dir),
                 );
             }
             Handler::TouchWsgi { app, path } => {
                 let _ = writeln!(
                     s,
-                    "say STEP {}\ntouch {} || fail touch",
+                    "step {}\nnolink {p}\ntouch {p} || fail touch\npaid {}",
                     q(&format!("touch:{app}")),
-                    q(path)
+                    q(&format!("{app}.touch")),
+                    p = q(path),
                 );
             }
         }
     }
-    let _ = writeln!(s, "say STEP log-offsets\n{{ {}}} || true", i.record_offsets);
-    let _ = writeln!(s, "rm -rf \"$bk\"\nsay DONE");
+    let _ = writeln!(
+        s,
+        "step log-offsets\n{{ {}}} </dev/null || true",
+        i.record_offsets
+    );
+    // Every command reads /dev/null, never the rest of this script: sh reads the whole
+    // group before it runs any of it.
+    let _ = writeln!(s, "boundary\nsay DONE\n}} </dev/null");
     s
 }
 
-fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> String {
+/// What [`PRELUDE`]'s `fingerprint` prints for what the plan saw.
+fn expected(b: &crate::plan::Fingerprint) -> String {
+    let attrs = || {
+        format!(
+            "{} {}",
+            b.mode.as_deref().unwrap_or("").trim_start_matches('0'),
+            b.owner.as_deref().unwrap_or("")
+        )
+    };
+    match (b.exists, &b.sha256) {
+        (false, _) => "missing".to_string(),
+        (true, Some(sha)) => format!("file {sha} {}", attrs()),
+        (true, None) => format!("dir {}", attrs()),
+    }
+}
+
+fn op_script(
+    op: &Op,
+    c: &crate::plan::Change,
+    ci: usize,
+    i: &Inputs<'_>,
+    restore: &mut Vec<String>,
+) -> String {
     let n = i.nonce;
     match op {
         Op::CreateGroup { name } => format!(
-            "getent group {g} >/dev/null || groupadd --system {g} || fail group\n",
+            "getent group {g} >/dev/null || groupadd --system {g} </dev/null || fail group\n",
             g = q(name)
         ),
         Op::CreateUser { name, group, home } => format!(
-            "getent passwd {u} >/dev/null || useradd --system --gid {g} --home-dir {h} --no-create-home --shell /usr/sbin/nologin {u} || fail user\n",
+            "getent passwd {u} >/dev/null || useradd --system --gid {g} --home-dir {h} --no-create-home --shell /usr/sbin/nologin {u} </dev/null || fail user\n",
             u = q(name),
             g = q(group),
             h = q(home)
@@ -224,7 +308,7 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
             group,
             mode,
         } => format!(
-            "mkdir -p {p} && chown {o} {p} && chmod {m} {p} || fail mkdir\n",
+            "nolink {p}\nmkdir -p {p} && nolink {p} && chown -h {o} {p} && chmod {m} {p} || fail mkdir\n",
             p = q(path),
             o = q(&format!("{owner}:{group}")),
             m = q(mode)
@@ -233,23 +317,37 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
             let names: Vec<String> = names.iter().map(|n| q(n)).collect();
             let install = match manager {
                 crate::resources::packages::Manager::Apt => format!(
-                    "DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q {}",
+                    "DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold {} </dev/null",
                     names.join(" ")
                 ),
                 crate::resources::packages::Manager::Dnf => {
-                    format!("dnf install -y -q {}", names.join(" "))
+                    format!("dnf install -y -q {} </dev/null", names.join(" "))
                 }
             };
             format!(
                 "out=$({install} 2>&1) || fail packages \"$(printf '%s\\n' \"$out\" | tail -n 20)\"\n"
             )
         }
-        Op::Chmod { path, mode } => format!("chmod {} {} || fail chmod\n", q(mode), q(path)),
-        Op::Chown { path, owner, group } => format!(
-            "chown {} {} || fail chown\n",
-            q(&format!("{owner}:{group}")),
-            q(path)
-        ),
+        Op::Chmod { path, mode } => {
+            let p = q(path);
+            restore.push(format!(
+                "[ -z \"${{m_{ci}:-}}\" ] || undo {p} chmod \"$m_{ci}\" {p}"
+            ));
+            format!(
+                "nolink {p}\nm_{ci}=$(stat -c %a {p}) && chmod {} {p} || fail chmod\n",
+                q(mode)
+            )
+        }
+        Op::Chown { path, owner, group } => {
+            let p = q(path);
+            restore.push(format!(
+                "[ -z \"${{o_{ci}:-}}\" ] || undo {p} chown -h \"$o_{ci}\" {p}"
+            ));
+            format!(
+                "nolink {p}\no_{ci}=$(stat -c %U:%G {p}) && chown -h {} {p} || fail chown\n",
+                q(&format!("{owner}:{group}"))
+            )
+        }
         Op::SyncSource {
             app,
             dest,
@@ -257,8 +355,9 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
             group,
             upload,
             delete,
+            ..
         } => {
-            let mut s = String::new();
+            let mut s = format!("nolink {}\n", q(dest));
             if !upload.is_empty() {
                 let tar = i.tars.get(app).map(Vec::as_slice).unwrap_or(&[]);
                 s.push_str(&heredoc(
@@ -268,7 +367,7 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
                 ));
                 let _ = writeln!(
                     s,
-                    "chown -R {} {} || fail sync",
+                    "chown -R -h {} {} || fail sync",
                     q(&format!("{owner}:{group}")),
                     q(dest)
                 );
@@ -278,8 +377,16 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
             }
             s
         }
+        // Only a directory wsgictl made is ever removed: it carries `.wsgictl-venv` (or, from
+        // earlier versions, `.wsgictl-requirements`).
         Op::CreateVenv { path, python } => format!(
-            "rm -rf {p} && out=$({py} -m venv {p} 2>&1) || fail venv \"$out\"\n",
+            "v={p}\nnolink \"$v\"\n\
+             if [ -e \"$v\" ]; then\n\
+             \x20 if [ -e \"$v/.wsgictl-venv\" ] || [ -e \"$v/.wsgictl-requirements\" ]; then rm -rf \"$v\" || fail venv;\n\
+             \x20 else fail venv \"$v exists but wsgictl did not create it (no .wsgictl-venv inside), so it is not removed: move it away, or give the app another venv path\"; fi\n\
+             fi\n\
+             out=$({py} -m venv \"$v\" 2>&1 </dev/null) || fail venv \"$out\"\n\
+             : > \"$v/.wsgictl-venv\" || fail venv\n",
             p = q(path),
             py = q(python)
         ),
@@ -289,7 +396,7 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
         } => {
             let req = i.requirements.get(venv).map(String::as_str).unwrap_or("");
             format!(
-                "req=$(mktemp) || fail pip\n{}out=$({pip} install --disable-pip-version-check --no-input -r \"$req\" 2>&1) || {{ rm -f \"$req\"; fail pip \"$out\"; }}\nrm -f \"$req\"\nprintf '%s\\n' {sha} > {marker} || fail pip\n",
+                "req=$(mktemp) || fail pip\n{}out=$({pip} install --disable-pip-version-check --no-input -r \"$req\" 2>&1 </dev/null) || {{ rm -f \"$req\"; fail pip \"$out\"; }}\nrm -f \"$req\"\nprintf '%s\\n' {sha} > {marker} || fail pip\n",
                 heredoc("cat > \"$req\"", req.as_bytes(), n),
                 pip = q(&format!("{venv}/bin/pip")),
                 sha = q(requirements_sha256),
@@ -306,17 +413,15 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
             let content = i.contents.get(path).map(String::as_str).unwrap_or("");
             let p = q(path);
             let mut s = String::new();
-            {
-                // Keep the previous version for restore() (a failed configtest or import
-                // test puts every written file back); a new file is removed instead.
-                let _ = writeln!(
-                    s,
-                    "if [ -e {p} ]; then cp -p {p} \"$bk/{ci}\" || fail backup; fi"
-                );
-                restore.push(format!(
-                    "if [ -e \"$bk/{ci}\" ]; then mv -f \"$bk/{ci}\" {p}; else rm -f {p}; fi"
-                ));
-            }
+            // Keep the previous version for restore() (a failed configtest or import test
+            // puts every written file back); a new file is removed instead.
+            let _ = writeln!(
+                s,
+                "nolink {p}\nif [ -e {p} ]; then cp -p {p} \"$bk/{ci}\" || fail backup; fi\nw_{ci}=1"
+            );
+            restore.push(format!(
+                "[ -z \"${{w_{ci}:-}}\" ] || undo {p} put_back \"$bk/{ci}\" {p}"
+            ));
             let _ = writeln!(
                 s,
                 "d=$(dirname {p}); mkdir -p \"$d\" && tmp=$(mktemp \"$d/.wsgictl.XXXXXX\") || fail write"
@@ -335,24 +440,24 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
             s
         }
         Op::GrantTraverse { path, user, acl } => {
+            let p = q(path);
             if *acl {
                 format!(
-                    "setfacl -m {} {} || fail access\n",
-                    q(&format!("u:{user}:x")),
-                    q(path)
+                    "nolink {p}\nsetfacl -m {} {p} || fail access\n",
+                    q(&format!("u:{user}:x"))
                 )
             } else {
-                format!("chmod o+x {} || fail access\n", q(path))
+                format!("nolink {p}\nchmod o+x {p} || fail access\n")
             }
         }
         Op::Manage {
+            app,
             name,
             user,
             venv,
             src,
             env_file,
             settings,
-            ..
         } => {
             let inner = format!(
                 "cd {src} && set -a && . {env} && set +a && DJANGO_SETTINGS_MODULE={settings} exec {py} manage.py {name} --noinput",
@@ -363,10 +468,11 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
                 name = q(name)
             );
             format!(
-                "out=$(runuser -u {} -- sh -c {} 2>&1) || fail {} \"$out\"\n",
+                "out=$(runuser -u {} -- sh -c {} 2>&1 </dev/null) || fail {} \"$out\"\npaid {}\n",
                 q(user),
                 q(&inner),
-                q(&format!("manage.py {name}"))
+                q(&format!("manage.py {name}")),
+                q(&format!("{app}.{name}")),
             )
         }
         Op::Enable {
@@ -379,15 +485,20 @@ fn op_script(op: &Op, ci: usize, i: &Inputs<'_>, restore: &mut Vec<String>) -> S
                 EnableTool::A2enconf => "a2disconf",
                 EnableTool::A2ensite => "a2dissite",
             };
+            let link = q(c.id.path().unwrap_or(""));
+            // A link that was there (pointing elsewhere) is put back as it was; a new one is
+            // disabled again.
             restore.push(format!(
-                "APACHE_CONFDIR={} {undo} -q -f {} >/dev/null 2>&1",
+                "if [ -z \"${{e_{ci}:-}}\" ]; then :; elif [ -n \"$l_{ci}\" ]; then undo {link} relink \"$l_{ci}\" {link}; else undo {link} quiet env APACHE_CONFDIR={} {undo} -q -f {}; fi",
                 q(confdir),
                 q(name)
             ));
-            // a2en* keep their bookkeeping in /var/lib/apache2 whatever the instance: two
-            // instances' applies at once race on its marker files, so they take turns.
+            // a2en* refuse to replace a link that points elsewhere: it goes first. They keep
+            // their bookkeeping in /var/lib/apache2 whatever the instance: two instances'
+            // applies at once race on its marker files, so they take turns.
             format!(
-                "out=$(APACHE_CONFDIR={} flock -w 60 /run/lock/wsgictl-a2en.lock {} -q {} 2>&1) || fail enable \"$out\"\n",
+                "l_{ci}=; e_{ci}=1; if [ -L {link} ]; then l_{ci}=$(readlink {link}); rm -f {link} || fail enable; fi\n\
+                 out=$(APACHE_CONFDIR={} flock -w 60 /run/wsgictl/a2en.lock {} -q {} 2>&1 </dev/null) || fail enable \"$out\"\n",
                 q(confdir),
                 tool.command(),
                 q(name)

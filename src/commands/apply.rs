@@ -39,7 +39,22 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
 
     let mut failed = false;
     let mut ready: Vec<HostPlan> = Vec::new();
-    for (name, result) in plan_hosts(&m, &hosts, &templates, sel.app.as_deref(), &lookup, &reach) {
+    // The same round trip records the log offsets (for `doctor`) and asks each app for its
+    // health, so that even an apply with nothing to change proves the site.
+    let extras = crate::pipeline::Extras {
+        offsets: true,
+        health: true,
+    };
+    let planned = plan_hosts(
+        &m,
+        &hosts,
+        &templates,
+        sel.app.as_deref(),
+        &lookup,
+        &reach,
+        extras,
+    );
+    for (name, result) in planned {
         match result {
             Ok(mut hp) => {
                 if let Some(s) = &saved {
@@ -72,6 +87,10 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let (todo, nothing): (Vec<_>, Vec<_>) = ready.into_iter().partition(|hp| !hp.plan.is_empty());
     for hp in &nothing {
         println!("{}: no changes.", hp.plan.host);
+        let host = m
+            .host(&hp.plan.host)
+            .expect("planned host is in the manifest");
+        failed |= !print_health(&crate::apply::health_of(&m, host, &hp.facts));
         if args.verbose {
             let n = hp.transport.stats().exec_channels;
             eprintln!(
@@ -144,23 +163,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                 for w in &o.warnings {
                     println!("  warning: {w}");
                 }
-                for crate::apply::Health { app, url, status } in &o.health {
-                    match status {
-                        Ok(code) if (200..400).contains(code) => {
-                            println!("  {app}: {url} → {code}")
-                        }
-                        Ok(code) => {
-                            failed = true;
-                            println!(
-                                "  {app}: {url} → {code}: the app does not answer as expected; read its error log (ErrorLog in its vhost)"
-                            );
-                        }
-                        Err(e) => {
-                            failed = true;
-                            println!("  {app}: {url} → {e}");
-                        }
-                    }
-                }
+                failed |= !print_health(&o.health);
             }
             Err(e) => {
                 failed = true;
@@ -173,6 +176,27 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Success
     })
+}
+
+/// Print each app's health answer; whether all of them are good (2xx or 3xx).
+fn print_health(health: &[crate::apply::Health]) -> bool {
+    let mut good = true;
+    for crate::apply::Health { app, url, status } in health {
+        match status {
+            Ok(code) if (200..400).contains(code) => println!("  {app}: {url} → {code}"),
+            Ok(code) => {
+                good = false;
+                println!(
+                    "  {app}: {url} → {code}: the app does not answer as expected; read its error log (ErrorLog in its vhost), or run `wsgictl doctor`"
+                );
+            }
+            Err(e) => {
+                good = false;
+                println!("  {app}: {url} → {e}");
+            }
+        }
+    }
+    good
 }
 
 fn read_saved(path: &std::path::Path) -> anyhow::Result<super::plan::SavedPlan> {

@@ -23,6 +23,7 @@ pub fn run(cli: &Cli, args: &FactsArgs) -> anyhow::Result<ExitStatus> {
         None,
         &|v| std::env::var(v).ok(),
         transport.as_mut(),
+        crate::pipeline::Extras::NONE,
     )?;
     println!(
         "{}",

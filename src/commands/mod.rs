@@ -55,6 +55,7 @@ fn plan_selected(
         sel.app.as_deref(),
         &lookup,
         &reach,
+        crate::pipeline::Extras::NONE,
     );
     Ok(Planned { m, results })
 }

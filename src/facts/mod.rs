@@ -51,6 +51,23 @@ pub enum Probe {
         user: String,
         path: String,
     },
+    /// Housekeeping, run when root and while no apply holds `lock`: remove the backup
+    /// directories (`<prefix>*`, and `backup.*` of earlier versions) that killed applies
+    /// left behind. Reports how many it removed.
+    Leftovers {
+        lock: String,
+        prefix: String,
+    },
+    /// `apply` only: GET `url` from the host itself with `Host: host`; the HTTP status.
+    Health {
+        app: String,
+        url: String,
+        host: String,
+    },
+    /// `apply` only: record the error logs' sizes for `doctor` (`doctor::live::record_offsets`).
+    RecordOffsets {
+        script: String,
+    },
 }
 
 /// What [`Probe::Reach`] found.
@@ -214,6 +231,11 @@ pub struct Facts {
     pub interpreter_venv: BTreeMap<String, Fact<bool>>,
     /// `"<user> <path>"` → whether that user can run that path.
     pub reach: BTreeMap<String, Fact<Reached>>,
+    /// Leftover backup directories removed by this gather (`None`: not root, or an apply
+    /// held the lock).
+    pub leftovers_removed: Option<u32>,
+    /// App → the HTTP status its health path answered from the host (`apply` only).
+    pub health: BTreeMap<String, Fact<u16>>,
     /// Output outside any frame (login banners, shell warnings), for `facts`.
     pub stray: String,
 }
@@ -238,6 +260,8 @@ impl Facts {
             interpreters: BTreeMap::new(),
             reach: BTreeMap::new(),
             interpreter_venv: BTreeMap::new(),
+            leftovers_removed: None,
+            health: BTreeMap::new(),
             stray: String::new(),
         }
     }

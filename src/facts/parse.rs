@@ -52,6 +52,13 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
             Probe::Reach { user, path } => {
                 f.reach.insert(format!("{user} {path}"), fact(frame, reach));
             }
+            Probe::Leftovers { .. } => {
+                f.leftovers_removed = fact(frame, leftovers).known().copied().flatten();
+            }
+            Probe::Health { app, .. } => {
+                f.health.insert(app.clone(), fact(frame, http_status));
+            }
+            Probe::RecordOffsets { .. } => {}
         }
     }
     f
@@ -68,6 +75,9 @@ fn describe(p: &Probe) -> String {
         Probe::Tree { path } => format!("tree {path}"),
         Probe::Interpreter { path } => format!("interpreter {path}"),
         Probe::Reach { user, path } => format!("reach {path} as {user}"),
+        Probe::Leftovers { prefix, .. } => format!("leftovers {prefix}*"),
+        Probe::Health { app, url, .. } => format!("health of {app} ({url})"),
+        Probe::RecordOffsets { .. } => "log offsets".into(),
     }
 }
 
@@ -178,6 +188,23 @@ pub fn listen_port(arg: &str) -> Option<u16> {
 /// `venv=yes|no` from an interpreter probe; a missing interpreter cannot make venvs.
 pub fn interpreter_venv(body: &str) -> Result<bool, String> {
     Ok(get(&kv(body), "venv") == Some("yes"))
+}
+
+/// `removed=N`, or `skip`/`busy` (not root, or an apply holds the lock).
+pub fn leftovers(body: &str) -> Result<Option<u32>, String> {
+    match get(&kv(body), "removed") {
+        Some(n) => n.parse().map(Some).map_err(|_| "bad count".to_string()),
+        None if body.trim() == "skip" || body.trim() == "busy" => Ok(None),
+        None => Err("no verdict".into()),
+    }
+}
+
+/// `status=200`; curl's `000` (no answer) and anything else is an error naming what it saw.
+pub fn http_status(body: &str) -> Result<u16, String> {
+    match get(&kv(body), "status").map(str::parse::<u16>) {
+        Some(Ok(code)) if code != 0 => Ok(code),
+        _ => Err("no HTTP answer".into()),
+    }
 }
 
 pub fn reach(body: &str) -> Result<Reached, String> {

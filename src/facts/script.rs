@@ -21,12 +21,15 @@ umask 022
 
 /// The whole script for `probes`, framed with `nonce`.
 pub fn build(probes: &[Probe], nonce: &str) -> String {
-    let mut s = String::from(PRELUDE);
+    // One group read whole before it runs: no probe can read the rest of the script.
+    let mut s = String::from("{\n");
+    s.push_str(PRELUDE);
     for (i, p) in probes.iter().enumerate() {
         s.push_str(&format!("echo 'WSGICTL {nonce} BEGIN {i}'\n(\n"));
         s.push_str(&body(p));
         s.push_str(&format!(") 2>&1\necho \"WSGICTL {nonce} END {i} $?\"\n"));
     }
+    s.push_str("} </dev/null\n");
     s
 }
 
@@ -154,6 +157,29 @@ echo \"deny $(stat -c '%A:%U:%G' \"$p\" 2>/dev/null || echo missing) $p\"
             user = q(user),
             path = q(path)
         ),
+        Probe::Leftovers { lock, prefix } => format!(
+            "\
+[ \"$(id -u)\" = 0 ] || {{ echo skip; exit 0; }}
+mkdir -p /run/wsgictl && chmod 0700 /run/wsgictl
+if [ -L /run/wsgictl ] || [ \"$(stat -c %u /run/wsgictl)\" != 0 ] || [ -L {lock} ]; then echo busy; exit 0; fi
+exec 9>>{lock}
+flock -n 9 || {{ echo busy; exit 0; }}
+n=0
+for d in {prefix}* /var/lib/wsgictl/backup.??????; do
+  [ -d \"$d\" ] && [ ! -L \"$d\" ] || continue
+  rm -rf \"$d\" && n=$((n + 1))
+done
+echo \"removed=$n\"
+",
+            lock = q(lock),
+            prefix = q(prefix)
+        ),
+        Probe::Health { url, host, .. } => format!(
+            "echo \"status=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 -H {} {} </dev/null)\"\nexit 0\n",
+            q(&format!("Host: {host}")),
+            q(url)
+        ),
+        Probe::RecordOffsets { script } => format!("{{ {script}}} </dev/null\n"),
         Probe::Tree { path } => format!(
             "\
 t={path}

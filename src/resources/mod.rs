@@ -40,6 +40,10 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
         },
     ];
     for s in states {
+        p.push(Probe::Leftovers {
+            lock: s.lock.clone(),
+            prefix: s.backup_prefix.clone(),
+        });
         for a in &s.accounts {
             p.push(Probe::Group {
                 name: a.group.clone(),
@@ -92,6 +96,20 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
             path: s.reload_marker.clone(),
             want_sha256: None,
         });
+        // Steps an earlier apply owes: each hook, and each app's restart.
+        let owed = s.hooks.iter().map(|h| s.owed(&h.app, h.name.name())).chain(
+            s.files
+                .iter()
+                .filter(|f| f.role == FileRole::WsgiScript)
+                .filter_map(|f| f.app.as_deref())
+                .map(|a| s.owed(a, "touch")),
+        );
+        for path in owed {
+            p.push(Probe::Path {
+                path,
+                want_sha256: None,
+            });
+        }
         for a in &s.access {
             p.push(Probe::Account {
                 name: a.user.clone(),
@@ -141,9 +159,10 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
         .into_iter()
         .partition(|c| matches!(c.id, ResourceId::WsgiScript(_) | ResourceId::EnvFile(_)));
     changes.extend(app_files);
-    changes.extend(hooks::plan(i, &changes));
+    changes.extend(hooks::plan(i, &changes)?);
     changes.extend(apache_files);
     changes.extend(links::plan(i)?);
+    changes.extend(owed_restarts(i)?);
     changes.extend(pending_reload(i)?);
     changes.extend(stopped_apache(i));
     let handlers = handlers(&changes, i.desired);
@@ -201,6 +220,40 @@ fn stopped_apache(i: &Inputs<'_>) -> Option<Change> {
         diff: None,
         ops: Vec::new(),
     })
+}
+
+/// Whether an earlier apply left the marker of a step it owes (`marker` must be probed).
+pub(crate) fn owed(i: &Inputs<'_>, marker: &str) -> anyhow::Result<bool> {
+    Ok(!matches!(
+        known(i.facts.paths.get(marker), marker)?,
+        crate::facts::PathState::Missing
+    ))
+}
+
+/// Daemon restarts an earlier apply owes: it changed the app's code or environment and was
+/// stopped (or failed) before it touched the `.wsgi`.
+fn owed_restarts(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    for f in &i.desired.files {
+        let (FileRole::WsgiScript, Some(app)) = (f.role, f.app.as_deref()) else {
+            continue;
+        };
+        let marker = i.desired.owed(app, "touch");
+        if owed(i, &marker)? {
+            out.push(Change {
+                id: ResourceId::Restart(app.to_string()),
+                action: Action::Update,
+                reason: format!(
+                    "an earlier apply changed the app but did not restart its daemon ({marker})"
+                ),
+                before: None,
+                details: Vec::new(),
+                diff: None,
+                ops: Vec::new(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// A reload that an earlier apply promised (its marker is on the host) but never did.
