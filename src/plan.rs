@@ -103,6 +103,10 @@ pub enum Op {
     PipInstall {
         venv: String,
         requirements_sha256: String,
+        /// Reinstall what is already there (`--force-reinstall`): site-packages was changed
+        /// by hand, so pip's own view of what is installed cannot be trusted.
+        #[serde(default)]
+        force: bool,
     },
     WriteFile {
         path: String,

@@ -207,7 +207,7 @@ fn settled_children(pid: u32, before: &[u32]) -> Vec<u32> {
     }
 }
 
-fn edit(path: &std::path::Path, from: &str, to: &str) {
+pub fn edit(path: &std::path::Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{from:?} not in {}", path.display());
     std::fs::write(path, text.replace(from, to)).unwrap();

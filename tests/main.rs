@@ -13,6 +13,7 @@ mod facts;
 mod manifest;
 mod plan;
 mod planning;
+mod promises;
 mod quoting;
 mod render;
 mod support;

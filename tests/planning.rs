@@ -194,6 +194,8 @@ fn converged(w: &World) -> Facts {
                 python: "3.11.2".into(),
                 home: Some("/usr/bin".into()),
                 marker: Some(v.requirements_sha256.clone()),
+                installed: Some("5a1e".repeat(16)),
+                recorded: Some("5a1e".repeat(16)),
             })),
         );
     }
@@ -771,4 +773,52 @@ fn an_env_file_is_shown_by_names_only_and_no_old_value_prints() {
         !diff.lines().any(|l| l.contains('=')),
         "no assignment line is shown:\n{diff}"
     );
+}
+
+/// Django deleted from site-packages by hand: the requirements marker still matches, the
+/// digest of site-packages does not. A forced reinstall, and the daemon restarts.
+#[test]
+fn a_venv_changed_by_hand_is_reinstalled_by_force() {
+    let w = world();
+    let mut f = converged(&w);
+    let v = &w.desired.venvs[0];
+    if let Some(Fact::Known(Some(venv))) = f.venvs.get_mut(&v.path) {
+        venv.installed = Some("0bad".repeat(16));
+    }
+    let p = plan(&w, &f).unwrap();
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.id.to_string() == format!("packages:{}", v.app))
+        .unwrap();
+    assert_eq!(c.action, wsgictl::plan::Action::Update, "{}", shown(&p));
+    assert!(
+        c.reason
+            .contains("site-packages changed since the last install")
+    );
+    assert!(matches!(
+        c.ops[..],
+        [wsgictl::plan::Op::PipInstall { force: true, .. }]
+    ));
+    assert!(
+        p.handlers
+            .iter()
+            .any(|h| matches!(h, wsgictl::plan::Handler::TouchWsgi { app, .. } if *app == v.app)),
+        "{:?}",
+        p.handlers
+    );
+    // Installed by an earlier version (no digest recorded): checked and recorded, no force.
+    if let Some(Fact::Known(Some(venv))) = f.venvs.get_mut(&v.path) {
+        venv.recorded = None;
+    }
+    let p = plan(&w, &f).unwrap();
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.id.to_string() == format!("packages:{}", v.app))
+        .unwrap();
+    assert!(matches!(
+        c.ops[..],
+        [wsgictl::plan::Op::PipInstall { force: false, .. }]
+    ));
 }

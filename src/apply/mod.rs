@@ -249,7 +249,12 @@ pub fn apply_host(
     });
     hp.transport.set_script_timeout(opts.timeout);
     let out = hp.transport.run_script(&text, host.sudo)?;
-    let (steps, django) = outcome(&String::from_utf8_lossy(&out.output), &nonce, &target)?;
+    // Programs run on the host (pip, manage.py, the import test) may echo a setting.
+    let text = crate::render::scrub(
+        &String::from_utf8_lossy(&out.output),
+        &crate::render::secret_values(m, host, lookup),
+    );
+    let (steps, django) = outcome(&text, &nonce, &target)?;
     let warnings = django_warnings(m, host, &django);
 
     // Prove it: gather and plan again; nothing may be left.

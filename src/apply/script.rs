@@ -101,6 +101,7 @@ lock=@lock@
 umask 077
 exec 9>>"$lock" || fail lock
 umask 022
+chmod 0600 "$lock" || fail lock
 if ! flock -w @timeout@ 9; then say LOCKED; cat "$lock"; exit 75; fi
 printf '%s\n' @holder@ > "$lock"
 # Backups of runs that were killed (old env files among them): nobody restores them now.
@@ -393,12 +394,17 @@ fn op_script(
         Op::PipInstall {
             venv,
             requirements_sha256,
+            force,
         } => {
             let req = i.requirements.get(venv).map(String::as_str).unwrap_or("");
+            // The marker: what was installed, and the digest of site-packages right after.
             format!(
-                "req=$(mktemp) || fail pip\n{}out=$({pip} install --disable-pip-version-check --no-input -r \"$req\" 2>&1 </dev/null) || {{ rm -f \"$req\"; fail pip \"$out\"; }}\nrm -f \"$req\"\nprintf '%s\\n' {sha} > {marker} || fail pip\n",
+                "{digest}req=$(mktemp) || fail pip\n{}out=$({pip} install --disable-pip-version-check --no-input{force} -r \"$req\" 2>&1 </dev/null) || {{ rm -f \"$req\"; fail pip \"$out\"; }}\nrm -f \"$req\"\nprintf '%s\\ninstalled=%s\\n' {sha} \"$(site_digest {v})\" > {marker} || fail pip\n",
                 heredoc("cat > \"$req\"", req.as_bytes(), n),
+                digest = crate::facts::script::SITE_DIGEST,
+                force = if *force { " --force-reinstall" } else { "" },
                 pip = q(&format!("{venv}/bin/pip")),
+                v = q(venv),
                 sha = q(requirements_sha256),
                 marker = q(&format!("{venv}/.wsgictl-requirements")),
             )

@@ -202,6 +202,10 @@ pub struct Venv {
     pub home: Option<String>,
     /// What apply recorded as installed (`.wsgictl-requirements`).
     pub marker: Option<String>,
+    /// The digest of site-packages now (`facts::script::SITE_DIGEST`).
+    pub installed: Option<String>,
+    /// The digest apply recorded after its last install; `None` from earlier versions.
+    pub recorded: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -319,6 +319,8 @@ pub fn venv(body: &str) -> Result<Option<Venv>, String> {
         python: need(&p, "python")?.to_string(),
         home: get(&p, "home").map(str::to_string),
         marker: get(&p, "marker").map(str::to_string),
+        installed: get(&p, "installed").map(str::to_string),
+        recorded: get(&p, "recorded").map(str::to_string),
     }))
 }
 

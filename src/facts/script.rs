@@ -19,6 +19,21 @@ export PATH
 umask 022
 ";
 
+/// `site_digest VENV`: the sha256 of what the venv's site-packages holds, two levels deep
+/// (packages, their modules and sub-packages, `*.dist-info`), bytecode left out. Cheap enough
+/// for every gather; apply records it after each install, so a package removed or replaced by
+/// hand shows as drift. Shared by the gather's venv probe and apply's pip step.
+pub const SITE_DIGEST: &str = "\
+site_digest() {
+  for sp in \"$1\"/lib/python*/site-packages; do
+    [ -d \"$sp\" ] || continue
+    (cd \"$sp\" && find . -maxdepth 2 ! -name __pycache__ ! -name '*.pyc' | LC_ALL=C sort | sha256sum | cut -d ' ' -f 1)
+    return
+  done
+  echo none
+}
+";
+
 /// The whole script for `probes`, framed with `nonce`.
 pub fn build(probes: &[Probe], nonce: &str) -> String {
     // One group read whole before it runs: no probe can read the rest of the script.
@@ -126,11 +141,13 @@ if [ -x \"$v/bin/python\" ]; then
   echo exists=yes
   echo \"python=$(\"$v/bin/python\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>&1 | head -n 1)\"
   sed -n 's/^home *= */home=/p' \"$v/pyvenv.cfg\" 2>/dev/null
-  [ -r \"$v/.wsgictl-requirements\" ] && sed 's/^/marker=/' \"$v/.wsgictl-requirements\"
+  [ -r \"$v/.wsgictl-requirements\" ] && sed -n '1s/^/marker=/p; s/^installed=/recorded=/p' \"$v/.wsgictl-requirements\"
+  {digest}echo \"installed=$(site_digest \"$v\")\"
 else echo exists=no; fi
 exit 0
 ",
-            path = q(path)
+            path = q(path),
+            digest = SITE_DIGEST.replace('\n', "\n  "),
         ),
         Probe::Interpreter { path } => format!(
             "p={}\nif [ -x \"$p\" ] && v=$(\"$p\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null); then echo \"version=$v\"; if \"$p\" -c 'import ensurepip, venv' >/dev/null 2>&1; then echo venv=yes; else echo venv=no; fi; else echo missing; fi\n",
@@ -162,6 +179,7 @@ echo \"deny $(stat -c '%A:%U:%G' \"$p\" 2>/dev/null || echo missing) $p\"
 [ \"$(id -u)\" = 0 ] || {{ echo skip; exit 0; }}
 mkdir -p /run/wsgictl && chmod 0700 /run/wsgictl
 if [ -L /run/wsgictl ] || [ \"$(stat -c %u /run/wsgictl)\" != 0 ] || [ -L {lock} ]; then echo busy; exit 0; fi
+umask 077
 exec 9>>{lock}
 flock -n 9 || {{ echo busy; exit 0; }}
 n=0

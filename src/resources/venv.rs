@@ -2,7 +2,9 @@
 //!
 //! A venv is (re)created when it is missing, its interpreter no longer runs, or it was built
 //! from another interpreter than the manifest's `python` (pyvenv.cfg's `home`). Packages are
-//! (re)installed when the venv's marker does not hold the hash of what should be installed.
+//! (re)installed when the venv's marker does not hold the hash of what should be installed, and
+//! reinstalled by force when site-packages no longer matches the digest apply recorded after
+//! its last install (a package deleted or replaced by hand: the next daemon start would fail).
 
 use super::{Inputs, known, noop};
 use crate::plan::{Action, Change, Op};
@@ -62,9 +64,49 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
         }
         let marker = state.as_ref().and_then(|s| s.marker.as_deref());
         let id = ResourceId::PipPackages(v.app.clone());
+        let digests = state
+            .as_ref()
+            .map(|s| (s.recorded.as_deref(), s.installed.as_deref()));
+        let same = !fresh && marker == Some(v.requirements_sha256.as_str());
         out.push(
-            if !fresh && marker == Some(v.requirements_sha256.as_str()) {
-                noop(id, "requirements unchanged since the last install".into())
+            if same && let Some((None, _)) = digests {
+                // Installed by an earlier version: record what is there now.
+                Change {
+                    id,
+                    action: Action::Update,
+                    reason: "no record of what site-packages held after the last install; check and record it".into(),
+                    before: None,
+                    details: Vec::new(),
+                    diff: None,
+                    ops: vec![Op::PipInstall {
+                        venv: v.path.clone(),
+                        requirements_sha256: v.requirements_sha256.clone(),
+                        force: false,
+                    }],
+                }
+            } else if same && let Some((Some(was), now)) = digests && Some(was) != now {
+                Change {
+                    id,
+                    action: Action::Update,
+                    reason: format!(
+                        "site-packages changed since the last install (a package was removed or replaced by hand): reinstall the requirements into {}",
+                        v.path
+                    ),
+                    before: None,
+                    details: vec![format!(
+                        "site-packages digest {} → {}",
+                        short(was),
+                        now.map_or("none", short)
+                    )],
+                    diff: None,
+                    ops: vec![Op::PipInstall {
+                        venv: v.path.clone(),
+                        requirements_sha256: v.requirements_sha256.clone(),
+                        force: true,
+                    }],
+                }
+            } else if same {
+                noop(id, "requirements and site-packages unchanged since the last install".into())
             } else {
                 Change {
                     id,
@@ -86,10 +128,16 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                     ops: vec![Op::PipInstall {
                         venv: v.path.clone(),
                         requirements_sha256: v.requirements_sha256.clone(),
+                        force: false,
                     }],
                 }
             },
         );
     }
     Ok(out)
+}
+
+/// The first 12 hex digits of a digest, for people.
+fn short(d: &str) -> &str {
+    &d[..d.len().min(12)]
 }

@@ -69,3 +69,14 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     );
     out
 }
+
+/// A string no other test (nor another run) produces: pid, a counter and the clock.
+pub fn unique() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{}-{n}-{t}", std::process::id())
+}

@@ -1,0 +1,534 @@
+//! What the README promises about secrets, destructive paths, lost work, rollbacks and drift,
+//! shown on the lab (real sshd, Apache with mod_wsgi, Django from PyPI) where the promise is
+//! kept by the remote script. Some tests deploy a copy of the blog example changed the way a
+//! real project misbehaves: settings that echo a secret, read stdin, or need a database.
+
+use crate::apply::{Site, all, edit};
+use crate::support::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SECRET: (&str, &str) = ("LAB_SECRET", KNOWN_SECRET);
+
+fn sh(cmd: &str) -> String {
+    let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A word no other test writes, to find this test's files among every test's.
+fn token(what: &str) -> String {
+    format!("{what}-{}", crate::support::unique())
+}
+
+/// The blog example copied below the site's base, `patch`ed, and the manifest pointed at it.
+fn with_project(site: &Site, settings_tail: &str) -> PathBuf {
+    let from = root().join("examples/single-app/blog");
+    let to = site.base.join("project");
+    sh(&format!("cp -r '{}' '{}'", from.display(), to.display()));
+    let settings = to.join("blog/settings.py");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(&settings, format!("{text}\n{settings_tail}\n")).unwrap();
+    edit(
+        &site.manifest,
+        &format!("{}", from.display()),
+        &format!("{}", to.display()),
+    );
+    to
+}
+
+/// Add an env line to every app of the manifest.
+fn add_env(site: &Site, line: &str) {
+    let text = std::fs::read_to_string(&site.manifest).unwrap();
+    std::fs::write(
+        &site.manifest,
+        text.replace("    env {\n", &format!("    env {{\n        {line}\n")),
+    )
+    .unwrap();
+}
+
+fn apply_env(site: &Site, env: &[(&str, &str)]) -> std::process::Output {
+    let mut e = vec![SECRET];
+    e.extend_from_slice(env);
+    site.lab.wsgictl(
+        &["apply", "--yes", "-f", site.manifest.to_str().unwrap()],
+        &e,
+    )
+}
+
+/// Every file below /var/lib/wsgictl's backup directories that holds `needle`.
+fn backups_holding(needle: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in std::fs::read_dir("/var/lib/wsgictl").into_iter().flatten() {
+        let d = d.unwrap().path();
+        if !d
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("backup")
+            || !d.is_dir()
+        {
+            continue;
+        }
+        for f in std::fs::read_dir(&d).into_iter().flatten() {
+            let f = f.unwrap().path();
+            if std::fs::read_to_string(&f).is_ok_and(|t| t.contains(needle)) {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
+}
+
+#[test]
+fn a_killed_apply_leaves_old_secrets_in_no_backup_once_plan_has_run() {
+    let site = Site::deployed();
+    let old = token("old-greeting");
+    edit(
+        &site.manifest,
+        "BLOG_GREETING \"hello 1\"",
+        &format!("BLOG_GREETING \"{old}\""),
+    );
+    site.applied();
+    // Killed right after it wrote the new env file: its backup holds the old one.
+    edit(&site.manifest, &old, "the new greeting");
+    let o = apply_env(&site, &[("WSGICTL_TEST_ABORT_AFTER", "env-file:app1")]);
+    assert_ne!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(
+        !backups_holding(&old).is_empty(),
+        "the killed run was expected to leave its backup"
+    );
+    let o = site.wsgictl("plan", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_eq!(
+        backups_holding(&old),
+        Vec::<PathBuf>::new(),
+        "plan as root removes what killed runs left"
+    );
+    site.applied();
+    assert_eq!(backups_holding("the new greeting"), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn output_of_the_hosts_programs_never_shows_a_secret() {
+    let site = Site::new(1, "");
+    with_project(
+        &site,
+        "if os.environ.get('BLOG_LEAK') == '1':\n    raise RuntimeError('cannot connect to postgres://blog:' + SECRET_KEY + '@db/blog')",
+    );
+    add_env(&site, "BLOG_LEAK \"1\"");
+    let o = site.apply();
+    let text = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot connect to postgres://blog:"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(KNOWN_SECRET),
+        "the secret was printed:\n{text}"
+    );
+    assert!(text.contains("<redacted>@db/blog"), "{text}");
+}
+
+#[test]
+fn a_program_that_reads_stdin_cannot_swallow_the_rest_of_the_script() {
+    let site = Site::new(1, "");
+    with_project(
+        &site,
+        "import sys\nif os.environ.get('BLOG_READ_STDIN') == '1':\n    sys.stdin.read()",
+    );
+    add_env(&site, "BLOG_READ_STDIN \"1\"");
+    let o = site.applied();
+    assert!(stdout(&o).contains("→ 200"), "{}", all(&o));
+    assert_eq!(site.get(1, "/").0, 200);
+}
+
+#[test]
+fn a_symlink_planted_after_plan_is_refused_and_not_followed() {
+    let site = Site::deployed();
+    let static_dir = site.root(1).join("static");
+    std::fs::set_permissions(
+        &static_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("plan.json");
+    let o = site.wsgictl("plan", &["--out", saved.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(stdout(&o).contains("mode 0700 → 0755"), "{}", all(&o));
+    // Between plan and apply, the directory becomes a link to something else of root's.
+    let victim = site.base.join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::rename(&static_dir, site.base.join("static.moved")).unwrap();
+    std::os::unix::fs::symlink(&victim, &static_dir).unwrap();
+
+    let o = site.wsgictl("apply", &["--yes", saved.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("static exists but is not a directory (a symbolic link)"),
+        "{err}"
+    );
+    assert_eq!(mode(&victim), 0o700, "the link was followed");
+}
+
+/// The same, planted after apply's own gather: the script's check under the lock refuses it
+/// as stale and says "symlink", not "missing". Run as the apply script itself, locally.
+#[test]
+fn the_apply_script_refuses_a_symlink_where_the_plan_saw_a_directory() {
+    use wsgictl::plan::{Action, Change, Fingerprint, Op, Plan};
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let managed = dir.path().join("static");
+    std::os::unix::fs::symlink(&victim, &managed).unwrap();
+    let path = managed.display().to_string();
+    let plan = Plan {
+        host: "local".into(),
+        findings: Vec::new(),
+        changes: vec![Change {
+            id: wsgictl::resource_id::ResourceId::Dir(path.clone()),
+            action: Action::Update,
+            reason: "mode 0700 → 0755".into(),
+            before: Some(Fingerprint {
+                exists: true,
+                sha256: None,
+                mode: Some("0700".into()),
+                owner: Some("root:root".into()),
+            }),
+            details: Vec::new(),
+            diff: None,
+            ops: vec![Op::Chmod {
+                path: path.clone(),
+                mode: "0755".into(),
+            }],
+        }],
+        handlers: Vec::new(),
+    };
+    let u = unique();
+    let owed = format!("/var/lib/wsgictl/owed-test-{u}");
+    let lock = format!("/run/wsgictl/test-{u}.lock");
+    let text = wsgictl::apply::script::build(&wsgictl::apply::script::Inputs {
+        plan: &plan,
+        nonce: "0123456789abcdef",
+        holder: "test",
+        lock_timeout_secs: 5,
+        contents: &Default::default(),
+        tars: &Default::default(),
+        requirements: &Default::default(),
+        apache: &wsgictl::apply::script::ApacheControl {
+            ctl: "true".into(),
+            reload: "true".into(),
+        },
+        reload_marker: &format!("/var/lib/wsgictl/reload-test-{u}"),
+        lock: &lock,
+        owed_dir: &owed,
+        backup_prefix: &format!("/var/lib/wsgictl/backup-test-{u}."),
+        abort_after: None,
+        record_offsets: ":\n",
+        import_tests: &[],
+    });
+    use wsgictl::transport::Transport as _;
+    let out = wsgictl::transport::local::LocalTransport::new("local")
+        .run_script(&text, false)
+        .unwrap();
+    let _ = std::fs::remove_dir(&owed);
+    let _ = std::fs::remove_file(&lock);
+    let err = wsgictl::apply::outcome(
+        &String::from_utf8_lossy(&out.output),
+        "0123456789abcdef",
+        "local",
+    )
+    .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("changed since plan")
+            && msg.contains(&format!("found:    symlink to {}", victim.display())),
+        "{msg}"
+    );
+    assert_eq!(mode(&victim), 0o700, "the link was followed");
+}
+
+#[test]
+fn another_account_can_neither_take_nor_block_the_host_lock() {
+    let site = Site::deployed();
+    let instance = site
+        .apache
+        .confdir()
+        .display()
+        .to_string()
+        .replace('/', "_");
+    // A user holds what earlier versions used as the lock, in world-writable /run/lock.
+    let old_lock = format!("/run/lock/wsgictl{instance}.lock");
+    let mut holder = Command::new("runuser")
+        .args([
+            "-u",
+            crate::support::lab::PW_USER,
+            "--",
+            "flock",
+            &old_lock,
+            "sleep",
+            "60",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    edit(
+        &site.manifest,
+        "BLOG_GREETING \"hello 1\"",
+        "BLOG_GREETING \"locked out\"",
+    );
+    let o = site.wsgictl("apply", &["--yes", "--lock-timeout", "3"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let _ = std::fs::remove_file(&old_lock);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+
+    let lock = PathBuf::from(format!("/run/wsgictl/apply{instance}.lock"));
+    assert_eq!(mode(Path::new("/run/wsgictl")), 0o700);
+    assert_eq!(mode(&lock), 0o600);
+    let user = crate::support::lab::PW_USER;
+    let o = Command::new("runuser")
+        .args(["-u", user, "--", "sh", "-c"])
+        .arg(format!("exec 9>>{}", lock.display()))
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{user} could open the lock file");
+}
+
+#[test]
+fn a_failed_migrate_is_owed_and_run_by_the_next_apply() {
+    let site = Site::new(1, "");
+    let db = site.root(1).join("db");
+    let project = with_project(
+        &site,
+        "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': os.environ['BLOG_DB']}}\nINSTALLED_APPS += ['django.contrib.contenttypes']",
+    );
+    add_env(&site, &format!("BLOG_DB \"{}/blog.sqlite3\"", db.display()));
+    edit(
+        &site.manifest,
+        "collectstatic #true",
+        "collectstatic #true\n        migrate #true",
+    );
+    std::fs::create_dir_all(&db).unwrap();
+    sh(&format!("chown blog '{}'", db.display()));
+    site.applied();
+    assert!(
+        db.join("blog.sqlite3").exists(),
+        "migrate made the database"
+    );
+
+    // New code, and the database cannot be opened: migrate fails after the sync.
+    let views = project.join("blog/views.py");
+    let text = std::fs::read_to_string(&views).unwrap();
+    std::fs::write(
+        &views,
+        text.replace("blog: hello from Django", "blog v2: hello from Django"),
+    )
+    .unwrap();
+    std::fs::remove_file(db.join("blog.sqlite3")).unwrap();
+    sh(&format!(
+        "chown root '{}' && chmod 0555 '{}'",
+        db.display(),
+        db.display()
+    ));
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(stderr(&o).contains("manage.py migrate"), "{}", all(&o));
+    assert!(
+        stderr(&o).contains(
+            "still changed, as the old site does not read them: the uploaded source of `app1`"
+        ),
+        "{}",
+        all(&o)
+    );
+
+    // What is owed is planned, though the code on the host is already the new one.
+    let o = site.wsgictl("plan", &["--detailed-exitcode"]);
+    let text = all(&o);
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("~ migrate:app1") && text.contains("an earlier apply did not finish it"),
+        "{text}"
+    );
+    assert!(text.contains("~ restart:app1"), "{text}");
+
+    sh(&format!(
+        "chown blog '{}' && chmod 0755 '{}'",
+        db.display(),
+        db.display()
+    ));
+    site.applied();
+    assert!(db.join("blog.sqlite3").exists(), "the owed migrate ran");
+    let (code, body) = site.get(1, "/");
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("blog v2"),
+        "the daemon was restarted onto v2: {body}"
+    );
+    let o = site.wsgictl("plan", &["--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+}
+
+#[test]
+fn a_failed_configtest_puts_back_links_modes_and_owners() {
+    let site = Site::deployed();
+    let conf = site.apache.confdir();
+    // By hand: the site is enabled through a copy, and the env file has another mode.
+    let hand = conf.join("sites-available/hand-app1.conf");
+    std::fs::copy(conf.join("sites-available/wsgictl-app1.conf"), &hand).unwrap();
+    let link = conf.join("sites-enabled/wsgictl-app1.conf");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("../sites-available/hand-app1.conf", &link).unwrap();
+    let env = site.root(1).join("app.env");
+    std::fs::set_permissions(&env, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+
+    let t = site.base.join("templates/apache");
+    std::fs::create_dir_all(&t).unwrap();
+    let builtin = include_str!("../modules/apache/vhost.conf.tera");
+    std::fs::write(
+        t.join("vhost.conf"),
+        builtin.replace(
+            "    WSGIProcessGroup",
+            "    NoSuchDirective on\n    WSGIProcessGroup",
+        ),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&site.manifest).unwrap();
+    std::fs::write(&site.manifest, format!("templates \"./templates\"\n{text}")).unwrap();
+
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("configuration test failed")
+            && err.contains(
+                "Every file, enabled link, mode and owner this run changed is back as it was"
+            ),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        PathBuf::from("../sites-available/hand-app1.conf"),
+        "the link the enable replaced is back"
+    );
+    assert_eq!(mode(&env), 0o600, "the env file's mode is back");
+    assert_eq!(site.get(1, "/").0, 200);
+}
+
+#[test]
+fn a_broken_venv_is_drift_that_apply_repairs() {
+    let site = Site::deployed();
+    let venv = site.root(1).join("venv");
+    sh(&format!(
+        "rm -rf '{}'/lib/python3*/site-packages/django",
+        venv.display()
+    ));
+    let o = site.wsgictl("plan", &["--detailed-exitcode"]);
+    let text = all(&o);
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("packages:app1")
+            && text.contains("site-packages changed since the last install"),
+        "{text}"
+    );
+    let o = site.applied();
+    assert!(stdout(&o).contains("→ 200"), "{}", all(&o));
+    let o = site.wsgictl("plan", &["--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+}
+
+#[test]
+fn an_apply_with_nothing_to_change_still_proves_the_site() {
+    let site = Site::deployed();
+    // Broken outside anything wsgictl manages: Django unreadable to the daemon, which then
+    // restarts (the .wsgi's mtime only: no drift).
+    let venv = site.root(1).join("venv");
+    sh(&format!(
+        "chmod 0000 '{}'/lib/python3*/site-packages/django && touch '{}'",
+        venv.display(),
+        site.root(1).join("app.wsgi").display()
+    ));
+    let o = site.apply();
+    let text = all(&o);
+    assert!(text.contains("no changes"), "{text}");
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("→ 500"), "{text}");
+}
+
+/// Stop a run at every step boundary in turn: after each stop the site still answers, and
+/// the next apply converges.
+#[test]
+fn a_run_killed_at_any_step_leaves_the_site_up_and_the_next_apply_converges() {
+    let site = Site::deployed();
+    let project = with_project(&site, "");
+    site.applied();
+    let mut k = 1;
+    loop {
+        assert!(k < 30, "the sweep never reached the end of the script");
+        // Code, environment and vhost all change: sync, hooks, files, import test, reload.
+        std::fs::write(project.join("blog/sweep.py"), format!("K = {k}\n")).unwrap();
+        let text = std::fs::read_to_string(&site.manifest).unwrap();
+        let text = regex_replace(
+            &text,
+            "BLOG_GREETING \"[^\"]*\"",
+            &format!("BLOG_GREETING \"sweep {k}\""),
+        );
+        let threads = 10 + k % 2;
+        let text = if text.contains("daemon {") {
+            regex_replace(&text, "threads [0-9]+", &format!("threads {threads}"))
+        } else {
+            text.replace(
+                "    health \"/\"",
+                &format!("    health \"/\"\n    daemon {{\n        threads {threads}\n    }}"),
+            )
+        };
+        std::fs::write(&site.manifest, text).unwrap();
+
+        let kk = k.to_string();
+        let o = apply_env(&site, &[("WSGICTL_TEST_ABORT_AFTER", &kk)]);
+        if o.status.code() == Some(0) {
+            // No step k: the whole script ran.
+            assert!(k > 5, "too few steps to sweep: {}", all(&o));
+            break;
+        }
+        assert!(
+            all(&o).contains("was aborted after step"),
+            "step {k}: {}",
+            all(&o)
+        );
+        assert_eq!(
+            site.get(1, "/").0,
+            200,
+            "the site is down after a stop at step {k}"
+        );
+        let o = site.applied();
+        assert!(stdout(&o).contains("→ 200"), "step {k}: {}", all(&o));
+        let (_, body) = site.get(1, "/");
+        assert!(
+            body.contains(&format!("greeting: sweep {k}")),
+            "step {k}: {body}"
+        );
+        k += 1;
+    }
+}
+
+fn regex_replace(text: &str, pattern: &str, with: &str) -> String {
+    regex::Regex::new(pattern)
+        .unwrap()
+        .replace_all(text, with)
+        .into_owned()
+}
