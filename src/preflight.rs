@@ -208,6 +208,40 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Fin
         }
     }
 
+    // wsgictl runs the manifest's interpreter as root (to build the venv): never one that
+    // another account owns or can write, which would be that account's way to root.
+    for app in m.apps_on(host) {
+        let venv = facts
+            .venvs
+            .get(&app.venv.path)
+            .and_then(|f| f.known())
+            .and_then(|v| v.as_ref())
+            .and_then(|v| v.untrusted.as_ref())
+            .map(|u| (format!("the venv's python {}/bin/python", app.venv.path), u));
+        let base = facts
+            .untrusted
+            .get(app.python.as_str())
+            .map(|u| (app.python.value.clone(), u));
+        for (what, u) in base.into_iter().chain(venv) {
+            let mut w = u.splitn(3, ' ');
+            let (path, owner, mode) = (
+                w.next().unwrap_or(""),
+                w.next().unwrap_or("?"),
+                w.next().unwrap_or("?"),
+            );
+            out.push(Finding {
+                severity: Severity::Error,
+                scenario: "interpreter-not-root-controlled".into(),
+                app: Some(app.name.value.clone()),
+                evidence: format!(
+                    "{what} is controlled by `{owner}`: {path} (mode {mode}) is owned or writable by an account other than root; wsgictl did not run it as root"
+                ),
+                fix: "build the venv from an interpreter only root can change (`python \"/usr/bin/python3\"`), in a directory only root can change (`venv { path \"/srv/APP/venv\" }`); or have root install it system-wide (e.g. under /opt)".into(),
+                span: Some(app.python.span),
+            });
+        }
+    }
+
     // The venv's `python` is a symlink to the base interpreter: the daemon user must be able
     // to run it (a Python built under /root or a 0700 home is not).
     for app in m.apps_on(host) {

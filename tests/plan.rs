@@ -510,3 +510,52 @@ fn an_interpreter_the_daemon_user_cannot_reach_is_found_and_blocks_apply() {
         "apply changed the host despite the preflight error"
     );
 }
+
+/// wsgictl runs the manifest's interpreter as root (to probe it and build the venv): one that
+/// another account owns is reported, never run.
+#[test]
+fn an_interpreter_another_account_controls_is_never_run_as_root() {
+    let c = Case::new(1);
+    let dir = c.manifest.parent().unwrap().join("pybin");
+    std::fs::create_dir(&dir).unwrap();
+    let ran = c.manifest.parent().unwrap().join("ran-as");
+    let python = dir.join("python3");
+    std::fs::write(
+        &python,
+        format!(
+            "#!/bin/sh\nid -u >> {}\nexec /usr/bin/python3 \"$@\"\n",
+            ran.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    run_ok(
+        std::process::Command::new("chown")
+            .arg(PW_USER)
+            .arg(&python),
+    );
+    let text = std::fs::read_to_string(&c.manifest).unwrap().replace(
+        "    user \"blog\"\n",
+        &format!("    user \"blog\"\n    python \"{}\"\n", python.display()),
+    );
+    std::fs::write(&c.manifest, text).unwrap();
+
+    let o = c.plan(&[]);
+    let err = out(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("interpreter-not-root-controlled")
+            && err.contains(&format!("controlled by `{PW_USER}`")),
+        "{err}"
+    );
+    let o = c.lab.wsgictl(
+        &["apply", "--yes", "-f", c.manifest.to_str().unwrap()],
+        &[SECRET],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        !ran.exists(),
+        "the interpreter ran: {}",
+        std::fs::read_to_string(&ran).unwrap_or_default()
+    );
+}

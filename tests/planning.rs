@@ -196,6 +196,7 @@ fn converged(w: &World) -> Facts {
                 marker: Some(v.requirements_sha256.clone()),
                 installed: Some("5a1e".repeat(16)),
                 recorded: Some("5a1e".repeat(16)),
+                untrusted: None,
             })),
         );
     }

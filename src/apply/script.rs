@@ -127,6 +127,8 @@ undo() { what=$1; shift; "$@" || say UNRESTORED "$what"; }
 quiet() { "$@" >/dev/null 2>&1; }
 put_back() { if [ -e "$1" ]; then mv -f "$1" "$2"; else rm -f "$2"; fi; }
 relink() { if [ -n "$1" ]; then ln -sfn "$1" "$2"; else rm -f "$2"; fi; }
+# Never run as root a program another account controls (preflight said so; checked again).
+trusted() { u=$(untrusted "$1"); [ -z "$u" ] || fail "$2" "not running $1 as root: $u (path, owner, mode) is not root's alone"; }
 "#;
 
 pub fn build(i: &Inputs<'_>) -> String {
@@ -136,6 +138,7 @@ pub fn build(i: &Inputs<'_>) -> String {
         None => ("-1".to_string(), "#none".to_string()),
     };
     let mut s = String::from("{\n");
+    s.push_str(crate::facts::script::UNTRUSTED);
     s.push_str(
         &PRELUDE
             .replace("@nonce@", i.nonce)
@@ -381,7 +384,7 @@ fn op_script(
         // Only a directory wsgictl made is ever removed: it carries `.wsgictl-venv` (or, from
         // earlier versions, `.wsgictl-requirements`).
         Op::CreateVenv { path, python } => format!(
-            "v={p}\nnolink \"$v\"\n\
+            "v={p}\nnolink \"$v\"\ntrusted {py} venv\n\
              if [ -e \"$v\" ]; then\n\
              \x20 if [ -e \"$v/.wsgictl-venv\" ] || [ -e \"$v/.wsgictl-requirements\" ]; then rm -rf \"$v\" || fail venv;\n\
              \x20 else fail venv \"$v exists but wsgictl did not create it (no .wsgictl-venv inside), so it is not removed: move it away, or give the app another venv path\"; fi\n\
@@ -399,7 +402,7 @@ fn op_script(
             let req = i.requirements.get(venv).map(String::as_str).unwrap_or("");
             // The marker: what was installed, and the digest of site-packages right after.
             format!(
-                "{digest}req=$(mktemp) || fail pip\n{}out=$({pip} install --disable-pip-version-check --no-input{force} -r \"$req\" 2>&1 </dev/null) || {{ rm -f \"$req\"; fail pip \"$out\"; }}\nrm -f \"$req\"\nprintf '%s\\ninstalled=%s\\n' {sha} \"$(site_digest {v})\" > {marker} || fail pip\n",
+                "{digest}trusted {pip} pip\nreq=$(mktemp) || fail pip\n{}out=$({pip} install --disable-pip-version-check --no-input{force} -r \"$req\" 2>&1 </dev/null) || {{ rm -f \"$req\"; fail pip \"$out\"; }}\nrm -f \"$req\"\nprintf '%s\\ninstalled=%s\\n' {sha} \"$(site_digest {v})\" > {marker} || fail pip\n",
                 heredoc("cat > \"$req\"", req.as_bytes(), n),
                 digest = crate::facts::script::SITE_DIGEST,
                 force = if *force { " --force-reinstall" } else { "" },

@@ -206,6 +206,10 @@ pub struct Venv {
     pub installed: Option<String>,
     /// The digest apply recorded after its last install; `None` from earlier versions.
     pub recorded: Option<String>,
+    /// `path owner mode` of what a non-root account controls on the way to the venv's
+    /// python; it was not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -230,6 +234,9 @@ pub struct Facts {
     pub trees: BTreeMap<String, Fact<Option<Vec<TreeFile>>>>,
     /// Interpreter path → `3.11.2`, or `None` when it is missing or does not run.
     pub interpreters: BTreeMap<String, Fact<Option<String>>>,
+    /// Interpreter path → `path owner mode` of what a non-root account controls on the way
+    /// to it: such an interpreter was not run (`facts::script::UNTRUSTED`).
+    pub untrusted: BTreeMap<String, String>,
     /// Interpreter path → whether it can create a venv (`ensurepip`; Debian splits it out
     /// into `python3-venv`).
     pub interpreter_venv: BTreeMap<String, Fact<bool>>,
@@ -264,6 +271,7 @@ impl Facts {
             interpreters: BTreeMap::new(),
             reach: BTreeMap::new(),
             interpreter_venv: BTreeMap::new(),
+            untrusted: BTreeMap::new(),
             leftovers_removed: None,
             health: BTreeMap::new(),
             stray: String::new(),

@@ -44,6 +44,11 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 f.trees.insert(path.clone(), fact(frame, tree));
             }
             Probe::Interpreter { path } => {
+                if let Ok(fr) = &frame
+                    && let Some(u) = get(&kv(&fr.body), "untrusted")
+                {
+                    f.untrusted.insert(path.clone(), u.to_string());
+                }
                 f.interpreters
                     .insert(path.clone(), fact(frame.clone(), interpreter));
                 f.interpreter_venv
@@ -321,11 +326,12 @@ pub fn venv(body: &str) -> Result<Option<Venv>, String> {
         marker: get(&p, "marker").map(str::to_string),
         installed: get(&p, "installed").map(str::to_string),
         recorded: get(&p, "recorded").map(str::to_string),
+        untrusted: get(&p, "untrusted").map(str::to_string),
     }))
 }
 
 pub fn interpreter(body: &str) -> Result<Option<String>, String> {
-    if body.trim() == "missing" {
+    if body.trim() == "missing" || get(&kv(body), "untrusted").is_some() {
         return Ok(None);
     }
     Ok(Some(need(&kv(body), "version")?.to_string()))

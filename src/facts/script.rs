@@ -34,6 +34,32 @@ site_digest() {
 }
 ";
 
+/// `untrusted PATH`: the first file or directory on the way to PATH (as given, then with
+/// every link resolved) that an account other than root owns, or that group or others may
+/// write, as `path owner mode`; nothing when root alone controls all of it. The gather runs
+/// as root: an interpreter someone else controls is never run, only reported.
+pub const UNTRUSTED: &str = "\
+untrusted() {
+  for w in \"$1\" \"$(readlink -f -- \"$1\" 2>/dev/null)\"; do
+    cur=$w
+    while [ -n \"$cur\" ]; do
+      if s=$(stat -c '%u %a %U' -- \"$cur\" 2>/dev/null); then
+        uid=${s%% *}; rest=${s#* }; mode=${rest%% *}; owner=${rest#* }
+        writable=no
+        case \"$mode\" in *[2367]?|*[2367]) writable=yes;; esac
+        # A link's own mode means nothing; a sticky directory (/tmp) lets no one replace
+        # another's entry, and that entry is checked in turn.
+        [ -L \"$cur\" ] && writable=no
+        case \"$mode\" in [1357]???) writable=no;; esac
+        if [ \"$uid\" != 0 ] || [ \"$writable\" = yes ]; then echo \"$cur $owner $mode\"; return; fi
+      fi
+      [ \"$cur\" = / ] && break
+      cur=$(dirname -- \"$cur\")
+    done
+  done
+}
+";
+
 /// The whole script for `probes`, framed with `nonce`.
 pub fn build(probes: &[Probe], nonce: &str) -> String {
     // One group read whole before it runs: no probe can read the rest of the script.
@@ -137,7 +163,12 @@ else echo type=missing; fi
         Probe::Venv { path } => format!(
             "\
 v={path}
-if [ -x \"$v/bin/python\" ]; then
+{untrusted}u=$(untrusted \"$v/bin/python\")
+if [ -n \"$u\" ] && [ -e \"$v/bin/python\" ]; then
+  echo exists=yes
+  echo \"untrusted=$u\"
+  echo \"python=not run as root\"
+elif [ -x \"$v/bin/python\" ]; then
   echo exists=yes
   echo \"python=$(\"$v/bin/python\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>&1 | head -n 1)\"
   sed -n 's/^home *= */home=/p' \"$v/pyvenv.cfg\" 2>/dev/null
@@ -148,9 +179,10 @@ exit 0
 ",
             path = q(path),
             digest = SITE_DIGEST.replace('\n', "\n  "),
+            untrusted = UNTRUSTED,
         ),
         Probe::Interpreter { path } => format!(
-            "p={}\nif [ -x \"$p\" ] && v=$(\"$p\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null); then echo \"version=$v\"; if \"$p\" -c 'import ensurepip, venv' >/dev/null 2>&1; then echo venv=yes; else echo venv=no; fi; else echo missing; fi\n",
+            "{UNTRUSTED}p={}\nu=$(untrusted \"$p\"); if [ -n \"$u\" ]; then echo \"untrusted=$u\"; exit 0; fi\nif [ -x \"$p\" ] && v=$(\"$p\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null); then echo \"version=$v\"; if \"$p\" -c 'import ensurepip, venv' >/dev/null 2>&1; then echo venv=yes; else echo venv=no; fi; else echo missing; fi\n",
             q(path)
         ),
         Probe::Reach { user, path } => format!(

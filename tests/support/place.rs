@@ -22,9 +22,24 @@ pub fn place(hp: &HostPlan) {
     }
     for v in &d.venvs {
         super::run_ok(Command::new(&v.python).args(["-m", "venv", "--without-pip", &v.path]));
+        std::fs::write(Path::new(&v.path).join(".wsgictl-venv"), "").unwrap();
+        // What apply records after pip: the requirements' hash and site-packages' digest.
+        let digest = super::run_ok(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "{}site_digest \"$1\"",
+                    wsgictl::facts::script::SITE_DIGEST
+                ))
+                .args(["sh", &v.path]),
+        );
         std::fs::write(
             Path::new(&v.path).join(".wsgictl-requirements"),
-            format!("{}\n", v.requirements_sha256),
+            format!(
+                "{}\ninstalled={}",
+                v.requirements_sha256,
+                String::from_utf8_lossy(&digest.stdout)
+            ),
         )
         .unwrap();
     }
