@@ -59,6 +59,47 @@ pub struct Fingerprint {
     pub sha256: Option<String>,
     pub mode: Option<String>,
     pub owner: Option<String>,
+    /// For what is not one file or directory: how apply re-checks it, and what it saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Seen>,
+}
+
+/// What the plan saw of a source tree, a venv, an account, a group or a link, in the words
+/// of the apply script's check of that kind (`tree_fp`, `venv_fp`, `getent`, `readlink`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub kind: SeenKind,
+    /// The path or name checked.
+    pub of: String,
+    /// What the check printed at plan time (`missing`, a digest, `symlink to …`).
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeenKind {
+    Tree,
+    Venv,
+    Account,
+    Group,
+    Link,
+}
+
+impl Fingerprint {
+    /// A fingerprint that is a [`Seen`] check only.
+    pub fn seen(kind: SeenKind, of: &str, value: &str) -> Fingerprint {
+        Fingerprint {
+            exists: value != "missing",
+            sha256: None,
+            mode: None,
+            owner: None,
+            seen: Some(Seen {
+                kind,
+                of: of.to_string(),
+                value: value.to_string(),
+            }),
+        }
+    }
 }
 
 /// One step of apply. Closed: apply is one `match` over it.
@@ -95,6 +136,9 @@ pub enum Op {
         group: String,
         upload: Vec<String>,
         delete: Vec<String>,
+        /// sha256 over every local file's hash, mode and path as planned.
+        #[serde(default)]
+        content_sha256: String,
     },
     CreateVenv {
         path: String,

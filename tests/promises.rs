@@ -208,6 +208,7 @@ fn the_apply_script_refuses_a_symlink_where_the_plan_saw_a_directory() {
                 sha256: None,
                 mode: Some("0700".into()),
                 owner: Some("root:root".into()),
+                seen: None,
             }),
             details: Vec::new(),
             diff: None,
@@ -531,4 +532,79 @@ fn regex_replace(text: &str, pattern: &str, with: &str) -> String {
         .unwrap()
         .replace_all(text, with)
         .into_owned()
+}
+
+/// A saved plan is applied exactly as saved: a local file changed since is refused, and so is
+/// the plan applied with another manifest.
+#[test]
+fn a_saved_plan_is_pinned_to_the_source_and_the_manifest_it_was_made_from() {
+    let site = Site::deployed();
+    let project = with_project(&site, "");
+    let views = project.join("blog/views.py");
+    let text = std::fs::read_to_string(&views).unwrap();
+    std::fs::write(&views, text.replace("hello from Django", "planned text")).unwrap();
+    let saved = site.base.join("plan.json");
+    let o = site.wsgictl("plan", &["--out", saved.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(stdout(&o).contains("~ blog/views.py"), "{}", all(&o));
+
+    // The same path, other content: the plan's upload no longer is what would be sent.
+    std::fs::write(&views, text.replace("hello from Django", "unplanned text")).unwrap();
+    let o = site.wsgictl("apply", &["--yes", saved.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(
+        stderr(&o).contains("no longer matches what apply would do")
+            && stderr(&o).contains("source:app1 would now be done differently"),
+        "{}",
+        all(&o)
+    );
+    let on_host = std::fs::read_to_string(site.root(1).join("src/blog/views.py")).unwrap();
+    assert!(
+        !on_host.contains("unplanned") && !on_host.contains("planned text"),
+        "{on_host}"
+    );
+
+    // Planned from one manifest, applied with another.
+    std::fs::write(&views, text.replace("hello from Django", "planned text")).unwrap();
+    let other = site.base.join("other.kdl");
+    std::fs::copy(&site.manifest, &other).unwrap();
+    let o = site.lab.wsgictl(
+        &[
+            "apply",
+            "--yes",
+            "-f",
+            other.to_str().unwrap(),
+            saved.to_str().unwrap(),
+        ],
+        &[SECRET],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(stderr(&o).contains("was planned from"), "{}", all(&o));
+
+    // As saved, it applies.
+    let o = site.wsgictl("apply", &["--yes", saved.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(site.get(1, "/").1.contains("planned text"));
+}
+
+/// A directory at the venv path that wsgictl did not make is never removed.
+#[test]
+fn a_venv_path_holding_something_else_is_not_removed() {
+    let site = Site::new(1, "");
+    let venv = site.root(1).join("venv");
+    std::fs::create_dir_all(&venv).unwrap();
+    std::fs::write(venv.join("precious.txt"), "keep me").unwrap();
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(
+        stderr(&o).contains(
+            "exists but wsgictl did not create it (no .wsgictl-venv inside), so it is not removed"
+        ),
+        "{}",
+        all(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(venv.join("precious.txt")).unwrap(),
+        "keep me"
+    );
 }

@@ -117,7 +117,11 @@ fingerprint() {
   elif [ -d "$1" ]; then stat -c 'dir %a %U:%G' "$1";
   else echo "file $(sha256sum < "$1" | cut -d ' ' -f 1) $(stat -c '%a %U:%G' "$1")"; fi
 }
-stale() { got=$(fingerprint "$1"); [ "$got" = "$2" ] || { say STALE "$1"; echo "expected: $2"; echo "found:    $got"; exit 76; }; }
+account_fp() { if getent passwd "$1" >/dev/null; then echo present; else echo missing; fi; }
+group_fp() { if getent group "$1" >/dev/null; then echo present; else echo missing; fi; }
+# stale_by CHECK WHAT SEEN: the plan saw SEEN; refuse when CHECK WHAT says otherwise now.
+stale_by() { got=$("$1" "$2"); [ "$got" = "$3" ] || { say STALE "$2"; echo "expected: $3"; echo "found:    $got"; exit 76; }; }
+stale() { stale_by fingerprint "$1" "$2"; }
 # A path apply changes the owner or mode of is never followed through a symbolic link.
 nolink() { if [ -L "$1" ]; then say STALE "$1"; echo "expected: not a symbolic link"; echo "found:    symlink to $(readlink "$1")"; exit 76; fi; }
 owe() { : > "@owed@/$1" || fail marker; }
@@ -139,6 +143,8 @@ pub fn build(i: &Inputs<'_>) -> String {
     };
     let mut s = String::from("{\n");
     s.push_str(crate::facts::script::UNTRUSTED);
+    s.push_str(crate::facts::script::SITE_DIGEST);
+    s.push_str(crate::facts::script::FINGERPRINTS);
     s.push_str(
         &PRELUDE
             .replace("@nonce@", i.nonce)
@@ -154,7 +160,20 @@ pub fn build(i: &Inputs<'_>) -> String {
 
     // Staleness, under the lock.
     for c in &i.plan.changes {
-        if let Some(b) = &c.before {
+        if let Some(crate::plan::Fingerprint {
+            seen: Some(seen), ..
+        }) = &c.before
+        {
+            use crate::plan::SeenKind;
+            let check = match seen.kind {
+                SeenKind::Tree => "tree_fp",
+                SeenKind::Venv => "venv_fp",
+                SeenKind::Account => "account_fp",
+                SeenKind::Group => "group_fp",
+                SeenKind::Link => "fingerprint",
+            };
+            let _ = writeln!(s, "stale_by {check} {} {}", q(&seen.of), q(&seen.value));
+        } else if let Some(b) = &c.before {
             let path = match c.ops.first() {
                 Some(
                     Op::WriteFile { path, .. }

@@ -17,7 +17,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     };
     sel.validate(&m)?;
     let saved = match &args.plan_file {
-        Some(p) => Some(read_saved(p)?),
+        Some(p) => Some(read_saved(p, &m.path)?),
         None => None,
     };
     let hosts: Vec<_> = sel
@@ -63,6 +63,20 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                         .iter()
                         .find(|sh| sh.plan.host == name)
                         .expect("filtered above");
+                    // A saved plan is applied only as it was saved: what apply would do now
+                    // (manifest, templates, secrets, local source, requirements, host) must be
+                    // exactly that. The saved `before` fingerprints then pin the host.
+                    if let Some(diff) = plan_difference(&sh.plan, &hp.plan) {
+                        eprintln!(
+                            "error: {name}: the saved plan {} no longer matches what apply would do (the manifest, a template, a secret, the local source, the requirements or the host changed since it was saved): {diff}; run plan again",
+                            args.plan_file
+                                .as_deref()
+                                .unwrap_or(std::path::Path::new(""))
+                                .display()
+                        );
+                        failed = true;
+                        continue;
+                    }
                     // The saved ops, judged by today's preflight.
                     let findings = std::mem::take(&mut hp.plan.findings);
                     hp.plan = sh.plan.clone();
@@ -199,7 +213,54 @@ fn print_health(health: &[crate::apply::Health]) -> bool {
     good
 }
 
-fn read_saved(path: &std::path::Path) -> anyhow::Result<super::plan::SavedPlan> {
+/// The first way `now` differs from `saved` in what apply would run (ids, actions, ops,
+/// handlers); reasons, details and fingerprints are not compared.
+fn plan_difference(saved: &crate::plan::Plan, now: &crate::plan::Plan) -> Option<String> {
+    let key = |c: &crate::plan::Change| (c.id.clone(), c.action, c.ops.clone());
+    let a: Vec<_> = saved
+        .changes
+        .iter()
+        .filter(|c| !c.ops.is_empty() || c.action != crate::plan::Action::NoOp)
+        .map(key)
+        .collect();
+    let b: Vec<_> = now
+        .changes
+        .iter()
+        .filter(|c| !c.ops.is_empty() || c.action != crate::plan::Action::NoOp)
+        .map(key)
+        .collect();
+    for (x, y) in a.iter().zip(&b) {
+        if x != y {
+            return Some(if x.0 == y.0 {
+                format!("{} would now be done differently", x.0)
+            } else {
+                format!("planned {}, now {}", x.0, y.0)
+            });
+        }
+    }
+    if a.len() != b.len() {
+        let extra = if a.len() > b.len() {
+            &a[b.len()]
+        } else {
+            &b[a.len()]
+        };
+        return Some(format!(
+            "{} {}",
+            extra.0,
+            if a.len() > b.len() {
+                "is no longer needed"
+            } else {
+                "is needed now but was not planned"
+            }
+        ));
+    }
+    (saved.handlers != now.handlers).then(|| "the reloads and restarts differ".to_string())
+}
+
+fn read_saved(
+    path: &std::path::Path,
+    manifest: &std::path::Path,
+) -> anyhow::Result<super::plan::SavedPlan> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the plan {}", path.display()))?;
     let saved: super::plan::SavedPlan = serde_json::from_str(&text).with_context(|| {
@@ -215,7 +276,15 @@ fn read_saved(path: &std::path::Path) -> anyhow::Result<super::plan::SavedPlan> 
             saved.version
         );
     }
-    let _ = &saved.manifest;
+    if saved.manifest != manifest.display().to_string() {
+        bail!(
+            "{} was planned from {}, not {}; apply it with `-f {}`, or run plan again",
+            path.display(),
+            saved.manifest,
+            manifest.display(),
+            saved.manifest
+        );
+    }
     Ok(saved)
 }
 

@@ -242,6 +242,8 @@ pub struct Facts {
     pub interpreter_venv: BTreeMap<String, Fact<bool>>,
     /// `"<user> <path>"` → whether that user can run that path.
     pub reach: BTreeMap<String, Fact<Reached>>,
+    /// `tree PATH` / `venv PATH` → the fingerprint apply re-checks (`script::FINGERPRINTS`).
+    pub fingerprints: BTreeMap<String, String>,
     /// Leftover backup directories removed by this gather (`None`: not root, or an apply
     /// held the lock).
     pub leftovers_removed: Option<u32>,
@@ -272,6 +274,7 @@ impl Facts {
             reach: BTreeMap::new(),
             interpreter_venv: BTreeMap::new(),
             untrusted: BTreeMap::new(),
+            fingerprints: BTreeMap::new(),
             leftovers_removed: None,
             health: BTreeMap::new(),
             stray: String::new(),

@@ -37,11 +37,26 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
             Probe::Group { name } => {
                 f.groups.insert(name.clone(), fact(frame, group));
             }
-            Probe::Venv { path } => {
-                f.venvs.insert(path.clone(), fact(frame, venv));
-            }
-            Probe::Tree { path } => {
-                f.trees.insert(path.clone(), fact(frame, tree));
+            Probe::Venv { path } | Probe::Tree { path } => {
+                let kind = if matches!(p, Probe::Venv { .. }) {
+                    "venv"
+                } else {
+                    "tree"
+                };
+                let fp = match &frame {
+                    Ok(fr) if fr.status == 0 => {
+                        get(&kv(&fr.body), "fp").unwrap_or("missing").to_string()
+                    }
+                    _ => String::new(),
+                };
+                if !fp.is_empty() {
+                    f.fingerprints.insert(format!("{kind} {path}"), fp);
+                }
+                if kind == "venv" {
+                    f.venvs.insert(path.clone(), fact(frame, venv));
+                } else {
+                    f.trees.insert(path.clone(), fact(frame, tree));
+                }
             }
             Probe::Interpreter { path } => {
                 if let Ok(fr) = &frame

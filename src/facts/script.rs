@@ -60,6 +60,21 @@ untrusted() {
 }
 ";
 
+/// Fingerprints the gather prints (`fp=`) and apply recomputes under the lock, so a plan's
+/// `before` can pin what it saw of a source tree (every file's path, mode, size and mtime) and
+/// of a venv (its markers and site-packages). Needs [`SITE_DIGEST`].
+pub const FINGERPRINTS: &str = "\
+tree_fp() {
+  if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then (cd \"$1\" && find . -type f -printf '%P %m %s %T@\\n' | LC_ALL=C sort | sha256sum | cut -c 1-64)
+  else echo missing; fi
+}
+venv_fp() {
+  if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then
+    { cat \"$1/.wsgictl-requirements\" \"$1/pyvenv.cfg\" 2>/dev/null; site_digest \"$1\"; } | sha256sum | cut -c 1-64
+  else echo missing; fi
+}
+";
+
 /// The whole script for `probes`, framed with `nonce`.
 pub fn build(probes: &[Probe], nonce: &str) -> String {
     // One group read whole before it runs: no probe can read the rest of the script.
@@ -163,7 +178,8 @@ else echo type=missing; fi
         Probe::Venv { path } => format!(
             "\
 v={path}
-{untrusted}u=$(untrusted \"$v/bin/python\")
+{untrusted}{digest}{fps}echo \"fp=$(venv_fp \"$v\")\"
+u=$(untrusted \"$v/bin/python\")
 if [ -n \"$u\" ] && [ -e \"$v/bin/python\" ]; then
   echo exists=yes
   echo \"untrusted=$u\"
@@ -173,13 +189,14 @@ elif [ -x \"$v/bin/python\" ]; then
   echo \"python=$(\"$v/bin/python\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>&1 | head -n 1)\"
   sed -n 's/^home *= */home=/p' \"$v/pyvenv.cfg\" 2>/dev/null
   [ -r \"$v/.wsgictl-requirements\" ] && sed -n '1s/^/marker=/p; s/^installed=/recorded=/p' \"$v/.wsgictl-requirements\"
-  {digest}echo \"installed=$(site_digest \"$v\")\"
+  echo \"installed=$(site_digest \"$v\")\"
 else echo exists=no; fi
 exit 0
 ",
             path = q(path),
-            digest = SITE_DIGEST.replace('\n', "\n  "),
+            digest = SITE_DIGEST,
             untrusted = UNTRUSTED,
+            fps = FINGERPRINTS,
         ),
         Probe::Interpreter { path } => format!(
             "{UNTRUSTED}p={}\nu=$(untrusted \"$p\"); if [ -n \"$u\" ]; then echo \"untrusted=$u\"; exit 0; fi\nif [ -x \"$p\" ] && v=$(\"$p\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null); then echo \"version=$v\"; if \"$p\" -c 'import ensurepip, venv' >/dev/null 2>&1; then echo venv=yes; else echo venv=no; fi; else echo missing; fi\n",
@@ -233,13 +250,15 @@ echo \"removed=$n\"
         Probe::Tree { path } => format!(
             "\
 t={path}
-if [ -d \"$t\" ]; then
+{fps}if [ -d \"$t\" ]; then
+  echo \"fp=$(tree_fp \"$t\")\"
   cd \"$t\" || exit 1
   printf modes=; find . -type f -printf '%m %P\\0' | base64 -w 0; echo
   printf sums=; find . -type f -print0 | xargs -0 -r sha256sum -z | base64 -w 0; echo
 else echo missing; fi
 ",
-            path = q(path)
+            path = q(path),
+            fps = FINGERPRINTS,
         ),
     }
 }

@@ -1,7 +1,7 @@
 //! Accounts and groups the apps' daemons run as. Pure.
 
 use super::{Inputs, known, noop};
-use crate::plan::{Action, Change, Op};
+use crate::plan::{Action, Change, Fingerprint, Op, SeenKind};
 use crate::resource_id::ResourceId;
 
 pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
@@ -20,7 +20,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                     id,
                     action: Action::Create,
                     reason: format!("group {} does not exist", a.group),
-                    before: None,
+                    before: Some(Fingerprint::seen(SeenKind::Group, &a.group, "missing")),
                     details: Vec::new(),
                     diff: None,
                     ops: vec![Op::CreateGroup {
@@ -45,7 +45,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                         "account {} does not exist: system account, no login shell",
                         a.user
                     ),
-                    before: None,
+                    before: Some(Fingerprint::seen(SeenKind::Account, &a.user, "missing")),
                     details: Vec::new(),
                     diff: None,
                     ops: vec![Op::CreateUser {

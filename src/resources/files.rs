@@ -44,6 +44,7 @@ pub fn plan_dirs(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                             sha256: None,
                             mode: Some(mode_string(*mode)),
                             owner: Some(format!("{owner}:{group}")),
+                            seen: None,
                         }),
                         details: Vec::new(),
                         diff: None,
@@ -110,6 +111,7 @@ pub fn plan_files(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                     sha256: Some(sha256.clone()),
                     mode: Some(mode_string(*m)),
                     owner: Some(format!("{owner}:{group}")),
+                    seen: None,
                 };
                 let (attr_ops, mut details) =
                     attrs(&f.path, (*m, owner, group), (f.mode, &f.owner, &f.group));
@@ -209,6 +211,7 @@ fn missing() -> Fingerprint {
         sha256: None,
         mode: None,
         owner: None,
+        seen: None,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{Inputs, known, noop};
 use crate::facts::PathState;
-use crate::plan::{Action, Change, Op};
+use crate::plan::{Action, Change, Fingerprint, Op, SeenKind};
 use crate::resource_id::ResourceId;
 
 pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
@@ -26,7 +26,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                 id,
                 action: Action::Create,
                 reason: format!("not enabled: link to {}", l.target),
-                before: None,
+                before: Some(Fingerprint::seen(SeenKind::Link, &l.path, "missing")),
                 details: Vec::new(),
                 diff: None,
                 ops: op(),
@@ -35,7 +35,11 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                 id,
                 action: Action::Update,
                 reason: format!("links to {target}, not {}", l.target),
-                before: None,
+                before: Some(Fingerprint::seen(
+                    SeenKind::Link,
+                    &l.path,
+                    &format!("symlink to {target}"),
+                )),
                 details: Vec::new(),
                 diff: None,
                 ops: op(),

@@ -2,7 +2,7 @@
 //! files to delete (never one the excludes cover). Pure.
 
 use super::{Inputs, known, noop};
-use crate::plan::{Action, Change, Op};
+use crate::plan::{Action, Change, Fingerprint, Op, SeenKind};
 use crate::resource_id::ResourceId;
 use std::collections::BTreeMap;
 
@@ -59,6 +59,20 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
             details.truncate(LISTED);
             details.push(format!("… and {} more", total - LISTED));
         }
+        // What was uploaded is pinned by content: a saved plan is refused when a local file
+        // changed since (apply re-renders and compares).
+        let content_sha256 = crate::source::sha256_hex(
+            local
+                .iter()
+                .map(|f| format!("{} {:o} {}\n", f.sha256, f.mode, f.path))
+                .collect::<String>()
+                .as_bytes(),
+        );
+        let before = i
+            .facts
+            .fingerprints
+            .get(&format!("tree {}", s.dest))
+            .map(|fp| Fingerprint::seen(SeenKind::Tree, &s.dest, fp));
         let action = if remote.is_empty() {
             Action::Create
         } else {
@@ -74,7 +88,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                 local.len() - upload.len(),
                 s.dest
             ),
-            before: None,
+            before,
             details,
             diff: None,
             ops: vec![Op::SyncSource {
@@ -84,6 +98,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                 group: s.group.clone(),
                 upload,
                 delete,
+                content_sha256,
             }],
         });
     }

@@ -7,12 +7,17 @@
 //! its last install (a package deleted or replaced by hand: the next daemon start would fail).
 
 use super::{Inputs, known, noop};
-use crate::plan::{Action, Change, Op};
+use crate::plan::{Action, Change, Fingerprint, Op, SeenKind};
 use crate::resource_id::ResourceId;
 
 pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
     let mut out = Vec::new();
     for v in &i.desired.venvs {
+        let seen = i
+            .facts
+            .fingerprints
+            .get(&format!("venv {}", v.path))
+            .map(|fp| Fingerprint::seen(SeenKind::Venv, &v.path, fp));
         let state = known(i.facts.venvs.get(&v.path), &format!("venv {}", v.path))?;
         let want_home = std::path::Path::new(&v.python)
             .parent()
@@ -53,7 +58,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                 id: ResourceId::Venv(v.app.clone()),
                 action,
                 reason,
-                before: None,
+                before: seen.clone(),
                 details: Vec::new(),
                 diff: None,
                 ops: vec![Op::CreateVenv {
@@ -75,7 +80,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                     id,
                     action: Action::Update,
                     reason: "no record of what site-packages held after the last install; check and record it".into(),
-                    before: None,
+                    before: seen.clone(),
                     details: Vec::new(),
                     diff: None,
                     ops: vec![Op::PipInstall {
@@ -92,7 +97,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                         "site-packages changed since the last install (a package was removed or replaced by hand): reinstall the requirements into {}",
                         v.path
                     ),
-                    before: None,
+                    before: seen.clone(),
                     details: vec![format!(
                         "site-packages digest {} → {}",
                         short(was),
@@ -122,7 +127,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                     } else {
                         "requirements changed since the last install".into()
                     },
-                    before: None,
+                    before: seen.clone(),
                     details: Vec::new(),
                     diff: None,
                     ops: vec![Op::PipInstall {
