@@ -252,3 +252,47 @@ fn a_quiet_script_is_kept_alive_and_a_hung_one_times_out() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+/// A script that sleeps first and then carries more data than the channel buffers: the writer
+/// must not be stuck (and time out) while the remote shell is busy.
+#[test]
+fn a_large_script_is_sent_while_the_remote_is_silent() {
+    let lab = Lab::start();
+    let opts = SshOptions {
+        keepalive: std::time::Duration::from_secs(1),
+        timeout: std::time::Duration::from_secs(60),
+        ..Default::default()
+    };
+    let mut t = SshTransport::connect(target(&lab, USER), &opts).unwrap();
+    let data = "x".repeat(100) + "\n";
+    let script = format!(
+        "sleep 3\nwc -c <<'EOF'\n{}EOF\necho done\n",
+        data.repeat(80_000)
+    );
+    let out = t.run_script(&script, false).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.output)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["8080000", "done"]
+    );
+}
+
+/// The local transport writes and reads at once (a script that prints a lot before it has
+/// read all of its input), and ends a script that runs past its timeout.
+#[test]
+fn the_local_transport_neither_deadlocks_nor_waits_forever() {
+    use wsgictl::transport::Transport as _;
+    let mut t = wsgictl::transport::local::LocalTransport::new("here");
+    let script = format!(
+        "head -c 3000000 /dev/zero | tr '\\0' y\nwc -c <<'EOF'\n{}EOF\n",
+        "z".repeat(99).repeat(30_000) + "\n"
+    );
+    let out = t.run_script(&script, false).unwrap();
+    assert_eq!(out.output.len(), 3_000_000 + "2970001\n".len());
+    t.set_script_timeout(std::time::Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let err = format!("{:#}", t.run_script("sleep 30\n", false).unwrap_err());
+    assert!(err.contains("no end after 1 s"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

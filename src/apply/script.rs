@@ -141,8 +141,9 @@ pub fn build(i: &Inputs<'_>) -> String {
         Some(a) => ("-1".to_string(), a.to_string()),
         None => ("-1".to_string(), "#none".to_string()),
     };
-    let mut s = String::from("{\n");
-    s.push_str(crate::facts::script::UNTRUSTED);
+    // The transport sends it as one `{ … } </dev/null` group (`transport::framed`): sh
+    // reads all of it before it runs any, and no command can read the rest of it.
+    let mut s = String::from(crate::facts::script::UNTRUSTED);
     s.push_str(crate::facts::script::SITE_DIGEST);
     s.push_str(crate::facts::script::FINGERPRINTS);
     s.push_str(
@@ -284,9 +285,7 @@ pub fn build(i: &Inputs<'_>) -> String {
         "step log-offsets\n{{ {}}} </dev/null || true",
         i.record_offsets
     );
-    // Every command reads /dev/null, never the rest of this script: sh reads the whole
-    // group before it runs any of it.
-    let _ = writeln!(s, "boundary\nsay DONE\n}} </dev/null");
+    let _ = writeln!(s, "boundary\nsay DONE");
     s
 }
 

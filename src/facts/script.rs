@@ -77,15 +77,14 @@ venv_fp() {
 
 /// The whole script for `probes`, framed with `nonce`.
 pub fn build(probes: &[Probe], nonce: &str) -> String {
-    // One group read whole before it runs: no probe can read the rest of the script.
-    let mut s = String::from("{\n");
-    s.push_str(PRELUDE);
+    // The transport sends it as one group read whole before it runs (`transport::framed`):
+    // no probe can read the rest of the script.
+    let mut s = String::from(PRELUDE);
     for (i, p) in probes.iter().enumerate() {
         s.push_str(&format!("echo 'WSGICTL {nonce} BEGIN {i}'\n(\n"));
         s.push_str(&body(p));
         s.push_str(&format!(") 2>&1\necho \"WSGICTL {nonce} END {i} $?\"\n"));
     }
-    s.push_str("} </dev/null\n");
     s
 }
 

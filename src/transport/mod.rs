@@ -41,6 +41,22 @@ pub trait Transport: Send {
     fn describe(&self) -> String;
 }
 
+/// What is sent on the shell's stdin: the script as one `{ … } </dev/null` group. The shell
+/// reads a whole group before it runs any of it, so (1) no command in the script can read
+/// the rest of the script (its stdin is /dev/null), and (2) the writer is never stuck behind
+/// a silent step (apt, `flock -w`) that stops the shell from reading: all of it is read first,
+/// and an early refusal is the script's own answer, not a transport timeout.
+pub(crate) fn framed(script: &str) -> Vec<u8> {
+    let mut s = String::with_capacity(script.len() + 32);
+    s.push_str("{\n");
+    s.push_str(script);
+    if !script.ends_with('\n') {
+        s.push('\n');
+    }
+    s.push_str("} </dev/null\n");
+    s.into_bytes()
+}
+
 /// The command a script is run with.
 pub(crate) fn sh_command(sudo: bool) -> &'static str {
     if sudo { "sudo -n sh -s" } else { "sh -s" }

@@ -185,10 +185,23 @@ impl Transport for SshTransport {
         ch.handle_extended_data(ssh2::ExtendedData::Merge)
             .with_context(what)?;
         ch.exec(sh_command(sudo)).with_context(what)?;
-        ch.write_all(script.as_bytes()).with_context(what)?;
+        let deadline = Instant::now() + self.timeout;
+        // The remote shell reads the whole group before it runs it (`framed`), so writing only
+        // waits on the network; a slow link is kept alive, within the script's deadline.
+        let input = super::framed(script);
+        let mut sent = 0;
+        while sent < input.len() {
+            let end = input.len().min(sent + 256 * 1024);
+            match ch.write(&input[sent..end]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut && Instant::now() < deadline => {
+                    self.session.keepalive_send().with_context(what)?;
+                }
+                Err(e) => return Err(e).with_context(what),
+            }
+        }
         ch.send_eof().with_context(what)?;
         let mut output = Vec::new();
-        let deadline = Instant::now() + self.timeout;
         let mut buf = [0u8; 32 * 1024];
         loop {
             match ch.read(&mut buf) {
