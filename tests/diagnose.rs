@@ -385,3 +385,55 @@ fn a_slow_view_that_hits_request_timeout_is_diagnosed() {
     );
     assert!(Path::new(&code).exists());
 }
+
+/// Evidence is what happened since the last apply (a no-op one included) or the last doctor
+/// run: a problem fixed by hand is not reported again from old log lines.
+#[test]
+fn log_lines_from_before_the_last_apply_or_doctor_are_not_evidence() {
+    let site = Site::deployed();
+    let wsgi = site.root(1).join("app.wsgi");
+    let w = wsgi.display();
+    let break_it = || {
+        sh(&format!("chmod 0600 '{w}' && touch '{w}'"));
+        assert_eq!(site.get(1, "/").0, 500);
+    };
+    let fix_by_hand = || sh(&format!("chmod 0644 '{w}' && touch '{w}'"));
+
+    break_it();
+    diagnosed(&site, &["wsgi-file-unreadable-by-daemon"], &[]);
+    fix_by_hand();
+    healthy(&site);
+
+    break_it();
+    fix_by_hand();
+    let o = site.applied();
+    assert!(stdout(&o).contains("no changes"), "{}", all(&o));
+    healthy(&site);
+}
+
+/// urls.py imports a module the venv lacks: the import test (settings and the `.wsgi`) does
+/// not reach it, the first request does; the doctor names the exception and the app's line.
+#[test]
+fn a_lazy_import_in_urls_is_named_with_its_line() {
+    let site = Site::new(1, "");
+    let project = crate::promises::with_project(&site, "");
+    let urls = project.join("blog/urls.py");
+    let text = std::fs::read_to_string(&urls).unwrap();
+    std::fs::write(
+        &urls,
+        format!("import markdown_extra_not_installed\n{text}"),
+    )
+    .unwrap();
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(stdout(&o).contains("→ 500"), "{}", all(&o));
+    let out = diagnosed(&site, &["wsgi-import-exception"], &[]);
+    let src = site.root(1).join("src/blog/urls.py");
+    assert!(
+        out.contains(&format!(
+            "ModuleNotFoundError: No module named 'markdown_extra_not_installed' (raised in {}, line 1)",
+            src.display()
+        )),
+        "{out}"
+    );
+}

@@ -21,6 +21,7 @@ fn fixtures() -> Vec<(String, String)> {
 fn ctx() -> Context {
     Context {
         document_roots: vec!["/srv/blog/htdocs".into()],
+        no_selinux: false,
     }
 }
 

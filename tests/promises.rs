@@ -26,7 +26,7 @@ fn token(what: &str) -> String {
 }
 
 /// The blog example copied below the site's base, `patch`ed, and the manifest pointed at it.
-fn with_project(site: &Site, settings_tail: &str) -> PathBuf {
+pub fn with_project(site: &Site, settings_tail: &str) -> PathBuf {
     let from = root().join("examples/single-app/blog");
     let to = site.base.join("project");
     sh(&format!("cp -r '{}' '{}'", from.display(), to.display()));

@@ -175,6 +175,8 @@ pub struct Inputs<'a> {
     pub layout: crate::manifest::Layout,
     pub probes: &'a [AppProbe],
     pub live: &'a Live,
+    /// The host has no SELinux (absent or disabled).
+    pub no_selinux: bool,
 }
 
 pub fn diagnose(i: &Inputs<'_>) -> HostReport {
@@ -184,6 +186,7 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
             .iter()
             .map(|p| format!("{}/htdocs", p.root))
             .collect(),
+        no_selinux: i.no_selinux,
     };
     let mut host_findings = Vec::new();
 
@@ -282,8 +285,9 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
             for f in i.plan.findings.iter().filter(|f| f.app.as_deref() == Some(&p.name)) {
                 findings.push(from_preflight(&i.src, f));
             }
-            let lines = live.log.lines.iter().map(String::as_str).chain(main_by_app[k].iter().copied());
-            log_findings(&mut findings, lines, &ctx, Some(&p.name), |n, _| app_fix(p, n));
+            let lines = || live.log.lines.iter().map(String::as_str).chain(main_by_app[k].iter().copied());
+            log_findings(&mut findings, lines(), &ctx, Some(&p.name), |n, _| app_fix(p, n));
+            add_traceback(&mut findings, lines(), &p.src);
 
             let (status, error, millis) = match &live.http {
                 Some(Ok((code, secs))) => (Some(*code), None, Some((secs * 1000.0) as u64)),
@@ -683,6 +687,78 @@ fn log_findings<'a>(
     }
 }
 
+/// The exception a traceback in the log ends with, and the last frame of it in the app's own
+/// code (`src`): `ModuleNotFoundError: No module named 'x' (raised in /srv/blog/src/blog/urls.py,
+/// line 3)`. The last traceback wins; chained ones count as one.
+fn traceback_summary<'a>(lines: impl Iterator<Item = &'a str>, src: &str) -> Option<String> {
+    let own = format!("{}/", src.trim_end_matches('/'));
+    let mut inside = false;
+    let mut frame: Option<(String, String)> = None;
+    let mut last = None;
+    for raw in lines {
+        let msg = super::signatures::split(raw).message;
+        let t = msg.trim();
+        if t.starts_with("Traceback (most recent call last)") {
+            if !inside {
+                frame = None;
+            }
+            inside = true;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if let Some(rest) = t.strip_prefix("File \"") {
+            if let Some((path, after)) = rest.split_once("\", line ")
+                && path.starts_with(&own)
+            {
+                let n: String = after.chars().take_while(char::is_ascii_digit).collect();
+                frame = Some((path.to_string(), n));
+            }
+            continue;
+        }
+        // A frame's source line, a `^^^` marker, or the text between chained tracebacks.
+        if msg.starts_with(' ')
+            || t.is_empty()
+            || t.starts_with("During handling of the above exception")
+            || t.starts_with("The above exception was the direct cause")
+        {
+            continue;
+        }
+        last = Some(match &frame {
+            Some((p, n)) => format!("{t} (raised in {p}, line {n})"),
+            None => t.to_string(),
+        });
+        inside = false;
+    }
+    last
+}
+
+/// Put the traceback's last line first in the evidence of the finding it explains: the one
+/// that holds mod_wsgi's `Exception occurred processing WSGI script`, else the app's first
+/// catalogue error.
+fn add_traceback<'a>(findings: &mut [Diagnosis], lines: impl Iterator<Item = &'a str>, src: &str) {
+    let Some(summary) = traceback_summary(lines, src) else {
+        return;
+    };
+    let holds = |f: &Diagnosis| {
+        f.evidence
+            .iter()
+            .any(|e| e.contains("Exception occurred processing WSGI script"))
+    };
+    let target = match findings.iter().position(holds) {
+        Some(k) => Some(k),
+        None => findings
+            .iter()
+            .position(|f| f.severity == Severity::Error && f.number.is_some()),
+    };
+    if let Some(k) = target
+        && !findings[k].evidence.contains(&summary)
+    {
+        findings[k].evidence.insert(0, summary);
+    }
+}
+
 /// A log line without its timestamp, at most 300 characters.
 fn trim(line: &str) -> String {
     let l = line.trim();
@@ -724,5 +800,63 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:#?}");
         assert_eq!(f[0].scenario, "request-timeout-restart");
         assert_eq!(f[0].evidence.len(), 2);
+    }
+
+    /// mod_wsgi's lines for a view whose urls.py imports a module that is not installed: a
+    /// lazy import the import test does not reach, found at the first request.
+    #[test]
+    fn a_traceback_names_its_exception_and_the_apps_own_line() {
+        let p = "[Tue Dec 01 08:12:01.000001 2026] [wsgi:error] [pid 900:tid 901] [remote 127.0.0.1:5000]";
+        let lines = [
+            format!(
+                "{p} mod_wsgi (pid=900): Exception occurred processing WSGI script '/srv/blog/app.wsgi'."
+            ),
+            format!("{p} Traceback (most recent call last):"),
+            format!(
+                "{p}   File \"/srv/blog/venv/lib/python3.11/site-packages/django/core/handlers/exception.py\", line 55, in inner"
+            ),
+            format!("{p}     response = get_response(request)"),
+            format!("{p}   File \"/srv/blog/src/blog/urls.py\", line 3, in <module>"),
+            format!("{p}     import markdown_extra"),
+            format!(
+                "{p}   File \"/srv/blog/venv/lib/python3.11/site-packages/django/urls/resolvers.py\", line 1, in x"
+            ),
+            format!("{p}     ^^^^^^^^^^^^^^^^"),
+            format!("{p} ModuleNotFoundError: No module named 'markdown_extra'"),
+        ];
+        let mut f = Vec::new();
+        log_findings(
+            &mut f,
+            lines.iter().map(String::as_str),
+            &Context::default(),
+            Some("blog"),
+            |_, _| None,
+        );
+        add_traceback(&mut f, lines.iter().map(String::as_str), "/srv/blog/src");
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].scenario, "wsgi-import-exception");
+        assert_eq!(
+            f[0].evidence[0],
+            "ModuleNotFoundError: No module named 'markdown_extra' (raised in /srv/blog/src/blog/urls.py, line 3)"
+        );
+    }
+
+    #[test]
+    fn selinux_is_no_alternative_on_a_host_without_it() {
+        let line = "[Tue Dec 01 08:12:01 2026] [core:error] [pid 4345:tid 4399] (13)Permission denied: [client 127.0.0.1:38958] AH00035: access to / denied (filesystem path '/srv/x/inner') because search permissions are missing on a component of the path";
+        let find = |no_selinux| {
+            let mut f = Vec::new();
+            let ctx = Context {
+                no_selinux,
+                ..Context::default()
+            };
+            log_findings(&mut f, std::iter::once(line), &ctx, None, |_, _| None);
+            f
+        };
+        let with = find(false);
+        assert_eq!(with[0].also, ["selinux-denial"], "{with:#?}");
+        let without = find(true);
+        assert_eq!(without.len(), 1);
+        assert!(without[0].also.is_empty(), "{without:#?}");
     }
 }

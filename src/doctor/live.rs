@@ -85,6 +85,9 @@ pub struct Inputs<'a> {
     /// How to run Apache's control program (`APACHE_CONFDIR=… apache2ctl`).
     pub ctl: &'a str,
     pub apps: Vec<AppProbe>,
+    /// Shell run last: record the logs' sizes ([`record_offsets`] for every app of the host),
+    /// so that the next doctor shows only what happened after this one.
+    pub record: String,
 }
 
 /// Sets shell variable `var` to one of this instance's paths: on Debian, `envvar` from its
@@ -166,6 +169,7 @@ enum Section {
     Access(usize),
     Python(usize),
     Log(Option<usize>),
+    Record,
 }
 
 fn sections(apps: usize) -> Vec<Section> {
@@ -178,6 +182,7 @@ fn sections(apps: usize) -> Vec<Section> {
     }
     s.extend((0..apps).map(|i| Section::Log(Some(i))));
     s.push(Section::Log(None));
+    s.push(Section::Record);
     s
 }
 
@@ -321,6 +326,7 @@ fn section(i: &Inputs<'_>, apache_user: &str, sec: &Section) -> String {
                 name = q(&name),
             )
         }
+        Section::Record => format!("{{ {}}} || true\n", i.record),
     }
 }
 
@@ -448,6 +454,7 @@ pub fn parse(i: &Inputs<'_>, apache_user: &str, frames: &Frames) -> Live {
                     None => live.main_log = tail,
                 }
             }
+            Section::Record => {}
         }
     }
     live

@@ -25,10 +25,12 @@ pub fn run_host(
     let host = hp.plan.host.clone();
     let probes = live::app_probes(m, &host, only_app);
     let control = crate::apply::apache_control(&hp.env);
+    let all: Vec<&str> = m.apps_on(&host).map(|a| a.name.as_str()).collect();
     let inputs = live::Inputs {
         env: &hp.env,
         ctl: &control.ctl,
         apps: probes.clone(),
+        record: live::record_offsets(&hp.env, &all),
     };
     let apache_user = hp.env.apache_user.clone();
     let nonce = crate::facts::nonce()?;
@@ -50,5 +52,11 @@ pub fn run_host(
         layout: hp.env.layout,
         probes: &probes,
         live: &seen,
+        // Alternatives that need SELinux are not offered on a host without it.
+        no_selinux: hp
+            .facts
+            .system
+            .known()
+            .is_some_and(|s| matches!(s.selinux.as_str(), "absent" | "disabled")),
     }))
 }

@@ -72,11 +72,16 @@ pub fn split(line: &str) -> Line<'_> {
     }
 }
 
+/// The catalogue number of `selinux-denial`.
+const SELINUX_DENIAL: u8 = 27;
+
 /// What the doctor knows about the site when it reads a log.
 #[derive(Debug, Default)]
 pub struct Context {
     /// DocumentRoots of the vhosts (`{root}/htdocs` for wsgictl's).
     pub document_roots: Vec<String>,
+    /// The host has no SELinux: `selinux-denial` is never a candidate there.
+    pub no_selinux: bool,
 }
 
 /// What a line says.
@@ -127,6 +132,9 @@ pub fn classify(line: &str, ctx: &Context) -> Verdict {
                 out.push(n);
             }
         }
+    }
+    if ctx.no_selinux {
+        out.retain(|n| *n != SELINUX_DENIAL);
     }
     match (out.is_empty(), noise) {
         (false, _) => Verdict::Scenarios(out),
