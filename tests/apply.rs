@@ -106,6 +106,24 @@ impl Site {
         (code.trim().parse().unwrap_or(0), body.to_string())
     }
 
+    /// Point the manifest at a vhost template override holding a directive Apache does not
+    /// know: the next apply's configtest fails.
+    pub fn break_vhost_template(&self) {
+        let t = self.base.join("templates/apache");
+        std::fs::create_dir_all(&t).unwrap();
+        let builtin = include_str!("../modules/apache/vhost.conf.tera");
+        std::fs::write(
+            t.join("vhost.conf"),
+            builtin.replace(
+                "    WSGIProcessGroup",
+                "    NoSuchDirective on\n    WSGIProcessGroup",
+            ),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&self.manifest).unwrap();
+        std::fs::write(&self.manifest, format!("templates \"./templates\"\n{text}")).unwrap();
+    }
+
     pub fn root(&self, app: usize) -> PathBuf {
         self.base.join(format!("srv/app{app}"))
     }
@@ -271,19 +289,7 @@ fn an_invalid_vhost_is_refused_and_the_previous_one_stays() {
         .join("sites-available/wsgictl-app1.conf");
     let good = std::fs::read_to_string(&vhost).unwrap();
 
-    let t = site.base.join("templates/apache");
-    std::fs::create_dir_all(&t).unwrap();
-    let builtin = include_str!("../modules/apache/vhost.conf.tera");
-    std::fs::write(
-        t.join("vhost.conf"),
-        builtin.replace(
-            "    WSGIProcessGroup",
-            "    NoSuchDirective on\n    WSGIProcessGroup",
-        ),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(&site.manifest).unwrap();
-    std::fs::write(&site.manifest, format!("templates \"./templates\"\n{text}")).unwrap();
+    site.break_vhost_template();
 
     let o = site.apply();
     assert_eq!(o.status.code(), Some(1), "{}", all(&o));

@@ -724,8 +724,8 @@ fn packages_false_makes_missing_packages_a_preflight_error() {
     );
 }
 
-/// The host's old env file: a secret under a name the manifest no longer has, an `export`
-/// line an override once wrote, and one changed plain value.
+/// The host's old env file: a secret under a name the manifest no longer has, and an
+/// `export` line an override once wrote.
 #[test]
 fn an_env_file_is_shown_by_names_only_and_no_old_value_prints() {
     let w = world();

@@ -397,19 +397,7 @@ fn a_failed_configtest_puts_back_links_modes_and_owners() {
     let env = site.root(1).join("app.env");
     std::fs::set_permissions(&env, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 
-    let t = site.base.join("templates/apache");
-    std::fs::create_dir_all(&t).unwrap();
-    let builtin = include_str!("../modules/apache/vhost.conf.tera");
-    std::fs::write(
-        t.join("vhost.conf"),
-        builtin.replace(
-            "    WSGIProcessGroup",
-            "    NoSuchDirective on\n    WSGIProcessGroup",
-        ),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(&site.manifest).unwrap();
-    std::fs::write(&site.manifest, format!("templates \"./templates\"\n{text}")).unwrap();
+    site.break_vhost_template();
 
     let o = site.apply();
     assert_eq!(o.status.code(), Some(1), "{}", all(&o));

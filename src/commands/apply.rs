@@ -216,19 +216,14 @@ fn print_health(health: &[crate::apply::Health]) -> bool {
 /// The first way `now` differs from `saved` in what apply would run (ids, actions, ops,
 /// handlers); reasons, details and fingerprints are not compared.
 fn plan_difference(saved: &crate::plan::Plan, now: &crate::plan::Plan) -> Option<String> {
-    let key = |c: &crate::plan::Change| (c.id.clone(), c.action, c.ops.clone());
-    let a: Vec<_> = saved
-        .changes
-        .iter()
-        .filter(|c| !c.ops.is_empty() || c.action != crate::plan::Action::NoOp)
-        .map(key)
-        .collect();
-    let b: Vec<_> = now
-        .changes
-        .iter()
-        .filter(|c| !c.ops.is_empty() || c.action != crate::plan::Action::NoOp)
-        .map(key)
-        .collect();
+    let work = |p: &crate::plan::Plan| -> Vec<_> {
+        p.changes
+            .iter()
+            .filter(|c| !c.ops.is_empty() || c.action != crate::plan::Action::NoOp)
+            .map(|c| (c.id.clone(), c.action, c.ops.clone()))
+            .collect()
+    };
+    let (a, b) = (work(saved), work(now));
     for (x, y) in a.iter().zip(&b) {
         if x != y {
             return Some(if x.0 == y.0 {

@@ -73,69 +73,53 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
             .as_ref()
             .map(|s| (s.recorded.as_deref(), s.installed.as_deref()));
         let same = !fresh && marker == Some(v.requirements_sha256.as_str());
+        let install = |action, reason: String, details, force| Change {
+            id: id.clone(),
+            action,
+            reason,
+            before: seen.clone(),
+            details,
+            diff: None,
+            ops: vec![Op::PipInstall {
+                venv: v.path.clone(),
+                requirements_sha256: v.requirements_sha256.clone(),
+                force,
+            }],
+        };
         out.push(
             if same && let Some((None, _)) = digests {
                 // Installed by an earlier version: record what is there now.
-                Change {
-                    id,
-                    action: Action::Update,
-                    reason: "no record of what site-packages held after the last install; check and record it".into(),
-                    before: seen.clone(),
-                    details: Vec::new(),
-                    diff: None,
-                    ops: vec![Op::PipInstall {
-                        venv: v.path.clone(),
-                        requirements_sha256: v.requirements_sha256.clone(),
-                        force: false,
-                    }],
-                }
+                install(
+                    Action::Update,
+                    "no record of what site-packages held after the last install; check and record it".into(),
+                    Vec::new(),
+                    false,
+                )
             } else if same && let Some((Some(was), now)) = digests && Some(was) != now {
-                Change {
-                    id,
-                    action: Action::Update,
-                    reason: format!(
+                install(
+                    Action::Update,
+                    format!(
                         "site-packages changed since the last install (a package was removed or replaced by hand): reinstall the requirements into {}",
                         v.path
                     ),
-                    before: seen.clone(),
-                    details: vec![format!(
+                    vec![format!(
                         "site-packages digest {} → {}",
                         short(was),
                         now.map_or("none", short)
                     )],
-                    diff: None,
-                    ops: vec![Op::PipInstall {
-                        venv: v.path.clone(),
-                        requirements_sha256: v.requirements_sha256.clone(),
-                        force: true,
-                    }],
-                }
+                    true,
+                )
             } else if same {
                 noop(id, "requirements and site-packages unchanged since the last install".into())
             } else {
-                Change {
-                    id,
-                    action: if fresh || marker.is_none() {
-                        Action::Create
-                    } else {
-                        Action::Update
-                    },
-                    reason: if fresh {
-                        "install the requirements into the new venv".into()
-                    } else if marker.is_none() {
-                        "no record of an install by wsgictl".into()
-                    } else {
-                        "requirements changed since the last install".into()
-                    },
-                    before: seen.clone(),
-                    details: Vec::new(),
-                    diff: None,
-                    ops: vec![Op::PipInstall {
-                        venv: v.path.clone(),
-                        requirements_sha256: v.requirements_sha256.clone(),
-                        force: false,
-                    }],
-                }
+                let (action, reason) = if fresh {
+                    (Action::Create, "install the requirements into the new venv")
+                } else if marker.is_none() {
+                    (Action::Create, "no record of an install by wsgictl")
+                } else {
+                    (Action::Update, "requirements changed since the last install")
+                };
+                install(action, reason.into(), Vec::new(), false)
             },
         );
     }
