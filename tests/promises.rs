@@ -596,3 +596,40 @@ fn a_venv_path_holding_something_else_is_not_removed() {
         "keep me"
     );
 }
+
+/// The same settings on a deployed site, switched on by hand: the doctor's import test and the
+/// traceback in the app's log would both show the secret.
+#[test]
+fn the_doctor_shows_no_secret_from_the_import_test_or_the_logs() {
+    let site = Site::new(1, "");
+    with_project(
+        &site,
+        "if os.environ.get('BLOG_LEAK') == '1':\n    raise RuntimeError('cannot connect to postgres://blog:' + SECRET_KEY + '@db/blog')",
+    );
+    site.applied();
+    let env = site.root(1).join("app.env");
+    let text = std::fs::read_to_string(&env).unwrap();
+    std::fs::write(&env, format!("{text}BLOG_LEAK='1'\n")).unwrap();
+    sh(&format!(
+        "touch '{}'",
+        site.root(1).join("app.wsgi").display()
+    ));
+    assert_eq!(site.get(1, "/").0, 500);
+    let log = site.apache.confdir().join("log/wsgictl-app1-error.log");
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains(KNOWN_SECRET),
+        "the app's log was expected to hold the secret"
+    );
+    let o = site.wsgictl("doctor", &[]);
+    let text = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("<redacted>@db/blog"), "{text}");
+    assert!(
+        !text.contains(KNOWN_SECRET),
+        "the doctor printed the secret:\n{text}"
+    );
+    let o = site.wsgictl("doctor", &["--json"]);
+    assert!(!all(&o).contains(KNOWN_SECRET));
+}

@@ -414,6 +414,20 @@ pub struct Live {
     pub missing: Vec<String>,
 }
 
+impl Live {
+    /// Replace every secret value in the log lines (which travel base64-encoded, so the
+    /// script's text could not be scrubbed of them) with `<redacted>`.
+    pub fn scrub(&mut self, values: &[String]) {
+        let logs =
+            std::iter::once(&mut self.main_log).chain(self.apps.values_mut().map(|a| &mut a.log));
+        for log in logs {
+            for l in &mut log.lines {
+                *l = crate::render::scrub(l, values);
+            }
+        }
+    }
+}
+
 /// Read the script's frames back.
 pub fn parse(i: &Inputs<'_>, apache_user: &str, frames: &Frames) -> Live {
     let mut live = Live::default();

@@ -37,8 +37,16 @@ pub fn run_host(
     let script = live::build(&inputs, &apache_user, &nonce);
     // Requests may each wait for a request-timeout; the default bound is plenty.
     let out = hp.transport.run_script(&script, sudo)?;
-    let frames = crate::facts::frame::split(&String::from_utf8_lossy(&out.output), &nonce);
-    let seen = live::parse(&inputs, &apache_user, &frames);
+    // The import test and the logs may echo a setting: no secret value reaches a finding.
+    let lookup = |v: &str| std::env::var(v).ok();
+    let secrets = m
+        .host(&host)
+        .map(|h| crate::render::secret_values(m, h, &lookup))
+        .unwrap_or_default();
+    let text = crate::render::scrub(&String::from_utf8_lossy(&out.output), &secrets);
+    let frames = crate::facts::frame::split(&text, &nonce);
+    let mut seen = live::parse(&inputs, &apache_user, &frames);
+    seen.scrub(&secrets);
     let file = m.path.display().to_string();
     Ok(diagnose::diagnose(&diagnose::Inputs {
         m,
