@@ -184,6 +184,118 @@ fn a_symlink_planted_after_plan_is_refused_and_not_followed() {
     assert_eq!(mode(&victim), 0o700, "the link was followed");
 }
 
+/// Run `plan`'s apply script on this machine, as root, with no Apache: the error it stops with.
+fn refusal_of(plan: &wsgictl::plan::Plan) -> String {
+    let u = unique();
+    let owed = format!("/var/lib/wsgictl/owed-test-{u}");
+    let lock = format!("/run/wsgictl/test-{u}.lock");
+    let text = wsgictl::apply::script::build(&wsgictl::apply::script::Inputs {
+        plan,
+        nonce: "0123456789abcdef",
+        holder: "test",
+        lock_timeout_secs: 5,
+        contents: &Default::default(),
+        tars: &Default::default(),
+        requirements: &Default::default(),
+        apache: &wsgictl::apply::script::ApacheControl {
+            ctl: "true".into(),
+            reload: "true".into(),
+        },
+        reload_marker: &format!("/var/lib/wsgictl/reload-test-{u}"),
+        lock: &lock,
+        owed_dir: &owed,
+        backup_prefix: &format!("/var/lib/wsgictl/backup-test-{u}."),
+        abort_after: None,
+        record_offsets: ":\n",
+        import_tests: &[],
+    });
+    use wsgictl::transport::Transport as _;
+    let out = wsgictl::transport::local::LocalTransport::new("local")
+        .run_script(&text, false)
+        .unwrap();
+    let _ = std::fs::remove_dir(&owed);
+    let _ = std::fs::remove_file(&lock);
+    let err = wsgictl::apply::outcome(
+        &String::from_utf8_lossy(&out.output),
+        "0123456789abcdef",
+        "local",
+    )
+    .unwrap_err();
+    format!("{err:#}")
+}
+
+/// What the plan saw of a link, an account and a source tree is checked under the lock too.
+#[test]
+fn the_apply_script_refuses_a_link_an_account_or_a_tree_that_changed_since_plan() {
+    use wsgictl::plan::{Action, Change, Fingerprint, Op, Plan, SeenKind};
+    use wsgictl::resource_id::ResourceId;
+    let dir = tempfile::tempdir().unwrap();
+    let one = |id: ResourceId, seen: Fingerprint, op: Op| Plan {
+        host: "local".into(),
+        findings: Vec::new(),
+        changes: vec![Change {
+            id,
+            action: Action::Create,
+            reason: String::new(),
+            before: Some(seen),
+            details: Vec::new(),
+            diff: None,
+            ops: vec![op],
+        }],
+        handlers: Vec::new(),
+    };
+    // A link that appeared since the plan saw none.
+    let link = dir.path().join("sites-enabled-x.conf");
+    std::os::unix::fs::symlink("../elsewhere.conf", &link).unwrap();
+    let l = link.display().to_string();
+    let msg = refusal_of(&one(
+        ResourceId::Link(l.clone()),
+        Fingerprint::seen(SeenKind::Link, &l, "missing"),
+        Op::Chmod {
+            path: "/nonexistent".into(),
+            mode: "0644".into(),
+        },
+    ));
+    assert!(
+        msg.contains("found:    symlink to ../elsewhere.conf"),
+        "{msg}"
+    );
+    // An account the plan saw missing that exists now (root always does).
+    let msg = refusal_of(&one(
+        ResourceId::Account("root".into()),
+        Fingerprint::seen(SeenKind::Account, "root", "missing"),
+        Op::CreateGroup {
+            name: "wsgictl-never-made".into(),
+        },
+    ));
+    assert!(
+        msg.contains("changed since plan") && msg.contains("found:    present"),
+        "{msg}"
+    );
+    // A source tree with a file more than the plan saw (none).
+    std::fs::write(dir.path().join("added.py"), "x = 1\n").unwrap();
+    let t = dir.path().display().to_string();
+    let msg = refusal_of(&one(
+        ResourceId::Source("blog".into()),
+        Fingerprint::seen(SeenKind::Tree, &t, "missing"),
+        Op::CreateGroup {
+            name: "wsgictl-never-made".into(),
+        },
+    ));
+    assert!(
+        msg.contains("changed since plan") && msg.contains("expected: missing"),
+        "{msg}"
+    );
+    assert!(
+        !std::process::Command::new("getent")
+            .args(["group", "wsgictl-never-made"])
+            .status()
+            .unwrap()
+            .success(),
+        "a stale plan ran its ops"
+    );
+}
+
 /// The same, planted after apply's own gather: the script's check under the lock refuses it
 /// as stale and says "symlink", not "missing". Run as the apply script itself, locally.
 #[test]
@@ -219,42 +331,7 @@ fn the_apply_script_refuses_a_symlink_where_the_plan_saw_a_directory() {
         }],
         handlers: Vec::new(),
     };
-    let u = unique();
-    let owed = format!("/var/lib/wsgictl/owed-test-{u}");
-    let lock = format!("/run/wsgictl/test-{u}.lock");
-    let text = wsgictl::apply::script::build(&wsgictl::apply::script::Inputs {
-        plan: &plan,
-        nonce: "0123456789abcdef",
-        holder: "test",
-        lock_timeout_secs: 5,
-        contents: &Default::default(),
-        tars: &Default::default(),
-        requirements: &Default::default(),
-        apache: &wsgictl::apply::script::ApacheControl {
-            ctl: "true".into(),
-            reload: "true".into(),
-        },
-        reload_marker: &format!("/var/lib/wsgictl/reload-test-{u}"),
-        lock: &lock,
-        owed_dir: &owed,
-        backup_prefix: &format!("/var/lib/wsgictl/backup-test-{u}."),
-        abort_after: None,
-        record_offsets: ":\n",
-        import_tests: &[],
-    });
-    use wsgictl::transport::Transport as _;
-    let out = wsgictl::transport::local::LocalTransport::new("local")
-        .run_script(&text, false)
-        .unwrap();
-    let _ = std::fs::remove_dir(&owed);
-    let _ = std::fs::remove_file(&lock);
-    let err = wsgictl::apply::outcome(
-        &String::from_utf8_lossy(&out.output),
-        "0123456789abcdef",
-        "local",
-    )
-    .unwrap_err();
-    let msg = format!("{err:#}");
+    let msg = refusal_of(&plan);
     assert!(
         msg.contains("changed since plan")
             && msg.contains(&format!("found:    symlink to {}", victim.display())),
@@ -632,4 +709,33 @@ fn the_doctor_shows_no_secret_from_the_import_test_or_the_logs() {
     );
     let o = site.wsgictl("doctor", &["--json"]);
     assert!(!all(&o).contains(KNOWN_SECRET));
+}
+
+/// A reload an earlier run owes is not forgotten when a later run fails and puts back its own
+/// files: the marker it did not write stays.
+#[test]
+fn a_reload_owed_by_a_killed_run_survives_a_later_failed_run() {
+    let site = Site::deployed();
+    edit(
+        &site.manifest,
+        "    health \"/\"",
+        "    health \"/\"\n    daemon {\n        threads 10\n    }",
+    );
+    let o = apply_env(&site, &[("WSGICTL_TEST_ABORT_AFTER", "vhost:app1")]);
+    assert!(all(&o).contains("was aborted after step"), "{}", all(&o));
+    let good = std::fs::read_to_string(&site.manifest).unwrap();
+    site.break_vhost_template();
+    let o = site.apply();
+    assert!(all(&o).contains("configuration test failed"), "{}", all(&o));
+    std::fs::write(&site.manifest, good).unwrap();
+
+    let o = site.wsgictl("plan", &["--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
+    assert!(stdout(&o).contains("~ reload:apache"), "{}", all(&o));
+    let o = site.applied();
+    assert!(stdout(&o).contains("Apache reloaded"), "{}", all(&o));
+    assert!(
+        site.apache.error_log().contains("threads=10"),
+        "Apache never ran the configuration the killed run wrote"
+    );
 }

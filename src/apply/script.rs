@@ -95,7 +95,8 @@ private_dir() {
 }
 private_dir /var/lib/wsgictl
 private_dir /run/wsgictl
-private_dir @owed@
+owed=@owed@
+private_dir "$owed"
 lock=@lock@
 [ -L "$lock" ] && fail lock "$lock is a symbolic link"
 umask 077
@@ -124,8 +125,8 @@ stale_by() { got=$("$1" "$2"); [ "$got" = "$3" ] || { say STALE "$2"; echo "expe
 stale() { stale_by fingerprint "$1" "$2"; }
 # A path apply changes the owner or mode of is never followed through a symbolic link.
 nolink() { if [ -L "$1" ]; then say STALE "$1"; echo "expected: not a symbolic link"; echo "found:    symlink to $(readlink "$1")"; exit 76; fi; }
-owe() { : > "@owed@/$1" || fail marker; }
-paid() { rm -f "@owed@/$1"; }
+owe() { : > "$owed/$1" || fail marker; }
+paid() { rm -f "$owed/$1"; }
 # One restore step: what it puts back (for the message), then the command.
 undo() { what=$1; shift; "$@" || say UNRESTORED "$what"; }
 quiet() { "$@" >/dev/null 2>&1; }
@@ -263,10 +264,9 @@ pub fn build(i: &Inputs<'_>) -> String {
                      step reload\n\
                      out=$({{ {reload}; }} 2>&1 9>&- </dev/null) || fail reload \"$out\"\n\
                      rm -f {marker}\n\
-                     rm -f {owed}/*.touch\n",
+                     rm -f \"$owed\"/*.touch\n",
                     ctl = i.apache.ctl,
                     reload = i.apache.reload,
-                    owed = q(i.owed_dir),
                 );
             }
             Handler::TouchWsgi { app, path } => {
