@@ -224,9 +224,10 @@ fn refusal_of(plan: &wsgictl::plan::Plan) -> String {
     format!("{err:#}")
 }
 
-/// What the plan saw of a link, an account and a source tree is checked under the lock too.
+/// What the plan saw of a link, an account, a source tree and a venv is checked under the
+/// lock too.
 #[test]
-fn the_apply_script_refuses_a_link_an_account_or_a_tree_that_changed_since_plan() {
+fn the_apply_script_refuses_a_link_an_account_a_tree_or_a_venv_that_changed_since_plan() {
     use wsgictl::plan::{Action, Change, Fingerprint, Op, Plan, SeenKind};
     use wsgictl::resource_id::ResourceId;
     let dir = tempfile::tempdir().unwrap();
@@ -284,6 +285,21 @@ fn the_apply_script_refuses_a_link_an_account_or_a_tree_that_changed_since_plan(
     ));
     assert!(
         msg.contains("changed since plan") && msg.contains("expected: missing"),
+        "{msg}"
+    );
+    // A venv that appeared at the path the plan saw empty.
+    let venv = dir.path().join("venv");
+    std::fs::create_dir(&venv).unwrap();
+    let v = venv.display().to_string();
+    let msg = refusal_of(&one(
+        ResourceId::Venv("blog".into()),
+        Fingerprint::seen(SeenKind::Venv, &v, "missing"),
+        Op::CreateGroup {
+            name: "wsgictl-never-made".into(),
+        },
+    ));
+    assert!(
+        msg.contains(&format!("({v} on local: expected: missing")),
         "{msg}"
     );
     assert!(
@@ -528,11 +544,13 @@ fn an_apply_with_nothing_to_change_still_proves_the_site() {
         venv.display(),
         site.root(1).join("app.wsgi").display()
     ));
-    let o = site.apply();
+    let o = site.wsgictl("apply", &["--yes", "-v"]);
     let text = all(&o);
     assert!(text.contains("no changes"), "{text}");
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(text.contains("→ 500"), "{text}");
+    // The requests were part of the one gather: no round trip of their own.
+    assert!(stderr(&o).contains("lab: 1 exec channel\n"), "{text}");
 }
 
 /// Stop a run at every step boundary in turn: after each stop the site still answers, and

@@ -38,27 +38,25 @@ site_digest() {
 /// every link resolved) that an account other than root owns, or that group or others may
 /// write, as `path owner mode`; nothing when root alone controls all of it. The gather runs
 /// as root: an interpreter someone else controls is never run, only reported.
-pub const UNTRUSTED: &str = "\
-untrusted() {
-  for w in \"$1\" \"$(readlink -f -- \"$1\" 2>/dev/null)\"; do
+pub const UNTRUSTED: &str = r#"untrusted() {
+  target=$1
+  for w in "$target" "$(readlink -f -- "$target" 2>/dev/null)"; do
+    [ -n "$w" ] || continue
     cur=$w
-    while [ -n \"$cur\" ]; do
-      if s=$(stat -c '%u %a %U' -- \"$cur\" 2>/dev/null); then
-        uid=${s%% *}; rest=${s#* }; mode=${rest%% *}; owner=${rest#* }
-        writable=no
-        case \"$mode\" in *[2367]?|*[2367]) writable=yes;; esac
-        # A link's own mode means nothing; a sticky directory (/tmp) lets no one replace
-        # another's entry, and that entry is checked in turn.
-        [ -L \"$cur\" ] && writable=no
-        case \"$mode\" in [1357]???) writable=no;; esac
-        if [ \"$uid\" != 0 ] || [ \"$writable\" = yes ]; then echo \"$cur $owner $mode\"; return; fi
-      fi
-      [ \"$cur\" = / ] && break
-      cur=$(dirname -- \"$cur\")
+    set --
+    while [ -n "$cur" ]; do
+      set -- "$@" "$cur"
+      case "$cur" in */*) cur=${cur%/*};; *) cur=;; esac
     done
+    set -- "$@" /
+    r=$(stat -c '%u|%a|%U|%F|%n' -- "$@" 2>/dev/null | awk -F '|' '
+      { w = ($2 ~ /[2367].$/ || $2 ~ /[2367]$/) }
+      $4 == "symbolic link" || $2 ~ /^[1357]...$/ { w = 0 }
+      $1 != 0 || w { print $5, $3, $2; exit }')
+    if [ -n "$r" ]; then echo "$r"; return; fi
   done
 }
-";
+"#;
 
 /// Fingerprints the gather prints (`fp=`) and apply recomputes under the lock, so a plan's
 /// `before` can pin what it saw of a source tree (every file's path, mode, size and mtime) and
@@ -70,7 +68,8 @@ tree_fp() {
 }
 venv_fp() {
   if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then
-    { cat \"$1/.wsgictl-requirements\" \"$1/pyvenv.cfg\" 2>/dev/null; site_digest \"$1\"; } | sha256sum | cut -c 1-64
+    vd=${2:-$(site_digest \"$1\")}
+    { cat \"$1/.wsgictl-requirements\" \"$1/pyvenv.cfg\" 2>/dev/null; echo \"$vd\"; } | sha256sum | cut -c 1-64
   else echo missing; fi
 }
 ";
@@ -177,7 +176,8 @@ else echo type=missing; fi
         Probe::Venv { path } => format!(
             "\
 v={path}
-{untrusted}{digest}{fps}echo \"fp=$(venv_fp \"$v\")\"
+{untrusted}{digest}{fps}d=$(site_digest \"$v\")
+echo \"fp=$(venv_fp \"$v\" \"$d\")\"
 u=$(untrusted \"$v/bin/python\")
 if [ -n \"$u\" ] && [ -e \"$v/bin/python\" ]; then
   echo exists=yes
@@ -188,7 +188,7 @@ elif [ -x \"$v/bin/python\" ]; then
   echo \"python=$(\"$v/bin/python\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>&1 | head -n 1)\"
   sed -n 's/^home *= */home=/p' \"$v/pyvenv.cfg\" 2>/dev/null
   [ -r \"$v/.wsgictl-requirements\" ] && sed -n '1s/^/marker=/p; s/^installed=/recorded=/p' \"$v/.wsgictl-requirements\"
-  echo \"installed=$(site_digest \"$v\")\"
+  echo \"installed=$d\"
 else echo exists=no; fi
 exit 0
 ",
