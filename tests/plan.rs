@@ -49,6 +49,13 @@ impl Case {
         }
     }
 
+    fn apply(&self) -> std::process::Output {
+        self.lab.wsgictl(
+            &["apply", "--yes", "-f", self.manifest.to_str().unwrap()],
+            &[SECRET],
+        )
+    }
+
     fn plan(&self, extra: &[&str]) -> std::process::Output {
         let mut args = vec!["plan", "-f", self.manifest.to_str().unwrap()];
         args.extend_from_slice(extra);
@@ -451,10 +458,7 @@ fn a_python_mod_wsgi_is_not_built_for_is_found_and_blocks_apply() {
     );
     assert!(err.contains("python \"/usr/bin/python3.11\""), "{err}");
 
-    let o = c.lab.wsgictl(
-        &["apply", "--yes", "-f", c.manifest.to_str().unwrap()],
-        &[SECRET],
-    );
+    let o = c.apply();
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(
         stderr(&o).contains("preflight found errors (above); nothing was changed"),
@@ -500,10 +504,7 @@ fn an_interpreter_the_daemon_user_cannot_reach_is_found_and_blocks_apply() {
             )),
         "{err}"
     );
-    let o = c.lab.wsgictl(
-        &["apply", "--yes", "-f", c.manifest.to_str().unwrap()],
-        &[SECRET],
-    );
+    let o = c.apply();
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(
         !c.manifest.parent().unwrap().join("srv/app1").exists(),
@@ -548,10 +549,7 @@ fn an_interpreter_another_account_controls_is_never_run_as_root() {
             && err.contains(&format!("controlled by `{PW_USER}`")),
         "{err}"
     );
-    let o = c.lab.wsgictl(
-        &["apply", "--yes", "-f", c.manifest.to_str().unwrap()],
-        &[SECRET],
-    );
+    let o = c.apply();
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(
         !ran.exists(),

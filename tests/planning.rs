@@ -203,6 +203,20 @@ fn converged(w: &World) -> Facts {
     f
 }
 
+/// The host holds `file` with other content (same owner and mode).
+fn on_host(f: &mut Facts, file: &wsgictl::desired::DesiredFile, content: String) {
+    f.paths.insert(
+        file.path.clone(),
+        Fact::Known(PathState::File {
+            mode: file.mode,
+            owner: file.owner.clone(),
+            group: file.group.clone(),
+            sha256: wsgictl::source::sha256_hex(content.as_bytes()),
+            content: Some(content.into_bytes()),
+        }),
+    );
+}
+
 fn plan(w: &World, facts: &Facts) -> anyhow::Result<wsgictl::plan::Plan> {
     let inputs = wsgictl::resources::Inputs {
         desired: &w.desired,
@@ -317,16 +331,7 @@ fn the_json_document_has_its_documented_shape() {
         .content
         .secret_text()
         .replace("threads=15", "threads=16");
-    f.paths.insert(
-        vhost.path.clone(),
-        Fact::Known(PathState::File {
-            mode: 0o644,
-            owner: "root".into(),
-            group: "root".into(),
-            sha256: wsgictl::source::sha256_hex(old.as_bytes()),
-            content: Some(old.into_bytes()),
-        }),
-    );
+    on_host(&mut f, vhost, old);
     f.paths.insert(
         "/srv/shop".into(),
         Fact::Known(PathState::Dir {
@@ -743,16 +748,7 @@ fn an_env_file_is_shown_by_names_only_and_no_old_value_prints() {
         old_values[1],
         env.content.secret_text()
     );
-    f.paths.insert(
-        env.path.clone(),
-        Fact::Known(PathState::File {
-            mode: env.mode,
-            owner: env.owner.clone(),
-            group: env.group.clone(),
-            sha256: wsgictl::source::sha256_hex(old.as_bytes()),
-            content: Some(old.into_bytes()),
-        }),
-    );
+    on_host(&mut f, env, old);
     let p = plan(&w, &f).unwrap();
     let text = shown(&p);
     let json = serde_json::to_string(&p).unwrap();
