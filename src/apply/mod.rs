@@ -102,6 +102,9 @@ pub enum ApplyError {
 /// changed on purpose (uploaded code, a venv, migrations: nothing the old site reads).
 #[derive(Debug, Clone, Default)]
 pub struct Aftermath {
+    /// Whether restore() ran (`RESTORED`): not after the configuration and import tests
+    /// passed (a failed reload or touch), when what was written stays.
+    pub restored: bool,
     /// Paths restore() could not put back (`UNRESTORED` lines).
     pub unrestored: Vec<String>,
     /// Steps that ran and are not undone, in words.
@@ -110,7 +113,7 @@ pub struct Aftermath {
 
 impl Aftermath {
     /// From the steps the script announced and the restore steps that failed.
-    pub fn of(steps: &[String], unrestored: Vec<String>) -> Aftermath {
+    pub fn of(steps: &[String], restored: bool, unrestored: Vec<String>) -> Aftermath {
         use crate::resource_id::ResourceId as R;
         let stays = steps
             .iter()
@@ -128,12 +131,21 @@ impl Aftermath {
                 _ => None,
             })
             .collect();
-        Aftermath { unrestored, stays }
+        Aftermath {
+            restored,
+            unrestored,
+            stays,
+        }
     }
 }
 
 impl std::fmt::Display for Aftermath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.restored {
+            return f.write_str(
+                "Nothing was put back: the configuration and import tests had passed, and everything this run changed stays",
+            );
+        }
         if self.unrestored.is_empty() {
             f.write_str(
                 "Every file, enabled link, mode and owner this run changed is back as it was",
@@ -379,6 +391,7 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
     let tag = format!("WSGICTL {nonce} ");
     let mut steps = Vec::new();
     let mut unrestored = Vec::new();
+    let mut restored = false;
     let mut django = Django::new();
     let mut lines = output.lines();
     let rest = |lines: std::str::Lines<'_>| {
@@ -395,6 +408,7 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
         match word {
             "STEP" => steps.push(arg.to_string()),
             "UNRESTORED" => unrestored.push(arg.to_string()),
+            "RESTORED" => restored = true,
             "DONE" => return Ok((steps, django)),
             "DJANGO" => {
                 let (app, json) = arg.split_once(' ').unwrap_or((arg, ""));
@@ -407,7 +421,7 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
                     target: target.into(),
                     app: arg.into(),
                     output: rest(lines).trim().to_string(),
-                    aftermath: Aftermath::of(&steps, unrestored),
+                    aftermath: Aftermath::of(&steps, restored, unrestored),
                 }
                 .into());
             }
@@ -420,7 +434,7 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
                     target: target.into(),
                     app: arg.into(),
                     refused,
-                    aftermath: Aftermath::of(&steps, unrestored),
+                    aftermath: Aftermath::of(&steps, restored, unrestored),
                 }
                 .into());
             }
@@ -443,7 +457,7 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
                 return Err(ApplyError::Configtest {
                     target: target.into(),
                     message: rest(lines).trim().to_string(),
-                    aftermath: Aftermath::of(&steps, unrestored),
+                    aftermath: Aftermath::of(&steps, restored, unrestored),
                 }
                 .into());
             }
@@ -454,7 +468,11 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
                     step: format!("{arg} ({step})"),
                     output: rest(lines).trim().to_string(),
                     // The failed step itself is not "still changed": it did not finish.
-                    aftermath: Aftermath::of(&steps[..steps.len().saturating_sub(1)], unrestored),
+                    aftermath: Aftermath::of(
+                        &steps[..steps.len().saturating_sub(1)],
+                        restored,
+                        unrestored,
+                    ),
                 }
                 .into());
             }
@@ -624,5 +642,60 @@ mod tests {
         let c = control(Layout::Debian, "/etc/apache2-x;id>p");
         assert!(c.reload.contains("'apache2@x;id>p'"), "{}", c.reload);
         assert!(c.ctl.contains("APACHE_CONFDIR='/etc/apache2-x;id>p'"));
+    }
+
+    fn failure(lines: &[&str]) -> String {
+        let out: String = lines
+            .iter()
+            .map(|l| format!("WSGICTL n0nce {l}\n"))
+            .collect::<String>()
+            + "what the step printed\n";
+        format!("{:#}", outcome(&out, "n0nce", "web1").unwrap_err())
+    }
+
+    #[test]
+    fn a_stopped_run_says_exactly_what_was_put_back() {
+        let m = failure(&[
+            "STEP source:blog",
+            "STEP env-file:blog",
+            "STEP migrate:blog",
+            "UNRESTORED /srv/blog/app.env",
+            "RESTORED",
+            "FAILED manage.py migrate",
+        ]);
+        assert!(
+            m.contains("manage.py migrate (migrate:blog) failed on web1"),
+            "{m}"
+        );
+        assert!(m.contains("Could NOT put back: /srv/blog/app.env"), "{m}");
+        assert!(
+            m.contains(
+                "still changed, as the old site does not read them: the uploaded source of `blog`:"
+            ),
+            "{m}"
+        );
+        assert!(
+            !m.contains("manage.py migrate of `blog`"),
+            "the failed step did not run: {m}"
+        );
+        let m = failure(&[
+            "STEP vhost:blog",
+            "STEP configtest",
+            "STEP reload",
+            "FAILED reload",
+        ]);
+        assert!(m.contains("Nothing was put back"), "{m}");
+        let m = failure(&[
+            "STEP vhost:blog",
+            "STEP configtest",
+            "RESTORED",
+            "CONFIGTEST",
+        ]);
+        assert!(
+            m.contains(
+                "Every file, enabled link, mode and owner this run changed is back as it was"
+            ),
+            "{m}"
+        );
     }
 }

@@ -230,7 +230,7 @@ pub fn build(i: &Inputs<'_>) -> String {
     // op can call it.
     let _ = writeln!(
         s,
-        "restore() {{\n  :\n{}}}\nundo_on_fail=1",
+        "restore() {{\n  :\n{}  say RESTORED\n}}\nundo_on_fail=1",
         restore
             .iter()
             .rev()
