@@ -10,6 +10,10 @@ use std::process::Command;
 
 const SECRET: (&str, &str) = ("LAB_SECRET", KNOWN_SECRET);
 
+/// Settings that put the secret key in an exception when `BLOG_LEAK` is 1 (a settings module
+/// that echoes a database URL does the same).
+const LEAKING_SETTINGS: &str = "if os.environ.get('BLOG_LEAK') == '1':\n    raise RuntimeError('cannot connect to postgres://blog:' + SECRET_KEY + '@db/blog')";
+
 fn sh(cmd: &str) -> String {
     let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
     assert!(
@@ -121,10 +125,7 @@ fn a_killed_apply_leaves_old_secrets_in_no_backup_once_plan_has_run() {
 #[test]
 fn output_of_the_hosts_programs_never_shows_a_secret() {
     let site = Site::new(1, "");
-    with_project(
-        &site,
-        "if os.environ.get('BLOG_LEAK') == '1':\n    raise RuntimeError('cannot connect to postgres://blog:' + SECRET_KEY + '@db/blog')",
-    );
+    with_project(&site, LEAKING_SETTINGS);
     add_env(&site, "BLOG_LEAK \"1\"");
     let o = site.apply();
     let text = all(&o);
@@ -697,10 +698,7 @@ fn a_venv_path_holding_something_else_is_not_removed() {
 #[test]
 fn the_doctor_shows_no_secret_from_the_import_test_or_the_logs() {
     let site = Site::new(1, "");
-    with_project(
-        &site,
-        "if os.environ.get('BLOG_LEAK') == '1':\n    raise RuntimeError('cannot connect to postgres://blog:' + SECRET_KEY + '@db/blog')",
-    );
+    with_project(&site, LEAKING_SETTINGS);
     site.applied();
     let env = site.root(1).join("app.env");
     let text = std::fs::read_to_string(&env).unwrap();

@@ -37,26 +37,17 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
             Probe::Group { name } => {
                 f.groups.insert(name.clone(), fact(frame, group));
             }
-            Probe::Venv { path } | Probe::Tree { path } => {
-                let kind = if matches!(p, Probe::Venv { .. }) {
-                    "venv"
-                } else {
-                    "tree"
-                };
-                let fp = match &frame {
-                    Ok(fr) if fr.status == 0 => {
-                        get(&kv(&fr.body), "fp").unwrap_or("missing").to_string()
-                    }
-                    _ => String::new(),
-                };
-                if !fp.is_empty() {
-                    f.fingerprints.insert(format!("{kind} {path}"), fp);
+            Probe::Venv { path } => {
+                if let Some(fp) = fingerprint(&frame) {
+                    f.fingerprints.insert(format!("venv {path}"), fp);
                 }
-                if kind == "venv" {
-                    f.venvs.insert(path.clone(), fact(frame, venv));
-                } else {
-                    f.trees.insert(path.clone(), fact(frame, tree));
+                f.venvs.insert(path.clone(), fact(frame, venv));
+            }
+            Probe::Tree { path } => {
+                if let Some(fp) = fingerprint(&frame) {
+                    f.fingerprints.insert(format!("tree {path}"), fp);
                 }
+                f.trees.insert(path.clone(), fact(frame, tree));
             }
             Probe::Interpreter { path } => {
                 if let Ok(fr) = &frame
@@ -82,6 +73,14 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
         }
     }
     f
+}
+
+/// A probe's `fp=` line (`missing` when it printed none), when the probe ran.
+fn fingerprint(frame: &Result<&Frame, String>) -> Option<String> {
+    match frame {
+        Ok(fr) if fr.status == 0 => Some(get(&kv(&fr.body), "fp").unwrap_or("missing").to_string()),
+        _ => None,
+    }
 }
 
 fn describe(p: &Probe) -> String {

@@ -259,20 +259,17 @@ fn owed_restarts(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
 /// A reload that an earlier apply promised (its marker is on the host) but never did.
 fn pending_reload(i: &Inputs<'_>) -> anyhow::Result<Option<Change>> {
     let marker = &i.desired.reload_marker;
-    Ok(match known(i.facts.paths.get(marker), marker)? {
-        crate::facts::PathState::Missing => None,
-        _ => Some(Change {
-            id: ResourceId::PendingReload,
-            action: Action::Update,
-            reason: format!(
-                "an earlier apply changed Apache's configuration but did not reload it ({marker})"
-            ),
-            before: None,
-            details: Vec::new(),
-            diff: None,
-            ops: Vec::new(),
-        }),
-    })
+    Ok(owed(i, marker)?.then(|| Change {
+        id: ResourceId::PendingReload,
+        action: Action::Update,
+        reason: format!(
+            "an earlier apply changed Apache's configuration but did not reload it ({marker})"
+        ),
+        before: None,
+        details: Vec::new(),
+        diff: None,
+        ops: Vec::new(),
+    }))
 }
 
 /// The known fact, or an error naming what could not be read.
