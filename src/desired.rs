@@ -32,6 +32,51 @@ pub struct DesiredState {
     pub backup_prefix: String,
     /// The host's `packages` (install what it lacks).
     pub install_packages: bool,
+    /// The certificate of each app with `tls`.
+    pub certificates: Vec<DesiredCert>,
+    /// Django's settings, checked as each app's daemon user before its hooks run.
+    pub settings_checks: Vec<DesiredSettingsCheck>,
+}
+
+/// The certificate an app's TLS vhost serves.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredCert {
+    pub app: String,
+    /// Every name it must cover: the server name, then the aliases.
+    pub names: Vec<String>,
+    pub certificate: String,
+    pub key: String,
+    /// Where the manifest says so (`tls`), for findings.
+    #[serde(skip)]
+    pub span: Option<miette::SourceSpan>,
+    pub acme: Option<DesiredAcme>,
+}
+
+/// A certificate certbot requests (webroot mode) and renews with its own timer.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredAcme {
+    pub email: String,
+    pub directory: String,
+    pub trust: Option<String>,
+    pub lineage: String,
+    /// `{root}/acme`: certbot writes the HTTP-01 tokens below it.
+    pub webroot: String,
+    /// The plain-HTTP vhost's port, where the challenge is served.
+    pub http_port: u16,
+    /// certbot's `--deploy-hook`: configtest, then reload this Apache instance.
+    pub deploy_hook: String,
+}
+
+/// `settings_check::PROGRAM` as `user`, with the daemon's module path.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredSettingsCheck {
+    /// The app's name in the manifest, for findings.
+    #[serde(skip)]
+    pub span: Option<miette::SourceSpan>,
+    pub user: String,
+    pub venv: String,
+    pub python_path: String,
+    pub expect: crate::settings_check::Expect,
 }
 
 impl DesiredState {
@@ -61,6 +106,8 @@ pub struct DesiredHook {
     pub src: String,
     pub env_file: String,
     pub settings: String,
+    /// The daemon's `python-path`, as `PYTHONPATH`.
+    pub python_path: String,
 }
 
 /// A system account an app's daemon runs as (no login shell, home = the app root).
@@ -145,8 +192,12 @@ pub struct DesiredDir {
 pub enum FileRole {
     HostConf,
     Vhost,
+    /// The HTTPS vhost of an app with `tls` (its `Vhost` is then the redirect).
+    TlsVhost,
     WsgiScript,
     EnvFile,
+    /// `wsgictl_settings.py` of an app with `django { overlay #true }`.
+    Overlay,
 }
 
 #[derive(Debug, Serialize)]

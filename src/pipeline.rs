@@ -111,10 +111,12 @@ pub fn health_probes(m: &Manifest, host: &Host, only_app: Option<&str>) -> Vec<f
         .filter(|a| only_app.is_none_or(|o| o == *a.name))
         .filter_map(|a| {
             let path = a.health.as_deref()?;
+            let tls = a.tls.is_some();
+            let scheme = if tls { "https" } else { "http" };
             Some(facts::Probe::Health {
                 app: a.name.value.clone(),
-                url: format!("http://127.0.0.1:{}{path}", *a.port),
-                host: a.server_name.value.clone(),
+                url: format!("{scheme}://{}:{}{path}", *a.server_name, *a.port),
+                target: crate::doctor::live::curl_target(&a.server_name, *a.port, path, tls),
             })
         })
         .collect()
@@ -194,6 +196,11 @@ pub fn plan_with(
     let mut plan =
         resources::plan(&inputs).with_context(|| format!("planning {}", transport.describe()))?;
     plan.findings = crate::preflight::check(m, &host.name, &facts, env.layout);
+    plan.findings.extend(crate::preflight_site::check(
+        &desired,
+        &facts,
+        &plan.changes,
+    ));
     Ok(HostPlan {
         plan,
         target: transport.describe(),

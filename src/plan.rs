@@ -174,6 +174,9 @@ pub enum Op {
         src: String,
         env_file: String,
         settings: String,
+        /// `PYTHONPATH` (the daemon's `python-path`); plans of earlier versions have none.
+        #[serde(default)]
+        python_path: Option<String>,
     },
     /// Debian: `a2enmod`/`a2enconf`/`a2ensite NAME` with `APACHE_CONFDIR` set.
     Enable {
@@ -184,6 +187,32 @@ pub enum Op {
     InstallPackages {
         manager: crate::resources::packages::Manager,
         names: Vec<String>,
+    },
+    /// Configtest and a graceful reload now, mid-run: the plain-HTTP vhost must serve the
+    /// ACME challenge before certbot asks for a certificate. A failed configtest restores.
+    ReloadApache,
+    /// `certbot certonly --webroot` for `names` into lineage `lineage`; certbot's timer renews
+    /// it and runs `deploy_hook`.
+    RequestCertificate {
+        app: String,
+        lineage: String,
+        names: Vec<String>,
+        email: String,
+        directory: String,
+        trust: Option<String>,
+        webroot: String,
+        http_port: u16,
+        deploy_hook: String,
+        /// A certificate is there but will not do (expiring, or names missing): replace it.
+        renew: bool,
+    },
+    /// Load Django's settings as the daemon user and stop, before any hook, when they
+    /// contradict the manifest (`settings_check`).
+    CheckSettings {
+        user: String,
+        venv: String,
+        python_path: String,
+        expect: crate::settings_check::Expect,
     },
 }
 

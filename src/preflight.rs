@@ -47,7 +47,18 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Fin
     let installs = host_node.packages && manager.is_some();
     if let Some(mgr) = manager {
         let pythons: Vec<&str> = m.apps_on(host).map(|a| a.python.as_str()).collect();
-        let needed = crate::resources::packages::needed(facts, mgr, &pythons);
+        let mut needed = crate::resources::packages::needed(facts, mgr, &pythons);
+        needed.extend(crate::resources::packages::needed_for_tls(
+            facts,
+            mgr,
+            m.apps_on(host).any(|a| a.tls.is_some()),
+            m.apps_on(host).any(|a| {
+                matches!(
+                    a.tls.as_ref().map(|t| &t.source),
+                    Some(crate::manifest::TlsSource::Acme(_))
+                )
+            }),
+        ));
         if !host_node.packages && !needed.is_empty() {
             out.push(Finding {
                 severity: Severity::Error,

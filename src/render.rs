@@ -18,6 +18,9 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
+/// The overlay settings module's name (`{root}/overlay/wsgictl_settings.py`).
+pub const OVERLAY_MODULE: &str = "wsgictl_settings";
+
 /// Text that stands in for every secret value in anything shown.
 pub const REDACTED: &str = "<redacted>";
 
@@ -148,8 +151,10 @@ impl HostEnv {
         }
     }
 
-    /// Debian's enablement links for the host-wide file, mod_wsgi and each app's vhost.
-    pub fn links(&self, apps: &[&str]) -> Vec<DesiredLink> {
+    /// Debian's enablement links for the host-wide file, mod_wsgi and each app's vhost; with
+    /// `tls` (the bool of each app) its TLS vhost, and mod_ssl, mod_rewrite and mod_headers.
+    /// `ssl`: some app of the host has `tls`, selected or not.
+    pub fn links(&self, apps: &[(&str, bool)], ssl: bool) -> Vec<DesiredLink> {
         if self.layout != Layout::Debian {
             return Vec::new();
         }
@@ -176,12 +181,24 @@ impl HostEnv {
             link(EnableTool::A2enmod, "wsgi.conf", None),
             link(EnableTool::A2enconf, "wsgictl.conf", None),
         ];
-        for a in apps {
+        if ssl {
+            for m in ["ssl.load", "ssl.conf", "rewrite.load", "headers.load"] {
+                out.push(link(EnableTool::A2enmod, m, None));
+            }
+        }
+        for (a, tls) in apps {
             out.push(link(
                 EnableTool::A2ensite,
                 &format!("wsgictl-{a}.conf"),
                 Some(a),
             ));
+            if *tls {
+                out.push(link(
+                    EnableTool::A2ensite,
+                    &format!("wsgictl-{a}.tls.conf"),
+                    Some(a),
+                ));
+            }
         }
         out
     }
@@ -212,6 +229,14 @@ impl HostEnv {
     /// creates the debt and removed after the step has run.
     pub fn owed_dir(&self) -> String {
         format!("/var/lib/wsgictl/owed{}", self.confdir.replace('/', "_"))
+    }
+
+    /// Where app `name`'s TLS vhost goes (`.` cannot be in an app name: no collision).
+    pub fn tls_vhost_path(&self, name: &str) -> String {
+        match self.layout {
+            Layout::Debian => format!("{}/sites-available/wsgictl-{name}.tls.conf", self.confdir),
+            Layout::Rhel => format!("{}/conf.d/wsgictl-{name}.tls.conf", self.confdir),
+        }
     }
 
     /// Where app `name`'s vhost goes.
@@ -258,8 +283,29 @@ pub struct AppCtx {
     pub error_log: String,
     /// Raw Apache text, like `error_log`.
     pub access_log: String,
+    /// `DJANGO_SETTINGS_MODULE`: the project's, or `wsgictl_settings` with `overlay`.
     pub settings: String,
-    pub wsgi_module: String,
+    /// The project's own settings module (`django { settings }`).
+    pub project_settings: String,
+    /// The manifest's `wsgi`; `None`: the `.wsgi` loads Django's `WSGI_APPLICATION`.
+    pub wsgi_module: Option<String>,
+    /// The daemon's `python-path`: `src`, then the overlay directory with `overlay`.
+    pub python_path: String,
+    /// `{root}/overlay`, where `wsgictl_settings.py` lives, with `overlay`.
+    pub overlay_dir: Option<String>,
+    /// The private data directory, when the manifest has `data`.
+    pub data: Option<String>,
+    /// With `tls`: the plain-HTTP vhost's port.
+    pub http_port: Option<u16>,
+    /// `:PORT` when the HTTPS port is not 443, for the redirect.
+    pub https_suffix: String,
+    pub tls: Option<TlsCtx>,
+    /// With ACME: certbot's webroot, `{root}/acme`.
+    pub acme_webroot: Option<String>,
+    /// What Django must allow: the server name and aliases (`*.x` as `.x`).
+    pub allowed_hosts: Vec<String>,
+    /// With `tls`: `https://NAME[:PORT]` of each name that is not a wildcard.
+    pub origins: Vec<String>,
     pub static_url: String,
     pub static_dir: String,
     pub static_target: String,
@@ -268,6 +314,17 @@ pub struct AppCtx {
     pub media_target: Option<String>,
     pub daemon: DaemonCtx,
     pub health: Option<String>,
+}
+
+/// `{{ app.tls }}`: where Apache finds the certificate and key.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsCtx {
+    pub certificate: String,
+    pub key: String,
+    pub hsts: Option<u32>,
+    pub acme: bool,
+    /// certbot's lineage name (`/etc/letsencrypt/live/NAME`) with ACME.
+    pub lineage: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -429,8 +486,11 @@ pub fn render_host(
     lookup: EnvLookup<'_>,
 ) -> anyhow::Result<DesiredState> {
     let apps: Vec<&App> = m.apps_on(&host.name).collect();
-    let ctxs: Vec<AppCtx> = apps.iter().map(|a| app_ctx(a, env.layout)).collect();
-    let ports: BTreeSet<u16> = apps.iter().map(|a| *a.port).collect();
+    let ctxs: Vec<AppCtx> = apps.iter().map(|a| app_ctx(a, env)).collect();
+    let ports: BTreeSet<u16> = apps
+        .iter()
+        .flat_map(|a| std::iter::once(*a.port).chain(a.http_port.as_ref().map(|p| p.value)))
+        .collect();
     let hctx = HostCtx {
         name: host.name.value.clone(),
         layout: env.layout,
@@ -453,6 +513,8 @@ pub fn render_host(
     let mut app_files = Vec::new();
     let mut vhosts = Vec::new();
     let mut secret_errors = Vec::new();
+    let mut certificates = Vec::new();
+    let mut settings_checks = Vec::new();
     for (app, ctx) in apps.iter().zip(&ctxs) {
         if only_app.is_some_and(|o| o != *app.name) {
             continue;
@@ -489,6 +551,12 @@ pub fn render_host(
         }
         access.push(daemon(&ctx.root));
         access.push(daemon(&ctx.venv));
+        if let Some(d) = &ctx.data {
+            access.push(daemon(d));
+        }
+        if let Some(w) = &ctx.acme_webroot {
+            access.push(apache(w));
+        }
         for (on, name) in [
             (
                 app.django.collectstatic,
@@ -505,9 +573,20 @@ pub fn render_host(
                     src: ctx.src.clone(),
                     env_file: ctx.env_file.clone(),
                     settings: ctx.settings.clone(),
+                    python_path: ctx.python_path.clone(),
                 });
             }
         }
+        if let Some(c) = cert(app, ctx, env) {
+            certificates.push(c);
+        }
+        settings_checks.push(crate::desired::DesiredSettingsCheck {
+            span: Some(app.name.span),
+            user: app.user.clone(),
+            venv: ctx.venv.clone(),
+            python_path: ctx.python_path.clone(),
+            expect: expect(app, ctx),
+        });
         sources.push(DesiredSource {
             app: ctx.name.clone(),
             local: app.source.path.clone(),
@@ -565,8 +644,37 @@ pub fn render_host(
             Content::with_secrets(real, shown),
         ));
 
-        let vhost = rendered(templates, FileRole::Vhost, &fc, &ctx.name)?;
-        vhosts.push(app_file(FileRole::Vhost, ctx, env, Content::plain(vhost)));
+        if ctx.overlay_dir.is_some() {
+            let overlay = rendered(templates, FileRole::Overlay, &fc, &ctx.name)?;
+            app_files.push(app_file(
+                FileRole::Overlay,
+                ctx,
+                env,
+                Content::plain(overlay),
+            ));
+        }
+        // With tls the port-80 file is the redirect (replaced in place when an app gains tls),
+        // and the app itself is served from the TLS vhost.
+        if ctx.tls.is_some() {
+            let redirect = templates
+                .render(templates::REDIRECT, &fc)
+                .with_context(|| {
+                    format!("rendering {} for app `{}`", templates::REDIRECT, ctx.name)
+                })?;
+            let mut f = app_file(FileRole::Vhost, ctx, env, Content::plain(redirect));
+            f.template = templates::REDIRECT;
+            vhosts.push(f);
+            let vhost = rendered(templates, FileRole::TlsVhost, &fc, &ctx.name)?;
+            vhosts.push(app_file(
+                FileRole::TlsVhost,
+                ctx,
+                env,
+                Content::plain(vhost),
+            ));
+        } else {
+            let vhost = rendered(templates, FileRole::Vhost, &fc, &ctx.name)?;
+            vhosts.push(app_file(FileRole::Vhost, ctx, env, Content::plain(vhost)));
+        }
     }
     if !secret_errors.is_empty() {
         bail!("{}", secret_errors.join("\n"));
@@ -599,11 +707,14 @@ pub fn render_host(
         template: template_of(FileRole::HostConf),
         content: Content::plain(host_conf),
     });
-    let names: Vec<&str> = apps
+    // mod_ssl stays enabled for every app of the host, whichever is selected.
+    let any_tls = apps.iter().any(|a| a.tls.is_some());
+    let names: Vec<(&str, bool)> = apps
         .iter()
-        .map(|a| a.name.as_str())
-        .filter(|a| only_app.is_none_or(|o| o == *a))
+        .map(|a| (a.name.as_str(), a.tls.is_some()))
+        .filter(|(a, _)| only_app.is_none_or(|o| o == *a))
         .collect();
+    let links = env.links(&names, any_tls);
     Ok(DesiredState {
         host: host.name.value.clone(),
         accounts,
@@ -611,7 +722,7 @@ pub fn render_host(
         sources,
         venvs,
         files,
-        links: env.links(&names),
+        links,
         hooks,
         access,
         reload_marker: env.reload_marker(),
@@ -619,14 +730,64 @@ pub fn render_host(
         lock: env.lock_path(),
         backup_prefix: env.backup_prefix(),
         install_packages: host.packages,
+        certificates,
+        settings_checks,
     })
+}
+
+/// The certificate of an app with `tls`: files on the host, or certbot's lineage.
+fn cert(app: &App, ctx: &AppCtx, env: &HostEnv) -> Option<crate::desired::DesiredCert> {
+    let (tls, t) = (app.tls.as_ref()?, ctx.tls.as_ref()?);
+    let acme = match &tls.source {
+        crate::manifest::TlsSource::Acme(a) => {
+            let control = crate::apply::apache_control(env);
+            Some(crate::desired::DesiredAcme {
+                email: a.email.clone(),
+                directory: a.directory.clone(),
+                trust: a.trust.clone(),
+                lineage: t.lineage.clone().unwrap_or_default(),
+                webroot: ctx.acme_webroot.clone().unwrap_or_default(),
+                http_port: ctx.http_port.unwrap_or(80),
+                deploy_hook: format!("{} -t && {{ {}; }}", control.ctl, control.reload),
+            })
+        }
+        crate::manifest::TlsSource::Files { .. } => None,
+    };
+    Some(crate::desired::DesiredCert {
+        app: ctx.name.clone(),
+        names: app.names().map(str::to_string).collect(),
+        certificate: t.certificate.clone(),
+        key: t.key.clone(),
+        span: Some(tls.span),
+        acme,
+    })
+}
+
+/// What Django's settings must agree with (`settings_check::Expect`).
+fn expect(app: &App, ctx: &AppCtx) -> crate::settings_check::Expect {
+    let mut served = vec![ctx.static_dir.clone(), ctx.htdocs.clone()];
+    served.extend(ctx.media_dir.clone());
+    crate::settings_check::Expect {
+        app: ctx.name.clone(),
+        settings: ctx.settings.clone(),
+        env_file: ctx.env_file.clone(),
+        src: ctx.src.clone(),
+        static_dir: ctx.static_dir.clone(),
+        media_dir: ctx.media_dir.clone(),
+        data: ctx.data.clone(),
+        served,
+        tls: ctx.tls.is_some(),
+        collectstatic: app.django.collectstatic,
+        overlay: app.django.overlay,
+    }
 }
 
 /// The template each kind of file is rendered from.
 fn template_of(role: FileRole) -> &'static str {
     match role {
         FileRole::HostConf => templates::HOST_CONF,
-        FileRole::Vhost => templates::VHOST,
+        FileRole::Vhost | FileRole::TlsVhost => templates::VHOST,
+        FileRole::Overlay => templates::OVERLAY,
         FileRole::WsgiScript => templates::WSGI_SCRIPT,
         FileRole::EnvFile => templates::ENV_FILE,
     }
@@ -651,6 +812,15 @@ fn app_file(role: FileRole, ctx: &AppCtx, env: &HostEnv, content: Content) -> De
         FileRole::WsgiScript => (ctx.wsgi_script.clone(), ctx.group.clone(), 0o644),
         FileRole::EnvFile => (ctx.env_file.clone(), ctx.group.clone(), 0o640),
         FileRole::Vhost => (env.vhost_path(&ctx.name), "root".to_string(), 0o644),
+        FileRole::TlsVhost => (env.tls_vhost_path(&ctx.name), "root".to_string(), 0o644),
+        FileRole::Overlay => (
+            format!(
+                "{}/{OVERLAY_MODULE}.py",
+                ctx.overlay_dir.as_deref().unwrap_or(&ctx.root)
+            ),
+            ctx.group.clone(),
+            0o640,
+        ),
         FileRole::HostConf => unreachable!("the host-wide file belongs to no app"),
     };
     DesiredFile {
@@ -665,9 +835,82 @@ fn app_file(role: FileRole, ctx: &AppCtx, env: &HostEnv, content: Content) -> De
     }
 }
 
-fn app_ctx(app: &App, layout: Layout) -> AppCtx {
+/// certbot's lineage of app `app` on this Apache instance: `wsgictl-APP`, with the instance's
+/// name after it for any confdir but the layout's own (`/etc/apache2-web` → `wsgictl-APP-web`).
+pub fn lineage(env: &HostEnv, app: &str) -> String {
+    let instance = match env.confdir.as_str() {
+        "/etc/apache2" | "/etc/httpd" => String::new(),
+        c => {
+            let base = c.rsplit('/').next().unwrap_or(c);
+            let base = base
+                .strip_prefix("apache2-")
+                .or_else(|| base.strip_prefix("httpd-"))
+                .unwrap_or(base);
+            format!(
+                "-{}",
+                base.replace(|ch: char| !ch.is_ascii_alphanumeric() && ch != '-', "_")
+            )
+        }
+    };
+    format!("wsgictl-{app}{instance}")
+}
+
+/// `/etc/letsencrypt/live/NAME`: where certbot keeps the current certificate of a lineage.
+pub fn live_dir(lineage: &str) -> String {
+    format!("/etc/letsencrypt/live/{lineage}")
+}
+
+fn tls_ctx(app: &App, env: &HostEnv) -> Option<TlsCtx> {
+    let tls = app.tls.as_ref()?;
+    Some(match &tls.source {
+        crate::manifest::TlsSource::Files { certificate, key } => TlsCtx {
+            certificate: certificate.clone(),
+            key: key.clone(),
+            hsts: tls.hsts,
+            acme: false,
+            lineage: None,
+        },
+        crate::manifest::TlsSource::Acme(_) => {
+            let lineage = lineage(env, &app.name);
+            let live = live_dir(&lineage);
+            TlsCtx {
+                certificate: format!("{live}/fullchain.pem"),
+                key: format!("{live}/privkey.pem"),
+                hsts: tls.hsts,
+                acme: true,
+                lineage: Some(lineage),
+            }
+        }
+    })
+}
+
+fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
+    let layout = env.layout;
     let root = app.root.trim_end_matches('/').to_string();
     let name = app.name.value.clone();
+    let tls = tls_ctx(app, env);
+    let overlay_dir = app.django.overlay.then(|| format!("{root}/overlay"));
+    let src = format!("{root}/src");
+    let python_path = match &overlay_dir {
+        Some(o) => format!("{src}:{o}"),
+        None => src.clone(),
+    };
+    let https_suffix = match (&tls, *app.port) {
+        (Some(_), 443) | (None, _) => String::new(),
+        (Some(_), p) => format!(":{p}"),
+    };
+    let allowed_hosts: Vec<String> = app
+        .names()
+        .map(|n| n.strip_prefix('*').unwrap_or(n).to_string())
+        .collect();
+    let origins = if tls.is_some() {
+        app.names()
+            .filter(|n| !n.starts_with('*'))
+            .map(|n| format!("https://{n}{https_suffix}"))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (error_log, access_log) = match layout {
         Layout::Debian => (
             format!("${{APACHE_LOG_DIR}}/wsgictl-{name}-error.log"),
@@ -685,7 +928,7 @@ fn app_ctx(app: &App, layout: Layout) -> AppCtx {
         port: *app.port,
         user: app.user.clone(),
         group: app.group.clone(),
-        src: format!("{root}/src"),
+        src,
         venv: app.venv.path.clone(),
         python: app.python.value.clone(),
         htdocs: format!("{root}/htdocs"),
@@ -694,8 +937,28 @@ fn app_ctx(app: &App, layout: Layout) -> AppCtx {
         env_file: format!("{root}/app.env"),
         error_log,
         access_log,
-        settings: app.django.settings.clone(),
+        settings: if overlay_dir.is_some() {
+            OVERLAY_MODULE.to_string()
+        } else {
+            app.django.settings.clone()
+        },
+        project_settings: app.django.settings.clone(),
         wsgi_module: app.django.wsgi.clone(),
+        python_path,
+        overlay_dir,
+        data: app
+            .data
+            .as_ref()
+            .map(|d| d.trim_end_matches('/').to_string()),
+        http_port: app.http_port.as_ref().map(|p| p.value),
+        https_suffix,
+        acme_webroot: tls
+            .as_ref()
+            .filter(|t| t.acme)
+            .map(|_| format!("{root}/acme")),
+        tls,
+        allowed_hosts,
+        origins,
         static_url: app.django.static_files.url.clone(),
         static_dir: app.django.static_files.dir.clone(),
         static_target: format!("{}/", app.django.static_files.dir),
@@ -727,6 +990,17 @@ fn app_dirs(app: &App, ctx: &AppCtx) -> Vec<DesiredDir> {
     ];
     if let Some(m) = &ctx.media_dir {
         dirs.push(d(m, &app.user, &app.group, 0o755));
+    }
+    if let Some(o) = &ctx.overlay_dir {
+        dirs.push(d(o, "root", &ctx.group, 0o750));
+    }
+    // Writable by the daemon, readable by no one else, and never below a served directory
+    // (the manifest checks that).
+    if let Some(data) = &ctx.data {
+        dirs.push(d(data, &app.user, &app.group, 0o750));
+    }
+    if let Some(w) = &ctx.acme_webroot {
+        dirs.push(d(w, "root", "root", 0o755));
     }
     dirs
 }

@@ -60,8 +60,16 @@ pub enum ResourceId {
     EnvFile(String),
     /// `collectstatic:APP`, `migrate:APP`
     Hook { hook: Hook, app: String },
-    /// `vhost:APP`
+    /// `vhost:APP`: the app's vhost, or with `tls` its plain-HTTP redirect.
     Vhost(String),
+    /// `tls-vhost:APP`: the HTTPS vhost of an app with `tls`.
+    TlsVhost(String),
+    /// `settings-overlay:APP`: `wsgictl_settings.py` (`django { overlay #true }`).
+    Overlay(String),
+    /// `certificate:APP`: the app's ACME certificate (certbot).
+    Certificate(String),
+    /// `settings:APP`: Django's settings checked as the daemon user before the hooks run.
+    Settings(String),
     /// `host-conf:HOST`
     HostConf(String),
     /// `link:/path`: an a2en* enablement link.
@@ -84,6 +92,10 @@ impl ResourceId {
             | ResourceId::WsgiScript(a)
             | ResourceId::EnvFile(a)
             | ResourceId::Vhost(a)
+            | ResourceId::TlsVhost(a)
+            | ResourceId::Overlay(a)
+            | ResourceId::Certificate(a)
+            | ResourceId::Settings(a)
             | ResourceId::Restart(a)
             | ResourceId::Hook { app: a, .. } => Some(a),
             _ => None,
@@ -105,6 +117,8 @@ impl ResourceId {
         matches!(
             self,
             ResourceId::Vhost(_)
+                | ResourceId::TlsVhost(_)
+                | ResourceId::Certificate(_)
                 | ResourceId::HostConf(_)
                 | ResourceId::Link(_)
                 | ResourceId::PendingReload
@@ -120,6 +134,7 @@ impl ResourceId {
             | ResourceId::PipPackages(a)
             | ResourceId::EnvFile(a)
             | ResourceId::WsgiScript(a)
+            | ResourceId::Overlay(a)
             | ResourceId::Restart(a) => a == app,
             _ => false,
         }
@@ -128,7 +143,10 @@ impl ResourceId {
     /// A change of this resource means `app`'s Django hooks run (its code or packages changed).
     pub fn needs_hooks(&self, app: &str) -> bool {
         match self {
-            ResourceId::Source(a) | ResourceId::Venv(a) | ResourceId::PipPackages(a) => a == app,
+            ResourceId::Source(a)
+            | ResourceId::Venv(a)
+            | ResourceId::PipPackages(a)
+            | ResourceId::Overlay(a) => a == app,
             _ => false,
         }
     }
@@ -147,6 +165,10 @@ impl ResourceId {
             ResourceId::EnvFile(_) => "env-file",
             ResourceId::Hook { hook, .. } => hook.name(),
             ResourceId::Vhost(_) => "vhost",
+            ResourceId::TlsVhost(_) => "tls-vhost",
+            ResourceId::Overlay(_) => "settings-overlay",
+            ResourceId::Certificate(_) => "certificate",
+            ResourceId::Settings(_) => "settings",
             ResourceId::HostConf(_) => "host-conf",
             ResourceId::Link(_) => "link",
             ResourceId::Restart(_) => "restart",
@@ -174,6 +196,10 @@ impl fmt::Display for ResourceId {
             | ResourceId::EnvFile(s)
             | ResourceId::Hook { app: s, .. }
             | ResourceId::Vhost(s)
+            | ResourceId::TlsVhost(s)
+            | ResourceId::Overlay(s)
+            | ResourceId::Certificate(s)
+            | ResourceId::Settings(s)
             | ResourceId::HostConf(s)
             | ResourceId::Link(s)
             | ResourceId::Restart(s) => format!("{k}:{s}"),
@@ -214,6 +240,10 @@ impl std::str::FromStr for ResourceId {
             "wsgi-script" => ResourceId::WsgiScript(r),
             "env-file" => ResourceId::EnvFile(r),
             "vhost" => ResourceId::Vhost(r),
+            "tls-vhost" => ResourceId::TlsVhost(r),
+            "settings-overlay" => ResourceId::Overlay(r),
+            "certificate" => ResourceId::Certificate(r),
+            "settings" => ResourceId::Settings(r),
             "host-conf" => ResourceId::HostConf(r),
             "link" => ResourceId::Link(r),
             "restart" => ResourceId::Restart(r),
@@ -266,6 +296,10 @@ mod tests {
                 "migrate:blog",
             ),
             (ResourceId::PendingReload, "reload:apache"),
+            (ResourceId::TlsVhost("shop".into()), "tls-vhost:shop"),
+            (ResourceId::Certificate("shop".into()), "certificate:shop"),
+            (ResourceId::Overlay("shop".into()), "settings-overlay:shop"),
+            (ResourceId::Settings("shop".into()), "settings:shop"),
             (ResourceId::ApacheService, "service:apache"),
             (
                 ResourceId::Link("/etc/apache2/sites-enabled/x.conf".into()),

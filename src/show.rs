@@ -40,7 +40,9 @@ pub fn plan(p: &Plan, target: &str, style: &Style) -> String {
         .unwrap_or(0)
         .min(48);
     for c in &p.changes {
-        if c.action == Action::NoOp && !style.verbose {
+        // A certificate is always shown: its expiry is worth seeing in every plan.
+        let always = matches!(c.id, crate::resource_id::ResourceId::Certificate(_));
+        if c.action == Action::NoOp && !style.verbose && !always {
             continue;
         }
         let color = match c.action {

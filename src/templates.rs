@@ -24,12 +24,19 @@ pub const VHOST: &str = "apache/vhost.conf";
 pub const HOST_CONF: &str = "apache/wsgictl.conf";
 pub const WSGI_SCRIPT: &str = "wsgi/app.wsgi";
 pub const ENV_FILE: &str = "wsgi/app.env";
+pub const REDIRECT: &str = "apache/redirect.conf";
+pub const OVERLAY: &str = "django/wsgictl_settings.py";
 
 pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: VHOST,
         source: include_str!("../modules/apache/vhost.conf.tera"),
         about: "one Apache vhost per app, mod_wsgi daemon mode",
+    },
+    Builtin {
+        name: REDIRECT,
+        source: include_str!("../modules/apache/redirect.conf.tera"),
+        about: "with tls: the plain-HTTP vhost (301 to https, ACME challenges), one per app",
     },
     Builtin {
         name: HOST_CONF,
@@ -40,6 +47,11 @@ pub const BUILTINS: &[Builtin] = &[
         name: WSGI_SCRIPT,
         source: include_str!("../modules/wsgi/app.wsgi.tera"),
         about: "the .wsgi script mod_wsgi loads, one per app",
+    },
+    Builtin {
+        name: OVERLAY,
+        source: include_str!("../modules/django/wsgictl_settings.py.tera"),
+        about: "with django { overlay #true }: the project's settings with the manifest's on top",
     },
     Builtin {
         name: ENV_FILE,

@@ -27,11 +27,14 @@ fn configtest(
         env.confdir = apache.confdir().display().to_string();
         let state = render_host(&m, host, &templates, &env, None, &lookup).unwrap();
         let written = apache.install(&state);
-        let vhosts = m.apps_on(&host.name).count();
+        let vhosts: usize = m
+            .apps_on(&host.name)
+            .map(|a| if a.tls.is_some() { 2 } else { 1 })
+            .sum();
         assert_eq!(
             written.len(),
             vhosts + 1,
-            "{}: one vhost per app and the host-wide file",
+            "{}: one vhost per app (two with tls) and the host-wide file",
             host.name.value
         );
         let test = apache.ctl(&["-t"]);
@@ -92,5 +95,57 @@ fn configtest_catches_a_broken_vhost() {
     assert!(
         err.contains("Name duplicates previous WSGI daemon definition"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_tls_app_passes_configtest_with_mod_ssl_and_a_real_certificate() {
+    // The TLS vhost (Mozilla's intermediate settings, HSTS, X-Forwarded-Proto) and the
+    // redirect vhost, with mod_ssl, mod_rewrite and mod_headers enabled as apply enables them.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = crate::support::tls::Ca::new(dir.path());
+    let (cert, key) = ca.issue_valid("shop", &["shop.example.com"], 30);
+    let text = std::fs::read_to_string(fixture("manifests/ok/tls-files.kdl"))
+        .unwrap()
+        .replace("/etc/ssl/certs/shop.pem", cert.to_str().unwrap())
+        .replace("/etc/ssl/private/shop.key", key.to_str().unwrap())
+        .replace(
+            "\"../project/",
+            &format!("\"{}/", fixture("manifests/project").display()),
+        )
+        .replace("    tls {\n", "    tls {\n        hsts 600\n");
+    let manifest = dir.path().join("site.kdl");
+    std::fs::write(&manifest, text).unwrap();
+    let results = configtest(&manifest, None);
+    let (host, out) = &results[0];
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.contains("Syntax OK"),
+        "{host}: apache2ctl -t failed:\n{err}"
+    );
+
+    // Negative control: the same vhost without mod_ssl is refused by Apache itself.
+    let m = manifest::load(&manifest).unwrap();
+    let host = &m.hosts[0];
+    let apache = ApacheInstance::new();
+    let mut env = HostEnv::assumed(host);
+    env.confdir = apache.confdir().display().to_string();
+    let mut state = render_host(
+        &m,
+        host,
+        &Templates::load(None).unwrap(),
+        &env,
+        None,
+        &lookup,
+    )
+    .unwrap();
+    state.links.retain(|l| !l.name.starts_with("ssl"));
+    apache.install(&state);
+    let out = apache.ctl(&["-t"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Invalid command 'SSLEngine'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

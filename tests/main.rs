@@ -18,4 +18,5 @@ mod quoting;
 mod render;
 mod support;
 mod templates;
+mod tls;
 mod transport;

@@ -104,6 +104,9 @@ fn defaults_are_applied() {
     assert_eq!(app.group, "blog");
     assert_eq!(app.python.value, "/usr/bin/python3");
     assert_eq!(app.venv.path, "/srv/blog/venv");
-    assert_eq!(app.django.wsgi, "blog.wsgi");
+    assert_eq!(
+        app.django.wsgi, None,
+        "without `wsgi`, the .wsgi reads WSGI_APPLICATION"
+    );
     assert_eq!((app.daemon.processes, app.daemon.threads), (2, 15));
 }

@@ -220,6 +220,7 @@ fn refusal_of(plan: &wsgictl::plan::Plan) -> String {
         &String::from_utf8_lossy(&out.output),
         "0123456789abcdef",
         "local",
+        &Default::default(),
     )
     .unwrap_err();
     format!("{err:#}")

@@ -35,8 +35,18 @@ fn an_override_replaces_the_builtin_and_list_says_so() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = scrub(&stdout(&o));
     insta::assert_snapshot!("templates_list__override", out);
-    assert!(out.contains("apache/vhost.conf    override  [ROOT]/tests/fixtures/manifests/project/templates/apache/vhost.conf"), "{out}");
-    assert!(out.contains("wsgi/app.wsgi        built-in"), "{out}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        line("apache/vhost.conf"),
+        "apache/vhost.conf override [ROOT]/tests/fixtures/manifests/project/templates/apache/vhost.conf",
+        "{out}"
+    );
+    assert_eq!(line("wsgi/app.wsgi"), "wsgi/app.wsgi built-in", "{out}");
     assert!(
         out.contains(
             "ignored   [ROOT]/tests/fixtures/manifests/project/templates/apache/unused.conf"

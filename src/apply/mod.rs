@@ -89,6 +89,16 @@ pub enum ApplyError {
         refused: String,
         aftermath: Aftermath,
     },
+    #[error(
+        "app `{app}` on {target}: Django's settings contradict the manifest; stopped before any \
+         Django hook ran, and nothing was switched. {aftermath}:\n{message}"
+    )]
+    Settings {
+        target: String,
+        app: String,
+        message: String,
+        aftermath: Aftermath,
+    },
     #[error("{step} failed on {target}. {aftermath}:\n{output}")]
     Step {
         target: String,
@@ -266,8 +276,15 @@ pub fn apply_host(
         &String::from_utf8_lossy(&out.output),
         &crate::render::secret_values(m, host, lookup),
     );
-    let (steps, django) = outcome(&text, &nonce, &target)?;
-    let warnings = django_warnings(m, host, &django);
+    let expects: BTreeMap<String, crate::settings_check::Expect> = hp
+        .desired
+        .settings_checks
+        .iter()
+        .map(|c| (c.expect.app.clone(), c.expect.clone()))
+        .collect();
+    let (steps, django, mut settings_warnings) = outcome(&text, &nonce, &target, &expects)?;
+    let mut warnings = django_warnings(m, host, &django);
+    warnings.append(&mut settings_warnings);
 
     // Prove it: gather and plan again; nothing may be left.
     let after = crate::pipeline::plan_with(
@@ -387,7 +404,39 @@ fn source_tars(
 }
 
 /// The steps the script reported, or why it stopped.
-pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<String>, Django)> {
+pub fn outcome(
+    output: &str,
+    nonce: &str,
+    target: &str,
+    expects: &BTreeMap<String, crate::settings_check::Expect>,
+) -> anyhow::Result<(Vec<String>, Django, Vec<String>)> {
+    let mut settings: BTreeMap<String, crate::settings_check::Report> = BTreeMap::new();
+    let explain = |app: &str, r: Option<&crate::settings_check::Report>, errors: bool| {
+        let Some(e) = expects.get(app) else {
+            return Vec::new();
+        };
+        let Some(r) = r else {
+            return vec![format!("app `{app}`: the settings check printed no report")];
+        };
+        if let Some(err) = &r.error {
+            return if errors {
+                vec![format!(
+                    "app `{app}`: {} does not load as {}'s daemon user: {err}",
+                    e.settings, e.app
+                )]
+            } else {
+                Vec::new()
+            };
+        }
+        r.problems
+            .iter()
+            .filter(|p| p.is_error() == errors)
+            .map(|p| {
+                let (msg, fix) = crate::settings_check::explain(e, p);
+                format!("{msg}.\n  fix: {fix}")
+            })
+            .collect()
+    };
     let tag = format!("WSGICTL {nonce} ");
     let mut steps = Vec::new();
     let mut unrestored = Vec::new();
@@ -409,7 +458,28 @@ pub fn outcome(output: &str, nonce: &str, target: &str) -> anyhow::Result<(Vec<S
             "STEP" => steps.push(arg.to_string()),
             "UNRESTORED" => unrestored.push(arg.to_string()),
             "RESTORED" => restored = true,
-            "DONE" => return Ok((steps, django)),
+            "DONE" => {
+                let warnings = settings
+                    .iter()
+                    .flat_map(|(app, r)| explain(app, Some(r), false))
+                    .collect();
+                return Ok((steps, django, warnings));
+            }
+            "SETTINGS" => {
+                let (app, json) = arg.split_once(' ').unwrap_or((arg, ""));
+                if let Ok(Some(r)) = crate::settings_check::parse(json) {
+                    settings.insert(app.to_string(), r);
+                }
+            }
+            "SETTINGSFAIL" => {
+                return Err(ApplyError::Settings {
+                    target: target.into(),
+                    app: arg.into(),
+                    message: explain(arg, settings.get(arg), true).join("\n"),
+                    aftermath: Aftermath::of(&steps, restored, unrestored),
+                }
+                .into());
+            }
             "DJANGO" => {
                 let (app, json) = arg.split_once(' ').unwrap_or((arg, ""));
                 if let Ok(info) = serde_json::from_str(json) {
@@ -553,7 +623,8 @@ pub fn health_of(m: &Manifest, host: &Host, facts: &crate::facts::Facts) -> Vec<
             Some(Health {
                 app: a.name.value.clone(),
                 url: format!(
-                    "http://{}:{}{}",
+                    "{}://{}:{}{}",
+                    if a.tls.is_some() { "https" } else { "http" },
                     *a.server_name,
                     *a.port,
                     a.health.as_deref().unwrap_or("/")
@@ -650,7 +721,10 @@ mod tests {
             .map(|l| format!("WSGICTL n0nce {l}\n"))
             .collect::<String>()
             + "what the step printed\n";
-        format!("{:#}", outcome(&out, "n0nce", "web1").unwrap_err())
+        format!(
+            "{:#}",
+            outcome(&out, "n0nce", "web1", &BTreeMap::new()).unwrap_err()
+        )
     }
 
     #[test]

@@ -230,12 +230,16 @@ pub fn build(i: &Inputs<'_>) -> String {
     // op can call it.
     let _ = writeln!(
         s,
-        "restore() {{\n  :\n{}  say RESTORED\n}}\nundo_on_fail=1",
+        "restore() {{\n  :\n{}  if [ -n \"${{mid_reload:-}}\" ]; then mid_reload=; reload_now || say UNRESTORED apache-reload; fi\n  say RESTORED\n}}\n\
+         reload_now() {{ {ctl} -t >/dev/null 2>&1 </dev/null && {{ {reload}; }} >/dev/null 2>&1 9>&- </dev/null; }}\n\
+         mid_reload=\nundo_on_fail=1",
         restore
             .iter()
             .rev()
             .map(|r| format!("  {r}\n"))
-            .collect::<String>()
+            .collect::<String>(),
+        ctl = i.apache.ctl,
+        reload = i.apache.reload,
     );
     s.push_str(&ops);
     let unmark = format!("[ -z \"$own_reload\" ] || rm -f {marker}");
@@ -485,12 +489,14 @@ fn op_script(
             src,
             env_file,
             settings,
+            python_path,
         } => {
             let inner = format!(
-                "cd {src} && set -a && . {env} && set +a && DJANGO_SETTINGS_MODULE={settings} exec {py} manage.py {name} --noinput",
+                "cd {src} && set -a && . {env} && set +a && DJANGO_SETTINGS_MODULE={settings} PYTHONPATH={pp} exec {py} manage.py {name} --noinput",
                 src = q(src),
                 env = q(env_file),
                 settings = q(settings),
+                pp = q(python_path.as_deref().unwrap_or(src)),
                 py = q(&format!("{venv}/bin/python")),
                 name = q(name)
             );
@@ -500,6 +506,77 @@ fn op_script(
                 q(&inner),
                 q(&format!("manage.py {name}")),
                 q(&format!("{app}.{name}")),
+            )
+        }
+        Op::ReloadApache => format!(
+            "if ! out=$({ctl} -t 2>&1 </dev/null); then restore; say CONFIGTEST; printf '%s\\n' \"$out\"; [ -z \"$own_reload\" ] || rm -f {marker}; exit 77; fi\n\
+             mid_reload=1\n\
+             out=$({{ {reload}; }} 2>&1 9>&- </dev/null) || fail reload \"$out\"\n",
+            ctl = i.apache.ctl,
+            reload = i.apache.reload,
+            marker = q(i.reload_marker),
+        ),
+        Op::RequestCertificate {
+            app: _,
+            lineage,
+            names,
+            email,
+            directory,
+            trust,
+            webroot,
+            http_port,
+            deploy_hook,
+            renew,
+        } => {
+            let challenge = format!("{webroot}/.well-known/acme-challenge");
+            let ready = format!("{challenge}/wsgictl-ready-{n}");
+            let domains: Vec<String> = names.iter().map(|d| format!("-d {}", q(d))).collect();
+            let ca = trust
+                .as_ref()
+                .map(|t| format!("REQUESTS_CA_BUNDLE={} ", q(t)))
+                .unwrap_or_default();
+            format!(
+                "command -v certbot >/dev/null 2>&1 || fail certificate 'certbot is not installed on the host: install it (apt-get install certbot / dnf install certbot), or keep `packages #true`'\n\
+                 trusted \"$(command -v certbot)\" certificate\n\
+                 nolink {webroot}\n\
+                 mkdir -p {challenge} && echo ok > {ready} || fail certificate\n\
+                 if command -v curl >/dev/null 2>&1; then k=0; while [ $k -lt 50 ]; do\n\
+                 \x20 [ \"$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 -H {host} {url} </dev/null 2>/dev/null)\" = 200 ] && break\n\
+                 \x20 k=$((k + 1)); sleep 0.2\n\
+                 done; else sleep 2; fi\n\
+                 rm -f {ready}\n\
+                 out=$({ca}certbot certonly --non-interactive --agree-tos --no-eff-email -m {email} --server {directory} --webroot -w {webroot} --cert-name {lineage} {domains} --deploy-hook {hook}{force} 2>&1 9>&- </dev/null) || fail certificate \"$out\"\n",
+                webroot = q(webroot),
+                challenge = q(&challenge),
+                ready = q(&ready),
+                host = q(&format!(
+                    "Host: {}",
+                    names.first().map_or("", String::as_str)
+                )),
+                url = q(&format!(
+                    "http://127.0.0.1:{http_port}/.well-known/acme-challenge/wsgictl-ready-{n}"
+                )),
+                email = q(email),
+                directory = q(directory),
+                lineage = q(lineage),
+                domains = domains.join(" "),
+                hook = q(deploy_hook),
+                force = if *renew { " --force-renewal" } else { "" },
+            )
+        }
+        Op::CheckSettings {
+            user,
+            venv,
+            python_path,
+            expect,
+        } => {
+            let app = q(&expect.app);
+            format!(
+                "out=$({{\n{cmd}}} 2>&1)\n\
+                 say SETTINGS {app} \"$(printf '%s\\n' \"$out\" | sed -n 's/^settings=//p' | tail -n 1)\"\n\
+                 case \"$out\" in *'\"error\": '*|*'\"severity\": \"error\"'*) restore; [ -z \"$own_reload\" ] || rm -f {marker}; say SETTINGSFAIL {app}; exit 78;; esac\n",
+                cmd = crate::settings_check::command(expect, user, venv, python_path),
+                marker = q(i.reload_marker),
             )
         }
         Op::Enable {

@@ -474,6 +474,70 @@ pub const SCENARIOS: &[Scenario] = &[
         cause: r#"old code keeps running; reload semantics; Python upgrade crash"#,
         fix: r#"touch the `.wsgi` (daemon mode) or reload Apache after a deploy; after upgrading mod_wsgi or Python, stop and start Apache."#,
     },
+    Scenario {
+        number: 54,
+        id: "tls-module-not-enabled",
+        symptom: r#"`apachectl -t` fails: Invalid command 'SSLEngine' (or 'RequestHeader', 'RewriteEngine')"#,
+        stage: r#"config"#,
+        cause: r#"a vhost uses mod_ssl, mod_headers or mod_rewrite directives and the module is not loaded."#,
+        fix: r#"Debian: `a2enmod ssl headers rewrite`; RHEL: `dnf install mod_ssl` (wsgictl enables them for an app with `tls`)."#,
+    },
+    Scenario {
+        number: 55,
+        id: "tls-certificate-unreadable",
+        symptom: r#"SSLCertificateFile: file '…' does not exist or is empty; AH02572 Failed to configure at least one certificate and key"#,
+        stage: r#"config"#,
+        cause: r#"the certificate or key named in the vhost is missing, empty or not PEM."#,
+        fix: r#"point `tls { certificate key }` at the full chain and key on the host, or use `acme { email }` so that certbot obtains them."#,
+    },
+    Scenario {
+        number: 56,
+        id: "tls-key-mismatch",
+        symptom: r#"AH02565: Certificate and private key … do not match"#,
+        stage: r#"config"#,
+        cause: r#"the key file is not the key of the certificate (a renewed certificate with the old key, or two files swapped)."#,
+        fix: r#"use the key the certificate was issued for (`openssl x509 -noout -pubkey -in CERT` and `openssl pkey -pubout -in KEY` must print the same)."#,
+    },
+    Scenario {
+        number: 57,
+        id: "tls-name-mismatch",
+        symptom: r#"AH01909: … server certificate does NOT include an ID which matches the server name"#,
+        stage: r#"browser"#,
+        cause: r#"the certificate's subjectAltName does not list the vhost's ServerName (or an alias)."#,
+        fix: r#"obtain a certificate for every name (with `acme`, wsgictl requests the server name and all aliases)."#,
+    },
+    Scenario {
+        number: 58,
+        id: "tls-certificate-expired",
+        symptom: r#"browsers refuse the site: certificate expired; nothing in Apache's log"#,
+        stage: r#"browser"#,
+        cause: r#"the certificate's notAfter has passed, or renewal stopped (certbot.timer inactive, a failing deploy hook)."#,
+        fix: r#"renew it (`certbot renew`, then reload Apache); with `acme`, apply requests a new one when it expires within 14 days."#,
+    },
+    Scenario {
+        number: 59,
+        id: "tls-sni-host-mismatch",
+        symptom: r#"421 Misdirected Request; AH02032: Hostname … provided via SNI and hostname … provided via HTTP are different"#,
+        stage: r#"421"#,
+        cause: r#"the client's SNI name and its Host header select different vhosts (a shared certificate, a proxy that rewrites Host)."#,
+        fix: r#"give each name its own vhost with a certificate covering it, or make the proxy pass the original Host."#,
+    },
+    Scenario {
+        number: 60,
+        id: "django-settings-contradict-manifest",
+        symptom: r#"collectstatic fails with PermissionError, uploads or static files 404, or the SQLite file is downloadable"#,
+        stage: r#"deploy"#,
+        cause: r#"STATIC_ROOT or MEDIA_ROOT is not the directory Apache serves, or SQLite lives in the synced source or a served directory."#,
+        fix: r#"change the manifest's `static`/`media` to Django's values, or `django { overlay #true }` (with `data` for SQLite)."#,
+    },
+    Scenario {
+        number: 61,
+        id: "django-https-misdetected",
+        symptom: r#"redirect loop to https, or CSRF verification failed on login over https"#,
+        stage: r#"403/loop"#,
+        cause: r#"SECURE_SSL_REDIRECT without TLS in front, or SECURE_PROXY_SSL_HEADER naming a header Apache does not set."#,
+        fix: r#"serve the app with `tls`; set SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") or remove it (wsgictl's TLS vhost sets that header)."#,
+    },
 ];
 
 pub const SIGNATURES: &[Signature] = &[
@@ -740,6 +804,31 @@ pub const SIGNATURES: &[Signature] = &[
     Signature {
         pattern: r#"Force restart of process|Shutdown requested"#,
         scenarios: &[53],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"^Invalid command '(SSL\w+|RequestHeader|Header|Rewrite\w+)', perhaps misspelled"#,
+        scenarios: &[54],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"SSLCertificate(Key)?File: file '[^']*' does not exist or is empty|AH02572: Failed to configure at least one certificate and key|AH02312: Fatal error initialising mod_ssl"#,
+        scenarios: &[55],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"AH02565: Certificate and private key .* do not match|key values mismatch"#,
+        scenarios: &[56],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"AH01909: .*server certificate does NOT include an ID which matches the server name"#,
+        scenarios: &[57],
+        errno: None,
+    },
+    Signature {
+        pattern: r#"AH02032: Hostname .* provided via SNI and hostname .* provided via HTTP"#,
+        scenarios: &[59],
         errno: None,
     },
     Signature {

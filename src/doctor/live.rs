@@ -43,6 +43,10 @@ pub struct AppProbe {
     pub venv: String,
     pub wsgi: String,
     pub static_dir: String,
+    /// The daemon's `python-path` (`src`, then the overlay directory with `overlay`).
+    pub python_path: String,
+    /// The app is served over https (`tls`).
+    pub tls: bool,
     pub request_timeout: u32,
     /// The server name and the aliases that are not wildcards: what Django must allow.
     pub names: Vec<String>,
@@ -61,6 +65,12 @@ impl AppProbe {
             venv: app.venv.path.clone(),
             wsgi: format!("{root}/app.wsgi"),
             static_dir: app.django.static_files.dir.clone(),
+            python_path: if app.django.overlay {
+                format!("{root}/src:{root}/overlay")
+            } else {
+                format!("{root}/src")
+            },
+            tls: app.tls.is_some(),
             request_timeout: app.daemon.request_timeout,
             names: std::iter::once(app.server_name.value.clone())
                 .chain(
@@ -75,7 +85,15 @@ impl AppProbe {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}:{}{}", self.server_name, self.port, self.path)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}:{}{}", self.server_name, self.port, self.path)
+    }
+
+    /// curl's arguments that reach this app on the host itself: by name through
+    /// `--resolve` (SNI picks the TLS vhost; the certificate is checked by preflight, not
+    /// here), else with a `Host` header.
+    pub fn curl_target(&self) -> String {
+        curl_target(&self.server_name, self.port, &self.path, self.tls)
     }
 }
 
@@ -160,6 +178,23 @@ pub fn record_offsets(env: &HostEnv, apps: &[&str]) -> String {
     )
 }
 
+/// curl's arguments for `path` of the vhost `name:port` on the host itself.
+pub fn curl_target(name: &str, port: u16, path: &str, tls: bool) -> String {
+    if tls {
+        format!(
+            "-k --resolve {} {}",
+            q(&format!("{name}:{port}:127.0.0.1")),
+            q(&format!("https://{name}:{port}{path}"))
+        )
+    } else {
+        format!(
+            "-H {} {}",
+            q(&format!("Host: {name}")),
+            q(&format!("http://127.0.0.1:{port}{path}"))
+        )
+    }
+}
+
 /// One section of the script, in the order it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Section {
@@ -236,8 +271,9 @@ pub fn import_command(a: &AppProbe) -> String {
     let names: Vec<String> = a.names.iter().map(|n| q(n)).collect();
     format!(
         "cd {src} 2>/dev/null || cd /\n\
-         runuser -u {u} -- env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={src} PYTHONPATH={src} timeout 120 {py} -c {code} {wsgi} {names} 2>&1 | tail -n 25\n",
+         runuser -u {u} -- env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={src} PYTHONPATH={pp} timeout 120 {py} -c {code} {wsgi} {names} 2>&1 | tail -n 25\n",
         src = q(&a.src),
+        pp = q(&a.python_path),
         u = q(&a.user),
         py = q(&format!("{}/bin/python", a.venv)),
         code = q(IMPORT_TEST),
@@ -276,9 +312,8 @@ fn section(i: &Inputs<'_>, apache_user: &str, sec: &Section) -> String {
             let a = &i.apps[n];
             format!(
                 "command -v curl >/dev/null 2>&1 || {{ echo nocurl; exit 0; }}\n\
-                 curl -s -o /dev/null -w 'http=%{{http_code}} %{{time_total}}\\n' --max-time {HTTP_TIMEOUT} -H {host} {url}\n",
-                host = q(&format!("Host: {}", a.server_name)),
-                url = q(&format!("http://127.0.0.1:{}{}", a.port, a.path)),
+                 curl -s -o /dev/null -w 'http=%{{http_code}} %{{time_total}}\\n' --max-time {HTTP_TIMEOUT} {target}\n",
+                target = a.curl_target(),
             )
         }
         // The requests' log lines can trail the responses a little. Only this instance's

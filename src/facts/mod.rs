@@ -6,6 +6,7 @@
 //! or that the output was cut off before, becomes [`Fact::Unknown`] with the reason, never a
 //! panic. Everything but [`gather`] is pure and tested on fixtures.
 
+pub mod cert;
 pub mod frame;
 pub mod parse;
 pub mod script;
@@ -62,7 +63,19 @@ pub enum Probe {
     Health {
         app: String,
         url: String,
-        host: String,
+        /// curl's arguments that reach the app (`doctor::live::curl_target`).
+        target: String,
+    },
+    /// What `openssl` says of a certificate (subject, SAN, issuer, expiry) and whether `key`
+    /// is its key (`cert::script`).
+    Certificate {
+        cert: String,
+        key: String,
+    },
+    /// Django's settings as the daemon user sees them (`settings_check::command`).
+    Settings {
+        app: String,
+        command: String,
     },
     /// `apply` only: record the error logs' sizes for `doctor` (`doctor::live::record_offsets`).
     RecordOffsets {
@@ -116,6 +129,8 @@ pub struct System {
     pub uid: u32,
     pub acl: bool,
     pub systemd: bool,
+    /// `certbot` is on the PATH (ACME).
+    pub certbot: bool,
     /// `getenforce`, lower-cased: `enforcing`, `permissive`, `disabled`, or `absent`.
     pub selinux: String,
 }
@@ -247,6 +262,11 @@ pub struct Facts {
     /// Leftover backup directories removed by this gather (`None`: not root, or an apply
     /// held the lock).
     pub leftovers_removed: Option<u32>,
+    /// Certificate path → what is there.
+    pub certificates: BTreeMap<String, Fact<cert::CertState>>,
+    /// App → its settings report; `None` when the venv or source is not in place yet (or
+    /// the gather did not run as root).
+    pub settings: BTreeMap<String, Fact<Option<crate::settings_check::Report>>>,
     /// App → the HTTP status its health path answered from the host (`apply` only).
     pub health: BTreeMap<String, Fact<u16>>,
     /// Output outside any frame (login banners, shell warnings), for `facts`.
@@ -276,6 +296,8 @@ impl Facts {
             untrusted: BTreeMap::new(),
             fingerprints: BTreeMap::new(),
             leftovers_removed: None,
+            certificates: BTreeMap::new(),
+            settings: BTreeMap::new(),
             health: BTreeMap::new(),
             stray: String::new(),
         }

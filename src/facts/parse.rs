@@ -69,6 +69,13 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
             Probe::Health { app, .. } => {
                 f.health.insert(app.clone(), fact(frame, http_status));
             }
+            Probe::Certificate { cert, .. } => {
+                f.certificates
+                    .insert(cert.clone(), fact(frame, super::cert::parse));
+            }
+            Probe::Settings { app, .. } => {
+                f.settings.insert(app.clone(), fact(frame, settings));
+            }
             Probe::RecordOffsets { .. } => {}
         }
     }
@@ -97,7 +104,19 @@ fn describe(p: &Probe) -> String {
         Probe::Leftovers { prefix, .. } => format!("leftovers {prefix}*"),
         Probe::Health { app, url, .. } => format!("health of {app} ({url})"),
         Probe::RecordOffsets { .. } => "log offsets".into(),
+        Probe::Certificate { cert, .. } => format!("certificate {cert}"),
+        Probe::Settings { app, .. } => format!("Django settings of {app}"),
     }
+}
+
+/// `settings=…` (`settings_check::command`).
+fn settings(body: &str) -> Result<Option<crate::settings_check::Report>, String> {
+    let line = body
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("settings="))
+        .ok_or("no `settings=` line")?;
+    crate::settings_check::parse(line)
 }
 
 fn fact<T>(frame: Result<&Frame, String>, parse: fn(&str) -> Result<T, String>) -> Fact<T> {
@@ -155,6 +174,7 @@ pub fn system(body: &str) -> Result<System, String> {
             .map_err(|_| "bad uid".to_string())?,
         acl: get(&p, "acl") == Some("yes"),
         systemd: get(&p, "systemd") == Some("yes"),
+        certbot: get(&p, "certbot") == Some("yes"),
         selinux: get(&p, "selinux").unwrap_or("absent").to_ascii_lowercase(),
     })
 }

@@ -101,6 +101,7 @@ echo \"os_like=${ID_LIKE:-}\"
 echo \"os_version=${VERSION_ID:-}\"
 echo \"uid=$(id -u)\"
 if command -v setfacl >/dev/null 2>&1; then echo acl=yes; else echo acl=no; fi
+if command -v certbot >/dev/null 2>&1; then echo certbot=yes; else echo certbot=no; fi
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then echo systemd=yes; else echo systemd=no; fi
 echo \"selinux=$(getenforce 2>/dev/null || echo absent)\"
 "
@@ -240,11 +241,11 @@ echo \"removed=$n\"
             lock = q(lock),
             prefix = q(prefix)
         ),
-        Probe::Health { url, host, .. } => format!(
-            "echo \"status=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 -H {} {} </dev/null)\"\nexit 0\n",
-            q(&format!("Host: {host}")),
-            q(url)
+        Probe::Health { target, .. } => format!(
+            "echo \"status=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 {target} </dev/null)\"\nexit 0\n"
         ),
+        Probe::Certificate { cert, key } => super::cert::script(cert, key),
+        Probe::Settings { command, .. } => command.clone(),
         Probe::RecordOffsets { script } => format!("{{ {script}}} </dev/null\n"),
         Probe::Tree { path } => format!(
             "\

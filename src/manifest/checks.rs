@@ -72,6 +72,8 @@ pub(super) fn check(hosts: &[Host], apps: &[App], problems: &mut Vec<Problem>) {
                 }
             }
             venv_overlap(app, &on_host, problems);
+            data_placement(app, problems);
+            env_served(app, problems);
             let root = app.root.trim_end_matches('/').to_string();
             match roots.get(&root) {
                 Some((first, _)) => problems.push(Problem {
@@ -149,6 +151,95 @@ fn venv_overlap(app: &App, on_host: &[&App], problems: &mut Vec<Problem>) {
                 "give the venv a directory of its own, such as `path \"{root}/venv\"`"
             )),
         });
+    }
+}
+
+/// Directories Apache serves for `app`: static, media, the empty DocumentRoot.
+fn served(app: &App) -> Vec<(&'static str, String)> {
+    let root = app.root.trim_end_matches('/');
+    let mut out = vec![
+        ("static", app.django.static_files.dir.clone()),
+        ("htdocs", format!("{root}/htdocs")),
+    ];
+    if let Some(m) = &app.django.media {
+        out.push(("media", m.dir.clone()));
+    }
+    if app.tls.is_some() {
+        out.push(("ACME challenge", format!("{root}/acme")));
+    }
+    out
+}
+
+/// `data` is never served, never synced over, never inside the venv.
+fn data_placement(app: &App, problems: &mut Vec<Problem>) {
+    let Some(data) = &app.data else {
+        return;
+    };
+    let root = app.root.trim_end_matches('/');
+    let mut taken = served(app);
+    taken.push(("source", format!("{root}/src")));
+    taken.push(("venv", app.venv.path.clone()));
+    let d = data.trim_end_matches('/');
+    let hit = taken
+        .iter()
+        .find(|(_, dir)| covers(dir, d) || covers(d, dir))
+        .cloned();
+    if d == root {
+        problems.push(Problem {
+            code: "data-overlap",
+            message: format!(
+                "the data directory of app `{}` is its root {root}",
+                *app.name
+            ),
+            span: data.span,
+            label: "data overlaps".into(),
+            help: Some(format!(
+                "give it a directory of its own, such as `data \"{root}/data\"`"
+            )),
+        });
+    } else if let Some((what, dir)) = hit {
+        problems.push(Problem {
+            code: "data-overlap",
+            message: format!(
+                "the data directory {d} of app `{}` overlaps its {what} directory {dir}{}",
+                *app.name,
+                if what == "source" || what == "venv" {
+                    ", which apply replaces"
+                } else {
+                    ": Apache would serve the database to anyone"
+                }
+            ),
+            span: data.span,
+            label: "data overlaps".into(),
+            help: Some(format!(
+                "give it a directory of its own, such as `data \"{root}/data\"`"
+            )),
+        });
+    }
+}
+
+/// An `env` value that names a file inside a directory Apache serves (a database URL, a log
+/// file): anyone could download it.
+fn env_served(app: &App, problems: &mut Vec<Problem>) {
+    for e in &app.env {
+        for (what, dir) in served(app) {
+            if e.value.contains(&format!("{}/", dir.trim_end_matches('/'))) {
+                let root = app.root.trim_end_matches('/');
+                problems.push(Problem {
+                    code: "env-path-served",
+                    message: format!(
+                        "`{}` of app `{}` names a path inside its {what} directory {dir}, which Apache serves to anyone",
+                        e.name, *app.name
+                    ),
+                    span: app.name.span,
+                    label: "in this app".into(),
+                    help: Some(format!(
+                        "keep databases and files the app writes in its `data` directory (such as `data \"{root}/data\"`), never below static, media or the DocumentRoot"
+                    )),
+                });
+                break;
+            }
+        }
     }
 }
 

@@ -11,7 +11,6 @@ mod local;
 pub mod model;
 pub mod rules;
 
-pub use decode::default_wsgi_module;
 pub use diag::{ManifestError, Problem};
 pub use local::expand_local;
 pub use model::*;

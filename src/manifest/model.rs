@@ -95,7 +95,13 @@ pub struct App {
     pub hosts: Vec<Spanned<String>>,
     pub server_name: Spanned<String>,
     pub aliases: Vec<Spanned<String>>,
+    /// The port the app is served on: the HTTPS vhost's with `tls` (default 443), else the
+    /// plain vhost's (default 80).
     pub port: Spanned<u16>,
+    /// With `tls`: the plain-HTTP vhost's port (default 80), which redirects to https and
+    /// serves ACME challenges. `None` without `tls`.
+    pub http_port: Option<Spanned<u16>>,
+    pub tls: Option<Tls>,
     pub root: Spanned<String>,
     pub user: String,
     pub group: String,
@@ -108,6 +114,50 @@ pub struct App {
     pub env: Vec<EnvVar>,
     pub secrets: Vec<SecretRef>,
     pub health: Option<String>,
+    /// A private directory the daemon user writes (SQLite, caches, uploads in progress):
+    /// never served, never synced, never deleted.
+    pub data: Option<Spanned<String>>,
+}
+
+/// HTTPS: Apache terminates TLS with a certificate already on the host or one from ACME.
+#[derive(Debug, Serialize)]
+pub struct Tls {
+    #[serde(flatten)]
+    pub source: TlsSource,
+    /// `Strict-Transport-Security: max-age=…` when given.
+    pub hsts: Option<u32>,
+    #[serde(skip)]
+    pub span: SourceSpan,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsSource {
+    /// Full chain and key, both on the host.
+    Files {
+        certificate: String,
+        key: String,
+    },
+    Acme(Acme),
+}
+
+/// A certificate from an RFC 8555 CA through the host's certbot (webroot mode).
+#[derive(Debug, Serialize)]
+pub struct Acme {
+    pub email: String,
+    pub directory: String,
+    /// A CA bundle on the host that certbot trusts for `directory` (a private ACME server).
+    pub trust: Option<String>,
+}
+
+/// Let's Encrypt's production directory: `acme { directory }` when it is not given.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+impl App {
+    /// The server name, then the aliases: every name the app answers to.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.server_name.as_str()).chain(self.aliases.iter().map(|a| a.as_str()))
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -133,11 +183,17 @@ pub struct Venv {
 #[derive(Debug, Serialize)]
 pub struct Django {
     pub settings: String,
-    pub wsgi: String,
+    /// The module that defines `application`, when the manifest says; otherwise the `.wsgi`
+    /// loads Django's own `WSGI_APPLICATION` (and Django's default handler when unset).
+    pub wsgi: Option<String>,
     pub static_files: UrlDir,
     pub media: Option<UrlDir>,
     pub collectstatic: bool,
     pub migrate: bool,
+    /// Make the manifest authoritative without touching the project: a settings module of
+    /// wsgictl's that imports the project's and sets STATIC_ROOT, MEDIA_ROOT, ALLOWED_HOSTS,
+    /// CSRF_TRUSTED_ORIGINS (with `tls`) and moves SQLite into `data`.
+    pub overlay: bool,
 }
 
 /// A URL prefix served by Apache from a directory on the host.

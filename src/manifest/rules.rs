@@ -72,6 +72,37 @@ pub fn server_name(s: &str, wildcard: bool) -> Result<(), String> {
     }
 }
 
+/// An e-mail address for the ACME account: one `@`, no spaces, quotes or control characters.
+pub fn email(s: &str) -> Result<(), String> {
+    let ok = s.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.contains('@')
+    }) && s.len() <= 254
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\'));
+    if ok {
+        Ok(())
+    } else {
+        Err("an e-mail address like `ops@example.com`".into())
+    }
+}
+
+/// An ACME directory URL: `https://`, then a host and path without spaces or quotes.
+pub fn acme_directory(s: &str) -> Result<(), String> {
+    let ok = s.strip_prefix("https://").is_some_and(|rest| {
+        !rest.is_empty()
+            && !rest.starts_with('/')
+            && !rest.chars().any(|c| {
+                c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '`')
+            })
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err("an https:// URL like `https://acme-v02.api.letsencrypt.org/directory`".into())
+    }
+}
+
 /// Environment variable names: `[A-Z_][A-Z0-9_]*`.
 pub fn env_name(s: &str) -> Result<(), String> {
     let mut chars = s.chars();
@@ -204,6 +235,26 @@ fn levenshtein(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails_and_acme_directories() {
+        assert!(email("ops@example.com").is_ok());
+        for bad in [
+            "ops",
+            "@example.com",
+            "ops@localhost",
+            "a b@example.com",
+            "o'p@x.com",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+        assert!(acme_directory("https://127.0.0.1:14000/dir").is_ok());
+        assert!(acme_directory(LE).is_ok());
+        for bad in ["http://x/dir", "https://", "https:///dir", "https://x/a b"] {
+            assert!(acme_directory(bad).is_err(), "{bad}");
+        }
+    }
+    const LE: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
     #[test]
     fn app_names() {

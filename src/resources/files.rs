@@ -70,6 +70,8 @@ pub fn plan_files(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
             FileRole::WsgiScript => ResourceId::WsgiScript(app.clone()),
             FileRole::EnvFile => ResourceId::EnvFile(app.clone()),
             FileRole::Vhost => ResourceId::Vhost(app.clone()),
+            FileRole::TlsVhost => ResourceId::TlsVhost(app.clone()),
+            FileRole::Overlay => ResourceId::Overlay(app.clone()),
             FileRole::HostConf => ResourceId::HostConf(i.desired.host.clone()),
         };
         let real = f.content.secret_text();

@@ -42,6 +42,7 @@ pub fn plan(i: &Inputs<'_>, earlier: &[Change]) -> anyhow::Result<Vec<Change>> {
                 src: h.src.clone(),
                 env_file: h.env_file.clone(),
                 settings: h.settings.clone(),
+                python_path: Some(h.python_path.clone()),
             }],
         });
     }

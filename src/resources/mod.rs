@@ -12,6 +12,7 @@ mod hooks;
 mod links;
 pub mod packages;
 mod source;
+mod tls;
 mod venv;
 
 use crate::desired::{DesiredState, FileRole};
@@ -127,6 +128,23 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
                 want_sha256: None,
             });
         }
+        for c in &s.certificates {
+            p.push(Probe::Certificate {
+                cert: c.certificate.clone(),
+                key: c.key.clone(),
+            });
+        }
+        for c in &s.settings_checks {
+            p.push(Probe::Settings {
+                app: c.expect.app.clone(),
+                command: crate::settings_check::command(
+                    &c.expect,
+                    &c.user,
+                    &c.venv,
+                    &c.python_path,
+                ),
+            });
+        }
     }
     p
 }
@@ -159,9 +177,56 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
         .into_iter()
         .partition(|c| matches!(c.id, ResourceId::WsgiScript(_) | ResourceId::EnvFile(_)));
     changes.extend(app_files);
-    changes.extend(hooks::plan(i, &changes)?);
-    changes.extend(apache_files);
-    changes.extend(links::plan(i)?);
+    let hooks = hooks::plan(i, &changes)?;
+    // The settings check goes right before the app's first hook.
+    changes.extend(tls::settings(i, &hooks));
+    changes.extend(hooks);
+    // With ACME, the TLS vhost (and its link) waits for its certificate: the plain-HTTP vhost
+    // is written and reloaded first, certbot runs, then the TLS vhost goes in.
+    let acme: Vec<&str> = i
+        .desired
+        .certificates
+        .iter()
+        .filter(|c| c.acme.is_some())
+        .map(|c| c.app.as_str())
+        .collect();
+    let tls_paths: Vec<String> = i
+        .desired
+        .files
+        .iter()
+        .filter(|f| {
+            f.role == FileRole::TlsVhost && f.app.as_deref().is_some_and(|a| acme.contains(&a))
+        })
+        .map(|f| f.path.clone())
+        .collect();
+    let waits = |c: &Change| match &c.id {
+        ResourceId::TlsVhost(a) => acme.contains(&a.as_str()),
+        ResourceId::Link(l) => i.desired.links.iter().any(|d| {
+            d.path == *l
+                && tls_paths
+                    .iter()
+                    .any(|p| p.ends_with(&format!("/{}.conf", d.name)))
+        }),
+        _ => false,
+    };
+    let (later, now): (Vec<Change>, Vec<Change>) = apache_files
+        .into_iter()
+        .chain(links::plan(i)?)
+        .partition(|c| waits(c));
+    let apache_down = i
+        .facts
+        .apache
+        .known()
+        .and_then(|a| a.as_ref())
+        .is_none_or(|a| !a.running);
+    let reload_first = apache_down
+        || owed(i, &i.desired.reload_marker)?
+        || now
+            .iter()
+            .any(|c| c.action != Action::NoOp && c.id.reloads_apache());
+    changes.extend(now);
+    changes.extend(tls::plan(i, reload_first)?);
+    changes.extend(later);
     changes.extend(owed_restarts(i)?);
     changes.extend(pending_reload(i)?);
     changes.extend(stopped_apache(i));

@@ -85,10 +85,35 @@ pub fn needed(facts: &Facts, m: Manager, pythons: &[&str]) -> Vec<String> {
     out
 }
 
+/// With `tls`, what the host lacks of mod_ssl (RHEL ships it apart) and, with ACME, certbot.
+pub fn needed_for_tls(facts: &Facts, m: Manager, tls: bool, acme: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if tls
+        && m == Manager::Dnf
+        && facts
+            .apache
+            .known()
+            .is_some_and(|a| a.as_ref().is_none_or(|a| !a.modules.contains("ssl_module")))
+    {
+        out.push("mod_ssl".to_string());
+    }
+    if acme && facts.system.known().is_some_and(|s| !s.certbot) {
+        out.push("certbot".to_string());
+    }
+    out
+}
+
 pub fn plan(i: &Inputs<'_>) -> Option<Change> {
     let m = manager(i.facts)?;
     let pythons: Vec<&str> = i.desired.venvs.iter().map(|v| v.python.as_str()).collect();
-    let names = needed(i.facts, m, &pythons);
+    let mut names = needed(i.facts, m, &pythons);
+    let certs = &i.desired.certificates;
+    names.extend(needed_for_tls(
+        i.facts,
+        m,
+        !certs.is_empty(),
+        certs.iter().any(|c| c.acme.is_some()),
+    ));
     if !i.desired.install_packages {
         return Some(noop(
             crate::resource_id::ResourceId::HostPackages,
@@ -98,7 +123,11 @@ pub fn plan(i: &Inputs<'_>) -> Option<Change> {
     if names.is_empty() {
         return Some(noop(
             crate::resource_id::ResourceId::HostPackages,
-            "Apache, mod_wsgi, venv support and acl are installed".into(),
+            if i.desired.certificates.iter().any(|c| c.acme.is_some()) {
+                "Apache, mod_wsgi, venv support, acl and certbot are installed".into()
+            } else {
+                "Apache, mod_wsgi, venv support and acl are installed".into()
+            },
         ));
     }
     Some(Change {

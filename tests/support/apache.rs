@@ -145,9 +145,9 @@ impl ApacheInstance {
         let mut written = Vec::new();
         for f in &state.files {
             let enabled = match f.role {
-                FileRole::Vhost => "sites-enabled",
+                FileRole::Vhost | FileRole::TlsVhost => "sites-enabled",
                 FileRole::HostConf => "conf-enabled",
-                FileRole::WsgiScript | FileRole::EnvFile => continue,
+                FileRole::WsgiScript | FileRole::EnvFile | FileRole::Overlay => continue,
             };
             let path = PathBuf::from(&f.path);
             assert!(
@@ -168,6 +168,24 @@ impl ApacheInstance {
             let _ = std::fs::remove_file(&link);
             symlink(format!("../{available}/{}", name.to_str().unwrap()), link).unwrap();
             written.push(path);
+        }
+        // Modules the state enables (mod_ssl, mod_rewrite, mod_headers with tls), with
+        // mod_ssl's dependency, as a2enmod would.
+        for l in &state.links {
+            if l.tool != wsgictl::desired::EnableTool::A2enmod {
+                continue;
+            }
+            let file = l.path.rsplit('/').next().unwrap().to_string();
+            let mut files = vec![file.clone()];
+            if file == "ssl.load" {
+                files.push("socache_shmcb.load".into());
+            }
+            for f in files {
+                let link = self.confdir().join("mods-enabled").join(&f);
+                if !link.exists() {
+                    symlink(format!("../mods-available/{f}"), link).unwrap();
+                }
+            }
         }
         written
     }

@@ -2,7 +2,9 @@
 
 pub mod apache;
 pub mod lab;
+pub mod pebble;
 pub mod place;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -14,6 +14,8 @@ const APP: &[&str] = &[
     "server-name",
     "alias",
     "port",
+    "http-port",
+    "tls",
     "root",
     "user",
     "group",
@@ -25,6 +27,7 @@ const APP: &[&str] = &[
     "env",
     "secret",
     "health",
+    "data",
 ];
 const SOURCE: &[&str] = &["exclude"];
 const VENV: &[&str] = &["path", "requirements", "packages"];
@@ -35,6 +38,7 @@ const DJANGO: &[&str] = &[
     "media",
     "collectstatic",
     "migrate",
+    "overlay",
 ];
 const DAEMON: &[&str] = &[
     "processes",
@@ -55,6 +59,9 @@ impl Decoder<'_> {
         let mut server_name = None;
         let mut aliases = Vec::new();
         let mut port = None;
+        let mut http_port = None;
+        let mut tls_node = None;
+        let mut data = None;
         let mut root = None;
         let mut user = None;
         let mut group = None;
@@ -97,6 +104,17 @@ impl Decoder<'_> {
                 "port" => {
                     port = self.port(child);
                     ok &= port.is_some();
+                }
+                "http-port" => {
+                    http_port = self.port(child);
+                    ok &= http_port.is_some();
+                }
+                "tls" => tls_node = Some(child),
+                "data" => {
+                    let v = self.one_string(child, "data \"/srv/blog/data\"");
+                    data =
+                        v.filter(|v| self.remote(v, "data directory", true) && self.not_slash(v));
+                    ok &= data.is_some();
                 }
                 "root" => {
                     let v = self.one_string(child, "root \"/srv/blog\"");
@@ -202,6 +220,18 @@ impl Decoder<'_> {
 
         let venv = venv_node.and_then(|v| self.venv(v, root.as_ref()));
         let django = django_node.and_then(|d| self.django(d));
+        let tls = tls_node.and_then(|t| {
+            let tls = self.tls(t);
+            ok &= tls.is_some();
+            tls
+        });
+        self.tls_ports(
+            node,
+            tls.as_ref(),
+            port.as_ref(),
+            http_port.as_ref(),
+            &aliases,
+        );
         // After the block: `env` may come before or after the secrets.
         for s in &secrets {
             if env.iter().any(|e| e.name == s.name) {
@@ -224,9 +254,17 @@ impl Decoder<'_> {
             server_name: server_name?,
             aliases,
             port: port.unwrap_or(Spanned {
-                value: 80,
+                value: if tls.is_some() { 443 } else { 80 },
                 span: name_span(node),
             }),
+            http_port: tls.as_ref().map(|_| {
+                http_port.unwrap_or(Spanned {
+                    value: 80,
+                    span: name_span(node),
+                })
+            }),
+            tls,
+            data,
             root: root?,
             group: group.map_or_else(|| user.value.clone(), |g| g.value),
             user: user.value,
@@ -242,6 +280,57 @@ impl Decoder<'_> {
             secrets,
             health: health.map(|h| h.value),
         })
+    }
+
+    /// `http-port` only with `tls`, never the HTTPS port; no wildcard alias with ACME (HTTP-01
+    /// cannot validate one).
+    fn tls_ports(
+        &mut self,
+        node: &KdlNode,
+        tls: Option<&Tls>,
+        port: Option<&Spanned<u16>>,
+        http_port: Option<&Spanned<u16>>,
+        aliases: &[Spanned<String>],
+    ) {
+        match (tls, http_port) {
+            (None, Some(h)) if !self.has_child(node, "tls") => self.problem(
+                "http-port-without-tls",
+                h.span,
+                "`http-port` is the port of the vhost that redirects to https; this app has no `tls`",
+                "nothing to redirect to",
+                Some("serve plain HTTP with `port` alone, or add `tls { ... }`".into()),
+            ),
+            (Some(_), _) => {
+                let https = port.map_or(443, |p| p.value);
+                let http = http_port.map_or(80, |p| p.value);
+                if https == http {
+                    let span = http_port.or(port).map_or_else(|| name_span(node), |p| p.span);
+                    self.problem(
+                        "port-conflict",
+                        span,
+                        format!("the HTTPS port and the HTTP port are both {https}"),
+                        "same port twice",
+                        Some("one port serves TLS, the other plain HTTP: for example `port 443` and `http-port 80`".into()),
+                    );
+                }
+            }
+            _ => {}
+        }
+        if let Some(Tls {
+            source: TlsSource::Acme(_),
+            ..
+        }) = tls
+        {
+            for a in aliases.iter().filter(|a| a.starts_with("*.")) {
+                self.problem(
+                    "acme-wildcard",
+                    a.span,
+                    format!("ACME over HTTP-01 cannot validate the wildcard {}", a.value),
+                    "wildcard alias",
+                    Some("list each name as an alias, or use `certificate` and `key` for a wildcard certificate obtained another way".into()),
+                );
+            }
+        }
     }
 
     /// `DJANGO_SETTINGS_MODULE` is assigned by the `.wsgi` from `django { settings }`.
@@ -383,7 +472,7 @@ impl Decoder<'_> {
         let mut wsgi = None;
         let mut static_files = None;
         let mut media = None;
-        let (mut collectstatic, mut migrate) = (false, false);
+        let (mut collectstatic, mut migrate, mut overlay) = (false, false, false);
         let mut ok = true;
         for child in self.block(node, DJANGO, &[]) {
             match child.name().value() {
@@ -413,6 +502,7 @@ impl Decoder<'_> {
                 }
                 "collectstatic" => collectstatic = self.one_bool(child).unwrap_or(false),
                 "migrate" => migrate = self.one_bool(child).unwrap_or(false),
+                "overlay" => overlay = self.one_bool(child).unwrap_or(false),
                 _ => unreachable!(),
             }
         }
@@ -427,15 +517,14 @@ impl Decoder<'_> {
         if !ok {
             return None;
         }
-        let settings = settings?.value;
-        let wsgi = wsgi.map_or_else(|| default_wsgi_module(&settings), |w| w.value);
         Some(Django {
-            settings,
-            wsgi,
+            settings: settings?.value,
+            wsgi: wsgi.map(|w| w.value),
             static_files: static_files?,
             media,
             collectstatic,
             migrate,
+            overlay,
         })
     }
 
@@ -579,28 +668,5 @@ impl Decoder<'_> {
             from,
             span: name.span,
         })
-    }
-}
-
-/// `blog.settings` → `blog.wsgi`; a top-level `settings` → `wsgi`.
-pub fn default_wsgi_module(settings: &str) -> String {
-    match settings.rsplit_once('.') {
-        Some((package, _)) => format!("{package}.wsgi"),
-        None => "wsgi".to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wsgi_module_default_follows_settings_package() {
-        assert_eq!(default_wsgi_module("blog.settings"), "blog.wsgi");
-        assert_eq!(
-            default_wsgi_module("conf.settings.prod"),
-            "conf.settings.wsgi"
-        );
-        assert_eq!(default_wsgi_module("settings"), "wsgi");
     }
 }

@@ -10,9 +10,8 @@
 //! value checks every node uses; `app` decodes apps and their blocks.
 
 mod app;
+mod tls;
 mod values;
-
-pub use app::default_wsgi_module;
 
 use super::diag::Problem;
 use super::local::expand_local;

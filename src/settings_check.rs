@@ -1,0 +1,251 @@
+//! Django's own settings as the truth: load them as the daemon user, as mod_wsgi would, and
+//! compare them with what the manifest says.
+//!
+//! Stage: facts and apply (pure: builds the shell and Python that run on the host, and turns
+//! their JSON into findings). One Python program, [`PROGRAM`], reads the settings and decides
+//! which values contradict the manifest (each with a code and a severity); plan runs it as a
+//! probe when the venv and source are in place, and apply runs it before any Django hook.
+//! The messages and their fixes are written here, once, for both. No credential is ever
+//! read: of `DATABASES` only the engine and, for SQLite, the file.
+
+use serde::{Deserialize, Serialize};
+
+/// What the manifest says, handed to [`PROGRAM`] as its one JSON argument.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expect {
+    pub app: String,
+    pub settings: String,
+    pub env_file: String,
+    pub src: String,
+    pub static_dir: String,
+    pub media_dir: Option<String>,
+    pub data: Option<String>,
+    /// Directories Apache serves: static, media, the DocumentRoot.
+    pub served: Vec<String>,
+    pub tls: bool,
+    pub collectstatic: bool,
+    pub overlay: bool,
+}
+
+/// What [`PROGRAM`] printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The settings did not load: the exception's last line.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub django: Option<String>,
+    #[serde(default)]
+    pub wsgi_application: Option<String>,
+    #[serde(default)]
+    pub static_root: Option<String>,
+    #[serde(default)]
+    pub media_root: Option<String>,
+    #[serde(default)]
+    pub databases: Vec<Database>,
+    #[serde(default)]
+    pub debug: bool,
+    #[serde(default)]
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Database {
+    pub alias: String,
+    pub engine: String,
+    /// SQLite's file (absolute), when the engine is SQLite.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub code: String,
+    /// `error` blocks apply before any hook runs; `warning` is shown.
+    pub severity: String,
+    /// The setting's value as Django sees it.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// What the manifest wants there.
+    #[serde(default)]
+    pub want: Option<String>,
+}
+
+impl Problem {
+    pub fn is_error(&self) -> bool {
+        self.severity == "error"
+    }
+}
+
+/// Run by the venv's Python as the daemon user, in `src`, with the daemon's `python-path`:
+/// loads the env file as the `.wsgi` does, imports the settings, prints `settings={json}`.
+pub const PROGRAM: &str = include_str!("settings_check.py");
+/// Shell that runs [`PROGRAM`] as `user` (root only; otherwise it prints `settings=skip`).
+pub fn command(e: &Expect, user: &str, venv: &str, python_path: &str) -> String {
+    let q = |s: &str| crate::shell::quote(s).expect("no NUL").into_owned();
+    let py = format!("{venv}/bin/python");
+    format!(
+        "if [ \"$(id -u)\" != 0 ]; then echo settings=skip;\n\
+         elif [ ! -x {py} ] || [ ! -d {src} ] || ! id -u {u} >/dev/null 2>&1; then echo settings=absent;\n\
+         else (cd {src} && runuser -u {u} -- env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={src} PYTHONPATH={pp} timeout 120 {py} -c {code} {arg} 2>&1 </dev/null | grep '^settings=' | tail -n 1); fi\n",
+        py = q(&py),
+        src = q(&e.src),
+        u = q(user),
+        pp = q(python_path),
+        code = q(PROGRAM),
+        arg = q(&serde_json::to_string(e).expect("plain data")),
+    )
+}
+
+/// The `settings=…` line's value: `None` for `skip`/`absent` (nothing to check yet).
+pub fn parse(value: &str) -> Result<Option<Report>, String> {
+    match value.trim() {
+        "skip" | "absent" | "" => Ok(None),
+        json => serde_json::from_str(json)
+            .map(Some)
+            .map_err(|e| format!("unreadable settings report ({e}): {json}")),
+    }
+}
+
+/// What to say of `p`, for app `app` of the manifest `e` came from: the message, then the fix.
+pub fn explain(e: &Expect, p: &Problem) -> (String, String) {
+    let value = p.value.as_deref().unwrap_or("not set");
+    let want = p.want.as_deref().unwrap_or("");
+    let app = &e.app;
+    let overlay = if e.overlay {
+        String::new()
+    } else {
+        " or turn on `overlay #true` in the app's `django` block (wsgictl then sets it without touching the project)".to_string()
+    };
+    match p.code.as_str() {
+        "static-root" => (
+            format!(
+                "app `{app}`: Django's STATIC_ROOT is {value}, but the manifest serves static files from {want}; collectstatic would write where Apache does not serve{}",
+                if value.starts_with(&format!("{}/", e.src)) {
+                    " (inside the synced source, which the daemon user cannot write)"
+                } else {
+                    ""
+                }
+            ),
+            format!(
+                "change `static \"...\" \"{want}\"` in the manifest to {value},{overlay}"
+            ),
+        ),
+        "media-root" => (
+            format!(
+                "app `{app}`: Django's MEDIA_ROOT is {value}, but the manifest serves media from {want}; uploads would not be served"
+            ),
+            format!("change `media \"...\" \"{want}\"` in the manifest to {value},{overlay}"),
+        ),
+        "sqlite-in-source" => (
+            format!(
+                "app `{app}`: the SQLite database {value} is inside the synced source {}, which every apply replaces and the daemon user cannot write",
+                e.src
+            ),
+            data_fix(e),
+        ),
+        "sqlite-served" => (
+            format!(
+                "app `{app}`: the SQLite database {value} is in a directory Apache serves: anyone could download it"
+            ),
+            data_fix(e),
+        ),
+        "ssl-redirect-without-tls" => (
+            format!(
+                "app `{app}`: SECURE_SSL_REDIRECT is on, so Django answers every request with a 301 to https://, which this app does not serve"
+            ),
+            "add `tls { acme { email \"...\" } }` (or `certificate` and `key`) to the app".into(),
+        ),
+        "proxy-header" => (
+            format!(
+                "app `{app}`: SECURE_PROXY_SSL_HEADER is {value}; Apache terminates TLS itself and sets only X-Forwarded-Proto, so Django would see plain http: CSRF refuses logins (and SECURE_SSL_REDIRECT loops)"
+            ),
+            "set SECURE_PROXY_SSL_HEADER = (\"HTTP_X_FORWARDED_PROTO\", \"https\") or remove it; mod_wsgi already tells Django the request is https".into(),
+        ),
+        "csrf-origin-scheme" => (
+            format!(
+                "app `{app}`: CSRF_TRUSTED_ORIGINS has entries without a scheme ({value}); Django 4 and later refuse them"
+            ),
+            format!(
+                "write them as https://NAME, or turn on `overlay #true`{}",
+                if e.overlay { " (it adds the https origins of the server names)" } else { "" }
+            ),
+        ),
+        other => (
+            format!("app `{app}`: settings check `{other}` failed ({value})"),
+            String::new(),
+        ),
+    }
+}
+
+fn data_fix(e: &Expect) -> String {
+    match (&e.data, e.overlay) {
+        (Some(d), true) => format!("the overlay moves it into {d}; check that `data` is set"),
+        (Some(d), false) => format!(
+            "point the database at {d} (the app's `data` directory), or turn on `overlay #true`, which moves SQLite there"
+        ),
+        (None, _) => "add `data \"/srv/APP/data\"` to the app (a private directory the daemon writes) and put the database there, or turn on `overlay #true` with `data`, which moves SQLite there".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expect() -> Expect {
+        Expect {
+            app: "shop".into(),
+            settings: "proj.settings.production".into(),
+            env_file: "/srv/shop/app.env".into(),
+            src: "/srv/shop/src".into(),
+            static_dir: "/srv/shop/static".into(),
+            media_dir: Some("/srv/shop/media".into()),
+            data: None,
+            served: vec!["/srv/shop/static".into(), "/srv/shop/media".into()],
+            tls: true,
+            collectstatic: true,
+            overlay: false,
+        }
+    }
+
+    #[test]
+    fn static_root_inside_the_source_gives_both_values_and_both_fixes() {
+        let p = Problem {
+            code: "static-root".into(),
+            severity: "error".into(),
+            value: Some("/srv/shop/src/static".into()),
+            want: Some("/srv/shop/static".into()),
+        };
+        let (msg, fix) = explain(&expect(), &p);
+        assert!(
+            msg.contains("/srv/shop/src/static") && msg.contains("/srv/shop/static"),
+            "{msg}"
+        );
+        assert!(msg.contains("inside the synced source"), "{msg}");
+        assert!(
+            fix.contains("static \"...\"") && fix.contains("overlay #true"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn reports_parse_and_skips_are_none() {
+        assert_eq!(parse("skip").unwrap(), None);
+        assert_eq!(parse("absent").unwrap(), None);
+        let r = parse(r#"{"django": "5.1", "static_root": "/x", "problems": [{"code": "static-root", "severity": "error", "value": "/x", "want": "/y"}]}"#).unwrap().unwrap();
+        assert!(r.problems[0].is_error());
+        assert!(parse("{nope").is_err());
+    }
+
+    #[test]
+    fn sqlite_fix_names_data() {
+        let p = Problem {
+            code: "sqlite-in-source".into(),
+            severity: "error".into(),
+            value: Some("/srv/shop/src/db.sqlite3".into()),
+            want: None,
+        };
+        let (_, fix) = explain(&expect(), &p);
+        assert!(fix.contains("data \"/srv/APP/data\""), "{fix}");
+    }
+}
