@@ -63,7 +63,7 @@ pub struct DesiredAcme {
     pub webroot: String,
     /// The plain-HTTP vhost's port, where the challenge is served.
     pub http_port: u16,
-    /// certbot's `--deploy-hook`: configtest, then reload this Apache instance.
+    /// certbot's `--deploy-hook`: the script that tests and reloads this Apache instance.
     pub deploy_hook: String,
 }
 
@@ -198,6 +198,8 @@ pub enum FileRole {
     EnvFile,
     /// `wsgictl_settings.py` of an app with `django { overlay #true }`.
     Overlay,
+    /// certbot's deploy hook of this Apache instance (with `acme`).
+    DeployHook,
 }
 
 #[derive(Debug, Serialize)]

@@ -231,6 +231,15 @@ impl HostEnv {
         format!("/var/lib/wsgictl/owed{}", self.confdir.replace('/', "_"))
     }
 
+    /// `/var/lib/wsgictl/deploy-hook<confdir with / as _>.sh`: certbot's deploy hook of this
+    /// instance (in wsgictl's private, root-only directory).
+    pub fn deploy_hook_path(&self) -> String {
+        format!(
+            "/var/lib/wsgictl/deploy-hook{}.sh",
+            self.confdir.replace('/', "_")
+        )
+    }
+
     /// Where app `name`'s TLS vhost goes (`.` cannot be in an app name: no collision).
     pub fn tls_vhost_path(&self, name: &str) -> String {
         match self.layout {
@@ -697,6 +706,40 @@ pub fn render_host(
         })?;
     let mut files = app_files;
     files.append(&mut vhosts);
+    if apps.iter().any(|a| {
+        matches!(
+            a.tls.as_ref().map(|t| &t.source),
+            Some(crate::manifest::TlsSource::Acme(_))
+        )
+    }) {
+        let control = crate::apply::apache_control(env);
+        #[derive(Serialize)]
+        struct HookCtx<'a> {
+            confdir: &'a str,
+            ctl: &'a str,
+            reload: &'a str,
+        }
+        let hook = templates
+            .render(
+                templates::DEPLOY_HOOK,
+                &HookCtx {
+                    confdir: &env.confdir,
+                    ctl: &control.ctl,
+                    reload: &control.reload,
+                },
+            )
+            .with_context(|| format!("rendering {}", templates::DEPLOY_HOOK))?;
+        files.push(DesiredFile {
+            path: env.deploy_hook_path(),
+            owner: "root".into(),
+            group: "root".into(),
+            mode: 0o700,
+            role: FileRole::DeployHook,
+            app: None,
+            template: templates::DEPLOY_HOOK,
+            content: Content::plain(hook),
+        });
+    }
     files.push(DesiredFile {
         path: env.host_conf_path(),
         owner: "root".into(),
@@ -739,18 +782,15 @@ pub fn render_host(
 fn cert(app: &App, ctx: &AppCtx, env: &HostEnv) -> Option<crate::desired::DesiredCert> {
     let (tls, t) = (app.tls.as_ref()?, ctx.tls.as_ref()?);
     let acme = match &tls.source {
-        crate::manifest::TlsSource::Acme(a) => {
-            let control = crate::apply::apache_control(env);
-            Some(crate::desired::DesiredAcme {
-                email: a.email.clone(),
-                directory: a.directory.clone(),
-                trust: a.trust.clone(),
-                lineage: t.lineage.clone().unwrap_or_default(),
-                webroot: ctx.acme_webroot.clone().unwrap_or_default(),
-                http_port: ctx.http_port.unwrap_or(80),
-                deploy_hook: format!("{} -t && {{ {}; }}", control.ctl, control.reload),
-            })
-        }
+        crate::manifest::TlsSource::Acme(a) => Some(crate::desired::DesiredAcme {
+            email: a.email.clone(),
+            directory: a.directory.clone(),
+            trust: a.trust.clone(),
+            lineage: t.lineage.clone().unwrap_or_default(),
+            webroot: ctx.acme_webroot.clone().unwrap_or_default(),
+            http_port: ctx.http_port.unwrap_or(80),
+            deploy_hook: env.deploy_hook_path(),
+        }),
         crate::manifest::TlsSource::Files { .. } => None,
     };
     Some(crate::desired::DesiredCert {
@@ -788,6 +828,7 @@ fn template_of(role: FileRole) -> &'static str {
         FileRole::HostConf => templates::HOST_CONF,
         FileRole::Vhost | FileRole::TlsVhost => templates::VHOST,
         FileRole::Overlay => templates::OVERLAY,
+        FileRole::DeployHook => templates::DEPLOY_HOOK,
         FileRole::WsgiScript => templates::WSGI_SCRIPT,
         FileRole::EnvFile => templates::ENV_FILE,
     }
@@ -821,7 +862,9 @@ fn app_file(role: FileRole, ctx: &AppCtx, env: &HostEnv, content: Content) -> De
             ctx.group.clone(),
             0o640,
         ),
-        FileRole::HostConf => unreachable!("the host-wide file belongs to no app"),
+        FileRole::HostConf | FileRole::DeployHook => {
+            unreachable!("host-wide files belong to no app")
+        }
     };
     DesiredFile {
         path,

@@ -72,6 +72,8 @@ pub enum ResourceId {
     Settings(String),
     /// `host-conf:HOST`
     HostConf(String),
+    /// `deploy-hook:HOST`: certbot's deploy hook of this Apache instance.
+    DeployHook(String),
     /// `link:/path`: an a2en* enablement link.
     Link(String),
     /// `restart:APP`: a daemon restart (`.wsgi` touch) an earlier run owes.
@@ -170,6 +172,7 @@ impl ResourceId {
             ResourceId::Certificate(_) => "certificate",
             ResourceId::Settings(_) => "settings",
             ResourceId::HostConf(_) => "host-conf",
+            ResourceId::DeployHook(_) => "deploy-hook",
             ResourceId::Link(_) => "link",
             ResourceId::Restart(_) => "restart",
             ResourceId::PendingReload => "reload",
@@ -201,6 +204,7 @@ impl fmt::Display for ResourceId {
             | ResourceId::Certificate(s)
             | ResourceId::Settings(s)
             | ResourceId::HostConf(s)
+            | ResourceId::DeployHook(s)
             | ResourceId::Link(s)
             | ResourceId::Restart(s) => format!("{k}:{s}"),
         };
@@ -245,6 +249,7 @@ impl std::str::FromStr for ResourceId {
             "certificate" => ResourceId::Certificate(r),
             "settings" => ResourceId::Settings(r),
             "host-conf" => ResourceId::HostConf(r),
+            "deploy-hook" => ResourceId::DeployHook(r),
             "link" => ResourceId::Link(r),
             "restart" => ResourceId::Restart(r),
             "reload" if rest == "apache" => ResourceId::PendingReload,

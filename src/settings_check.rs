@@ -111,7 +111,6 @@ pub fn parse(value: &str) -> Result<Option<Report>, String> {
 pub fn explain(e: &Expect, p: &Problem) -> (String, String) {
     let value = p.value.as_deref().unwrap_or("not set");
     let want = p.want.as_deref().unwrap_or("");
-    let app = &e.app;
     let overlay = if e.overlay {
         String::new()
     } else {
@@ -120,7 +119,7 @@ pub fn explain(e: &Expect, p: &Problem) -> (String, String) {
     match p.code.as_str() {
         "static-root" => (
             format!(
-                "app `{app}`: Django's STATIC_ROOT is {value}, but the manifest serves static files from {want}; collectstatic would write where Apache does not serve{}",
+                "Django's STATIC_ROOT is {value}, but the manifest serves static files from {want}; collectstatic would write where Apache does not serve{}",
                 if value.starts_with(&format!("{}/", e.src)) {
                     " (inside the synced source, which the daemon user cannot write)"
                 } else {
@@ -133,38 +132,38 @@ pub fn explain(e: &Expect, p: &Problem) -> (String, String) {
         ),
         "media-root" => (
             format!(
-                "app `{app}`: Django's MEDIA_ROOT is {value}, but the manifest serves media from {want}; uploads would not be served"
+                "Django's MEDIA_ROOT is {value}, but the manifest serves media from {want}; uploads would not be served"
             ),
             format!("change `media \"...\" \"{want}\"` in the manifest to {value},{overlay}"),
         ),
         "sqlite-in-source" => (
             format!(
-                "app `{app}`: the SQLite database {value} is inside the synced source {}, which every apply replaces and the daemon user cannot write",
+                "the SQLite database {value} is inside the synced source {}, which every apply replaces and the daemon user cannot write",
                 e.src
             ),
             data_fix(e),
         ),
         "sqlite-served" => (
             format!(
-                "app `{app}`: the SQLite database {value} is in a directory Apache serves: anyone could download it"
+                "the SQLite database {value} is in a directory Apache serves: anyone could download it"
             ),
             data_fix(e),
         ),
         "ssl-redirect-without-tls" => (
             format!(
-                "app `{app}`: SECURE_SSL_REDIRECT is on, so Django answers every request with a 301 to https://, which this app does not serve"
+                "SECURE_SSL_REDIRECT is on, so Django answers every request with a 301 to https://, which this app does not serve"
             ),
             "add `tls { acme { email \"...\" } }` (or `certificate` and `key`) to the app".into(),
         ),
         "proxy-header" => (
             format!(
-                "app `{app}`: SECURE_PROXY_SSL_HEADER is {value}; Apache terminates TLS itself and sets only X-Forwarded-Proto, so Django would see plain http: CSRF refuses logins (and SECURE_SSL_REDIRECT loops)"
+                "SECURE_PROXY_SSL_HEADER is {value}; Apache terminates TLS itself and sets only X-Forwarded-Proto, so Django would see plain http: CSRF refuses logins (and SECURE_SSL_REDIRECT loops)"
             ),
             "set SECURE_PROXY_SSL_HEADER = (\"HTTP_X_FORWARDED_PROTO\", \"https\") or remove it; mod_wsgi already tells Django the request is https".into(),
         ),
         "csrf-origin-scheme" => (
             format!(
-                "app `{app}`: CSRF_TRUSTED_ORIGINS has entries without a scheme ({value}); Django 4 and later refuse them"
+                "CSRF_TRUSTED_ORIGINS has entries without a scheme ({value}); Django 4 and later refuse them"
             ),
             format!(
                 "write them as https://NAME, or turn on `overlay #true`{}",
@@ -172,7 +171,7 @@ pub fn explain(e: &Expect, p: &Problem) -> (String, String) {
             ),
         ),
         other => (
-            format!("app `{app}`: settings check `{other}` failed ({value})"),
+            format!("settings check `{other}` failed ({value})"),
             String::new(),
         ),
     }

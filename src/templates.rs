@@ -26,6 +26,7 @@ pub const WSGI_SCRIPT: &str = "wsgi/app.wsgi";
 pub const ENV_FILE: &str = "wsgi/app.env";
 pub const REDIRECT: &str = "apache/redirect.conf";
 pub const OVERLAY: &str = "django/wsgictl_settings.py";
+pub const DEPLOY_HOOK: &str = "certbot/deploy-hook.sh";
 
 pub const BUILTINS: &[Builtin] = &[
     Builtin {
@@ -52,6 +53,11 @@ pub const BUILTINS: &[Builtin] = &[
         name: OVERLAY,
         source: include_str!("../modules/django/wsgictl_settings.py.tera"),
         about: "with django { overlay #true }: the project's settings with the manifest's on top",
+    },
+    Builtin {
+        name: DEPLOY_HOOK,
+        source: include_str!("../modules/certbot/deploy-hook.sh.tera"),
+        about: "with acme: certbot's deploy hook (configtest, then reload this Apache instance), one per instance",
     },
     Builtin {
         name: ENV_FILE,

@@ -173,9 +173,13 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     changes.extend(source::plan(i)?);
     changes.extend(venv::plan(i)?);
     // The app's own files, then its Django hooks (they need the env file), then Apache's.
-    let (app_files, apache_files): (Vec<Change>, Vec<Change>) = files::plan_files(i)?
-        .into_iter()
-        .partition(|c| matches!(c.id, ResourceId::WsgiScript(_) | ResourceId::EnvFile(_)));
+    let (app_files, apache_files): (Vec<Change>, Vec<Change>) =
+        files::plan_files(i)?.into_iter().partition(|c| {
+            matches!(
+                c.id,
+                ResourceId::WsgiScript(_) | ResourceId::EnvFile(_) | ResourceId::Overlay(_)
+            )
+        });
     changes.extend(app_files);
     let hooks = hooks::plan(i, &changes)?;
     // The settings check goes right before the app's first hook.

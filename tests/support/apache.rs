@@ -147,7 +147,12 @@ impl ApacheInstance {
             let enabled = match f.role {
                 FileRole::Vhost | FileRole::TlsVhost => "sites-enabled",
                 FileRole::HostConf => "conf-enabled",
-                FileRole::WsgiScript | FileRole::EnvFile | FileRole::Overlay => continue,
+                FileRole::WsgiScript
+                | FileRole::EnvFile
+                | FileRole::Overlay
+                | FileRole::DeployHook => {
+                    continue;
+                }
             };
             let path = PathBuf::from(&f.path);
             assert!(

@@ -74,7 +74,7 @@ impl Pebble {
         let dns_server = Command::new("pebble-challtestsrv")
             .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
             .args(["-dns01", &format!("127.0.0.1:{dns}")])
-            .args(["-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", ""])
+            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
             .args(["-management", &format!("127.0.0.1:{}", free_port())])
             .stdin(Stdio::null())
             .stdout(log("challtestsrv.log"))
@@ -100,6 +100,11 @@ impl Pebble {
             children: vec![dns_server, pebble],
             _dir: dir,
         };
+        wait(
+            dns,
+            "pebble-challtestsrv's DNS",
+            &p._dir.path().join("challtestsrv.err"),
+        );
         wait(listen, "pebble", &p._dir.path().join("pebble.log"));
         wait(
             management,
