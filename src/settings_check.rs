@@ -150,9 +150,7 @@ pub fn explain(e: &Expect, p: &Problem) -> (String, String) {
             data_fix(e),
         ),
         "ssl-redirect-without-tls" => (
-            format!(
-                "SECURE_SSL_REDIRECT is on, so Django answers every request with a 301 to https://, which this app does not serve"
-            ),
+            "SECURE_SSL_REDIRECT is on, so Django answers every request with a 301 to https://, which this app does not serve".to_string(),
             "add `tls { acme { email \"...\" } }` (or `certificate` and `key`) to the app".into(),
         ),
         "proxy-header" => (
