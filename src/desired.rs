@@ -76,6 +76,8 @@ pub struct DesiredSettingsCheck {
     pub user: String,
     pub venv: String,
     pub python_path: String,
+    /// The manifest's `wsgi`; `None`: the `.wsgi` loads `WSGI_APPLICATION`.
+    pub wsgi_module: Option<String>,
     pub expect: crate::settings_check::Expect,
 }
 

@@ -594,6 +594,7 @@ pub fn render_host(
             user: app.user.clone(),
             venv: ctx.venv.clone(),
             python_path: ctx.python_path.clone(),
+            wsgi_module: ctx.wsgi_module.clone(),
             expect: expect(app, ctx),
         });
         sources.push(DesiredSource {

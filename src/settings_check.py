@@ -44,10 +44,12 @@ if e["collectstatic"] and r["static_root"] != e["static_dir"]:
 if e["media_dir"] and r["media_root"] != e["media_dir"]:
     problem("media-root", "error", r["media_root"], e["media_dir"])
 header = list(s.SECURE_PROXY_SSL_HEADER) if s.SECURE_PROXY_SSL_HEADER else None
-if s.SECURE_SSL_REDIRECT and not e["tls"] and header is None:
+# SECURE_SSL_REDIRECT acts only through SecurityMiddleware.
+redirect = bool(s.SECURE_SSL_REDIRECT) and "django.middleware.security.SecurityMiddleware" in list(s.MIDDLEWARE or [])
+if redirect and not e["tls"] and header is None:
     problem("ssl-redirect-without-tls", "error")
 if e["tls"] and header is not None and header != ["HTTP_X_FORWARDED_PROTO", "https"]:
-    problem("proxy-header", "error" if s.SECURE_SSL_REDIRECT else "warning", "%s=%s" % tuple(header[:2]))
+    problem("proxy-header", "error" if redirect else "warning", "%s=%s" % tuple(header[:2]))
 if e["tls"] and django.VERSION >= (4, 0):
     bare = [str(o) for o in s.CSRF_TRUSTED_ORIGINS if "://" not in str(o)]
     if bare:

@@ -25,7 +25,27 @@ fn configtest(
         let mut env = HostEnv::assumed(host);
         env.layout = manifest::Layout::Debian;
         env.confdir = apache.confdir().display().to_string();
-        let state = render_host(&m, host, &templates, &env, None, &lookup).unwrap();
+        let mut state = render_host(&m, host, &templates, &env, None, &lookup).unwrap();
+        // A TLS vhost's certificate (certbot's, or the manifest's files) is not on this
+        // machine: a throwaway one stands in for it, at paths of this test.
+        let tls = tempfile::tempdir().unwrap();
+        for c in state.certificates.clone() {
+            let ca = crate::support::tls::Ca::new(&tls.path().join(&c.app));
+            let (cert, key) = ca.issue_valid("site", &[c.names[0].as_str()], 30);
+            for f in state.files.iter_mut().filter(|f| {
+                f.role == wsgictl::desired::FileRole::TlsVhost && f.app.as_deref() == Some(&c.app)
+            }) {
+                if std::path::Path::new(&c.certificate).exists() {
+                    continue;
+                }
+                f.content = wsgictl::desired::Content::plain(
+                    f.content
+                        .shown()
+                        .replace(&c.certificate, cert.to_str().unwrap())
+                        .replace(&c.key, key.to_str().unwrap()),
+                );
+            }
+        }
         let written = apache.install(&state);
         let vhosts: usize = m
             .apps_on(&host.name)
@@ -57,7 +77,9 @@ fn every_shipped_manifest_passes_apache_configtest() {
         "site.kdl.example",
         "examples/single-app/site.kdl",
         "examples/two-apps/site.kdl",
+        "examples/production/site.kdl",
         "tests/fixtures/manifests/ok/two-apps-one-host.kdl",
+        "tests/fixtures/manifests/ok/tls-acme.kdl",
     ] {
         for (host, out) in configtest(&root().join(f), None) {
             let err = String::from_utf8_lossy(&out.stderr);

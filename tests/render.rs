@@ -13,7 +13,9 @@ fn example_renders_every_file_with_path_owner_and_mode() {
     for header in [
         "--- web1:/srv/blog/app.wsgi (root:blog 0644, from built-in wsgi/app.wsgi)",
         "--- web1:/srv/blog/app.env (root:blog 0640, from built-in wsgi/app.env)",
-        "--- web1:/etc/apache2/sites-available/wsgictl-blog.conf (root:root 0644, from built-in apache/vhost.conf)",
+        "--- web1:/etc/apache2/sites-available/wsgictl-blog.conf (root:root 0644, from built-in apache/redirect.conf)",
+        "--- web1:/etc/apache2/sites-available/wsgictl-blog.tls.conf (root:root 0644, from built-in apache/vhost.conf)",
+        "--- web1:/var/lib/wsgictl/deploy-hook_etc_apache2.sh (root:root 0700, from built-in certbot/deploy-hook.sh)",
         "--- web1:/etc/apache2/conf-available/wsgictl.conf (root:root 0644, from built-in apache/wsgictl.conf)",
     ] {
         assert!(out.contains(header), "missing `{header}` in\n{out}");
@@ -33,6 +35,7 @@ fn examples_render_with_the_builtins() {
     for (name, file) in [
         ("single_app", "examples/single-app/site.kdl"),
         ("two_apps", "examples/two-apps/site.kdl"),
+        ("production", "examples/production/site.kdl"),
     ] {
         let o = wsgictl(&["render", "-f", file], &[]);
         assert_eq!(o.status.code(), Some(0), "{file}: {}", stderr(&o));
@@ -73,7 +76,7 @@ fn out_writes_a_tree_mirroring_remote_paths_without_secrets() {
         &[SECRET_ENV],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(stdout(&o), format!("wrote 4 files under {out}\n"));
+    assert_eq!(stdout(&o), format!("wrote 6 files under {out}\n"));
     let env = dir.path().join("web1/srv/blog/app.env");
     let text = std::fs::read_to_string(&env).unwrap();
     assert!(text.contains("DJANGO_SECRET_KEY='<redacted>'") && !text.contains(KNOWN_SECRET));
@@ -83,7 +86,7 @@ fn out_writes_a_tree_mirroring_remote_paths_without_secrets() {
     );
     let vhost = dir
         .path()
-        .join("web1/etc/apache2/sites-available/wsgictl-blog.conf");
+        .join("web1/etc/apache2/sites-available/wsgictl-blog.tls.conf");
     assert!(
         std::fs::read_to_string(vhost)
             .unwrap()

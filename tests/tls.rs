@@ -215,6 +215,13 @@ fn an_unmodified_wagtail_project_is_served_over_acme_https_with_private_data() {
     assert!(at("+ certificate:shop") < at("+ tls-vhost:shop"), "{plan}");
     assert!(at("settings:shop") < at("collectstatic:shop"), "{plan}");
     assert!(plan.contains("Apache is reloaded first"), "{plan}");
+    // Nothing on the host yet: the .wsgi will read WSGI_APPLICATION when the app starts.
+    assert!(
+        plan.contains(
+            "application: WSGI_APPLICATION of wsgictl_settings, read when the app starts"
+        ),
+        "{plan}"
+    );
 
     let o = site.apply();
     assert_eq!(
@@ -434,4 +441,72 @@ fn without_overlay_apply_stops_before_collectstatic_with_both_values_and_both_fi
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("django-settings-contradict-manifest"), "{out}");
     assert!(out.contains("apply checks its settings again"), "{out}");
+}
+
+#[test]
+fn https_settings_that_would_break_the_site_are_named_before_any_hook_runs() {
+    let site = Site::new(1, "");
+    let project = crate::promises::with_project(
+        &site,
+        "MIDDLEWARE = [\"django.middleware.security.SecurityMiddleware\"] + MIDDLEWARE\nSECURE_SSL_REDIRECT = True",
+    );
+    // Production settings that redirect to https, on an app without tls.
+    let o = site.apply();
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("SECURE_SSL_REDIRECT is on") && out.contains("add `tls {"),
+        "{out}"
+    );
+    assert!(
+        !site
+            .apache
+            .confdir()
+            .join("sites-enabled/wsgictl-app1.conf")
+            .exists()
+    );
+
+    // With tls, and a proxy header that Apache never sets: Django would never see https, and
+    // the redirect would loop.
+    let http_port = free_port();
+    let ca = Ca::new(&site.base.join("tls"));
+    let (cert, key) = ca.issue_valid("app1", &["app1.example.com"], 90);
+    edit(
+        &site,
+        "    health \"/\"\n",
+        &format!(
+            "    health \"/\"\n    http-port {http_port}\n    tls {{\n        certificate {cert:?}\n        key {key:?}\n    }}\n"
+        ),
+    );
+    let settings = project.join("blog/settings.py");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        format!("{text}SECURE_PROXY_SSL_HEADER = (\"HTTP_X_FORWARDED_SSL\", \"on\")\n"),
+    )
+    .unwrap();
+    let o = site.apply();
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("SECURE_PROXY_SSL_HEADER is HTTP_X_FORWARDED_SSL=on")
+            && out.contains("(\"HTTP_X_FORWARDED_PROTO\", \"https\")"),
+        "{out}"
+    );
+
+    // The header Apache's TLS vhost does set: served over https, no loop, Django sees https.
+    std::fs::write(
+        &settings,
+        format!("{text}SECURE_PROXY_SSL_HEADER = (\"HTTP_X_FORWARDED_PROTO\", \"https\")\n"),
+    )
+    .unwrap();
+    site.applied();
+    let (code, body) = request(
+        &format!("https://app1.example.com:{}/", site.port),
+        "app1.example.com",
+        site.port,
+        Some(&ca.cert),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("scheme: https"), "{body}");
 }

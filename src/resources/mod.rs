@@ -231,6 +231,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     changes.extend(now);
     changes.extend(tls::plan(i, reload_first)?);
     changes.extend(later);
+    tls::annotate_wsgi(i, &mut changes);
     changes.extend(owed_restarts(i)?);
     changes.extend(pending_reload(i)?);
     changes.extend(stopped_apache(i));

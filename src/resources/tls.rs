@@ -134,3 +134,37 @@ pub fn settings(i: &Inputs<'_>, earlier: &[Change]) -> Vec<Change> {
     }
     out
 }
+
+/// Which `application` the `.wsgi` loads, said on the app's `.wsgi` change: the manifest's
+/// `wsgi`, or what `WSGI_APPLICATION` says in the settings as deployed.
+pub fn annotate_wsgi(i: &Inputs<'_>, changes: &mut [Change]) {
+    for c in &i.desired.settings_checks {
+        let app = &c.expect.app;
+        let Some(change) = changes
+            .iter_mut()
+            .find(|ch| ch.id == ResourceId::WsgiScript(app.clone()) && ch.action != Action::NoOp)
+        else {
+            continue;
+        };
+        let said = match (&c.wsgi_module, i.facts.settings.get(app)) {
+            (Some(m), _) => format!("application: {m}.application (the manifest's `wsgi`)"),
+            (None, Some(crate::facts::Fact::Known(Some(r)))) if r.error.is_none() => {
+                match &r.wsgi_application {
+                    Some(w) => format!(
+                        "application: {w} (WSGI_APPLICATION in {})",
+                        c.expect.settings
+                    ),
+                    None => format!(
+                        "application: Django's default handler (WSGI_APPLICATION is not set in {})",
+                        c.expect.settings
+                    ),
+                }
+            }
+            _ => format!(
+                "application: WSGI_APPLICATION of {}, read when the app starts (its settings are not on the host yet)",
+                c.expect.settings
+            ),
+        };
+        change.details.push(said);
+    }
+}

@@ -13,5 +13,6 @@ def index(request):
         f"greeting: {os.environ.get('BLOG_GREETING', '')}",
         f"secret-sha256: {secret_id}",
         f"pid: {os.getpid()}",
+        f"scheme: {request.scheme}",
     ]
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain")
