@@ -102,7 +102,10 @@ pub fn gather(
     if extras.health {
         probes.extend(health_probes(m, host, only_app));
     }
-    facts::gather(transport, &host.name, &probes, host.sudo)
+    let mut found = facts::gather(transport, &host.name, &probes, host.sudo)?;
+    // Settings that fail to load may say a secret in their exception.
+    found.scrub(&crate::render::secret_values(m, host, lookup));
+    Ok(found)
 }
 
 /// Each selected app's `health` request, from the host itself with its server name as Host.

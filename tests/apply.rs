@@ -33,11 +33,7 @@ impl Site {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         let extra = format!("    collectstatic #true\n    health \"/\"\n{app_extra}");
         let manifest = lab.manifest_on(
             base.path(),

@@ -26,11 +26,7 @@ impl Case {
         let apache = ApacheInstance::new();
         let base = tempfile::tempdir().unwrap();
         // A port of its own: tests that start their Apache instance run in parallel.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         let manifest = lab.manifest_on(
             base.path(),
             apache.confdir(),

@@ -10,14 +10,6 @@ use crate::support::*;
 use std::path::Path;
 use std::process::Command;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A request from this machine: (status, headers and body). `https` requests go to `name`
 /// through `--resolve` (SNI and Host as a browser sends them), verified against `ca`.
 fn request(url: &str, name: &str, port: u16, ca: Option<&Path>) -> (u16, String) {

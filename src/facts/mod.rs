@@ -304,6 +304,32 @@ impl Facts {
     }
 }
 
+impl Facts {
+    /// Replace every secret value in what programs of the app printed (the settings
+    /// check's exception and values) with `<redacted>`.
+    pub fn scrub(&mut self, secrets: &[String]) {
+        let s = |t: &mut String| *t = crate::render::scrub(t, secrets);
+        for fact in self.settings.values_mut() {
+            match fact {
+                Fact::Known(Some(r)) => {
+                    if let Some(e) = &mut r.error {
+                        s(e);
+                    }
+                    for p in &mut r.problems {
+                        p.value.iter_mut().chain(p.want.iter_mut()).for_each(s);
+                    }
+                    r.static_root
+                        .iter_mut()
+                        .chain(r.media_root.iter_mut())
+                        .for_each(s);
+                }
+                Fact::Known(None) => {}
+                Fact::Unknown { error } => s(error),
+            }
+        }
+    }
+}
+
 /// Run every probe on the host in one script, one exec.
 pub fn gather(
     transport: &mut dyn Transport,

@@ -6,7 +6,7 @@
 //! Needs root (sshd, useradd, sudoers). Each `Lab` has its own sshd and directory; accounts
 //! and sudoers entries are shared and created once.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -209,13 +209,7 @@ fn keygen_with(path: &Path, passphrase: &str) {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use super::free_port;
 
 /// The lab accounts and their sudoers rules, created once per machine.
 fn ensure_accounts() {

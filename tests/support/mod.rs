@@ -82,3 +82,22 @@ pub fn unique() -> String {
         .subsec_nanos();
     format!("{}-{n}-{t}", std::process::id())
 }
+
+/// A loopback port no other test of this run has been given, and free now. Tests run in
+/// parallel in one process, and each binds its ports later (sshd, Apache, pebble): a port the
+/// kernel hands out twice between a probe and a bind would make an unrelated test fail.
+pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}

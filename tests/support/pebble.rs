@@ -19,13 +19,7 @@ pub struct Pebble {
     children: Vec<Child>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use super::free_port;
 
 fn wait(port: u16, what: &str, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(15);
