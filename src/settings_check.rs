@@ -80,20 +80,57 @@ impl Problem {
 /// Run by the venv's Python as the daemon user, in `src`, with the daemon's `python-path`:
 /// loads the env file as the `.wsgi` does, imports the settings, prints `settings={json}`.
 pub const PROGRAM: &str = include_str!("settings_check.py");
+/// Where the last report of the app whose source is `src` is kept, with the key it holds for.
+pub fn cache_path(src: &str) -> String {
+    let id = crate::source::sha256_hex(src.as_bytes());
+    format!("{CACHE_DIR}/{}", &id[..16])
+}
+
+/// wsgictl's private cache of settings reports (root's, 0700 like its parent).
+pub const CACHE_DIR: &str = "/var/lib/wsgictl/settings";
+
 /// Shell that runs [`PROGRAM`] as `user` (root only; otherwise it prints `settings=skip`).
+///
+/// Loading Django costs each app tens of milliseconds, every plan: a report is kept (root
+/// only, [`CACHE_DIR`]) under a key over what it depends on — the source tree's
+/// fingerprint, the venv's install marker and `pyvenv.cfg`, the env file, the overlay, and
+/// what is asked — and printed again while the key holds. A report with an error is never
+/// kept (an exception may quote a secret).
 pub fn command(e: &Expect, user: &str, venv: &str, python_path: &str) -> String {
     let q = |s: &str| crate::shell::quote(s).expect("no NUL").into_owned();
     let py = format!("{venv}/bin/python");
+    let arg = serde_json::to_string(e).expect("plain data");
+    let overlay = python_path
+        .split(':')
+        .skip(1)
+        .map(|d| format!("{d}/{}.py", crate::render::OVERLAY_MODULE))
+        .map(|p| q(&p))
+        .collect::<Vec<_>>()
+        .join(" ");
     format!(
-        "if [ \"$(id -u)\" != 0 ]; then echo settings=skip;\n\
+        "{fps}if [ \"$(id -u)\" != 0 ]; then echo settings=skip;\n\
          elif [ ! -x {py} ] || [ ! -d {src} ] || ! id -u {u} >/dev/null 2>&1; then echo settings=absent;\n\
-         else (cd {src} && runuser -u {u} -- env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={src} PYTHONPATH={pp} timeout 120 {py} -c {code} {arg} 2>&1 </dev/null | grep '^settings=' | tail -n 1); fi\n",
+         else\n\
+         \x20 key=$({{ tree_fp {src}; cat {venv}/.wsgictl-requirements {venv}/pyvenv.cfg {env} {overlay} 2>/dev/null; printf '%s' {arg}; }} | sha256sum | cut -c 1-64)\n\
+         \x20 cache={cache}\n\
+         \x20 if [ -f \"$cache\" ] && [ ! -L \"$cache\" ] && [ \"$(head -n 1 \"$cache\")\" = \"$key\" ]; then sed -n 2p \"$cache\";\n\
+         \x20 else\n\
+         \x20   out=$(cd {src} && runuser -u {u} -- env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={src} PYTHONPATH={pp} timeout 120 {py} -c {code} {arg} 2>&1 </dev/null | grep '^settings=' | tail -n 1)\n\
+         \x20   printf '%s\\n' \"$out\"\n\
+         \x20   case \"$out\" in *'\"error\": '*) ;; settings=*) (umask 077; mkdir -p {dir} && printf '%s\\n%s\\n' \"$key\" \"$out\" > \"$cache.$$\" && mv -f \"$cache.$$\" \"$cache\") 2>/dev/null;; esac\n\
+         \x20 fi\n\
+         fi\n",
+        fps = crate::facts::script::FINGERPRINTS,
         py = q(&py),
         src = q(&e.src),
+        venv = q(venv),
+        env = q(&e.env_file),
         u = q(user),
         pp = q(python_path),
         code = q(PROGRAM),
-        arg = q(&serde_json::to_string(e).expect("plain data")),
+        arg = q(&arg),
+        cache = q(&cache_path(&e.src)),
+        dir = q(CACHE_DIR),
     )
 }
 

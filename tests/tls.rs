@@ -501,4 +501,18 @@ fn https_settings_that_would_break_the_site_are_named_before_any_hook_runs() {
     );
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("scheme: https"), "{body}");
+    // Each check saw the settings as changed above (the report is kept under a key over the
+    // source, venv and env file); the kept report is root's alone and holds no error.
+    let src = site.root(1).join("src");
+    let kept = wsgictl::settings_check::cache_path(src.to_str().unwrap());
+    let meta = std::fs::metadata(&kept).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    let text = std::fs::read_to_string(&kept).unwrap();
+    assert!(
+        text.contains("\"problems\": []") && !text.contains(KNOWN_SECRET),
+        "{text}"
+    );
 }
