@@ -67,12 +67,22 @@ pub struct DesiredAcme {
     pub deploy_hook: String,
 }
 
+#[derive(Debug, Clone, Default)]
+pub struct SettingsSpans {
+    pub static_files: Option<miette::SourceSpan>,
+    pub media: Option<miette::SourceSpan>,
+    pub data: Option<miette::SourceSpan>,
+}
+
 /// `settings_check::PROGRAM` as `user`, with the daemon's module path.
 #[derive(Debug, Clone, Serialize)]
 pub struct DesiredSettingsCheck {
     /// The app's name in the manifest, for findings.
     #[serde(skip)]
     pub span: Option<miette::SourceSpan>,
+    /// Its `static`, `media` and `data` nodes, where a settings finding's fix goes.
+    #[serde(skip)]
+    pub spans: SettingsSpans,
     pub user: String,
     pub venv: String,
     pub python_path: String,

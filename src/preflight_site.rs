@@ -174,6 +174,13 @@ fn settings(desired: &DesiredState, facts: &Facts, changes: &[Change]) -> Vec<Fi
                 }
                 _ => "django-settings-contradict-manifest",
             };
+            let span = match p.code.as_str() {
+                "static-root" => c.spans.static_files,
+                "media-root" => c.spans.media,
+                "sqlite-in-source" | "sqlite-served" => c.spans.data,
+                _ => None,
+            }
+            .or(c.span);
             let severity = if p.is_error() && !changing {
                 Severity::Error
             } else {
@@ -185,7 +192,7 @@ fn settings(desired: &DesiredState, facts: &Facts, changes: &[Change]) -> Vec<Fi
                 app,
                 format!("{msg}{later}"),
                 fix,
-                c.span,
+                span,
             ));
         }
     }

@@ -591,6 +591,11 @@ pub fn render_host(
         }
         settings_checks.push(crate::desired::DesiredSettingsCheck {
             span: Some(app.name.span),
+            spans: crate::desired::SettingsSpans {
+                static_files: Some(app.django.static_files.span),
+                media: app.django.media.as_ref().map(|m| m.span),
+                data: app.data.as_ref().map(|d| d.span),
+            },
             user: app.user.clone(),
             venv: ctx.venv.clone(),
             python_path: ctx.python_path.clone(),

@@ -25,6 +25,8 @@ def inside(p, d):
     return p is not None and d is not None and (p == d or p.startswith(d.rstrip("/") + "/"))
 r = {"django": django.get_version(), "wsgi_application": getattr(s, "WSGI_APPLICATION", None),
      "static_root": path(s.STATIC_ROOT), "media_root": path(s.MEDIA_ROOT), "debug": bool(s.DEBUG),
+     "allowed_hosts": [str(h) for h in s.ALLOWED_HOSTS], "secure_ssl_redirect": bool(s.SECURE_SSL_REDIRECT),
+     "csrf_trusted_origins": [str(o) for o in s.CSRF_TRUSTED_ORIGINS],
      "databases": [], "problems": []}
 def problem(code, severity, value=None, want=None):
     r["problems"].append({"code": code, "severity": severity, "value": value, "want": want})

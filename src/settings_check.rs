@@ -46,6 +46,12 @@ pub struct Report {
     #[serde(default)]
     pub debug: bool,
     #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    #[serde(default)]
+    pub secure_ssl_redirect: bool,
+    #[serde(default)]
+    pub csrf_trusted_origins: Vec<String>,
+    #[serde(default)]
     pub problems: Vec<Problem>,
 }
 

@@ -325,6 +325,7 @@ fn an_unmodified_wagtail_project_is_served_over_acme_https_with_private_data() {
 
     // A second apply changes nothing: no certificate requested, no reload.
     let before = site.apache.pid();
+    let apache_log = site.apache.error_log().len();
     let log_before = std::fs::read_to_string("/var/log/letsencrypt/letsencrypt.log")
         .unwrap_or_default()
         .len();
@@ -342,6 +343,8 @@ fn an_unmodified_wagtail_project_is_served_over_acme_https_with_private_data() {
     let o = site.wsgictl("plan", &[]);
     assert!(stdout(&o).contains("valid until"), "{}", all(&o));
     assert_eq!(site.apache.pid(), before);
+    let new_log = &site.apache.error_log()[apache_log..];
+    assert!(!new_log.contains("Graceful restart"), "{new_log}");
     let log_after = std::fs::read_to_string("/var/log/letsencrypt/letsencrypt.log")
         .unwrap_or_default()
         .len();
@@ -433,6 +436,8 @@ fn without_overlay_apply_stops_before_collectstatic_with_both_values_and_both_fi
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("django-settings-contradict-manifest"), "{out}");
     assert!(out.contains("apply checks its settings again"), "{out}");
+    // The STATIC_ROOT finding points at the manifest's `static` line.
+    assert!(out.contains("static \"/static/\""), "{out}");
 }
 
 #[test]

@@ -203,6 +203,9 @@ pub struct UrlDir {
     pub url: String,
     /// Absolute, no trailing `/`.
     pub dir: String,
+    /// The node it came from (`static "…" "…"`), for findings.
+    #[serde(skip)]
+    pub span: SourceSpan,
 }
 
 /// mod_wsgi daemon-process sizing and timeouts (seconds).

@@ -47,10 +47,10 @@ pub fn plan(i: &Inputs<'_>, reload_first: bool) -> anyhow::Result<Vec<Change>> {
                     out.push(super::noop(
                         id,
                         format!(
-                            "valid until {}, covers {} (issuer {}); certbot's timer renews it",
+                            "valid until {}, covers {}; certbot's timer renews it ({})",
                             cert.not_after,
                             c.names.join(", "),
-                            cert.issuer
+                            cert.describe()
                         ),
                     ));
                     continue;

@@ -541,6 +541,7 @@ impl Decoder<'_> {
         Some(UrlDir {
             url,
             dir: dir?.value.trim_end_matches('/').to_string(),
+            span: name_span(node),
         })
     }
 
