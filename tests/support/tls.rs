@@ -10,6 +10,15 @@ pub struct Ca {
     pub cert: PathBuf,
 }
 
+/// `openssl req` arguments for a new P-256 key, unencrypted.
+const NEW_KEY: &[&str] = &[
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+
 fn openssl(dir: &Path, args: &[&str]) {
     let o = Command::new("openssl")
         .args(args)
@@ -39,26 +48,24 @@ impl Ca {
         openssl(
             dir,
             &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "30",
-                "-subj",
-                "/CN=wsgictl test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
+                &["req", "-x509"],
+                NEW_KEY,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "30",
+                    "-subj",
+                    "/CN=wsgictl test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            ]
+            .concat(),
         );
         Ca {
             dir: dir.to_path_buf(),
@@ -86,20 +93,18 @@ impl Ca {
         openssl(
             d,
             &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={}", names[0]),
-            ],
+                &["req", "-new"],
+                NEW_KEY,
+                &[
+                    "-keyout",
+                    &key,
+                    "-out",
+                    &csr,
+                    "-subj",
+                    &format!("/CN={}", names[0]),
+                ],
+            ]
+            .concat(),
         );
         openssl(
             d,
