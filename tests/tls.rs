@@ -310,6 +310,7 @@ fn an_unmodified_wagtail_project_is_served_over_acme_https_with_private_data() {
         listening: Default::default(),
     };
     let lineage = wsgictl::render::lineage(&env, "shop");
+    let _cleanup = crate::support::pebble::Lineage(lineage.clone());
     let renewal =
         std::fs::read_to_string(format!("/etc/letsencrypt/renewal/{lineage}.conf")).unwrap();
     let hook = env.deploy_hook_path();
@@ -385,9 +386,6 @@ fn an_unmodified_wagtail_project_is_served_over_acme_https_with_private_data() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let _ = Command::new("certbot")
-        .args(["delete", "--non-interactive", "--cert-name", &lineage])
-        .output();
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub struct Pebble {
     /// The CA bundle certbot must trust to talk to pebble.
     pub trust: PathBuf,
     management: u16,
+    listen: u16,
     children: Vec<Child>,
 }
 
@@ -91,6 +92,7 @@ impl Pebble {
             directory: format!("https://localhost:{listen}/dir"),
             trust: ca.cert.clone(),
             management,
+            listen,
             children: vec![dns_server, pebble],
             _dir: dir,
         };
@@ -134,5 +136,22 @@ impl Drop for Pebble {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // certbot's account with this (gone) server.
+        let _ = std::fs::remove_dir_all(format!(
+            "/etc/letsencrypt/accounts/localhost:{}",
+            self.listen
+        ));
+    }
+}
+
+/// certbot's lineage `name`, deleted when the test ends however it ends: the host's certbot
+/// timer must not try to renew it against a pebble that is gone.
+pub struct Lineage(pub String);
+
+impl Drop for Lineage {
+    fn drop(&mut self) {
+        let _ = Command::new("certbot")
+            .args(["delete", "--non-interactive", "--cert-name", &self.0])
+            .output();
     }
 }
