@@ -16,6 +16,7 @@ mod planning;
 mod promises;
 mod quoting;
 mod render;
+mod settings_check;
 mod support;
 mod templates;
 mod tls;

@@ -138,6 +138,7 @@ impl Aftermath {
                 R::Venv(a) => Some(format!("the rebuilt venv of `{a}`")),
                 R::PipPackages(a) => Some(format!("the packages pip installed for `{a}`")),
                 R::Hook { hook, app } => Some(format!("manage.py {} of `{app}`", hook.name())),
+                R::Certificate(a) => Some(format!("the certificate certbot obtained for `{a}`")),
                 _ => None,
             })
             .collect();
@@ -725,6 +726,51 @@ mod tests {
             "{:#}",
             outcome(&out, "n0nce", "web1", &BTreeMap::new()).unwrap_err()
         )
+    }
+
+    #[test]
+    fn a_settings_stop_explains_each_error_and_keeps_warnings_for_success() {
+        let expect = crate::settings_check::Expect {
+            app: "shop".into(),
+            settings: "proj.settings.production".into(),
+            env_file: "/srv/shop/app.env".into(),
+            src: "/srv/shop/src".into(),
+            static_dir: "/srv/shop/static".into(),
+            media_dir: None,
+            data: None,
+            served: vec!["/srv/shop/static".into()],
+            tls: true,
+            collectstatic: true,
+            overlay: false,
+        };
+        let expects: BTreeMap<String, _> = [("shop".to_string(), expect)].into();
+        let report = r#"{"static_root": "/srv/shop/src/static", "problems": [{"code": "static-root", "severity": "error", "value": "/srv/shop/src/static", "want": "/srv/shop/static"}, {"code": "csrf-origin-scheme", "severity": "warning", "value": "shop.example.com"}]}"#;
+        let out = format!(
+            "WSGICTL n0nce STEP settings:shop\nWSGICTL n0nce SETTINGS shop {report}\nWSGICTL n0nce RESTORED\nWSGICTL n0nce SETTINGSFAIL shop\n"
+        );
+        let m = format!(
+            "{:#}",
+            outcome(&out, "n0nce", "web1", &expects).unwrap_err()
+        );
+        assert!(
+            m.contains("Django's settings contradict the manifest"),
+            "{m}"
+        );
+        assert!(
+            m.contains("STATIC_ROOT is /srv/shop/src/static")
+                && m.contains("fix: change `static \"...\" \"/srv/shop/static\"`")
+                && m.contains("overlay #true"),
+            "{m}"
+        );
+        assert!(
+            !m.contains("CSRF_TRUSTED_ORIGINS"),
+            "warnings are not the error: {m}"
+        );
+        // On success the warnings are what is left to say.
+        let ok = format!("WSGICTL n0nce SETTINGS shop {report}\nWSGICTL n0nce DONE\n");
+        let (_, _, warnings) = outcome(&ok, "n0nce", "web1", &expects).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("CSRF_TRUSTED_ORIGINS"), "{warnings:?}");
     }
 
     #[test]
