@@ -104,6 +104,17 @@ fn certificates_on_the_host_are_served_checked_and_refused_when_expired_or_not_t
         "{}",
         all(&o)
     );
+    // doctor requests the app over https, by name.
+    let o = site.wsgictl("doctor", &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "GET https://app1.example.com:{}/ → 200",
+            site.port
+        )) && out.contains("All 1 app healthy."),
+        "{out}"
+    );
 
     // An expired certificate at the same path: a preflight error, and apply refuses.
     let (old_cert, old_key) = ca.issue(

@@ -244,6 +244,26 @@ impl Decoder<'_> {
                 );
             }
         }
+        if let (
+            Some(Tls {
+                source: TlsSource::Acme(_),
+                span,
+                ..
+            }),
+            true,
+        ) = (&tls, hosts.len() > 1)
+        {
+            self.problem(
+                "acme-several-hosts",
+                *span,
+                format!(
+                    "ACME's HTTP-01 reaches only the host that DNS names for the app; it is deployed to {} hosts",
+                    hosts.len()
+                ),
+                "each host would ask for the same names",
+                Some("use `certificate` and `key` (one certificate copied to every host), or deploy the app to one host".into()),
+            );
+        }
         if !(ok && name_ok) {
             return None;
         }
