@@ -11,6 +11,7 @@ mod files;
 mod hooks;
 mod links;
 pub mod packages;
+mod settings;
 mod source;
 mod tls;
 mod venv;
@@ -183,55 +184,19 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     changes.extend(app_files);
     let hooks = hooks::plan(i, &changes)?;
     // The settings check goes right before the app's first hook.
-    changes.extend(tls::settings(i, &hooks));
+    changes.extend(settings::plan(i, &hooks));
     changes.extend(hooks);
     // With ACME, the TLS vhost (and its link) waits for its certificate: the plain-HTTP vhost
     // is written and reloaded first, certbot runs, then the TLS vhost goes in.
-    let acme: Vec<&str> = i
-        .desired
-        .certificates
-        .iter()
-        .filter(|c| c.acme.is_some())
-        .map(|c| c.app.as_str())
-        .collect();
-    let tls_paths: Vec<String> = i
-        .desired
-        .files
-        .iter()
-        .filter(|f| {
-            f.role == FileRole::TlsVhost && f.app.as_deref().is_some_and(|a| acme.contains(&a))
-        })
-        .map(|f| f.path.clone())
-        .collect();
-    let waits = |c: &Change| match &c.id {
-        ResourceId::TlsVhost(a) => acme.contains(&a.as_str()),
-        ResourceId::Link(l) => i.desired.links.iter().any(|d| {
-            d.path == *l
-                && tls_paths
-                    .iter()
-                    .any(|p| p.ends_with(&format!("/{}.conf", d.name)))
-        }),
-        _ => false,
-    };
     let (later, now): (Vec<Change>, Vec<Change>) = apache_files
         .into_iter()
         .chain(links::plan(i)?)
-        .partition(|c| waits(c));
-    let apache_down = i
-        .facts
-        .apache
-        .known()
-        .and_then(|a| a.as_ref())
-        .is_none_or(|a| !a.running);
-    let reload_first = apache_down
-        || owed(i, &i.desired.reload_marker)?
-        || now
-            .iter()
-            .any(|c| c.action != Action::NoOp && c.id.reloads_apache());
+        .partition(|c| tls::waits_for_certificate(i, c));
+    let reload_first = tls::reload_first(i, &now)?;
     changes.extend(now);
     changes.extend(tls::plan(i, reload_first)?);
     changes.extend(later);
-    tls::annotate_wsgi(i, &mut changes);
+    settings::annotate_wsgi(i, &mut changes);
     changes.extend(owed_restarts(i)?);
     changes.extend(pending_reload(i)?);
     changes.extend(stopped_apache(i));

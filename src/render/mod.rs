@@ -8,9 +8,15 @@
 //! manifest (layout, Apache user, ports already listened on) comes in through [`HostEnv`]:
 //! assumed from the manifest here, taken from facts by `plan`.
 
+mod host_env;
+mod tls;
+
+pub use host_env::HostEnv;
+pub use tls::{lineage, live_dir};
+
 use crate::desired::{
-    Content, DesiredAccount, DesiredDir, DesiredFile, DesiredLink, DesiredSource, DesiredState,
-    DesiredVenv, EnableTool, FileRole,
+    Content, DesiredAccount, DesiredDir, DesiredFile, DesiredSource, DesiredState, DesiredVenv,
+    FileRole,
 };
 use crate::manifest::{App, Daemon, Host, Layout, Manifest, SecretFrom};
 use crate::templates::{self, Templates};
@@ -48,214 +54,6 @@ pub fn secret_values(m: &Manifest, host: &Host, lookup: EnvLookup<'_>) -> Vec<St
 
 /// Looks up a variable of wsgictl's own environment (secrets' `from-env`).
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// What render needs to know about a host's Apache.
-#[derive(Debug, Clone)]
-pub struct HostEnv {
-    pub layout: Layout,
-    pub confdir: String,
-    pub apache_user: String,
-    pub apache_group: String,
-    /// Ports some configuration not managed by wsgictl already listens on.
-    pub listening: BTreeSet<u16>,
-}
-
-impl HostEnv {
-    /// Without facts: the manifest's `apache` values, else the layout's defaults (Debian when
-    /// unsaid), and no port assumed to be listened on already.
-    pub fn assumed(host: &Host) -> Self {
-        HostEnv::candidates(host).remove(0)
-    }
-
-    /// Every layout the host might have, for probing before the facts are in: the manifest's
-    /// when it says, else both defaults. `confdir` alone implies the layout (`/etc/httpd…` is RHEL).
-    pub fn candidates(host: &Host) -> Vec<HostEnv> {
-        let said = host.apache.layout.or_else(|| {
-            host.apache.confdir.as_ref().map(|c| {
-                if c.starts_with("/etc/httpd") {
-                    Layout::Rhel
-                } else {
-                    Layout::Debian
-                }
-            })
-        });
-        let layouts = match said {
-            Some(l) => vec![l],
-            None => vec![Layout::Debian, Layout::Rhel],
-        };
-        layouts
-            .into_iter()
-            .map(|l| HostEnv::with_layout(host, l))
-            .collect()
-    }
-
-    /// From facts: the manifest's values win, then what was detected, then the defaults.
-    /// `listening` is what the host's Apache already listens on outside wsgictl's own file.
-    pub fn from_facts(host: &Host, apache: Option<&crate::facts::Apache>) -> HostEnv {
-        let layout = host
-            .apache
-            .layout
-            .or(apache.map(|a| a.layout))
-            .unwrap_or(Layout::Debian);
-        let mut env = HostEnv::with_layout(host, layout);
-        if let Some(a) = apache {
-            if host.apache.confdir.is_none() {
-                env.confdir = a.confdir.clone();
-            }
-            if host.apache.user.is_none()
-                && let Some(u) = &a.user
-            {
-                env.apache_user = u.clone();
-            }
-            if host.apache.group.is_none()
-                && let Some(g) = &a.group
-            {
-                env.apache_group = g.clone();
-            }
-            env.listening = a.listen_ports.clone();
-        } else {
-            // Not installed yet: Debian's ports.conf and RHEL's httpd.conf both listen on 80.
-            env.listening = [80].into();
-        }
-        env
-    }
-
-    fn with_layout(host: &Host, layout: Layout) -> HostEnv {
-        let (confdir, user) = match layout {
-            Layout::Debian => ("/etc/apache2", "www-data"),
-            Layout::Rhel => ("/etc/httpd", "apache"),
-        };
-        let apache_user = host.apache.user.clone().unwrap_or_else(|| user.to_string());
-        HostEnv {
-            layout,
-            confdir: host
-                .apache
-                .confdir
-                .clone()
-                .unwrap_or_else(|| confdir.to_string()),
-            apache_group: host
-                .apache
-                .group
-                .clone()
-                .unwrap_or_else(|| apache_user.clone()),
-            apache_user,
-            listening: BTreeSet::new(),
-        }
-    }
-
-    /// Where the host-wide file goes.
-    pub fn host_conf_path(&self) -> String {
-        match self.layout {
-            Layout::Debian => format!("{}/conf-available/wsgictl.conf", self.confdir),
-            Layout::Rhel => format!("{}/conf.d/00-wsgictl.conf", self.confdir),
-        }
-    }
-
-    /// Debian's enablement links for the host-wide file, mod_wsgi and each app's vhost; with
-    /// `tls` (the bool of each app) its TLS vhost, and mod_ssl, mod_rewrite and mod_headers.
-    /// `ssl`: some app of the host has `tls`, selected or not.
-    pub fn links(&self, apps: &[(&str, bool)], ssl: bool) -> Vec<DesiredLink> {
-        if self.layout != Layout::Debian {
-            return Vec::new();
-        }
-        let link = |tool: EnableTool, file: &str, app: Option<&str>| {
-            let (enabled, available) = match tool {
-                EnableTool::A2enmod => ("mods-enabled", "mods-available"),
-                EnableTool::A2enconf => ("conf-enabled", "conf-available"),
-                EnableTool::A2ensite => ("sites-enabled", "sites-available"),
-            };
-            DesiredLink {
-                path: format!("{}/{enabled}/{file}", self.confdir),
-                target: format!("../{available}/{file}"),
-                app: app.map(str::to_string),
-                tool,
-                name: file
-                    .trim_end_matches(".conf")
-                    .trim_end_matches(".load")
-                    .to_string(),
-                confdir: self.confdir.clone(),
-            }
-        };
-        let mut out = vec![
-            link(EnableTool::A2enmod, "wsgi.load", None),
-            link(EnableTool::A2enmod, "wsgi.conf", None),
-            link(EnableTool::A2enconf, "wsgictl.conf", None),
-        ];
-        if ssl {
-            for m in ["ssl.load", "ssl.conf", "rewrite.load", "headers.load"] {
-                out.push(link(EnableTool::A2enmod, m, None));
-            }
-        }
-        for (a, tls) in apps {
-            out.push(link(
-                EnableTool::A2ensite,
-                &format!("wsgictl-{a}.conf"),
-                Some(a),
-            ));
-            if *tls {
-                out.push(link(
-                    EnableTool::A2ensite,
-                    &format!("wsgictl-{a}.tls.conf"),
-                    Some(a),
-                ));
-            }
-        }
-        out
-    }
-
-    /// `/var/lib/wsgictl/reload-pending<confdir with / as _>`, one per Apache instance.
-    pub fn reload_marker(&self) -> String {
-        format!(
-            "/var/lib/wsgictl/reload-pending{}",
-            self.confdir.replace('/', "_")
-        )
-    }
-
-    /// `/run/wsgictl/apply<confdir with / as _>.lock`: one apply at a time per Apache
-    /// instance. `/run/wsgictl` is root's and 0700: no other account can take, block or
-    /// replace the lock (`/run/lock` is world-writable).
-    pub fn lock_path(&self) -> String {
-        format!("/run/wsgictl/apply{}.lock", self.confdir.replace('/', "_"))
-    }
-
-    /// `/var/lib/wsgictl/backup<confdir with / as _>.`: a run's backups go in a directory with
-    /// this prefix, removed when the run ends, or by the next run when it was killed.
-    pub fn backup_prefix(&self) -> String {
-        format!("/var/lib/wsgictl/backup{}.", self.confdir.replace('/', "_"))
-    }
-
-    /// `/var/lib/wsgictl/owed<confdir with / as _>`: one marker per step an apply owes
-    /// (`APP.collectstatic`, `APP.migrate`, `APP.touch`), written before the change that
-    /// creates the debt and removed after the step has run.
-    pub fn owed_dir(&self) -> String {
-        format!("/var/lib/wsgictl/owed{}", self.confdir.replace('/', "_"))
-    }
-
-    /// `/var/lib/wsgictl/deploy-hook<confdir with / as _>.sh`: certbot's deploy hook of this
-    /// instance (in wsgictl's private, root-only directory).
-    pub fn deploy_hook_path(&self) -> String {
-        format!(
-            "/var/lib/wsgictl/deploy-hook{}.sh",
-            self.confdir.replace('/', "_")
-        )
-    }
-
-    /// Where app `name`'s TLS vhost goes (`.` cannot be in an app name: no collision).
-    pub fn tls_vhost_path(&self, name: &str) -> String {
-        match self.layout {
-            Layout::Debian => format!("{}/sites-available/wsgictl-{name}.tls.conf", self.confdir),
-            Layout::Rhel => format!("{}/conf.d/wsgictl-{name}.tls.conf", self.confdir),
-        }
-    }
-
-    /// Where app `name`'s vhost goes.
-    pub fn vhost_path(&self, name: &str) -> String {
-        match self.layout {
-            Layout::Debian => format!("{}/sites-available/wsgictl-{name}.conf", self.confdir),
-            Layout::Rhel => format!("{}/conf.d/wsgictl-{name}.conf", self.confdir),
-        }
-    }
-}
 
 /// `{{ host }}` in every template.
 #[derive(Debug, Serialize)]
@@ -586,7 +384,7 @@ pub fn render_host(
                 });
             }
         }
-        if let Some(c) = cert(app, ctx, env) {
+        if let Some(c) = tls::cert(app, ctx, env) {
             certificates.push(c);
         }
         settings_checks.push(crate::desired::DesiredSettingsCheck {
@@ -668,28 +466,7 @@ pub fn render_host(
                 Content::plain(overlay),
             ));
         }
-        // With tls the port-80 file is the redirect (replaced in place when an app gains tls),
-        // and the app itself is served from the TLS vhost.
-        if ctx.tls.is_some() {
-            let redirect = templates
-                .render(templates::REDIRECT, &fc)
-                .with_context(|| {
-                    format!("rendering {} for app `{}`", templates::REDIRECT, ctx.name)
-                })?;
-            let mut f = app_file(FileRole::Vhost, ctx, env, Content::plain(redirect));
-            f.template = templates::REDIRECT;
-            vhosts.push(f);
-            let vhost = rendered(templates, FileRole::TlsVhost, &fc, &ctx.name)?;
-            vhosts.push(app_file(
-                FileRole::TlsVhost,
-                ctx,
-                env,
-                Content::plain(vhost),
-            ));
-        } else {
-            let vhost = rendered(templates, FileRole::Vhost, &fc, &ctx.name)?;
-            vhosts.push(app_file(FileRole::Vhost, ctx, env, Content::plain(vhost)));
-        }
+        vhosts.extend(vhost_files(templates, &fc, ctx, env)?);
     }
     if !secret_errors.is_empty() {
         bail!("{}", secret_errors.join("\n"));
@@ -712,40 +489,7 @@ pub fn render_host(
         })?;
     let mut files = app_files;
     files.append(&mut vhosts);
-    if apps.iter().any(|a| {
-        matches!(
-            a.tls.as_ref().map(|t| &t.source),
-            Some(crate::manifest::TlsSource::Acme(_))
-        )
-    }) {
-        let control = crate::apply::apache_control(env);
-        #[derive(Serialize)]
-        struct HookCtx<'a> {
-            confdir: &'a str,
-            ctl: &'a str,
-            reload: &'a str,
-        }
-        let hook = templates
-            .render(
-                templates::DEPLOY_HOOK,
-                &HookCtx {
-                    confdir: &env.confdir,
-                    ctl: &control.ctl,
-                    reload: &control.reload,
-                },
-            )
-            .with_context(|| format!("rendering {}", templates::DEPLOY_HOOK))?;
-        files.push(DesiredFile {
-            path: env.deploy_hook_path(),
-            owner: "root".into(),
-            group: "root".into(),
-            mode: 0o700,
-            role: FileRole::DeployHook,
-            app: None,
-            template: templates::DEPLOY_HOOK,
-            content: Content::plain(hook),
-        });
-    }
+    files.extend(tls::deploy_hook(&apps, env, templates)?);
     files.push(DesiredFile {
         path: env.host_conf_path(),
         owner: "root".into(),
@@ -784,31 +528,6 @@ pub fn render_host(
     })
 }
 
-/// The certificate of an app with `tls`: files on the host, or certbot's lineage.
-fn cert(app: &App, ctx: &AppCtx, env: &HostEnv) -> Option<crate::desired::DesiredCert> {
-    let (tls, t) = (app.tls.as_ref()?, ctx.tls.as_ref()?);
-    let acme = match &tls.source {
-        crate::manifest::TlsSource::Acme(a) => Some(crate::desired::DesiredAcme {
-            email: a.email.clone(),
-            directory: a.directory.clone(),
-            trust: a.trust.clone(),
-            lineage: t.lineage.clone().unwrap_or_default(),
-            webroot: ctx.acme_webroot.clone().unwrap_or_default(),
-            http_port: ctx.http_port.unwrap_or(80),
-            deploy_hook: env.deploy_hook_path(),
-        }),
-        crate::manifest::TlsSource::Files { .. } => None,
-    };
-    Some(crate::desired::DesiredCert {
-        app: ctx.name.clone(),
-        names: app.names().map(str::to_string).collect(),
-        certificate: t.certificate.clone(),
-        key: t.key.clone(),
-        span: Some(tls.span),
-        acme,
-    })
-}
-
 /// What Django's settings must agree with (`settings_check::Expect`).
 fn expect(app: &App, ctx: &AppCtx) -> crate::settings_check::Expect {
     let mut served = vec![ctx.static_dir.clone(), ctx.htdocs.clone()];
@@ -826,6 +545,35 @@ fn expect(app: &App, ctx: &AppCtx) -> crate::settings_check::Expect {
         collectstatic: app.django.collectstatic,
         overlay: app.django.overlay,
     }
+}
+
+/// The vhost files of one app. With `tls`, the port-80 file is the redirect (replaced in
+/// place when an app gains `tls`), and the app itself is served from the TLS vhost.
+fn vhost_files(
+    templates: &Templates,
+    fc: &FileCtx<'_>,
+    ctx: &AppCtx,
+    env: &HostEnv,
+) -> anyhow::Result<Vec<DesiredFile>> {
+    if ctx.tls.is_none() {
+        let vhost = rendered(templates, FileRole::Vhost, fc, &ctx.name)?;
+        return Ok(vec![app_file(
+            FileRole::Vhost,
+            ctx,
+            env,
+            Content::plain(vhost),
+        )]);
+    }
+    let redirect = templates
+        .render(templates::REDIRECT, fc)
+        .with_context(|| format!("rendering {} for app `{}`", templates::REDIRECT, ctx.name))?;
+    let mut http = app_file(FileRole::Vhost, ctx, env, Content::plain(redirect));
+    http.template = templates::REDIRECT;
+    let vhost = rendered(templates, FileRole::TlsVhost, fc, &ctx.name)?;
+    Ok(vec![
+        http,
+        app_file(FileRole::TlsVhost, ctx, env, Content::plain(vhost)),
+    ])
 }
 
 /// The template each kind of file is rendered from.
@@ -884,60 +632,11 @@ fn app_file(role: FileRole, ctx: &AppCtx, env: &HostEnv, content: Content) -> De
     }
 }
 
-/// certbot's lineage of app `app` on this Apache instance: `wsgictl-APP`, with the instance's
-/// name after it for any confdir but the layout's own (`/etc/apache2-web` → `wsgictl-APP-web`).
-pub fn lineage(env: &HostEnv, app: &str) -> String {
-    let instance = match env.confdir.as_str() {
-        "/etc/apache2" | "/etc/httpd" => String::new(),
-        c => {
-            let base = c.rsplit('/').next().unwrap_or(c);
-            let base = base
-                .strip_prefix("apache2-")
-                .or_else(|| base.strip_prefix("httpd-"))
-                .unwrap_or(base);
-            format!(
-                "-{}",
-                base.replace(|ch: char| !ch.is_ascii_alphanumeric() && ch != '-', "_")
-            )
-        }
-    };
-    format!("wsgictl-{app}{instance}")
-}
-
-/// `/etc/letsencrypt/live/NAME`: where certbot keeps the current certificate of a lineage.
-pub fn live_dir(lineage: &str) -> String {
-    format!("/etc/letsencrypt/live/{lineage}")
-}
-
-fn tls_ctx(app: &App, env: &HostEnv) -> Option<TlsCtx> {
-    let tls = app.tls.as_ref()?;
-    Some(match &tls.source {
-        crate::manifest::TlsSource::Files { certificate, key } => TlsCtx {
-            certificate: certificate.clone(),
-            key: key.clone(),
-            hsts: tls.hsts,
-            acme: false,
-            lineage: None,
-        },
-        crate::manifest::TlsSource::Acme(_) => {
-            let lineage = lineage(env, &app.name);
-            let live = live_dir(&lineage);
-            TlsCtx {
-                certificate: format!("{live}/fullchain.pem"),
-                key: format!("{live}/privkey.pem"),
-                hsts: tls.hsts,
-                acme: true,
-                lineage: Some(lineage),
-            }
-        }
-    })
-}
-
 fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
     let layout = env.layout;
     let root = app.root.trim_end_matches('/').to_string();
     let name = app.name.value.clone();
-    let tls = tls_ctx(app, env);
+    let tls = tls::tls_ctx(app, env);
     let overlay_dir = app.django.overlay.then(|| format!("{root}/overlay"));
     let src = format!("{root}/src");
     let python_path = match &overlay_dir {
