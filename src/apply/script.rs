@@ -262,15 +262,9 @@ pub fn build(i: &Inputs<'_>) -> String {
             Handler::ConfigtestAndReload => {
                 let _ = write!(
                     s,
-                    "step configtest\n\
-                     if ! out=$({ctl} -t 2>&1 </dev/null); then restore; say CONFIGTEST; printf '%s\\n' \"$out\"; {unmark}; exit 77; fi\n\
-                     undo_on_fail=\n\
-                     step reload\n\
-                     out=$({{ {reload}; }} 2>&1 9>&- </dev/null) || fail reload \"$out\"\n\
-                     rm -f {marker}\n\
-                     rm -f \"$owed\"/*.touch\n",
-                    ctl = i.apache.ctl,
-                    reload = i.apache.reload,
+                    "step configtest\n{test}undo_on_fail=\nstep reload\n{reload}rm -f {marker}\nrm -f \"$owed\"/*.touch\n",
+                    test = configtest(i),
+                    reload = graceful(i),
                 );
             }
             Handler::TouchWsgi { app, path } => {
@@ -291,6 +285,24 @@ pub fn build(i: &Inputs<'_>) -> String {
     );
     let _ = writeln!(s, "boundary\nsay DONE");
     s
+}
+
+/// Apache's configuration test: when it fails, everything is put back, a reload marker this
+/// run wrote goes, and the script stops with Apache's message (exit 77).
+fn configtest(i: &Inputs<'_>) -> String {
+    format!(
+        "if ! out=$({ctl} -t 2>&1 </dev/null); then restore; say CONFIGTEST; printf '%s\\n' \"$out\"; [ -z \"$own_reload\" ] || rm -f {marker}; exit 77; fi\n",
+        ctl = i.apache.ctl,
+        marker = q(i.reload_marker),
+    )
+}
+
+/// The graceful reload, with the lock's descriptor closed (see [`ApacheControl`]).
+fn graceful(i: &Inputs<'_>) -> String {
+    format!(
+        "out=$({{ {}; }} 2>&1 9>&- </dev/null) || fail reload \"$out\"\n",
+        i.apache.reload
+    )
 }
 
 /// What [`PRELUDE`]'s `fingerprint` prints for what the plan saw.
@@ -508,14 +520,8 @@ fn op_script(
                 q(&format!("{app}.{name}")),
             )
         }
-        Op::ReloadApache => format!(
-            "if ! out=$({ctl} -t 2>&1 </dev/null); then restore; say CONFIGTEST; printf '%s\\n' \"$out\"; [ -z \"$own_reload\" ] || rm -f {marker}; exit 77; fi\n\
-             mid_reload=1\n\
-             out=$({{ {reload}; }} 2>&1 9>&- </dev/null) || fail reload \"$out\"\n",
-            ctl = i.apache.ctl,
-            reload = i.apache.reload,
-            marker = q(i.reload_marker),
-        ),
+        // A failure after it reloads again once everything is put back (`restore`).
+        Op::ReloadApache => format!("{}mid_reload=1\n{}", configtest(i), graceful(i)),
         Op::RequestCertificate {
             app: _,
             lineage,
