@@ -146,6 +146,18 @@ fn certificates_on_the_host_are_served_checked_and_refused_when_expired_or_not_t
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("tls-key-mismatch"), "{out}");
 
+    // One that expires within 14 days: a warning, and apply goes ahead.
+    let (soon, soon_key) = ca.issue_valid("soon", &["app1.example.com"], 7);
+    std::fs::copy(&soon, &cert).unwrap();
+    std::fs::copy(&soon_key, &key).unwrap();
+    let o = site.wsgictl("plan", &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("tls-certificate-expired") && out.contains("within 14 days"),
+        "{out}"
+    );
+
     // One that does not cover the server name: a preflight error naming it.
     let (wrong, wrong_key) = ca.issue_valid("wrong", &["other.example.com"], 90);
     std::fs::copy(&wrong, &cert).unwrap();
