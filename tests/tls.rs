@@ -117,17 +117,21 @@ fn certificates_on_the_host_are_served_checked_and_refused_when_expired_or_not_t
     );
 
     // An expired certificate at the same path: a preflight error, and apply refuses.
-    let (old_cert, old_key) = ca.issue(
+    // Put (certificate, key) at the manifest's paths and plan: (exit code, output).
+    let plan_with = |(c, k): &(std::path::PathBuf, std::path::PathBuf)| {
+        std::fs::copy(c, &cert).unwrap();
+        std::fs::copy(k, &key).unwrap();
+        let o = site.wsgictl("plan", &[]);
+        (o.status.code(), all(&o))
+    };
+    let expired = ca.issue(
         "expired",
         &["app1.example.com"],
         "20200101000000Z",
         "20200201000000Z",
     );
-    std::fs::copy(&old_cert, &cert).unwrap();
-    std::fs::copy(&old_key, &key).unwrap();
-    let o = site.wsgictl("plan", &[]);
-    let out = all(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    let (code, out) = plan_with(&expired);
+    assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("tls-certificate-expired") && out.contains("expired on 2020-02-01"),
         "{out}"
@@ -137,41 +141,29 @@ fn certificates_on_the_host_are_served_checked_and_refused_when_expired_or_not_t
     assert!(all(&o).contains("tls-certificate-expired"), "{}", all(&o));
 
     // A valid certificate with another certificate's key: a preflight error.
-    let (fresh, _) = ca.issue_valid("fresh", &["app1.example.com"], 90);
-    std::fs::copy(&fresh, &cert).unwrap();
-    let (_, other_key) = ca.issue_valid("other", &["app1.example.com"], 90);
-    std::fs::copy(&other_key, &key).unwrap();
-    let o = site.wsgictl("plan", &[]);
-    let out = all(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    let fresh = ca.issue_valid("fresh", &["app1.example.com"], 90);
+    let other = ca.issue_valid("other", &["app1.example.com"], 90);
+    let (code, out) = plan_with(&(fresh.0.clone(), other.1));
+    assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("tls-key-mismatch"), "{out}");
 
     // One that expires within 14 days: a warning, and apply goes ahead.
-    let (soon, soon_key) = ca.issue_valid("soon", &["app1.example.com"], 7);
-    std::fs::copy(&soon, &cert).unwrap();
-    std::fs::copy(&soon_key, &key).unwrap();
-    let o = site.wsgictl("plan", &[]);
-    let out = all(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    let (code, out) = plan_with(&ca.issue_valid("soon", &["app1.example.com"], 7));
+    assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("tls-certificate-expired") && out.contains("within 14 days"),
         "{out}"
     );
 
     // One that does not cover the server name: a preflight error naming it.
-    let (wrong, wrong_key) = ca.issue_valid("wrong", &["other.example.com"], 90);
-    std::fs::copy(&wrong, &cert).unwrap();
-    std::fs::copy(&wrong_key, &key).unwrap();
-    let o = site.wsgictl("plan", &[]);
-    let out = all(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    let (code, out) = plan_with(&ca.issue_valid("wrong", &["other.example.com"], 90));
+    assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("tls-name-mismatch") && out.contains("does not cover app1.example.com"),
         "{out}"
     );
     // What is served did not change through any of this.
-    std::fs::copy(&fresh, &cert).unwrap();
-    std::fs::copy(tls.join("fresh.key"), &key).unwrap();
+    plan_with(&fresh);
     let (code, _) = request(&url, "app1.example.com", site.port, Some(&ca.cert));
     assert_eq!(code, 200);
 }
