@@ -112,15 +112,15 @@ pub fn gather(
 pub fn health_probes(m: &Manifest, host: &Host, only_app: Option<&str>) -> Vec<facts::Probe> {
     m.apps_on(&host.name)
         .filter(|a| only_app.is_none_or(|o| o == *a.name))
-        .filter_map(|a| {
-            let path = a.health.as_deref()?;
-            let tls = a.tls.is_some();
-            let scheme = if tls { "https" } else { "http" };
-            Some(facts::Probe::Health {
-                app: a.name.value.clone(),
-                url: format!("{scheme}://{}:{}{path}", *a.server_name, *a.port),
-                target: crate::doctor::live::curl_target(&a.server_name, *a.port, path, tls),
-            })
+        .filter(|a| a.health.is_some())
+        .map(|a| {
+            // Its path is the app's `health`.
+            let p = crate::doctor::live::AppProbe::of(a);
+            facts::Probe::Health {
+                app: p.name.clone(),
+                url: p.url(),
+                target: p.curl_target(),
+            }
         })
         .collect()
 }

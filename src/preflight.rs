@@ -52,12 +52,7 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Fin
             facts,
             mgr,
             m.apps_on(host).any(|a| a.tls.is_some()),
-            m.apps_on(host).any(|a| {
-                matches!(
-                    a.tls.as_ref().map(|t| &t.source),
-                    Some(crate::manifest::TlsSource::Acme(_))
-                )
-            }),
+            m.apps_on(host).any(|a| a.acme().is_some()),
         ));
         if !host_node.packages && !needed.is_empty() {
             out.push(Finding {

@@ -623,13 +623,7 @@ pub fn health_of(m: &Manifest, host: &Host, facts: &crate::facts::Facts) -> Vec<
             let fact = facts.health.get(a.name.as_str())?;
             Some(Health {
                 app: a.name.value.clone(),
-                url: format!(
-                    "{}://{}:{}{}",
-                    if a.tls.is_some() { "https" } else { "http" },
-                    *a.server_name,
-                    *a.port,
-                    a.health.as_deref().unwrap_or("/")
-                ),
+                url: crate::doctor::live::AppProbe::of(a).url(),
                 status: match fact {
                     crate::facts::Fact::Known(code) => Ok(*code),
                     crate::facts::Fact::Unknown { error } => Err(error.clone()),

@@ -547,7 +547,7 @@ fn op_script(
                  nolink {webroot}\n\
                  mkdir -p {challenge} && echo ok > {ready} || fail certificate\n\
                  if command -v curl >/dev/null 2>&1; then k=0; while [ $k -lt 50 ]; do\n\
-                 \x20 [ \"$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 -H {host} {url} </dev/null 2>/dev/null)\" = 200 ] && break\n\
+                 \x20 [ \"$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {target} </dev/null 2>/dev/null)\" = 200 ] && break\n\
                  \x20 k=$((k + 1)); sleep 0.2\n\
                  done; else sleep 2; fi\n\
                  rm -f {ready}\n\
@@ -555,13 +555,12 @@ fn op_script(
                 webroot = q(webroot),
                 challenge = q(&challenge),
                 ready = q(&ready),
-                host = q(&format!(
-                    "Host: {}",
-                    names.first().map_or("", String::as_str)
-                )),
-                url = q(&format!(
-                    "http://127.0.0.1:{http_port}/.well-known/acme-challenge/wsgictl-ready-{n}"
-                )),
+                target = crate::doctor::live::curl_target(
+                    names.first().map_or("", String::as_str),
+                    *http_port,
+                    &format!("/.well-known/acme-challenge/wsgictl-ready-{n}"),
+                    false,
+                ),
                 email = q(email),
                 directory = q(directory),
                 lineage = q(lineage),

@@ -65,11 +65,7 @@ impl AppProbe {
             venv: app.venv.path.clone(),
             wsgi: format!("{root}/app.wsgi"),
             static_dir: app.django.static_files.dir.clone(),
-            python_path: if app.django.overlay {
-                format!("{root}/src:{root}/overlay")
-            } else {
-                format!("{root}/src")
-            },
+            python_path: crate::render::python_path(&root, app.django.overlay),
             tls: app.tls.is_some(),
             request_timeout: app.daemon.request_timeout,
             names: std::iter::once(app.server_name.value.clone())

@@ -154,6 +154,14 @@ pub struct Acme {
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 impl App {
+    /// The app's `acme` block, when its certificate comes from an ACME CA.
+    pub fn acme(&self) -> Option<&Acme> {
+        match &self.tls.as_ref()?.source {
+            TlsSource::Acme(a) => Some(a),
+            TlsSource::Files { .. } => None,
+        }
+    }
+
     /// The server name, then the aliases: every name the app answers to.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.server_name.as_str()).chain(self.aliases.iter().map(|a| a.as_str()))

@@ -639,10 +639,7 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
     let tls = tls::tls_ctx(app, env);
     let overlay_dir = app.django.overlay.then(|| format!("{root}/overlay"));
     let src = format!("{root}/src");
-    let python_path = match &overlay_dir {
-        Some(o) => format!("{src}:{o}"),
-        None => src.clone(),
-    };
+    let python_path = python_path(&root, app.django.overlay);
     let https_suffix = match (&tls, *app.port) {
         (Some(_), 443) | (None, _) => String::new(),
         (Some(_), p) => format!(":{p}"),
@@ -717,6 +714,16 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
         health: app.health.clone(),
         root,
         name,
+    }
+}
+
+/// The daemon's `python-path` for an app rooted at `root`: `src`, then the overlay directory
+/// with `overlay` (the `.wsgi`, the hooks and the import test use the same).
+pub fn python_path(root: &str, overlay: bool) -> String {
+    if overlay {
+        format!("{root}/src:{root}/overlay")
+    } else {
+        format!("{root}/src")
     }
 }
 

@@ -90,10 +90,7 @@ pub(super) fn deploy_hook(
     env: &HostEnv,
     templates: &Templates,
 ) -> anyhow::Result<Option<DesiredFile>> {
-    let acme = apps
-        .iter()
-        .any(|a| matches!(a.tls.as_ref().map(|t| &t.source), Some(TlsSource::Acme(_))));
-    if !acme {
+    if !apps.iter().any(|a| a.acme().is_some()) {
         return Ok(None);
     }
     let control = crate::apply::apache_control(env);
