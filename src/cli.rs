@@ -40,6 +40,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Converge each host: plan, confirm, apply, then verify (plan again, request each health path)
     Apply(ApplyArgs),
+    /// List each app's releases on its hosts: id, source hash, when, which is current
+    Releases(ReleasesArgs),
+    /// Switch an app back to its previous release (or --to ID) and restart its daemon
+    Rollback(RollbackArgs),
     /// Print the facts gathered from one host (a debugging aid; secrets are never included)
     Facts(FactsArgs),
     /// Request each app, read the live state and logs, and explain what is wrong (--list: the catalogue)
@@ -124,6 +128,43 @@ pub struct ApplyArgs {
     /// Show unchanged resources too, and the steps run on each host
     #[arg(short, long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleasesArgs {
+    /// Only this host
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only this app
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Print the releases as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Only this app (required with --to when the hosts carry several apps)
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Only this host
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The release to go back to (as `wsgictl releases` lists it); default: the one before
+    /// the current
+    #[arg(long, value_name = "ID")]
+    pub to: Option<String>,
+    /// Do not ask for confirmation (required when not on a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Seconds to wait for an apply on the same host to finish
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub lock_timeout: u64,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

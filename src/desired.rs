@@ -36,6 +36,40 @@ pub struct DesiredState {
     pub certificates: Vec<DesiredCert>,
     /// Django's settings, checked as each app's daemon user before its hooks run.
     pub settings_checks: Vec<DesiredSettingsCheck>,
+    /// Each app's release directories and the `current` link.
+    pub releases: Vec<DesiredRelease>,
+}
+
+/// `{root}/releases/<id>` per release (`src`, `static`, `app.env`, `.wsgictl-release`), and
+/// `{root}/current` pointing at the one that runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredRelease {
+    pub app: String,
+    pub root: String,
+    /// `{root}/releases`.
+    pub dir: String,
+    /// `{root}/current`.
+    pub current: String,
+    /// How many releases to keep (`releases`; never fewer than the current and the previous).
+    pub keep: u32,
+    /// The manifest's static directory: a link to `{root}/current/static`.
+    pub static_link: String,
+    pub user: String,
+    pub group: String,
+    pub overlay: bool,
+    pub requirements_sha256: String,
+}
+
+impl DesiredRelease {
+    /// Where an app deployed by wsgictl before releases keeps its code: `{root}/src`.
+    pub fn legacy_src(&self) -> String {
+        format!("{}/src", self.root)
+    }
+
+    /// `{root}/releases/<id>`.
+    pub fn path(&self, id: &str) -> String {
+        format!("{}/{id}", self.dir)
+    }
 }
 
 /// The certificate an app's TLS vhost serves.

@@ -58,13 +58,24 @@ pub struct Extras {
     pub offsets: bool,
     /// Request each app's `health` path from the host, after everything else.
     pub health: bool,
+    /// The plan's clock (seconds since the epoch) for new release ids: a saved plan's, so
+    /// that planning again for `apply FILE` names its releases the same. `None`: now.
+    pub now: Option<u64>,
 }
 
 impl Extras {
     pub const NONE: Extras = Extras {
         offsets: false,
         health: false,
+        now: None,
     };
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Gather the facts of one host: every probe its apps need, for every candidate layout,
@@ -120,6 +131,7 @@ pub fn health_probes(m: &Manifest, host: &Host, only_app: Option<&str>) -> Vec<f
                 app: p.name.clone(),
                 url: p.url(),
                 target: p.curl_target(),
+                expect: a.health_expect.clone(),
             }
         })
         .collect()
@@ -195,9 +207,11 @@ pub fn plan_with(
         sources: &sources,
         facts: &facts,
         secrets: &secrets,
+        now: extras.now.unwrap_or_else(now),
     };
     let mut plan =
         resources::plan(&inputs).with_context(|| format!("planning {}", transport.describe()))?;
+    plan.planned_at = inputs.now;
     plan.findings = crate::preflight::check(m, &host.name, &facts, env.layout);
     plan.findings.extend(crate::preflight_site::check(
         &desired,

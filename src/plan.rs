@@ -15,6 +15,9 @@ pub struct Plan {
     pub findings: Vec<crate::preflight::Finding>,
     pub changes: Vec<Change>,
     pub handlers: Vec<Handler>,
+    /// When it was planned (seconds since the epoch): new releases are named from it.
+    #[serde(default)]
+    pub planned_at: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +89,22 @@ pub enum SeenKind {
 }
 
 impl Fingerprint {
+    /// What the apply script's `fingerprint` prints for a file or directory in this state.
+    pub fn printed(&self) -> String {
+        let attrs = || {
+            format!(
+                "{} {}",
+                self.mode.as_deref().unwrap_or("").trim_start_matches('0'),
+                self.owner.as_deref().unwrap_or("")
+            )
+        };
+        match (self.exists, &self.sha256) {
+            (false, _) => "missing".to_string(),
+            (true, Some(sha)) => format!("file {sha} {}", attrs()),
+            (true, None) => format!("dir {}", attrs()),
+        }
+    }
+
     /// A fingerprint that is a [`Seen`] check only.
     pub fn seen(kind: SeenKind, of: &str, value: &str) -> Fingerprint {
         Fingerprint {
@@ -177,6 +196,37 @@ pub enum Op {
         /// `PYTHONPATH` (the daemon's `python-path`); plans of earlier versions have none.
         #[serde(default)]
         python_path: Option<String>,
+        /// collectstatic into this directory (the release's `static`), whatever STATIC_ROOT
+        /// says: Django's STATIC_ROOT is the link to the running release's.
+        #[serde(default)]
+        static_root: Option<String>,
+        /// migrate: append each migration it applies to this release record.
+        #[serde(default)]
+        record: Option<String>,
+    },
+    /// Make release directory `dir` (`{root}/releases/<id>`): `src`, `static`, `app.wsgi` and
+    /// `app.env` hard-linked from `from` (the running release, or a host's `{root}/src`
+    /// from before releases), then its record without `prepared`. A directory of that name
+    /// that is not the running release (a killed apply's) is removed first.
+    CreateRelease {
+        app: String,
+        dir: String,
+        from: Option<ReleaseBase>,
+        user: String,
+        group: String,
+        /// The record's lines (`facts::releases`), `prepared` excepted.
+        record: String,
+    },
+    /// Mark release `to` prepared, point `current` at it (a new link renamed over the old
+    /// one), and make the static directory the link to `current/static`.
+    Switch {
+        app: String,
+        current: String,
+        /// `releases/<id>`, relative to the app root.
+        to: String,
+        /// What `current` pointed at, checked under the lock and restored on failure.
+        from: Option<String>,
+        static_link: String,
     },
     /// Debian: `a2enmod`/`a2enconf`/`a2ensite NAME` with `APACHE_CONFDIR` set.
     Enable {
@@ -223,6 +273,19 @@ pub enum Handler {
     ConfigtestAndReload,
     /// Only this app's code, packages or environment changed: touch its `.wsgi`.
     TouchWsgi { app: String, path: String },
+    /// After the switch and the reload or restart: remove releases beyond `releases`
+    /// (never the current or the previous), unfinished ones, and a pre-release `{root}/src`.
+    RemoveReleases { app: String, paths: Vec<String> },
+}
+
+/// What a new release is hard-linked from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ReleaseBase {
+    /// A release directory (`src`, `static`, `app.wsgi`, `app.env` inside).
+    Release { dir: String },
+    /// A host deployed before releases: `{root}/src`, and its static directory.
+    Legacy { src: String, static_dir: String },
 }
 
 impl Plan {

@@ -45,12 +45,19 @@ pub enum ResourceId {
     /// `dir:/path`
     Dir(String),
     /// `access:USER:/path`: `user` may traverse `path`.
-    Access { user: String, path: String },
+    Access {
+        user: String,
+        path: String,
+    },
     /// `access`: every app directory is reachable (the summary no-op).
     Reachable,
     /// `source:APP`
     Source(String),
     /// `venv:APP`
+    /// `release:APP`: a new release directory (`{root}/releases/<id>`).
+    Release(String),
+    /// `switch:APP`: `{root}/current` pointed at another release.
+    Switch(String),
     Venv(String),
     /// `packages:APP`: what pip installed into the app's venv.
     PipPackages(String),
@@ -59,7 +66,10 @@ pub enum ResourceId {
     /// `env-file:APP`
     EnvFile(String),
     /// `collectstatic:APP`, `migrate:APP`
-    Hook { hook: Hook, app: String },
+    Hook {
+        hook: Hook,
+        app: String,
+    },
     /// `vhost:APP`: the app's vhost, or with `tls` its plain-HTTP redirect.
     Vhost(String),
     /// `tls-vhost:APP`: the HTTPS vhost of an app with `tls`.
@@ -89,6 +99,8 @@ impl ResourceId {
     pub fn app(&self) -> Option<&str> {
         match self {
             ResourceId::Source(a)
+            | ResourceId::Release(a)
+            | ResourceId::Switch(a)
             | ResourceId::Venv(a)
             | ResourceId::PipPackages(a)
             | ResourceId::WsgiScript(a)
@@ -137,6 +149,7 @@ impl ResourceId {
             | ResourceId::EnvFile(a)
             | ResourceId::WsgiScript(a)
             | ResourceId::Overlay(a)
+            | ResourceId::Switch(a)
             | ResourceId::Restart(a) => a == app,
             _ => false,
         }
@@ -146,6 +159,7 @@ impl ResourceId {
     pub fn needs_hooks(&self, app: &str) -> bool {
         match self {
             ResourceId::Source(a)
+            | ResourceId::Release(a)
             | ResourceId::Venv(a)
             | ResourceId::PipPackages(a)
             | ResourceId::Overlay(a) => a == app,
@@ -162,6 +176,8 @@ impl ResourceId {
             ResourceId::Dir(_) => "dir",
             ResourceId::Access { .. } | ResourceId::Reachable => "access",
             ResourceId::Source(_) => "source",
+            ResourceId::Release(_) => "release",
+            ResourceId::Switch(_) => "switch",
             ResourceId::Venv(_) => "venv",
             ResourceId::WsgiScript(_) => "wsgi-script",
             ResourceId::EnvFile(_) => "env-file",
@@ -193,6 +209,8 @@ impl fmt::Display for ResourceId {
             | ResourceId::Account(s)
             | ResourceId::Dir(s)
             | ResourceId::Source(s)
+            | ResourceId::Release(s)
+            | ResourceId::Switch(s)
             | ResourceId::Venv(s)
             | ResourceId::PipPackages(s)
             | ResourceId::WsgiScript(s)
@@ -239,6 +257,8 @@ impl std::str::FromStr for ResourceId {
                 }
             }
             "source" => ResourceId::Source(r),
+            "release" => ResourceId::Release(r),
+            "switch" => ResourceId::Switch(r),
             "venv" => ResourceId::Venv(r),
             "packages" => ResourceId::PipPackages(r),
             "wsgi-script" => ResourceId::WsgiScript(r),

@@ -36,7 +36,7 @@ for alias, db in (s.DATABASES or {}).items():
     if "sqlite" in engine:
         name = str(db.get("NAME") or "")
         d["name"] = name if name in ("", ":memory:") or name.startswith("file:") else path(name)
-        if inside(d["name"], e["src"]):
+        if inside(d["name"], e.get("code") or e["src"]):
             problem("sqlite-in-source", "error", d["name"], e["data"])
         elif any(inside(d["name"], x) for x in e["served"]):
             problem("sqlite-served", "error", d["name"], e["data"])

@@ -16,7 +16,11 @@ pub struct Expect {
     pub app: String,
     pub settings: String,
     pub env_file: String,
+    /// Where the settings are loaded from (the release's `src`).
     pub src: String,
+    /// What holds the deployed code: `{root}/releases` (every release).
+    #[serde(default)]
+    pub code: String,
     pub static_dir: String,
     pub media_dir: Option<String>,
     pub data: Option<String>,
@@ -163,7 +167,7 @@ pub fn explain(e: &Expect, p: &Problem) -> (String, String) {
         "static-root" => (
             format!(
                 "Django's STATIC_ROOT is {value}, but the manifest serves static files from {want}; collectstatic would write where Apache does not serve{}",
-                if value.starts_with(&format!("{}/", e.src)) {
+                if value.starts_with(&format!("{}/", e.code)) {
                     " (inside the synced source, which the daemon user cannot write)"
                 } else {
                     ""
@@ -181,8 +185,8 @@ pub fn explain(e: &Expect, p: &Problem) -> (String, String) {
         ),
         "sqlite-in-source" => (
             format!(
-                "the SQLite database {value} is inside the synced source {}, which every apply replaces and the daemon user cannot write",
-                e.src
+                "the SQLite database {value} is inside the deployed code {}, which every release replaces and the daemon user cannot write",
+                e.code
             ),
             data_fix(e),
         ),
@@ -238,6 +242,7 @@ mod tests {
             settings: "proj.settings.production".into(),
             env_file: "/srv/shop/app.env".into(),
             src: "/srv/shop/src".into(),
+            code: "/srv/shop/releases".into(),
             static_dir: "/srv/shop/static".into(),
             media_dir: Some("/srv/shop/media".into()),
             data: None,
@@ -253,12 +258,13 @@ mod tests {
         let p = Problem {
             code: "static-root".into(),
             severity: "error".into(),
-            value: Some("/srv/shop/src/static".into()),
+            value: Some("/srv/shop/releases/20261201T090102-3f2a9c/src/static".into()),
             want: Some("/srv/shop/static".into()),
         };
         let (msg, fix) = explain(&expect(), &p);
         assert!(
-            msg.contains("/srv/shop/src/static") && msg.contains("/srv/shop/static"),
+            msg.contains("/srv/shop/releases/20261201T090102-3f2a9c/src/static")
+                && msg.contains("/srv/shop/static"),
             "{msg}"
         );
         assert!(msg.contains("inside the synced source"), "{msg}");

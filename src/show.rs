@@ -83,6 +83,15 @@ pub fn plan(p: &Plan, target: &str, style: &Style) -> String {
                 Handler::TouchWsgi { app, path } => format!(
                     "touch {path} (restarts app `{app}`'s daemon processes; Apache is not reloaded)"
                 ),
+                Handler::RemoveReleases { app, paths } => format!(
+                    "remove {} of app `{app}` no longer kept: {}",
+                    if paths.len() == 1 {
+                        "one directory"
+                    } else {
+                        "directories"
+                    },
+                    paths.join(", ")
+                ),
             }
         );
     }

@@ -210,7 +210,7 @@ pub fn children(pid: u32) -> Vec<u32> {
 /// [`children`], read again for up to 3 s until it equals `before`: a daemon restarted by a
 /// touched `.wsgi` is briefly a child with Apache's own command line (between its fork and
 /// its display-name), while a reload replaces the workers for good.
-fn settled_children(pid: u32, before: &[u32]) -> Vec<u32> {
+pub fn settled_children(pid: u32, before: &[u32]) -> Vec<u32> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     loop {
         let now = children(pid);
@@ -314,7 +314,7 @@ fn a_stale_saved_plan_is_refused() {
     let o = site.wsgictl("plan", &["--out", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
     // Someone edits the file by hand after the plan.
-    let env = site.root(1).join("app.env");
+    let env = site.root(1).join("current/app.env");
     let text = std::fs::read_to_string(&env).unwrap();
     std::fs::write(&env, format!("{text}# hand edit\n")).unwrap();
 
@@ -557,7 +557,7 @@ fn no_secret_in_any_output_or_command_line_during_apply() {
     assert!(!all(&o).contains(KNOWN_SECRET));
     // It did reach the app: the secret is on the host, where it belongs.
     assert!(
-        std::fs::read_to_string(site.root(1).join("app.env"))
+        std::fs::read_to_string(site.root(1).join("current/app.env"))
             .unwrap()
             .contains(KNOWN_SECRET)
     );

@@ -107,7 +107,7 @@ fn permissions_by_hand_are_diagnosed() {
     assert_eq!(site.get(1, "/").0, 200);
 
     // The .wsgi made unreadable by the daemon user (touched, so the daemon reloads it).
-    let wsgi = root.join("app.wsgi");
+    let wsgi = root.join("current/app.wsgi");
     sh(&format!("chmod 0600 '{0}' && touch '{0}'", wsgi.display()));
     assert_eq!(site.get(1, "/").0, 500);
     diagnosed(
@@ -154,11 +154,11 @@ fn python_and_django_breakage_is_diagnosed() {
     let root = site.root(1);
 
     // A syntax error in the settings on the host.
-    let settings = root.join("src/blog/settings.py");
+    let settings = root.join("current/src/blog/settings.py");
     sh(&format!(
         "printf 'DEBUG = = True\\n' >> '{}' && touch '{}'",
         settings.display(),
-        root.join("app.wsgi").display()
+        root.join("current/app.wsgi").display()
     ));
     assert_eq!(site.get(1, "/").0, 500);
     let out = diagnosed(&site, &["wsgi-import-exception", "drift"], &["SyntaxError"]);
@@ -182,7 +182,7 @@ fn python_and_django_breakage_is_diagnosed() {
         "{}",
         all(&o)
     );
-    let env = std::fs::read_to_string(root.join("app.env")).unwrap();
+    let env = std::fs::read_to_string(root.join("current/app.env")).unwrap();
     assert!(
         env.contains("DJANGO_ALLOWED_HOSTS=app1.example.com"),
         "the env file is put back: {env}"
@@ -195,11 +195,11 @@ fn python_and_django_breakage_is_diagnosed() {
     std::fs::write(&site.manifest, &text).unwrap();
 
     // ALLOWED_HOSTS changed by hand on the host.
-    let env = root.join("app.env");
+    let env = root.join("current/app.env");
     sh(&format!(
         "sed -i 's/^DJANGO_ALLOWED_HOSTS=.*/DJANGO_ALLOWED_HOSTS=other.example.com/' '{}' && touch '{}'",
         env.display(),
-        root.join("app.wsgi").display()
+        root.join("current/app.wsgi").display()
     ));
     assert_eq!(site.get(1, "/").0, 400);
     let line = text
@@ -391,7 +391,7 @@ fn a_slow_view_that_hits_request_timeout_is_diagnosed() {
 #[test]
 fn log_lines_from_before_the_last_apply_or_doctor_are_not_evidence() {
     let site = Site::deployed();
-    let wsgi = site.root(1).join("app.wsgi");
+    let wsgi = site.root(1).join("current/app.wsgi");
     let w = wsgi.display();
     let break_it = || {
         sh(&format!("chmod 0600 '{w}' && touch '{w}'"));
@@ -428,11 +428,12 @@ fn a_lazy_import_in_urls_is_named_with_its_line() {
     assert_eq!(o.status.code(), Some(1), "{}", all(&o));
     assert!(stdout(&o).contains("→ 500"), "{}", all(&o));
     let out = diagnosed(&site, &["wsgi-import-exception"], &[]);
-    let src = site.root(1).join("src/blog/urls.py");
+    // The frame is in the release that runs, named by its own path.
+    let release = std::fs::canonicalize(site.root(1).join("current")).unwrap();
     assert!(
         out.contains(&format!(
-            "ModuleNotFoundError: No module named 'markdown_extra_not_installed' (raised in {}, line 1)",
-            src.display()
+            "ModuleNotFoundError: No module named 'markdown_extra_not_installed' (raised in {}/src/blog/urls.py, line 1)",
+            release.display()
         )),
         "{out}"
     );

@@ -117,8 +117,16 @@ fn fresh(w: &World) -> Facts {
     for v in &w.desired.venvs {
         f.venvs.insert(v.path.clone(), Fact::Known(None));
     }
+    for r in &w.desired.releases {
+        f.releases
+            .insert(r.root.clone(), Fact::Known(Default::default()));
+        f.trees.insert(r.legacy_src(), Fact::Known(None));
+    }
     f
 }
+
+/// The release a converged host runs.
+const RUNNING: &str = "20261130T165000-aa0100";
 
 /// Facts of a host already in the desired state.
 fn converged(w: &World) -> Facts {
@@ -200,6 +208,24 @@ fn converged(w: &World) -> Facts {
             })),
         );
     }
+    for r in &w.desired.releases {
+        f.releases.insert(
+            r.root.clone(),
+            Fact::Known(wsgictl::facts::releases::Releases {
+                current: Some(format!("releases/{RUNNING}")),
+                releases: vec![wsgictl::facts::releases::Release {
+                    id: RUNNING.into(),
+                    prepared: true,
+                    ..Default::default()
+                }],
+                static_link: wsgictl::facts::releases::StaticLink::Link(format!(
+                    "{}/static",
+                    r.current
+                )),
+                ..Default::default()
+            }),
+        );
+    }
     f
 }
 
@@ -223,6 +249,8 @@ fn plan(w: &World, facts: &Facts) -> anyhow::Result<wsgictl::plan::Plan> {
         sources: &w.sources,
         facts,
         secrets: &w.secrets,
+        // 2026-12-01 09:01:02 UTC: release ids in the snapshots stay the same.
+        now: 1_796_115_662,
     };
     wsgictl::resources::plan(&inputs)
 }
@@ -294,7 +322,7 @@ fn drift_in_code_only_touches_the_wsgi_and_does_not_reload() {
         p.handlers,
         vec![wsgictl::plan::Handler::TouchWsgi {
             app: "blog".into(),
-            path: "/srv/blog/app.wsgi".into()
+            path: "/srv/blog/current/app.wsgi".into()
         }]
     );
 }

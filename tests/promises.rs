@@ -46,7 +46,7 @@ pub fn with_project(site: &Site, settings_tail: &str) -> PathBuf {
 }
 
 /// Add an env line to every app of the manifest.
-fn add_env(site: &Site, line: &str) {
+pub fn add_env(site: &Site, line: &str) {
     let text = std::fs::read_to_string(&site.manifest).unwrap();
     std::fs::write(
         &site.manifest,
@@ -157,7 +157,7 @@ fn a_program_that_reads_stdin_cannot_swallow_the_rest_of_the_script() {
 #[test]
 fn a_symlink_planted_after_plan_is_refused_and_not_followed() {
     let site = Site::deployed();
-    let static_dir = site.root(1).join("static");
+    let static_dir = site.root(1).join("htdocs");
     std::fs::set_permissions(
         &static_dir,
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
@@ -172,14 +172,14 @@ fn a_symlink_planted_after_plan_is_refused_and_not_followed() {
     let victim = site.base.join("victim");
     std::fs::create_dir(&victim).unwrap();
     std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    std::fs::rename(&static_dir, site.base.join("static.moved")).unwrap();
+    std::fs::rename(&static_dir, site.base.join("htdocs.moved")).unwrap();
     std::os::unix::fs::symlink(&victim, &static_dir).unwrap();
 
     let o = site.wsgictl("apply", &["--yes", saved.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", all(&o));
     let err = stderr(&o);
     assert!(
-        err.contains("static exists but is not a directory (a symbolic link)"),
+        err.contains("htdocs exists but is not a directory (a symbolic link)"),
         "{err}"
     );
     assert_eq!(mode(&victim), 0o700, "the link was followed");
@@ -236,6 +236,7 @@ fn the_apply_script_refuses_a_link_an_account_a_tree_or_a_venv_that_changed_sinc
     let one = |id: ResourceId, seen: Fingerprint, op: Op| Plan {
         host: "local".into(),
         findings: Vec::new(),
+        planned_at: 0,
         changes: vec![Change {
             id,
             action: Action::Create,
@@ -329,6 +330,7 @@ fn the_apply_script_refuses_a_symlink_where_the_plan_saw_a_directory() {
     let plan = Plan {
         host: "local".into(),
         findings: Vec::new(),
+        planned_at: 0,
         changes: vec![Change {
             id: wsgictl::resource_id::ResourceId::Dir(path.clone()),
             action: Action::Update,
@@ -452,12 +454,15 @@ fn a_failed_migrate_is_owed_and_run_by_the_next_apply() {
         all(&o)
     );
 
-    // What is owed is planned, though the code on the host is already the new one.
+    // The new release was never switched to: it is made again, migrated, and the
+    // unfinished one goes.
     let o = site.wsgictl("plan", &["--detailed-exitcode"]);
     let text = all(&o);
     assert_eq!(o.status.code(), Some(2), "{text}");
     assert!(
-        text.contains("~ migrate:app1") && text.contains("an earlier apply did not finish it"),
+        text.contains("~ migrate:app1")
+            && text.contains("+ release:app1")
+            && text.contains("(left unfinished by an apply that stopped)"),
         "{text}"
     );
     assert!(text.contains("~ restart:app1"), "{text}");
@@ -489,7 +494,7 @@ fn a_failed_configtest_puts_back_links_modes_and_owners() {
     let link = conf.join("sites-enabled/wsgictl-app1.conf");
     std::fs::remove_file(&link).unwrap();
     std::os::unix::fs::symlink("../sites-available/hand-app1.conf", &link).unwrap();
-    let env = site.root(1).join("app.env");
+    let env = site.root(1).join("current/app.env");
     std::fs::set_permissions(&env, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 
     site.break_vhost_template();
@@ -544,7 +549,7 @@ fn an_apply_with_nothing_to_change_still_proves_the_site() {
     sh(&format!(
         "chmod 0000 '{}'/lib/python3*/site-packages/django && touch '{}'",
         venv.display(),
-        site.root(1).join("app.wsgi").display()
+        site.root(1).join("current/app.wsgi").display()
     ));
     let o = site.wsgictl("apply", &["--yes", "-v"]);
     let text = all(&o);
@@ -601,6 +606,26 @@ fn a_run_killed_at_any_step_leaves_the_site_up_and_the_next_apply_converges() {
             200,
             "the site is down after a stop at step {k}"
         );
+        // `current` is a finished release, wholly the old one or wholly the new one.
+        let rel = std::fs::canonicalize(site.root(1).join("current")).unwrap();
+        let record = std::fs::read_to_string(rel.join(".wsgictl-release")).unwrap();
+        assert!(
+            record.lines().any(|l| l == "prepared"),
+            "step {k}: current is {} and not finished:\n{record}",
+            rel.display()
+        );
+        let code = std::fs::read_to_string(rel.join("src/blog/sweep.py")).unwrap_or_default();
+        let env = std::fs::read_to_string(rel.join("app.env")).unwrap();
+        let new = code == format!("K = {k}\n");
+        assert!(
+            new || code.is_empty() || code == format!("K = {}\n", k - 1),
+            "step {k}: {code}"
+        );
+        assert_eq!(
+            new,
+            env.contains(&format!("'sweep {k}'")),
+            "step {k}: the release mixes code and env of two runs:\n{code}\n{env}"
+        );
         let o = site.applied();
         assert!(stdout(&o).contains("→ 200"), "step {k}: {}", all(&o));
         let (_, body) = site.get(1, "/");
@@ -639,11 +664,11 @@ fn a_saved_plan_is_pinned_to_the_source_and_the_manifest_it_was_made_from() {
     assert_eq!(o.status.code(), Some(1), "{}", all(&o));
     assert!(
         stderr(&o).contains("no longer matches what apply would do")
-            && stderr(&o).contains("source:app1 would now be done differently"),
+            && stderr(&o).contains("release:app1 would now be done differently"),
         "{}",
         all(&o)
     );
-    let on_host = std::fs::read_to_string(site.root(1).join("src/blog/views.py")).unwrap();
+    let on_host = std::fs::read_to_string(site.root(1).join("current/src/blog/views.py")).unwrap();
     assert!(
         !on_host.contains("unplanned") && !on_host.contains("planned text"),
         "{on_host}"
@@ -701,12 +726,12 @@ fn the_doctor_shows_no_secret_from_the_import_test_or_the_logs() {
     let site = Site::new(1, "");
     with_project(&site, LEAKING_SETTINGS);
     site.applied();
-    let env = site.root(1).join("app.env");
+    let env = site.root(1).join("current/app.env");
     let text = std::fs::read_to_string(&env).unwrap();
     std::fs::write(&env, format!("{text}BLOG_LEAK='1'\n")).unwrap();
     sh(&format!(
         "touch '{}'",
-        site.root(1).join("app.wsgi").display()
+        site.root(1).join("current/app.wsgi").display()
     ));
     assert_eq!(site.get(1, "/").0, 500);
     let log = site.apache.confdir().join("log/wsgictl-app1-error.log");

@@ -142,9 +142,11 @@ app "app" {{
         "import os\napplication = dict(os.environ)\n",
     )
     .unwrap();
+    // The release's code directory, which the `.wsgi` runs in.
+    std::fs::create_dir_all(root.join("current/src")).unwrap();
     let script = format!(
         "import json, runpy; ns = runpy.run_path({:?}); print(json.dumps(ns['application']))",
-        root.join("app.wsgi").to_str().unwrap()
+        root.join("current/app.wsgi").to_str().unwrap()
     );
     let out = Command::new("python3")
         .env_clear()

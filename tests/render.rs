@@ -11,8 +11,8 @@ fn example_renders_every_file_with_path_owner_and_mode() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     for header in [
-        "--- web1:/srv/blog/app.wsgi (root:blog 0644, from built-in wsgi/app.wsgi)",
-        "--- web1:/srv/blog/app.env (root:blog 0640, from built-in wsgi/app.env)",
+        "--- web1:/srv/blog/current/app.wsgi (root:blog 0644, from built-in wsgi/app.wsgi)",
+        "--- web1:/srv/blog/current/app.env (root:blog 0640, from built-in wsgi/app.env)",
         "--- web1:/etc/apache2/sites-available/wsgictl-blog.conf (root:root 0644, from built-in apache/redirect.conf)",
         "--- web1:/etc/apache2/sites-available/wsgictl-blog.tls.conf (root:root 0644, from built-in apache/vhost.conf)",
         "--- web1:/var/lib/wsgictl/deploy-hook_etc_apache2.sh (root:root 0700, from built-in certbot/deploy-hook.sh)",
@@ -77,7 +77,7 @@ fn out_writes_a_tree_mirroring_remote_paths_without_secrets() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), format!("wrote 6 files under {out}\n"));
-    let env = dir.path().join("web1/srv/blog/app.env");
+    let env = dir.path().join("web1/srv/blog/current/app.env");
     let text = std::fs::read_to_string(&env).unwrap();
     assert!(text.contains("DJANGO_SECRET_KEY='<redacted>'") && !text.contains(KNOWN_SECRET));
     assert_eq!(
@@ -92,7 +92,7 @@ fn out_writes_a_tree_mirroring_remote_paths_without_secrets() {
             .unwrap()
             .contains("WSGIDaemonProcess blog")
     );
-    assert!(dir.path().join("web1/srv/blog/static").is_dir());
+    assert!(dir.path().join("web1/srv/blog/releases").is_dir());
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn app_and_host_select_what_is_rendered() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("/srv/shop/app.wsgi") && !out.contains("/srv/blog/app.wsgi"),
+        out.contains("/srv/shop/current/app.wsgi") && !out.contains("/srv/blog/current/app.wsgi"),
         "{out}"
     );
     // The host-wide file still serves every app of the host.

@@ -31,6 +31,7 @@ fn report(settings: &str, tls: bool) -> wsgictl::settings_check::Report {
         settings: "proj.settings".into(),
         env_file: "/nonexistent/app.env".into(),
         src: "/srv/shop/src".into(),
+        code: "/srv/shop/src".into(),
         static_dir: "/srv/shop/static".into(),
         media_dir: Some("/srv/shop/media".into()),
         data: Some("/srv/shop/data".into()),

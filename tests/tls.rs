@@ -295,7 +295,7 @@ fn an_unmodified_wagtail_project_is_served_over_acme_https_with_private_data() {
         "no database in data: {:?}",
         std::fs::read_dir(r.join("data")).map(|d| d.count())
     );
-    assert!(!r.join("src/db.sqlite3").exists());
+    assert!(!r.join("current/src/db.sqlite3").exists());
     let data_mode = std::fs::metadata(r.join("data")).unwrap();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&data_mode.permissions()) & 0o777,
@@ -410,14 +410,18 @@ fn without_overlay_apply_stops_before_collectstatic_with_both_values_and_both_fi
     let o = site.apply();
     let out = all(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    let src = r.join("src");
+    let src = r.join("current/src");
+    // The settings were loaded from the new release, not yet switched to.
+    let release = format!("{}/releases/", r.display());
     for want in [
         "Django's settings contradict the manifest".to_string(),
-        format!("STATIC_ROOT is {}/static", src.display()),
+        format!("STATIC_ROOT is {release}"),
+        "/src/static,".to_string(),
         format!("{}/static", r.display()),
         "change `static \"...\"".to_string(),
         "overlay #true".to_string(),
-        format!("MEDIA_ROOT is {}/media", src.display()),
+        format!("MEDIA_ROOT is {release}"),
+        "/src/media,".to_string(),
         "SQLite database".to_string(),
         "`data`".to_string(),
     ] {
@@ -428,7 +432,8 @@ fn without_overlay_apply_stops_before_collectstatic_with_both_values_and_both_fi
         "{out}"
     );
     // Stopped before any hook: nothing collected, no database, nothing the site reads.
-    assert_eq!(std::fs::read_dir(r.join("static")).unwrap().count(), 0);
+    // Nothing was switched to: no `current`, no static link.
+    assert!(!r.join("current").exists() && !r.join("static").exists());
     assert!(!src.join("db.sqlite3").exists());
     let vhost = site
         .apache
@@ -442,15 +447,24 @@ fn without_overlay_apply_stops_before_collectstatic_with_both_values_and_both_fi
         None,
     );
     assert_ne!(code, 200);
-    // The plan now sees the same in the deployed settings. Only a warning: the env file the
-    // settings read was put back (removed), so apply checks again before the hooks.
+    // The release it stopped in was never switched to: the next plan makes a new one and
+    // removes that, and the next apply stops the same way.
     let o = site.wsgictl("plan", &[]);
     let out = all(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("django-settings-contradict-manifest"), "{out}");
-    assert!(out.contains("apply checks its settings again"), "{out}");
-    // The STATIC_ROOT finding points at the manifest's `static` line.
-    assert!(out.contains("static \"/static/\""), "{out}");
+    assert!(
+        out.contains("+ release:shop")
+            && out.contains("(left unfinished by an apply that stopped)"),
+        "{out}"
+    );
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(
+        all(&o).contains("Django's settings contradict the manifest"),
+        "{}",
+        all(&o)
+    );
+    assert!(!r.join("current").exists());
 }
 
 #[test]
@@ -521,7 +535,7 @@ fn https_settings_that_would_break_the_site_are_named_before_any_hook_runs() {
     assert!(body.contains("scheme: https"), "{body}");
     // Each check saw the settings as changed above (the report is kept under a key over the
     // source, venv and env file); the kept report is root's alone and holds no error.
-    let src = site.root(1).join("src");
+    let src = site.root(1).join("current/src");
     let kept = wsgictl::settings_check::cache_path(src.to_str().unwrap());
     let meta = std::fs::metadata(&kept).unwrap();
     assert_eq!(

@@ -99,6 +99,8 @@ pub enum ApplyError {
         message: String,
         aftermath: Aftermath,
     },
+    #[error("{report}")]
+    Unhealthy { report: String },
     #[error("{step} failed on {target}. {aftermath}:\n{output}")]
     Step {
         target: String,
@@ -234,12 +236,22 @@ pub fn apply_host(
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let target = hp.transport.describe();
-    let contents: BTreeMap<String, String> = hp
+    let mut contents: BTreeMap<String, String> = hp
         .desired
         .files
         .iter()
         .map(|f| (f.path.clone(), f.content.secret_text().to_string()))
         .collect();
+    // A new release's `.wsgi` and env file are the app's, written into the release.
+    for op in hp.plan.changes.iter().flat_map(|c| &c.ops) {
+        if let Op::WriteFile { path, .. } = op
+            && !contents.contains_key(path)
+            && let Some(shown_as) = crate::resources::release::desired_path(&hp.desired, path)
+            && let Some(text) = contents.get(&shown_as).cloned()
+        {
+            contents.insert(path.clone(), text);
+        }
+    }
     check_hashes(&hp.plan, &contents)?;
     let tars = source_tars(&hp.plan, &hp.desired, &hp.sources)?;
     let requirements: BTreeMap<String, String> = hp
@@ -288,7 +300,7 @@ pub fn apply_host(
     warnings.append(&mut settings_warnings);
 
     // Prove it: gather and plan again; nothing may be left.
-    let after = crate::pipeline::plan_with(
+    let mut after = crate::pipeline::plan_with(
         m,
         host,
         templates,
@@ -298,6 +310,7 @@ pub fn apply_host(
         crate::pipeline::Extras {
             offsets: false,
             health: true,
+            now: None,
         },
     )?;
     let left: Vec<String> = after
@@ -308,6 +321,12 @@ pub fn apply_host(
         .map(|c| format!("{} {}  {}", c.action.symbol(), c.id, c.reason))
         .collect();
     let health = health_of(m, host, &after.facts);
+    // A release that fails its health check is switched back at once.
+    let backs = unhealthy_switches(&hp.plan, &hp.desired, &steps, &health);
+    if !backs.is_empty() {
+        let report = switch_back(m, host, &mut after, &backs, opts, &health)?;
+        return Err(ApplyError::Unhealthy { report }.into());
+    }
     let stats = after.transport.stats();
     if !left.is_empty() {
         bail!(
@@ -327,6 +346,160 @@ pub fn apply_host(
         exec_channels: stats.exec_channels,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The apps this run switched to a new release whose health check then failed, each with
+/// the release that ran before (an app's first release has none and is not switched back).
+fn unhealthy_switches<'a>(
+    plan: &Plan,
+    desired: &'a crate::desired::DesiredState,
+    steps: &[String],
+    health: &[Health],
+) -> Vec<crate::resources::release::Back<'a>> {
+    let mut out = Vec::new();
+    for op in plan.changes.iter().flat_map(|c| &c.ops) {
+        let Op::Switch { app, to, from, .. } = op else {
+            continue;
+        };
+        let Some(from) = from.as_deref().filter(|f| f != to) else {
+            continue;
+        };
+        if !steps.iter().any(|s| *s == format!("switch:{app}")) {
+            continue;
+        }
+        let bad = health
+            .iter()
+            .any(|h| h.app == *app && !matches!(h.status, Ok(c) if (200..400).contains(&c)));
+        let (Some(release), Some(wsgi)) = (
+            desired.releases.iter().find(|r| r.app == *app),
+            desired.files.iter().find(|f| {
+                f.role == crate::desired::FileRole::WsgiScript && f.app.as_deref() == Some(app)
+            }),
+        ) else {
+            continue;
+        };
+        if bad {
+            out.push(crate::resources::release::Back {
+                release,
+                now: to.clone(),
+                to: from.rsplit('/').next().unwrap_or(from).to_string(),
+                wsgi: wsgi.path.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Switch `backs` back, restart them, ask their health again, and say what is live.
+fn switch_back(
+    m: &Manifest,
+    host: &Host,
+    after: &mut HostPlan,
+    backs: &[crate::resources::release::Back<'_>],
+    opts: &Options,
+    failed: &[Health],
+) -> anyhow::Result<String> {
+    let target = after.transport.describe();
+    let plan = crate::resources::release::back_plan(&host.name, backs, "its health check failed");
+    let switched = run_back(
+        after.transport.as_mut(),
+        host,
+        &after.env,
+        &after.desired.reload_marker,
+        &plan,
+        opts.lock_timeout_secs,
+    );
+    let apps: Vec<&str> = backs.iter().map(|b| b.release.app.as_str()).collect();
+    let probes: Vec<crate::facts::Probe> = crate::pipeline::health_probes(m, host, None)
+        .into_iter()
+        .filter(|p| matches!(p, crate::facts::Probe::Health { app, .. } if apps.contains(&app.as_str())))
+        .collect();
+    let mut lines = Vec::new();
+    for b in backs {
+        let app = &b.release.app;
+        let new = b.now.rsplit('/').next().unwrap_or(&b.now);
+        let was = failed
+            .iter()
+            .find(|h| h.app == *app)
+            .map(|h| format!("{} → {}", h.url, status_text(&h.status)))
+            .unwrap_or_default();
+        lines.push(format!(
+            "app `{app}` on {target}: release {new} failed its health check ({was})"
+        ));
+    }
+    match switched {
+        Ok(_) => {
+            let facts =
+                crate::facts::gather(after.transport.as_mut(), &host.name, &probes, host.sudo)?;
+            let now = health_of(m, host, &facts);
+            for b in backs {
+                let app = &b.release.app;
+                let answer = now
+                    .iter()
+                    .find(|h| h.app == *app)
+                    .map(|h| format!("{} → {}", h.url, status_text(&h.status)))
+                    .unwrap_or_else(|| "no answer".into());
+                lines.push(format!(
+                    "switched `{app}` back to release {} and restarted its daemon (Apache was not reloaded): release {} is live, {answer}",
+                    b.to, b.to
+                ));
+            }
+            lines.push(
+                "the failed release stays on the host for a look (`wsgictl releases`); fix it and apply again"
+                    .into(),
+            );
+        }
+        Err(e) => lines.push(format!(
+            "switching back failed, so the failed release is still live: {e:#}"
+        )),
+    }
+    Ok(lines.join(
+        "
+",
+    ))
+}
+
+fn status_text(s: &Result<u16, String>) -> String {
+    match s {
+        Ok(c) => c.to_string(),
+        Err(e) => e.clone(),
+    }
+}
+
+/// Run a plan of switches and restarts only (`release::back_plan`) under the host lock; the
+/// steps it ran.
+pub fn run_back(
+    transport: &mut dyn crate::transport::Transport,
+    host: &Host,
+    env: &HostEnv,
+    reload_marker: &str,
+    plan: &Plan,
+    lock_timeout_secs: u64,
+) -> anyhow::Result<Vec<String>> {
+    let nonce = crate::facts::nonce()?;
+    let apache = apache_control(env);
+    let none = BTreeMap::new();
+    let text = script::build(&script::Inputs {
+        plan,
+        nonce: &nonce,
+        holder: &holder(),
+        lock_timeout_secs,
+        contents: &none,
+        tars: &BTreeMap::new(),
+        requirements: &none,
+        apache: &apache,
+        reload_marker,
+        lock: &env.lock_path(),
+        owed_dir: &env.owed_dir(),
+        backup_prefix: &env.backup_prefix(),
+        abort_after: None,
+        record_offsets: ":\n",
+        import_tests: &[],
+    });
+    let out = transport.run_script(&text, host.sudo)?;
+    let text = String::from_utf8_lossy(&out.output);
+    let (steps, _, _) = outcome(&text, &nonce, &transport.describe(), &BTreeMap::new())?;
+    Ok(steps)
 }
 
 /// Every file the plan writes must be what was planned: the manifest, templates and secrets
@@ -583,7 +756,20 @@ fn import_tests(m: &Manifest, host: &Host, hp: &HostPlan) -> Vec<(String, String
         .filter(|a| hp.desired.venvs.iter().any(|v| v.app == *a.name))
         .filter(|a| reload || touched.contains(&a.name.as_str()))
         .map(|a| {
-            let probe = crate::doctor::live::AppProbe::of(a);
+            let mut probe = crate::doctor::live::AppProbe::of(a);
+            // A release about to be switched to is imported from its own directory.
+            let to = hp
+                .plan
+                .changes
+                .iter()
+                .flat_map(|c| &c.ops)
+                .find_map(|op| match op {
+                    Op::Switch { app, to, .. } if *app == *a.name => Some(to.clone()),
+                    _ => None,
+                });
+            if let Some(to) = to {
+                probe.in_release(&format!("{}/{to}", probe.root), a.django.overlay);
+            }
             (
                 a.name.value.clone(),
                 crate::doctor::live::import_command(&probe),
@@ -729,6 +915,7 @@ mod tests {
             settings: "proj.settings.production".into(),
             env_file: "/srv/shop/app.env".into(),
             src: "/srv/shop/src".into(),
+            code: "/srv/shop/releases".into(),
             static_dir: "/srv/shop/static".into(),
             media_dir: None,
             data: None,

@@ -10,7 +10,8 @@
 //! [`super::outcome`] reads.
 
 use crate::desired::EnableTool;
-use crate::plan::{Handler, Op, Plan};
+use crate::plan::{Handler, Op, Plan, ReleaseBase};
+use crate::resource_id::{Hook, ResourceId};
 use crate::shell::quote;
 use base64::Engine as _;
 use std::collections::BTreeMap;
@@ -132,6 +133,10 @@ undo() { what=$1; shift; "$@" || say UNRESTORED "$what"; }
 quiet() { "$@" >/dev/null 2>&1; }
 put_back() { if [ -e "$1" ]; then mv -f "$1" "$2"; else rm -f "$2"; fi; }
 relink() { if [ -n "$1" ]; then ln -sfn "$1" "$2"; else rm -f "$2"; fi; }
+# Point link $2 at $1 atomically: a new link renamed over the old one (never a moment without).
+switch_link() { if [ -n "$1" ]; then ln -sfn "$1" "$2.wsgictl-new" && mv -T "$2.wsgictl-new" "$2"; else rm -f "$2"; fi; }
+# The static directory of a host deployed before releases was put aside as $1.wsgictl-old.
+static_back() { rm -f "$1" && mv "$1.wsgictl-old" "$1"; }
 # Never run as root a program another account controls (preflight said so; checked again).
 trusted() { u=$(untrusted "$1"); [ -z "$u" ] || fail "$2" "not running $1 as root: $u (path, owner, mode) is not root's alone"; }
 "#;
@@ -216,9 +221,22 @@ pub fn build(i: &Inputs<'_>) -> String {
     }
     let mut restore: Vec<String> = Vec::new();
     let mut ops = String::new();
+    let unmark = format!("[ -z \"$own_reload\" ] || rm -f {marker}");
+    let mut untested: Vec<&(String, String)> = i.import_tests.iter().collect();
     for (ci, c) in i.plan.changes.iter().enumerate() {
         if c.ops.is_empty() {
             continue;
+        }
+        // A release is imported before its migrations run and before it is switched to.
+        if let ResourceId::Hook {
+            hook: Hook::Migrate,
+            app,
+        }
+        | ResourceId::Switch(app) = &c.id
+            && let Some(k) = untested.iter().position(|(a, _)| a == app)
+        {
+            let (app, command) = untested.remove(k);
+            ops.push_str(&import_test(app, command, &unmark));
         }
         let _ = writeln!(ops, "step {}", q(&c.id.to_string()));
         for op in &c.ops {
@@ -242,20 +260,10 @@ pub fn build(i: &Inputs<'_>) -> String {
         reload = i.apache.reload,
     );
     s.push_str(&ops);
-    let unmark = format!("[ -z \"$own_reload\" ] || rm -f {marker}");
     // The code, venv and env of every app about to be switched must import as its daemon
     // user, and Django must allow its server names; else nothing is switched.
-    for (app, command) in i.import_tests {
-        let _ = write!(
-            s,
-            "step {step}\n\
-             out=$({{\n{command}}} 2>&1 </dev/null)\n\
-             if ! printf '%s\\n' \"$out\" | grep -q '^django='; then restore; {unmark}; say IMPORT {app}; printf '%s\\n' \"$out\"; exit 78; fi\n\
-             say DJANGO {app} \"$(printf '%s\\n' \"$out\" | sed -n 's/^django=//p' | tail -n 1)\"\n\
-             case \"$out\" in *'\"refused\": []'*) ;; *) restore; {unmark}; say HOSTS {app}; exit 78;; esac\n",
-            step = q(&format!("import:{app}")),
-            app = q(app),
-        );
+    for (app, command) in untested {
+        s.push_str(&import_test(app, command, &unmark));
     }
     for h in &i.plan.handlers {
         match h {
@@ -276,6 +284,17 @@ pub fn build(i: &Inputs<'_>) -> String {
                     p = q(path),
                 );
             }
+            // What cannot be removed now is left for the next apply (it plans it again).
+            Handler::RemoveReleases { app, paths } => {
+                let _ = writeln!(s, "step {}", q(&format!("prune:{app}")));
+                for p in paths {
+                    let _ = writeln!(
+                        s,
+                        "nolink {p}\nrm -rf -- {p} || say UNREMOVED {p}",
+                        p = q(p)
+                    );
+                }
+            }
         }
     }
     let _ = writeln!(
@@ -285,6 +304,20 @@ pub fn build(i: &Inputs<'_>) -> String {
     );
     let _ = writeln!(s, "boundary\nsay DONE");
     s
+}
+
+/// The import test of `app` (`doctor::live::import_command`): when it fails, or Django
+/// refuses a server name, everything is put back and the script stops (exit 78).
+fn import_test(app: &str, command: &str, unmark: &str) -> String {
+    format!(
+        "step {step}\n\
+         out=$({{\n{command}}} 2>&1 </dev/null)\n\
+         if ! printf '%s\\n' \"$out\" | grep -q '^django='; then restore; {unmark}; say IMPORT {app}; printf '%s\\n' \"$out\"; exit 78; fi\n\
+         say DJANGO {app} \"$(printf '%s\\n' \"$out\" | sed -n 's/^django=//p' | tail -n 1)\"\n\
+         case \"$out\" in *'\"refused\": []'*) ;; *) restore; {unmark}; say HOSTS {app}; exit 78;; esac\n",
+        step = q(&format!("import:{app}")),
+        app = q(app),
+    )
 }
 
 /// Apache's configuration test: when it fails, everything is put back, a reload marker this
@@ -307,18 +340,7 @@ fn graceful(i: &Inputs<'_>) -> String {
 
 /// What [`PRELUDE`]'s `fingerprint` prints for what the plan saw.
 fn expected(b: &crate::plan::Fingerprint) -> String {
-    let attrs = || {
-        format!(
-            "{} {}",
-            b.mode.as_deref().unwrap_or("").trim_start_matches('0'),
-            b.owner.as_deref().unwrap_or("")
-        )
-    };
-    match (b.exists, &b.sha256) {
-        (false, _) => "missing".to_string(),
-        (true, Some(sha)) => format!("file {sha} {}", attrs()),
-        (true, None) => format!("dir {}", attrs()),
-    }
+    b.printed()
 }
 
 fn op_script(
@@ -502,22 +524,147 @@ fn op_script(
             env_file,
             settings,
             python_path,
+            static_root,
+            record,
         } => {
+            // collectstatic into the release's own static directory: STATIC_ROOT is set once
+            // the settings are read and before Django is set up (an app's `ready()` may
+            // already open the static storage).
+            let command = match static_root {
+                Some(root) => format!(
+                    "-c {} {}",
+                    q(
+                        "import sys, django\nfrom django.conf import settings\nsettings.STATIC_ROOT = sys.argv[1]\ndjango.setup()\nfrom django.core.management import call_command\ncall_command(\"collectstatic\", interactive=False)\n"
+                    ),
+                    q(root)
+                ),
+                None => format!("manage.py {} --noinput", q(name)),
+            };
             let inner = format!(
-                "cd {src} && set -a && . {env} && set +a && DJANGO_SETTINGS_MODULE={settings} PYTHONPATH={pp} exec {py} manage.py {name} --noinput",
+                "cd {src} && set -a && . {env} && set +a && DJANGO_SETTINGS_MODULE={settings} PYTHONPATH={pp} exec {py} {command}",
                 src = q(src),
                 env = q(env_file),
                 settings = q(settings),
                 pp = q(python_path.as_deref().unwrap_or(src)),
                 py = q(&format!("{venv}/bin/python")),
-                name = q(name)
             );
-            format!(
-                "out=$(runuser -u {} -- sh -c {} 2>&1 </dev/null) || fail {} \"$out\"\npaid {}\n",
+            let mut s = format!(
+                "out=$(runuser -u {} -- sh -c {} 2>&1 </dev/null) || fail {} \"$out\"\n",
                 q(user),
                 q(&inner),
                 q(&format!("manage.py {name}")),
-                q(&format!("{app}.{name}")),
+            );
+            // Which migrations this release applied: a rollback past it is refused.
+            if let Some(r) = record {
+                let _ = writeln!(
+                    s,
+                    "printf '%s\\n' \"$out\" | sed -n 's/^ *Applying \\([^ ]*\\)\\.\\.\\..*/migration=\\1/p' >> {} || fail {}",
+                    q(r),
+                    q(&format!("manage.py {name}")),
+                );
+            }
+            let _ = writeln!(s, "paid {}", q(&format!("{app}.{name}")));
+            s
+        }
+        Op::CreateRelease {
+            app: _,
+            dir,
+            from,
+            user,
+            group,
+            record,
+        } => {
+            let rel = q(dir);
+            let current = q(&format!(
+                "{}/current",
+                std::path::Path::new(dir)
+                    .parent()
+                    .and_then(|p| p.parent())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ));
+            let mut s = format!(
+                "rel={rel}\nnolink \"$rel\"\n\
+                 if [ -e \"$rel\" ]; then\n\
+                 \x20 [ \"$(readlink -f {current})\" != \"$(readlink -f \"$rel\")\" ] || fail release \"$rel is the running release\"\n\
+                 \x20 rm -rf \"$rel\" || fail release\n\
+                 fi\n\
+                 mkdir \"$rel\" && chmod 0755 \"$rel\" || fail release\n"
+            );
+            match from {
+                Some(ReleaseBase::Release { dir: base }) => {
+                    let _ = writeln!(
+                        s,
+                        "b={}\ncp -al \"$b/src\" \"$rel/src\" || fail release\n\
+                         if [ -d \"$b/static\" ]; then cp -al \"$b/static\" \"$rel/static\" || fail release; fi\n\
+                         for f in app.wsgi app.env; do if [ -f \"$b/$f\" ]; then ln \"$b/$f\" \"$rel/$f\" || fail release; fi; done",
+                        q(base)
+                    );
+                }
+                Some(ReleaseBase::Legacy { src, static_dir }) => {
+                    let _ = writeln!(
+                        s,
+                        "cp -al {} \"$rel/src\" || fail release\n\
+                         st={}\nif [ -d \"$st\" ] && [ ! -L \"$st\" ]; then cp -al \"$st\" \"$rel/static\" || fail release; fi",
+                        q(src),
+                        q(static_dir)
+                    );
+                }
+                None => {}
+            }
+            let _ = writeln!(
+                s,
+                "mkdir -p \"$rel/src\" \"$rel/static\" || fail release\n\
+                 chown root:{g} \"$rel/src\" && chmod 0750 \"$rel/src\" || fail release\n\
+                 chown {ug} \"$rel/static\" && chmod 0755 \"$rel/static\" || fail release",
+                g = q(group),
+                ug = q(&format!("{user}:{group}")),
+            );
+            s.push_str(&heredoc(
+                "cat > \"$rel/.wsgictl-release\" || fail release",
+                record.as_bytes(),
+                n,
+            ));
+            s.push_str("chmod 0640 \"$rel/.wsgictl-release\" || fail release\n");
+            s
+        }
+        Op::Switch {
+            app: _,
+            current,
+            to,
+            from: _,
+            static_link,
+        } => {
+            let cur = q(current);
+            let root = std::path::Path::new(current)
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let rec = q(&format!("{root}/{to}/.wsgictl-release"));
+            let src = q(&format!("{root}/{to}/src"));
+            let st = q(static_link);
+            restore.push(format!(
+                "[ -z \"${{st_{ci}:-}}\" ] || undo {st} static_back {st}"
+            ));
+            restore.push(format!(
+                "[ -z \"${{sw_{ci}:-}}\" ] || undo {cur} switch_link \"$old_{ci}\" {cur}"
+            ));
+            format!(
+                "[ -f {rec} ] || fail switch \"{to} has no record: it is not a complete release\"\n\
+                 grep -qx prepared {rec} || {{ printf 'tree=%s\\nprepared\\n' \"$(tree_fp {src})\" >> {rec} && sync {rec}; }} || fail switch\n\
+                 if [ -e {cur} ] && [ ! -L {cur} ]; then fail switch \"{current} is not a symbolic link: move it away\"; fi\n\
+                 old_{ci}=$(readlink {cur} 2>/dev/null || true); sw_{ci}=1\n\
+                 switch_link {to_q} {cur} || fail switch\n\
+                 want={want}\n\
+                 if [ \"$(readlink {st} 2>/dev/null)\" != \"$want\" ]; then\n\
+                 \x20 mkdir -p \"$(dirname {st})\" && ln -sfn \"$want\" {st_new} || fail switch\n\
+                 \x20 if [ -d {st} ] && [ ! -L {st} ]; then rm -rf {st_old} && mv {st} {st_old} || fail switch; st_{ci}=1; fi\n\
+                 \x20 mv -T {st_new} {st} || fail switch\n\
+                 fi\n",
+                to_q = q(to),
+                want = q(&format!("{current}/static")),
+                st_new = q(&format!("{static_link}.wsgictl-new")),
+                st_old = q(&format!("{static_link}.wsgictl-old")),
             )
         }
         // A failure after it reloads again once everything is put back (`restore`).

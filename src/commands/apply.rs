@@ -44,6 +44,12 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let extras = crate::pipeline::Extras {
         offsets: true,
         health: true,
+        // A saved plan is planned again at its own time: its releases keep their names.
+        now: saved
+            .as_ref()
+            .and_then(|s| s.hosts.first())
+            .map(|h| h.plan.planned_at)
+            .filter(|t| *t > 0),
     };
     let planned = plan_hosts(
         &m,
@@ -193,7 +199,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
 }
 
 /// Print each app's health answer; whether all of them are good (2xx or 3xx).
-fn print_health(health: &[crate::apply::Health]) -> bool {
+pub(super) fn print_health(health: &[crate::apply::Health]) -> bool {
     let mut good = true;
     for crate::apply::Health { app, url, status } in health {
         match status {
@@ -283,7 +289,7 @@ fn read_saved(
     Ok(saved)
 }
 
-fn confirm(hosts: usize) -> anyhow::Result<()> {
+pub(super) fn confirm(hosts: usize) -> anyhow::Result<()> {
     if !std::io::stdin().is_terminal() {
         bail!("not on a terminal: pass --yes to apply without confirmation");
     }

@@ -6,7 +6,9 @@ mod completions;
 mod doctor;
 mod facts;
 pub mod plan;
+mod releases;
 mod render;
+mod rollback;
 mod templates;
 
 use crate::cli::{Cli, Command};
@@ -18,6 +20,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Render(args) => render::run(cli, args),
         Command::Plan(args) => plan::run(cli, args),
         Command::Apply(args) => apply::run(cli, args),
+        Command::Releases(args) => releases::run(cli, args),
+        Command::Rollback(args) => rollback::run(cli, args),
         Command::Facts(args) => facts::run(cli, args),
         Command::Doctor(args) => doctor::run(cli, args),
         Command::Templates(cmd) => templates::run(cli, cmd),
@@ -55,7 +59,11 @@ fn plan_selected(
         sel.app.as_deref(),
         &lookup,
         &reach,
-        crate::pipeline::Extras::NONE,
+        // One clock for every host: a saved plan's hosts name their releases from it.
+        crate::pipeline::Extras {
+            now: Some(crate::pipeline::now()),
+            ..crate::pipeline::Extras::NONE
+        },
     );
     Ok(Planned { m, results })
 }

@@ -287,7 +287,8 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
             }
             let lines = || live.log.lines.iter().map(String::as_str).chain(main_by_app[k].iter().copied());
             log_findings(&mut findings, lines(), &ctx, Some(&p.name), |n, _| app_fix(p, n));
-            add_traceback(&mut findings, lines(), &p.src);
+            // Frames in any release of the app are its own code.
+            add_traceback(&mut findings, lines(), &format!("{}/releases", p.root));
 
             let (status, error, millis) = match &live.http {
                 Some(Ok((code, secs))) => (Some(*code), None, Some((secs * 1000.0) as u64)),

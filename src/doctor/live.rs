@@ -61,9 +61,9 @@ impl AppProbe {
             port: *app.port,
             path: app.health.clone().unwrap_or_else(|| "/".into()),
             user: app.user.clone(),
-            src: format!("{root}/src"),
+            src: format!("{root}/current/src"),
             venv: app.venv.path.clone(),
-            wsgi: format!("{root}/app.wsgi"),
+            wsgi: format!("{root}/current/app.wsgi"),
             static_dir: app.django.static_files.dir.clone(),
             python_path: crate::render::python_path(&root, app.django.overlay),
             tls: app.tls.is_some(),
@@ -78,6 +78,13 @@ impl AppProbe {
                 .collect(),
             root,
         }
+    }
+
+    /// Import from release directory `release` instead of `current` (before the switch).
+    pub fn in_release(&mut self, release: &str, overlay: bool) {
+        self.src = format!("{release}/src");
+        self.wsgi = format!("{release}/app.wsgi");
+        self.python_path = crate::render::release_python_path(release, &self.root, overlay);
     }
 
     pub fn url(&self) -> String {

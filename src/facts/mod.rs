@@ -9,6 +9,7 @@
 pub mod cert;
 pub mod frame;
 pub mod parse;
+pub mod releases;
 pub mod script;
 
 use crate::transport::Transport;
@@ -59,12 +60,19 @@ pub enum Probe {
         lock: String,
         prefix: String,
     },
-    /// `apply` only: GET `url` from the host itself with `Host: host`; the HTTP status.
+    /// `apply` only: GET `url` from the host itself with `Host: host`; the HTTP status, and
+    /// whether the body holds `expect`.
     Health {
         app: String,
         url: String,
         /// curl's arguments that reach the app (`doctor::live::curl_target`).
         target: String,
+        expect: Option<String>,
+    },
+    /// The app's releases, `current` link, legacy `{root}/src` and static link (`releases`).
+    Releases {
+        root: String,
+        static_link: String,
     },
     /// What `openssl` says of a certificate (subject, SAN, issuer, expiry) and whether `key`
     /// is its key (`cert::script`).
@@ -269,6 +277,8 @@ pub struct Facts {
     pub settings: BTreeMap<String, Fact<Option<crate::settings_check::Report>>>,
     /// App → the HTTP status its health path answered from the host (`apply` only).
     pub health: BTreeMap<String, Fact<u16>>,
+    /// App root → its release directories.
+    pub releases: BTreeMap<String, Fact<releases::Releases>>,
     /// Output outside any frame (login banners, shell warnings), for `facts`.
     pub stray: String,
 }
@@ -299,6 +309,7 @@ impl Facts {
             certificates: BTreeMap::new(),
             settings: BTreeMap::new(),
             health: BTreeMap::new(),
+            releases: BTreeMap::new(),
             stray: String::new(),
         }
     }

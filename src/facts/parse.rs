@@ -66,8 +66,22 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
             Probe::Leftovers { .. } => {
                 f.leftovers_removed = fact(frame, leftovers).known().copied().flatten();
             }
-            Probe::Health { app, .. } => {
-                f.health.insert(app.clone(), fact(frame, http_status));
+            Probe::Health { app, expect, .. } => {
+                let mut answer = fact(frame.clone(), http_status);
+                if let (Fact::Known(code), Some(text), Ok(fr)) = (&answer, expect, &frame)
+                    && fr.body.lines().any(|l| l == "expect=missing")
+                {
+                    answer = Fact::Unknown {
+                        error: format!(
+                            "{code}, but the page does not contain {text:?} (health-expect)"
+                        ),
+                    };
+                }
+                f.health.insert(app.clone(), answer);
+            }
+            Probe::Releases { root, .. } => {
+                f.releases
+                    .insert(root.clone(), fact(frame, super::releases::parse));
             }
             Probe::Certificate { cert, .. } => {
                 f.certificates
@@ -103,6 +117,7 @@ fn describe(p: &Probe) -> String {
         Probe::Reach { user, path } => format!("reach {path} as {user}"),
         Probe::Leftovers { prefix, .. } => format!("leftovers {prefix}*"),
         Probe::Health { app, url, .. } => format!("health of {app} ({url})"),
+        Probe::Releases { root, .. } => format!("releases of {root}"),
         Probe::RecordOffsets { .. } => "log offsets".into(),
         Probe::Certificate { cert, .. } => format!("certificate {cert}"),
         Probe::Settings { app, .. } => format!("Django settings of {app}"),

@@ -241,9 +241,27 @@ echo \"removed=$n\"
             lock = q(lock),
             prefix = q(prefix)
         ),
-        Probe::Health { target, .. } => format!(
-            "echo \"status=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 {target} </dev/null)\"\nexit 0\n"
+        // A daemon that a switch or a touch is replacing may answer the first request or two
+        // the old way: asked again, a second apart, up to four times before it counts.
+        Probe::Health { target, expect, .. } => format!(
+            "b=$(mktemp) || exit 1\n\
+             k=0\n\
+             while :; do\n\
+             \x20 code=$(curl -s -o \"$b\" -w '%{{http_code}}' --max-time 20 {target} </dev/null)\n\
+             \x20 found=yes; {check}\n\
+             \x20 case \"$code\" in 2??|3??) [ \"$found\" = yes ] && break;; esac\n\
+             \x20 k=$((k + 1)); [ $k -ge 4 ] && break; sleep 1\n\
+             done\n\
+             echo \"status=$code\"\n\
+             [ -z {want} ] || echo \"expect=$( [ \"$found\" = yes ] && echo found || echo missing)\"\n\
+             rm -f \"$b\"\nexit 0\n",
+            check = match expect {
+                Some(text) => format!("grep -qF -- {} \"$b\" || found=no", q(text)),
+                None => ":".to_string(),
+            },
+            want = q(expect.as_deref().unwrap_or("")),
         ),
+        Probe::Releases { root, static_link } => super::releases::script(root, static_link),
         Probe::Certificate { cert, key } => super::cert::script(cert, key),
         Probe::Settings { command, .. } => command.clone(),
         Probe::RecordOffsets { script } => format!("{{ {script}}} </dev/null\n"),

@@ -111,6 +111,8 @@ fn venv_overlap(app: &App, on_host: &[&App], problems: &mut Vec<Problem>) {
     let root = app.root.trim_end_matches('/');
     let mut own = vec![
         ("the app's root", root.to_string()),
+        ("the app's releases", format!("{root}/releases")),
+        ("the app's current release", format!("{root}/current")),
         ("the app's source directory", format!("{root}/src")),
         (
             "the app's static directory",
@@ -178,6 +180,8 @@ fn data_placement(app: &App, problems: &mut Vec<Problem>) {
     let root = app.root.trim_end_matches('/');
     let mut taken = served(app);
     taken.push(("source", format!("{root}/src")));
+    taken.push(("releases", format!("{root}/releases")));
+    taken.push(("current release", format!("{root}/current")));
     taken.push(("venv", app.venv.path.clone()));
     let d = data.trim_end_matches('/');
     let hit = taken

@@ -114,6 +114,10 @@ pub struct App {
     pub env: Vec<EnvVar>,
     pub secrets: Vec<SecretRef>,
     pub health: Option<String>,
+    /// Text the `health` answer must contain, else the release is rolled back.
+    pub health_expect: Option<String>,
+    /// How many releases `{root}/releases` keeps (the current and the previous always).
+    pub releases: u32,
     /// A private directory the daemon user writes (SQLite, caches, uploads in progress):
     /// never served, never synced, never deleted.
     pub data: Option<Spanned<String>>,

@@ -190,6 +190,15 @@ pub fn url_path(s: &str) -> Result<(), String> {
     }
 }
 
+/// Text looked for in a health answer: one line, not empty.
+pub fn expected_text(s: &str) -> Result<(), String> {
+    if s.is_empty() || control_char(s).is_some() {
+        Err("one line of text the page contains, such as `Welcome`".into())
+    } else {
+        Ok(())
+    }
+}
+
 /// A pip requirement string; refuses options, which would change how pip runs.
 pub fn pip_requirement(s: &str) -> Result<(), String> {
     if s.trim().is_empty() {

@@ -79,7 +79,13 @@ pub struct AppCtx {
     pub root: String,
     pub user: String,
     pub group: String,
+    /// `{root}/current/src`: the running release's project (the daemon resolves `current`
+    /// once, at start).
     pub src: String,
+    /// `{root}/current`: the link to the release that runs.
+    pub current: String,
+    /// `{root}/releases`: one directory per release.
+    pub releases: String,
     pub venv: String,
     pub python: String,
     pub htdocs: String,
@@ -96,8 +102,11 @@ pub struct AppCtx {
     pub project_settings: String,
     /// The manifest's `wsgi`; `None`: the `.wsgi` loads Django's `WSGI_APPLICATION`.
     pub wsgi_module: Option<String>,
-    /// The daemon's `python-path`: `src`, then the overlay directory with `overlay`.
+    /// The module path of a process started now: `src`, then the overlay directory with
+    /// `overlay` (the `.wsgi` puts the release's `src` first itself).
     pub python_path: String,
+    /// The daemon's `python-path` option: the overlay directory with `overlay`, else none.
+    pub daemon_path: Option<String>,
     /// `{root}/overlay`, where `wsgictl_settings.py` lives, with `overlay`.
     pub overlay_dir: Option<String>,
     /// The private data directory, when the manifest has `data`.
@@ -322,6 +331,7 @@ pub fn render_host(
     let mut secret_errors = Vec::new();
     let mut certificates = Vec::new();
     let mut settings_checks = Vec::new();
+    let mut releases = Vec::new();
     for (app, ctx) in apps.iter().zip(&ctxs) {
         if only_app.is_some_and(|o| o != *app.name) {
             continue;
@@ -409,6 +419,18 @@ pub fn render_host(
             group: ctx.group.clone(),
         });
         let (requirements, requirements_sha256) = requirements(app)?;
+        releases.push(crate::desired::DesiredRelease {
+            app: ctx.name.clone(),
+            root: ctx.root.clone(),
+            dir: ctx.releases.clone(),
+            current: ctx.current.clone(),
+            keep: app.releases,
+            static_link: ctx.static_dir.clone(),
+            user: app.user.clone(),
+            group: app.group.clone(),
+            overlay: app.django.overlay,
+            requirements_sha256: requirements_sha256.clone(),
+        });
         venvs.push(DesiredVenv {
             app: ctx.name.clone(),
             path: app.venv.path.clone(),
@@ -525,6 +547,7 @@ pub fn render_host(
         install_packages: host.packages,
         certificates,
         settings_checks,
+        releases,
     })
 }
 
@@ -537,6 +560,7 @@ fn expect(app: &App, ctx: &AppCtx) -> crate::settings_check::Expect {
         settings: ctx.settings.clone(),
         env_file: ctx.env_file.clone(),
         src: ctx.src.clone(),
+        code: ctx.releases.clone(),
         static_dir: ctx.static_dir.clone(),
         media_dir: ctx.media_dir.clone(),
         data: ctx.data.clone(),
@@ -638,8 +662,9 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
     let name = app.name.value.clone();
     let tls = tls::tls_ctx(app, env);
     let overlay_dir = app.django.overlay.then(|| format!("{root}/overlay"));
-    let src = format!("{root}/src");
+    let src = format!("{root}/current/src");
     let python_path = python_path(&root, app.django.overlay);
+    let daemon_path = overlay_dir.clone();
     let https_suffix = match (&tls, *app.port) {
         (Some(_), 443) | (None, _) => String::new(),
         (Some(_), p) => format!(":{p}"),
@@ -674,12 +699,14 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
         user: app.user.clone(),
         group: app.group.clone(),
         src,
+        current: format!("{root}/current"),
+        releases: format!("{root}/releases"),
         venv: app.venv.path.clone(),
         python: app.python.value.clone(),
         htdocs: format!("{root}/htdocs"),
-        wsgi_script: format!("{root}/app.wsgi"),
+        wsgi_script: format!("{root}/current/app.wsgi"),
         wsgi_script_name: "app.wsgi".into(),
-        env_file: format!("{root}/app.env"),
+        env_file: format!("{root}/current/app.env"),
         error_log,
         access_log,
         settings: if overlay_dir.is_some() {
@@ -690,6 +717,7 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
         project_settings: app.django.settings.clone(),
         wsgi_module: app.django.wsgi.clone(),
         python_path,
+        daemon_path,
         overlay_dir,
         data: app
             .data
@@ -717,13 +745,19 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
     }
 }
 
-/// The daemon's `python-path` for an app rooted at `root`: `src`, then the overlay directory
-/// with `overlay` (the `.wsgi`, the hooks and the import test use the same).
+/// The module path of the running release of an app rooted at `root`: its `src` through
+/// `current`, then the overlay directory with `overlay` (the settings probe and doctor use it).
 pub fn python_path(root: &str, overlay: bool) -> String {
+    release_python_path(&format!("{root}/current"), root, overlay)
+}
+
+/// The module path of the release in `release` (a directory below `{root}/releases`, or
+/// `current`): what the hooks and the import test of a release not yet switched to use.
+pub fn release_python_path(release: &str, root: &str, overlay: bool) -> String {
     if overlay {
-        format!("{root}/src:{root}/overlay")
+        format!("{release}/src:{root}/overlay")
     } else {
-        format!("{root}/src")
+        format!("{release}/src")
     }
 }
 
@@ -737,11 +771,12 @@ fn app_dirs(app: &App, ctx: &AppCtx) -> Vec<DesiredDir> {
         mode,
         app: Some(ctx.name.clone()),
     };
+    // The static directory is a link to `current/static` (made by the switch): each release
+    // has its own.
     let mut dirs = vec![
         d(&ctx.root, "root", "root", 0o755),
-        d(&ctx.src, "root", &ctx.group, 0o750),
+        d(&ctx.releases, "root", "root", 0o755),
         d(&ctx.htdocs, "root", "root", 0o755),
-        d(&ctx.static_dir, &app.user, &app.group, 0o755),
     ];
     if let Some(m) = &ctx.media_dir {
         dirs.push(d(m, &app.user, &app.group, 0o755));

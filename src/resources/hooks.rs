@@ -43,6 +43,8 @@ pub fn plan(i: &Inputs<'_>, earlier: &[Change]) -> anyhow::Result<Vec<Change>> {
                 env_file: h.env_file.clone(),
                 settings: h.settings.clone(),
                 python_path: Some(h.python_path.clone()),
+                static_root: None,
+                record: None,
             }],
         });
     }

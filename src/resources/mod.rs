@@ -11,6 +11,7 @@ mod files;
 mod hooks;
 mod links;
 pub mod packages;
+pub mod release;
 mod settings;
 mod source;
 mod tls;
@@ -31,6 +32,8 @@ pub struct Inputs<'a> {
     pub facts: &'a Facts,
     /// Secret env names per app, so diffs of env files can be redacted.
     pub secrets: &'a BTreeMap<String, Vec<String>>,
+    /// Seconds since the epoch, for new release ids (a saved plan's time when applying it).
+    pub now: u64,
 }
 
 /// The probes a desired state needs, for each candidate Apache layout.
@@ -71,6 +74,16 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
         for src in &s.sources {
             p.push(Probe::Tree {
                 path: src.dest.clone(),
+            });
+        }
+        for r in &s.releases {
+            p.push(Probe::Releases {
+                root: r.root.clone(),
+                static_link: r.static_link.clone(),
+            });
+            // A host deployed before releases: its code is compared with the local source.
+            p.push(Probe::Tree {
+                path: r.legacy_src(),
             });
         }
         for v in &s.venvs {
@@ -171,21 +184,32 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     // Traversal right after the directories, not after the vhosts: the daemon user must reach
     // its root already for the Django hooks, and nothing is served before the reload anyway.
     changes.extend(access::plan(i)?);
-    changes.extend(source::plan(i)?);
-    changes.extend(venv::plan(i)?);
+    let mut sources = source::plan(i)?;
+    let venvs = venv::plan(i)?;
     // The app's own files, then its Django hooks (they need the env file), then Apache's.
-    let (app_files, apache_files): (Vec<Change>, Vec<Change>) =
+    let (mut app_files, apache_files): (Vec<Change>, Vec<Change>) =
         files::plan_files(i)?.into_iter().partition(|c| {
             matches!(
                 c.id,
                 ResourceId::WsgiScript(_) | ResourceId::EnvFile(_) | ResourceId::Overlay(_)
             )
         });
+    // A new release (its code, `.wsgi` and env file go into it), or a switch back to one.
+    let releases = release::plan(i, &mut sources, &venvs, &mut app_files)?;
+    changes.extend(releases.iter().filter_map(|d| d.create.clone()));
+    changes.extend(sources);
+    changes.extend(venvs);
     changes.extend(app_files);
-    let hooks = hooks::plan(i, &changes)?;
+    let mut hooks = hooks::plan(i, &changes)?;
     // The settings check goes right before the app's first hook.
-    changes.extend(settings::plan(i, &hooks));
+    let mut checks = settings::plan(i, &hooks);
+    release::redirect(i, &releases, &mut checks);
+    release::redirect(i, &releases, &mut hooks);
+    changes.extend(checks);
     changes.extend(hooks);
+    // Migrations ran in the new release; now it runs (before Apache's files: a failed
+    // configtest switches back).
+    changes.extend(releases.iter().filter_map(|d| d.switch.clone()));
     // With ACME, the TLS vhost (and its link) waits for its certificate: the plain-HTTP vhost
     // is written and reloaded first, certbot runs, then the TLS vhost goes in.
     let (later, now): (Vec<Change>, Vec<Change>) = apache_files
@@ -200,12 +224,17 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     changes.extend(owed_restarts(i)?);
     changes.extend(pending_reload(i)?);
     changes.extend(stopped_apache(i));
-    let handlers = handlers(&changes, i.desired);
+    let mut handlers = handlers(&changes, i.desired);
+    for d in releases {
+        changes.extend(d.removals);
+        handlers.extend(d.handler);
+    }
     Ok(Plan {
         host: i.desired.host.clone(),
         findings: Vec::new(),
         changes,
         handlers,
+        planned_at: i.now,
     })
 }
 

@@ -14,10 +14,8 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
     for s in &i.desired.sources {
         let id = ResourceId::Source(s.app.clone());
         let local = i.sources.get(&s.app).map(Vec::as_slice).unwrap_or(&[]);
-        let remote = known(
-            i.facts.trees.get(&s.dest),
-            &format!("the files below {}", s.dest),
-        )?;
+        let base = super::release::base_tree(i, &s.app)?;
+        let remote = known(i.facts.trees.get(&base), &format!("the files below {base}"))?;
         let remote: BTreeMap<&str, (u32, &str)> = remote
             .iter()
             .flatten()
@@ -71,8 +69,8 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
         let before = i
             .facts
             .fingerprints
-            .get(&format!("tree {}", s.dest))
-            .map(|fp| Fingerprint::seen(SeenKind::Tree, &s.dest, fp));
+            .get(&format!("tree {base}"))
+            .map(|fp| Fingerprint::seen(SeenKind::Tree, &base, fp));
         let action = if remote.is_empty() {
             Action::Create
         } else {
@@ -86,7 +84,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                 upload.len(),
                 delete.len(),
                 local.len() - upload.len(),
-                s.dest
+                base
             ),
             before,
             details,

@@ -12,6 +12,25 @@ pub fn place(hp: &HostPlan) {
         std::fs::create_dir_all(&dir.path).unwrap();
         set(&dir.path, dir.mode, &dir.owner, &dir.group);
     }
+    // One finished release per app, `current` pointing at it, the static link to its static.
+    for r in &d.releases {
+        let id = "20261130T165000-aa0100";
+        let rel = Path::new(&r.dir).join(id);
+        std::fs::create_dir_all(rel.join("src")).unwrap();
+        std::fs::create_dir_all(rel.join("static")).unwrap();
+        set(rel.join("src").to_str().unwrap(), 0o750, "root", &r.group);
+        set(
+            rel.join("static").to_str().unwrap(),
+            0o755,
+            &r.user,
+            &r.group,
+        );
+        std::fs::write(rel.join(".wsgictl-release"), format!("id={id}\nprepared\n")).unwrap();
+        let _ = std::fs::remove_file(&r.current);
+        symlink(format!("releases/{id}"), &r.current).unwrap();
+        let _ = std::fs::remove_file(&r.static_link);
+        symlink(format!("{}/static", r.current), &r.static_link).unwrap();
+    }
     for s in &d.sources {
         for f in wsgictl::source::scan(&s.local, &s.exclude).unwrap() {
             let dest = Path::new(&s.dest).join(&f.path);

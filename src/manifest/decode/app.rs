@@ -27,6 +27,8 @@ const APP: &[&str] = &[
     "env",
     "secret",
     "health",
+    "health-expect",
+    "releases",
     "data",
 ];
 const SOURCE: &[&str] = &["exclude"];
@@ -73,6 +75,8 @@ impl Decoder<'_> {
         let mut env = Vec::new();
         let mut secrets: Vec<SecretRef> = Vec::new();
         let mut health = None;
+        let mut health_expect: Option<Spanned<String>> = None;
+        let mut releases = 5;
         let mut ok = true;
 
         for child in self.block(node, APP, &["host", "alias", "secret"]) {
@@ -179,6 +183,18 @@ impl Decoder<'_> {
                         v.filter(|v| self.rule("invalid-url", "health path", v, rules::url_path));
                     ok &= health.is_some();
                 }
+                "health-expect" => {
+                    let v = self.one_string(child, "health-expect \"Welcome\"");
+                    health_expect = v.filter(|v| {
+                        self.rule("invalid-value", "expected text", v, rules::expected_text)
+                    });
+                    ok &= health_expect.is_some();
+                }
+                // Current and previous are never removed: at least two.
+                "releases" => match self.one_int(child, 2, 100, "releases 5") {
+                    Some(n) => releases = n.value as u32,
+                    None => ok = false,
+                },
                 _ => unreachable!(),
             }
         }
@@ -264,6 +280,16 @@ impl Decoder<'_> {
                 Some("use `certificate` and `key` (one certificate copied to every host), or deploy the app to one host".into()),
             );
         }
+        if let (Some(e), None) = (&health_expect, &health) {
+            self.problem(
+                "missing-value",
+                e.span,
+                "`health-expect` is looked for in the answer to `health`, and this app has no `health`",
+                "no health path",
+                Some("add `health \"/\"` (or the path whose page holds the text)".into()),
+            );
+            ok = false;
+        }
         if !(ok && name_ok) {
             return None;
         }
@@ -299,6 +325,8 @@ impl Decoder<'_> {
             env,
             secrets,
             health: health.map(|h| h.value),
+            health_expect: health_expect.map(|h| h.value),
+            releases,
         })
     }
 
