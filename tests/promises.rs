@@ -448,7 +448,7 @@ fn a_failed_migrate_is_owed_and_run_by_the_next_apply() {
     assert!(stderr(&o).contains("manage.py migrate"), "{}", all(&o));
     assert!(
         stderr(&o).contains(
-            "still changed, as the old site does not read them: the uploaded source of `app1`"
+            "still changed, as the old site does not read them: the new release of `app1` (not running), the uploaded source of `app1`"
         ),
         "{}",
         all(&o)

@@ -38,6 +38,45 @@ fn mark(project: &Path, version: &str) {
     }
 }
 
+/// Apply while a loop requests each of `paths` in turn, from before the apply starts to a
+/// second after it ends: the apply's output, and every answer (path, status, body).
+fn apply_under_load(
+    site: &Site,
+    paths: &[&str],
+) -> (std::process::Output, Vec<(String, u16, String)>) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = site.port;
+    let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+    let looper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for path in &paths {
+                    let out = std::process::Command::new("curl")
+                        .args(["-s", "--max-time", "20", "-w", "\n%{http_code}"])
+                        .args(["-H", "Host: app1.example.com"])
+                        .arg(format!("http://127.0.0.1:{port}{path}"))
+                        .output()
+                        .unwrap();
+                    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+                    seen.push((
+                        path.clone(),
+                        code.trim().parse().unwrap_or(0),
+                        body.to_string(),
+                    ));
+                }
+            }
+            seen
+        })
+    };
+    let o = site.apply();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    (o, looper.join().unwrap())
+}
+
 /// The release directories on the host, oldest first.
 fn release_dirs(site: &Site) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(site.root(1).join("releases"))
@@ -193,36 +232,11 @@ fn a_daemon_restarted_during_a_large_upload_never_mixes_two_releases() {
             .collect();
         std::fs::write(big.join(format!("part{n}.bin")), data).unwrap();
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let port = site.port;
-    let looper = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let out = std::process::Command::new("curl")
-                    .args([
-                        "-s",
-                        "--max-time",
-                        "20",
-                        "-w",
-                        "\n%{http_code}",
-                        "-H",
-                        "Host: app1.example.com",
-                    ])
-                    .arg(format!("http://127.0.0.1:{port}/"))
-                    .output()
-                    .unwrap();
-                seen.push(String::from_utf8_lossy(&out.stdout).into_owned());
-            }
-            seen
-        })
-    };
-    let o = site.apply();
-    // Requests go on a little after the switch.
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let seen = looper.join().unwrap();
+    let (o, answers) = apply_under_load(&site, &["/"]);
+    let seen: Vec<String> = answers
+        .iter()
+        .map(|(_, code, body)| format!("{body}\n{code}"))
+        .collect();
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
     assert!(seen.len() > 10, "too few requests: {seen:?}");
     let (mut v1, mut v2) = (0, 0);
@@ -354,39 +368,11 @@ fn a_host_deployed_before_releases_is_migrated_without_downtime() {
         )) && text.contains("- release:app1"),
         "{text}"
     );
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let port = site.port;
-    let looper = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                for path in ["/", "/static/site.css"] {
-                    let out = std::process::Command::new("curl")
-                        .args([
-                            "-s",
-                            "-o",
-                            "/dev/null",
-                            "--max-time",
-                            "20",
-                            "-w",
-                            "%{http_code}",
-                            "-H",
-                            "Host: app1.example.com",
-                        ])
-                        .arg(format!("http://127.0.0.1:{port}{path}"))
-                        .output()
-                        .unwrap();
-                    seen.push(format!("{path} {}", String::from_utf8_lossy(&out.stdout)));
-                }
-            }
-            seen
-        })
-    };
-    let o = site.apply();
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let seen = looper.join().unwrap();
+    let (o, answers) = apply_under_load(&site, &["/", "/static/site.css"]);
+    let seen: Vec<String> = answers
+        .iter()
+        .map(|(path, code, _)| format!("{path} {code}"))
+        .collect();
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
     let bad: Vec<&String> = seen.iter().filter(|s| !s.ends_with(" 200")).collect();
     assert!(

@@ -137,6 +137,7 @@ impl Aftermath {
                 R::Dir(d) => Some(format!("directory {d}")),
                 R::Access { user, path } => Some(format!("{user}'s traversal of {path}")),
                 R::Source(a) => Some(format!("the uploaded source of `{a}`")),
+                R::Release(a) => Some(format!("the new release of `{a}` (not running)")),
                 R::Venv(a) => Some(format!("the rebuilt venv of `{a}`")),
                 R::PipPackages(a) => Some(format!("the packages pip installed for `{a}`")),
                 R::Hook { hook, app } => Some(format!("manage.py {} of `{app}`", hook.name())),
