@@ -847,3 +847,224 @@ fn a_venv_changed_by_hand_is_reinstalled_by_force() {
         [wsgictl::plan::Op::PipInstall { force: false, .. }]
     ));
 }
+
+/// The releases fact of `app` in `f`, to change.
+fn releases_of<'a>(
+    w: &World,
+    f: &'a mut Facts,
+    app: &str,
+) -> &'a mut wsgictl::facts::releases::Releases {
+    let root = &w
+        .desired
+        .releases
+        .iter()
+        .find(|r| r.app == app)
+        .unwrap()
+        .root;
+    match f.releases.get_mut(root) {
+        Some(Fact::Known(r)) => r,
+        _ => panic!("no releases fact"),
+    }
+}
+
+fn finished(id: &str) -> wsgictl::facts::releases::Release {
+    wsgictl::facts::releases::Release {
+        id: id.into(),
+        prepared: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_code_change_is_a_new_release_from_the_running_one_and_old_ones_go() {
+    let w = world();
+    let mut f = converged(&w);
+    // Five older releases besides the running one; `releases` keeps 5 in all.
+    let older = [
+        "20261101T000000-000001",
+        "20261102T000000-000002",
+        "20261103T000000-000003",
+        "20261104T000000-000004",
+        "20261105T000000-000005",
+    ];
+    {
+        let r = releases_of(&w, &mut f, "blog");
+        for id in older {
+            r.releases.insert(0, finished(id));
+        }
+        r.releases.sort_by(|a, b| a.id.cmp(&b.id));
+        r.partial.push("20261120T000000-0000aa".into());
+    }
+    let dest = w
+        .desired
+        .sources
+        .iter()
+        .find(|s| s.app == "blog")
+        .unwrap()
+        .dest
+        .clone();
+    if let Some(Fact::Known(Some(files))) = f.trees.get_mut(&dest) {
+        files[0].sha256 = "0".repeat(64);
+    }
+    let p = plan(&w, &f).unwrap();
+    let text = shown(&p);
+    // A new id from the plan's clock and the source hash, hard-linked from the running one.
+    let create = p
+        .changes
+        .iter()
+        .find(|c| c.id.to_string() == "release:blog" && c.action == wsgictl::plan::Action::Create)
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        create.reason.starts_with("20261201T090102-")
+            && create
+                .reason
+                .ends_with("(1 file changed, venv shared; from 20261130T165000-aa0100)"),
+        "{text}"
+    );
+    let Some(wsgictl::plan::Op::CreateRelease { dir, from, .. }) = create.ops.first() else {
+        panic!("{text}")
+    };
+    assert_eq!(
+        from,
+        &Some(wsgictl::plan::ReleaseBase::Release {
+            dir: "/srv/blog/releases/20261130T165000-aa0100".into()
+        })
+    );
+    // The upload goes into the new release, and the switch comes after the hooks.
+    let sync = p
+        .changes
+        .iter()
+        .flat_map(|c| &c.ops)
+        .find_map(|o| match o {
+            wsgictl::plan::Op::SyncSource { dest, .. } => Some(dest.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(sync, format!("{dir}/src"));
+    let pos = |id: &str| {
+        p.changes
+            .iter()
+            .position(|c| c.id.to_string() == id)
+            .unwrap()
+    };
+    assert!(pos("switch:blog") > pos("source:blog"), "{text}");
+    assert!(pos("switch:blog") < pos("vhost:blog"), "{text}");
+    // Seven finished releases after the switch, five kept: the two oldest go, and the
+    // unfinished one.
+    for id in ["20261101T000000-000001", "20261102T000000-000002"] {
+        assert!(
+            text.contains(&format!("{id} (beyond `releases 5`)")),
+            "{text}"
+        );
+    }
+    assert!(!text.contains("20261103T000000-000003 (beyond"), "{text}");
+    assert!(
+        text.contains("20261120T000000-0000aa (left unfinished by an apply that stopped)"),
+        "{text}"
+    );
+    assert!(
+        p.handlers
+            .contains(&wsgictl::plan::Handler::RemoveReleases {
+                app: "blog".into(),
+                paths: vec![
+                    "/srv/blog/releases/20261102T000000-000002".into(),
+                    "/srv/blog/releases/20261101T000000-000001".into(),
+                    "/srv/blog/releases/20261120T000000-0000aa".into(),
+                ],
+            }),
+        "{:?}",
+        p.handlers
+    );
+}
+
+#[test]
+fn the_content_of_an_earlier_release_is_switched_back_to_not_made_again() {
+    let w = world();
+    let mut f = converged(&w);
+    let files = &w.desired.files;
+    let sha = |role| {
+        files
+            .iter()
+            .find(|x| x.role == role && x.app.as_deref() == Some("blog"))
+            .map(|x| wsgictl::source::sha256_hex(x.content.secret_text().as_bytes()))
+            .unwrap()
+    };
+    let mut earlier = finished("20261120T000000-b47430");
+    earlier.source = wsgictl::resources::release::source_sha256(&w.sources["blog"]);
+    earlier.env = sha(wsgictl::desired::FileRole::EnvFile);
+    earlier.wsgi = sha(wsgictl::desired::FileRole::WsgiScript);
+    earlier.requirements = w
+        .desired
+        .venvs
+        .iter()
+        .find(|v| v.app == "blog")
+        .unwrap()
+        .requirements_sha256
+        .clone();
+    // The running release differs (its code was changed): the plan sees a source change.
+    let dest = w
+        .desired
+        .sources
+        .iter()
+        .find(|s| s.app == "blog")
+        .unwrap()
+        .dest
+        .clone();
+    if let Some(Fact::Known(Some(t))) = f.trees.get_mut(&dest) {
+        t[0].sha256 = "0".repeat(64);
+    }
+    releases_of(&w, &mut f, "blog")
+        .releases
+        .insert(0, earlier.clone());
+    let p = plan(&w, &f).unwrap();
+    let text = shown(&p);
+    assert!(
+        text.contains("~ switch:blog")
+            && text
+                .contains("20261130T165000-aa0100 → 20261120T000000-b47430 (already on the host"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("+ release:blog") && !text.contains("~ source:blog"),
+        "{text}"
+    );
+    // Nothing is written for it: the release holds its files.
+    let writes: Vec<&String> = p
+        .changes
+        .iter()
+        .flat_map(|c| &c.ops)
+        .filter_map(|o| match o {
+            wsgictl::plan::Op::WriteFile { path, .. }
+            | wsgictl::plan::Op::SyncSource { dest: path, .. } => Some(path),
+            _ => None,
+        })
+        .filter(|p| p.starts_with("/srv/blog/"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}\n{text}");
+
+    // Unless that release was edited on the host since: then a new one is made.
+    earlier.tree = "a".repeat(64);
+    earlier.tree_now = "b".repeat(64);
+    releases_of(&w, &mut f, "blog").releases[0] = earlier;
+    let text = shown(&plan(&w, &f).unwrap());
+    assert!(text.contains("+ release:blog"), "{text}");
+}
+
+#[test]
+fn a_pre_release_src_left_by_a_stopped_migration_is_removed_after_the_reload() {
+    let w = world();
+    let mut f = converged(&w);
+    releases_of(&w, &mut f, "blog").legacy_src = true;
+    let p = plan(&w, &f).unwrap();
+    let text = shown(&p);
+    assert!(
+        text.contains("- release:blog")
+            && text.contains("/srv/blog/src, /srv/blog/app.env and /srv/blog/app.wsgi"),
+        "{text}"
+    );
+    let Some(wsgictl::plan::Handler::RemoveReleases { paths, .. }) = p.handlers.last() else {
+        panic!("{text}")
+    };
+    assert_eq!(paths[0], "/srv/blog/src");
+    assert!(!text.contains("+ release:blog"), "{text}");
+}

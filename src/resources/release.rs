@@ -410,7 +410,9 @@ fn prune(d: &DesiredRelease, rf: &Releases, cur: Option<&str>, to: &str, out: &m
         });
         paths.push(d.path(id));
     }
-    if rf.legacy_src && cur.is_none() {
+    // Also when a run that switched was stopped before removing it: the removal comes after
+    // that run's reload, which the next run owes (its marker).
+    if rf.legacy_src {
         out.removals.push(Change {
             id: ResourceId::Release(d.app.clone()),
             action: Action::Delete,
