@@ -103,6 +103,116 @@ pub fn plan(
     Ok(out)
 }
 
+/// What the plan changes for one app, and the hashes its release records.
+struct Wanted {
+    source_sha: String,
+    env_sha: String,
+    wsgi_sha: String,
+    /// Files the source sync uploads or deletes, when it changes anything.
+    files_changed: Option<usize>,
+    env: bool,
+    wsgi: bool,
+    packages: bool,
+}
+
+impl Wanted {
+    fn of(
+        i: &Inputs<'_>,
+        d: &DesiredRelease,
+        source: &[Change],
+        venv: &[Change],
+        files: &[Change],
+    ) -> Wanted {
+        let app = d.app.as_str();
+        let file_sha = |role| {
+            i.desired
+                .files
+                .iter()
+                .find(|f| f.role == role && f.app.as_deref() == Some(app))
+                .map(|f| crate::source::sha256_hex(f.content.secret_text().as_bytes()))
+                .unwrap_or_default()
+        };
+        let is = |c: &Change, id: ResourceId| c.id == id && changed(c);
+        // New content makes a release; a mode or owner put right is fixed in place.
+        let written = |id: fn(String) -> ResourceId| {
+            files.iter().any(|c| {
+                is(c, id(d.app.clone())) && c.ops.iter().any(|o| matches!(o, Op::WriteFile { .. }))
+            })
+        };
+        let files_changed = source
+            .iter()
+            .find(|c| is(c, ResourceId::Source(d.app.clone())))
+            .map(|c| {
+                c.ops
+                    .iter()
+                    .map(|op| match op {
+                        Op::SyncSource { upload, delete, .. } => upload.len() + delete.len(),
+                        _ => 0,
+                    })
+                    .sum()
+            });
+        Wanted {
+            source_sha: source_sha256(i.sources.get(app).map(Vec::as_slice).unwrap_or(&[])),
+            env_sha: file_sha(FileRole::EnvFile),
+            wsgi_sha: file_sha(FileRole::WsgiScript),
+            files_changed,
+            env: written(ResourceId::EnvFile),
+            wsgi: written(ResourceId::WsgiScript),
+            packages: venv.iter().any(|c| {
+                is(c, ResourceId::Venv(d.app.clone()))
+                    || is(c, ResourceId::PipPackages(d.app.clone()))
+            }),
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.files_changed.is_some() || self.env || self.wsgi || self.packages
+    }
+
+    /// `12 files changed, env changed, venv shared`.
+    fn summary(&self) -> String {
+        let mut what = Vec::new();
+        if let Some(n) = self.files_changed {
+            what.push(format!("{n} file{} changed", if n == 1 { "" } else { "s" }));
+        }
+        if self.wsgi {
+            what.push(".wsgi changed".into());
+        }
+        if self.env {
+            what.push("env changed".into());
+        }
+        what.push(self.venv().into());
+        what.join(", ")
+    }
+
+    fn venv(&self) -> &'static str {
+        if self.packages {
+            "venv shared, packages changed"
+        } else {
+            "venv shared"
+        }
+    }
+
+    /// An earlier release on the host holds exactly this (and nobody edited it since).
+    fn held_by<'a>(
+        &self,
+        d: &DesiredRelease,
+        rf: &'a Releases,
+    ) -> Option<&'a crate::facts::releases::Release> {
+        let cur = rf.current_id();
+        rf.releases.iter().rev().find(|r| {
+            r.prepared
+                && r.intact()
+                && Some(r.id.as_str()) != cur
+                && !self.packages
+                && r.source == self.source_sha
+                && r.env == self.env_sha
+                && r.requirements == d.requirements_sha256
+                && record_wsgi(r) == Some(self.wsgi_sha.as_str())
+        })
+    }
+}
+
 fn decide(
     i: &Inputs<'_>,
     d: &DesiredRelease,
@@ -110,76 +220,15 @@ fn decide(
     venv: &[Change],
     files: &mut [Change],
 ) -> anyhow::Result<Decision> {
-    let app = d.app.as_str();
     let rf = facts(i, d)?;
     let cur = rf.current_id();
-    let local = i.sources.get(app).map(Vec::as_slice).unwrap_or(&[]);
-    let source_sha = source_sha256(local);
-    let file_sha = |role| {
-        i.desired
-            .files
-            .iter()
-            .find(|f| f.role == role && f.app.as_deref() == Some(app))
-            .map(|f| crate::source::sha256_hex(f.content.secret_text().as_bytes()))
-            .unwrap_or_default()
-    };
-    let (env_sha, wsgi_sha) = (file_sha(FileRole::EnvFile), file_sha(FileRole::WsgiScript));
-    let is = |c: &Change, id: &ResourceId| c.id == *id && changed(c);
-    let src_change = source
-        .iter()
-        .find(|c| is(c, &ResourceId::Source(d.app.clone())));
-    // New content makes a release; a mode or owner put right is fixed in place.
-    let written = |c: &Change, id: &ResourceId| {
-        is(c, id) && c.ops.iter().any(|o| matches!(o, Op::WriteFile { .. }))
-    };
-    let env_changed = files
-        .iter()
-        .any(|c| written(c, &ResourceId::EnvFile(d.app.clone())));
-    let wsgi_changed = files
-        .iter()
-        .any(|c| written(c, &ResourceId::WsgiScript(d.app.clone())));
-    let packages_changed = venv.iter().any(|c| {
-        is(c, &ResourceId::Venv(d.app.clone())) || is(c, &ResourceId::PipPackages(d.app.clone()))
-    });
-    let mut what: Vec<String> = Vec::new();
-    if let Some(c) = src_change {
-        let n = c
-            .ops
-            .iter()
-            .map(|op| match op {
-                Op::SyncSource { upload, delete, .. } => upload.len() + delete.len(),
-                _ => 0,
-            })
-            .sum::<usize>();
-        what.push(format!("{n} file{} changed", if n == 1 { "" } else { "s" }));
-    }
-    if wsgi_changed {
-        what.push(".wsgi changed".into());
-    }
-    if env_changed {
-        what.push("env changed".into());
-    }
-    what.push(if packages_changed {
-        "venv shared, packages changed".into()
-    } else {
-        "venv shared".into()
-    });
-    let needs =
-        cur.is_none() || src_change.is_some() || env_changed || wsgi_changed || packages_changed;
+    let w = Wanted::of(i, d, source, venv, files);
     let current_fp = match &rf.current {
         Some(t) => format!("symlink to {t}"),
         None if rf.current_not_link => "not a link".to_string(),
         None => "missing".to_string(),
     };
     let before = Some(Fingerprint::seen(SeenKind::Link, &d.current, &current_fp));
-    let switch_op = |to: &str| Op::Switch {
-        app: d.app.clone(),
-        current: d.current.clone(),
-        to: format!("releases/{to}"),
-        from: rf.current.clone(),
-        static_link: d.static_link.clone(),
-    };
-    let static_ok = rf.static_link == StaticLink::Link(format!("{}/static", d.current));
     let mut decision = Decision {
         app: d.app.clone(),
         target: None,
@@ -188,167 +237,177 @@ fn decide(
         removals: Vec::new(),
         handler: None,
     };
-    let switch_to = if !needs {
-        let cur = cur.expect("needs a release when there is none");
-        if !static_ok {
-            decision.switch = Some(Change {
-                id: ResourceId::Switch(d.app.clone()),
-                action: Action::Update,
-                reason: format!(
-                    "{} → {cur}: {} is not the link to {}/static",
-                    cur, d.static_link, d.current
-                ),
-                before,
-                details: Vec::new(),
-                diff: None,
-                ops: vec![switch_op(cur)],
-            });
-        } else {
-            decision.create = Some(super::noop(
-                ResourceId::Release(d.app.clone()),
-                format!(
-                    "{cur} is current ({} kept of {})",
-                    rf.releases.iter().filter(|r| r.prepared).count(),
-                    d.keep
-                ),
-            ));
-        }
-        cur.to_string()
-    } else if let Some(r) = rf.releases.iter().rev().find(|r| {
-        r.prepared
-            && r.intact()
-            && Some(r.id.as_str()) != cur
-            && !packages_changed
-            && r.source == source_sha
-            && r.env == env_sha
-            && r.requirements == d.requirements_sha256
-            && record_wsgi(r) == Some(wsgi_sha.as_str())
-    }) {
-        // Exactly what an earlier release holds: switch back to it, write nothing.
-        let held = format!("held by release {}", r.id);
-        for c in source.iter_mut().chain(files.iter_mut()).filter(|c| {
-            c.id == ResourceId::Source(d.app.clone())
-                || c.id == ResourceId::EnvFile(d.app.clone())
-                || c.id == ResourceId::WsgiScript(d.app.clone())
-        }) {
-            *c = super::noop(c.id.clone(), held.clone());
-        }
-        decision.switch = Some(Change {
-            id: ResourceId::Switch(d.app.clone()),
-            action: Action::Update,
-            reason: format!(
-                "{} → {} (already on the host: the same source, .wsgi, env and packages)",
-                cur.unwrap_or("none"),
-                r.id
-            ),
-            before,
-            details: Vec::new(),
-            diff: None,
-            ops: vec![switch_op(&r.id)],
-        });
-        decision.target = Some(d.path(&r.id));
-        r.id.clone()
-    } else {
-        let mut now = i.now;
-        let mut id = format!("{}-{}", timestamp(now), &source_sha[..6]);
-        while rf.get(&id).is_some() {
-            now += 1;
-            id = format!("{}-{}", timestamp(now), &source_sha[..6]);
-        }
-        let dir = d.path(&id);
-        let from = match cur {
-            Some(c) => Some(ReleaseBase::Release { dir: d.path(c) }),
-            None if rf.legacy_src => Some(ReleaseBase::Legacy {
-                src: d.legacy_src(),
-                static_dir: d.static_link.clone(),
-            }),
-            None => None,
-        };
-        let reason = match (&from, cur) {
-            (Some(ReleaseBase::Release { .. }), Some(c)) => {
-                format!("{id} ({}; from {c})", what.join(", "))
-            }
-            (Some(ReleaseBase::Legacy { src, .. }), _) => format!(
-                "{id} (the first release: {src}, deployed before releases, hard-linked; {})",
-                what.join(", ")
-            ),
-            _ => format!(
-                "{id} (the first release; {})",
-                what.last().map_or("", String::as_str)
-            ),
-        };
-        let record = format!(
-            "id={id}\nsource={source_sha}\nenv={env_sha}\nrequirements={}\nwsgi={wsgi_sha}\ncreated={now}\nfrom={}\n",
-            d.requirements_sha256,
-            cur.unwrap_or("")
-        );
-        // The sync and the app's own files go into the new release.
-        for c in source.iter_mut() {
-            for op in &mut c.ops {
-                if let Op::SyncSource { app: a, dest, .. } = op
-                    && a == app
-                {
-                    *dest = format!("{dir}/src");
-                }
-            }
-        }
-        for c in files.iter_mut() {
-            let name = match &c.id {
-                ResourceId::EnvFile(a) if a == app => "app.env",
-                ResourceId::WsgiScript(a) if a == app => "app.wsgi",
-                _ => continue,
-            };
-            // Still checked where the plan saw it (`current/…`), though written elsewhere.
-            let seen = match (&c.before, c.ops.first()) {
-                (Some(b), Some(Op::WriteFile { path, .. })) if b.seen.is_none() => {
-                    Some(Fingerprint::seen(SeenKind::Link, path, &b.printed()))
-                }
-                _ => None,
-            };
-            c.before = seen;
-            for op in &mut c.ops {
-                if let Op::WriteFile { path, .. } = op {
-                    *path = format!("{dir}/{name}");
-                }
-            }
-        }
-        decision.create = Some(Change {
-            id: ResourceId::Release(d.app.clone()),
-            action: Action::Create,
-            reason,
-            before,
-            details: Vec::new(),
-            diff: None,
-            ops: vec![Op::CreateRelease {
-                app: d.app.clone(),
-                dir: dir.clone(),
-                from,
-                user: d.user.clone(),
-                group: d.group.clone(),
-                record,
-            }],
-        });
-        decision.switch = Some(Change {
-            id: ResourceId::Switch(d.app.clone()),
-            action: if cur.is_some() {
-                Action::Update
+    let switch_to = match cur {
+        Some(cur) if !w.any() => {
+            if rf.static_link == StaticLink::Link(format!("{}/static", d.current)) {
+                decision.create = Some(super::noop(
+                    ResourceId::Release(d.app.clone()),
+                    format!(
+                        "{cur} is current ({} kept of {})",
+                        rf.releases.iter().filter(|r| r.prepared).count(),
+                        d.keep
+                    ),
+                ));
             } else {
-                Action::Create
-            },
-            reason: match cur {
-                Some(c) => format!("{c} → {id}"),
-                None => format!("→ {id}"),
-            },
-            before: None,
-            details: Vec::new(),
-            diff: None,
-            ops: vec![switch_op(&id)],
-        });
-        decision.target = Some(dir);
-        id
+                let reason = format!(
+                    "{cur} → {cur}: {} is not the link to {}/static",
+                    d.static_link, d.current
+                );
+                decision.switch = Some(switch(d, rf, cur, Action::Update, reason, before));
+            }
+            cur.to_string()
+        }
+        _ => match w.held_by(d, rf) {
+            Some(r) => {
+                // Switch back to it and write nothing.
+                let held = format!("held by release {}", r.id);
+                for c in source.iter_mut().chain(files.iter_mut()).filter(|c| {
+                    c.id == ResourceId::Source(d.app.clone())
+                        || c.id == ResourceId::EnvFile(d.app.clone())
+                        || c.id == ResourceId::WsgiScript(d.app.clone())
+                }) {
+                    *c = super::noop(c.id.clone(), held.clone());
+                }
+                let reason = format!(
+                    "{} → {} (already on the host: the same source, .wsgi, env and packages)",
+                    cur.unwrap_or("none"),
+                    r.id
+                );
+                decision.switch = Some(switch(d, rf, &r.id, Action::Update, reason, before));
+                decision.target = Some(d.path(&r.id));
+                r.id.clone()
+            }
+            None => new_release(i.now, d, rf, &w, source, files, before, &mut decision),
+        },
     };
     prune(d, rf, cur, &switch_to, &mut decision);
     Ok(decision)
+}
+
+/// `~ switch:APP …` to release `to`.
+fn switch(
+    d: &DesiredRelease,
+    rf: &Releases,
+    to: &str,
+    action: Action,
+    reason: String,
+    before: Option<Fingerprint>,
+) -> Change {
+    Change {
+        id: ResourceId::Switch(d.app.clone()),
+        action,
+        reason,
+        before,
+        details: Vec::new(),
+        diff: None,
+        ops: vec![Op::Switch {
+            app: d.app.clone(),
+            current: d.current.clone(),
+            to: format!("releases/{to}"),
+            from: rf.current.clone(),
+            static_link: d.static_link.clone(),
+        }],
+    }
+}
+
+/// A new release, hard-linked from the running one (or a pre-release `{root}/src`), with the
+/// sync and the app's own files redirected into it; its id.
+#[allow(clippy::too_many_arguments)]
+fn new_release(
+    now: u64,
+    d: &DesiredRelease,
+    rf: &Releases,
+    w: &Wanted,
+    source: &mut [Change],
+    files: &mut [Change],
+    before: Option<Fingerprint>,
+    decision: &mut Decision,
+) -> String {
+    let app = d.app.as_str();
+    let cur = rf.current_id();
+    let mut now = now;
+    let mut id = format!("{}-{}", timestamp(now), &w.source_sha[..6]);
+    while rf.get(&id).is_some() {
+        now += 1;
+        id = format!("{}-{}", timestamp(now), &w.source_sha[..6]);
+    }
+    let dir = d.path(&id);
+    let from = match cur {
+        Some(c) => Some(ReleaseBase::Release { dir: d.path(c) }),
+        None if rf.legacy_src => Some(ReleaseBase::Legacy {
+            src: d.legacy_src(),
+            static_dir: d.static_link.clone(),
+        }),
+        None => None,
+    };
+    let reason = match (&from, cur) {
+        (Some(ReleaseBase::Release { .. }), Some(c)) => format!("{id} ({}; from {c})", w.summary()),
+        (Some(ReleaseBase::Legacy { src, .. }), _) => format!(
+            "{id} (the first release: {src}, deployed before releases, hard-linked; {})",
+            w.summary()
+        ),
+        _ => format!("{id} (the first release; {})", w.venv()),
+    };
+    let record = format!(
+        "id={id}\nsource={}\nenv={}\nrequirements={}\nwsgi={}\ncreated={now}\nfrom={}\n",
+        w.source_sha,
+        w.env_sha,
+        d.requirements_sha256,
+        w.wsgi_sha,
+        cur.unwrap_or("")
+    );
+    for c in source.iter_mut() {
+        for op in &mut c.ops {
+            if let Op::SyncSource { app: a, dest, .. } = op
+                && a == app
+            {
+                *dest = format!("{dir}/src");
+            }
+        }
+    }
+    for c in files.iter_mut() {
+        let name = match &c.id {
+            ResourceId::EnvFile(a) if a == app => "app.env",
+            ResourceId::WsgiScript(a) if a == app => "app.wsgi",
+            _ => continue,
+        };
+        // Still checked where the plan saw it (`current/…`), though written elsewhere.
+        let seen = match (&c.before, c.ops.first()) {
+            (Some(b), Some(Op::WriteFile { path, .. })) if b.seen.is_none() => {
+                Some(Fingerprint::seen(SeenKind::Link, path, &b.printed()))
+            }
+            _ => None,
+        };
+        c.before = seen;
+        for op in &mut c.ops {
+            if let Op::WriteFile { path, .. } = op {
+                *path = format!("{dir}/{name}");
+            }
+        }
+    }
+    decision.create = Some(Change {
+        id: ResourceId::Release(d.app.clone()),
+        action: Action::Create,
+        reason,
+        before,
+        details: Vec::new(),
+        diff: None,
+        ops: vec![Op::CreateRelease {
+            app: d.app.clone(),
+            dir: dir.clone(),
+            from,
+            user: d.user.clone(),
+            group: d.group.clone(),
+            record,
+        }],
+    });
+    let (action, reason) = match cur {
+        Some(c) => (Action::Update, format!("{c} → {id}")),
+        None => (Action::Create, format!("→ {id}")),
+    };
+    decision.switch = Some(switch(d, rf, &id, action, reason, None));
+    decision.target = Some(dir);
+    id
 }
 
 /// The `.wsgi` a release record says it holds.
