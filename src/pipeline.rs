@@ -58,6 +58,9 @@ pub struct Extras {
     pub offsets: bool,
     /// Request each app's `health` path from the host, after everything else.
     pub health: bool,
+    /// This gather follows a change: a bad health answer is asked again (daemons are being
+    /// replaced). Before anything changed, one request is the answer.
+    pub settling: bool,
     /// The plan's clock (seconds since the epoch) for new release ids: a saved plan's, so
     /// that planning again for `apply FILE` names its releases the same. `None`: now.
     pub now: Option<u64>,
@@ -67,6 +70,7 @@ impl Extras {
     pub const NONE: Extras = Extras {
         offsets: false,
         health: false,
+        settling: false,
         now: None,
     };
 }
@@ -111,7 +115,7 @@ pub fn gather(
         }
     }
     if extras.health {
-        probes.extend(health_probes(m, host, only_app));
+        probes.extend(health_probes(m, host, only_app, extras.settling));
     }
     let mut found = facts::gather(transport, &host.name, &probes, host.sudo)?;
     // Settings that fail to load may say a secret in their exception.
@@ -120,7 +124,13 @@ pub fn gather(
 }
 
 /// Each selected app's `health` request, from the host itself with its server name as Host.
-pub fn health_probes(m: &Manifest, host: &Host, only_app: Option<&str>) -> Vec<facts::Probe> {
+/// With `settling` (right after a change), a bad answer is asked again, up to four times.
+pub fn health_probes(
+    m: &Manifest,
+    host: &Host,
+    only_app: Option<&str>,
+    settling: bool,
+) -> Vec<facts::Probe> {
     m.apps_on(&host.name)
         .filter(|a| only_app.is_none_or(|o| o == *a.name))
         .filter(|a| a.health.is_some())
@@ -132,6 +142,7 @@ pub fn health_probes(m: &Manifest, host: &Host, only_app: Option<&str>) -> Vec<f
                 url: p.url(),
                 target: p.curl_target(),
                 expect: a.health_expect.clone(),
+                attempts: if settling { 4 } else { 1 },
             }
         })
         .collect()

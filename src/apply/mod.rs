@@ -311,6 +311,7 @@ pub fn apply_host(
         crate::pipeline::Extras {
             offsets: false,
             health: true,
+            settling: true,
             now: None,
         },
     )?;
@@ -411,7 +412,7 @@ fn switch_back(
         opts.lock_timeout_secs,
     );
     let apps: Vec<&str> = backs.iter().map(|b| b.release.app.as_str()).collect();
-    let probes: Vec<crate::facts::Probe> = crate::pipeline::health_probes(m, host, None)
+    let probes: Vec<crate::facts::Probe> = crate::pipeline::health_probes(m, host, None, true)
         .into_iter()
         .filter(|p| matches!(p, crate::facts::Probe::Health { app, .. } if apps.contains(&app.as_str())))
         .collect();

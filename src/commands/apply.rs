@@ -44,6 +44,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let extras = crate::pipeline::Extras {
         offsets: true,
         health: true,
+        settling: false,
         // A saved plan is planned again at its own time: its releases keep their names.
         now: saved
             .as_ref()

@@ -125,7 +125,12 @@ pub fn run(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
                 static_link: d.static_link.clone(),
             })
             .collect();
-        probes.extend(crate::pipeline::health_probes(m, host, args.app.as_deref()));
+        probes.extend(crate::pipeline::health_probes(
+            m,
+            host,
+            args.app.as_deref(),
+            true,
+        ));
         let facts = crate::facts::gather(hp.transport.as_mut(), &host.name, &probes, host.sudo)?;
         for (app, to) in &wanted {
             let d = hp

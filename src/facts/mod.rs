@@ -68,6 +68,9 @@ pub enum Probe {
         /// curl's arguments that reach the app (`doctor::live::curl_target`).
         target: String,
         expect: Option<String>,
+        /// Requests made, a second apart, until one answers well (after an apply: a daemon
+        /// being replaced may answer the first the old way).
+        attempts: u8,
     },
     /// The app's releases, `current` link, legacy `{root}/src` and static link (`releases`).
     Releases {

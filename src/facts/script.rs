@@ -242,15 +242,20 @@ echo \"removed=$n\"
             prefix = q(prefix)
         ),
         // A daemon that a switch or a touch is replacing may answer the first request or two
-        // the old way: asked again, a second apart, up to four times before it counts.
-        Probe::Health { target, expect, .. } => format!(
+        // the old way: after an apply, asked again a second apart before the answer counts.
+        Probe::Health {
+            target,
+            expect,
+            attempts,
+            ..
+        } => format!(
             "b=$(mktemp) || exit 1\n\
              k=0\n\
              while :; do\n\
              \x20 code=$(curl -s -o \"$b\" -w '%{{http_code}}' --max-time 20 {target} </dev/null)\n\
              \x20 found=yes; {check}\n\
              \x20 case \"$code\" in 2??|3??) [ \"$found\" = yes ] && break;; esac\n\
-             \x20 k=$((k + 1)); [ $k -ge 4 ] && break; sleep 1\n\
+             \x20 k=$((k + 1)); [ $k -ge {attempts} ] && break; sleep 1\n\
              done\n\
              echo \"status=$code\"\n\
              [ -z {want} ] || echo \"expect=$( [ \"$found\" = yes ] && echo found || echo missing)\"\n\
