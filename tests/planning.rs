@@ -867,6 +867,20 @@ fn releases_of<'a>(
     }
 }
 
+/// One file of blog's running release differs from the local source.
+fn change_running_code(w: &World, f: &mut Facts) {
+    let dest = &w
+        .desired
+        .sources
+        .iter()
+        .find(|s| s.app == "blog")
+        .unwrap()
+        .dest;
+    if let Some(Fact::Known(Some(t))) = f.trees.get_mut(dest) {
+        t[0].sha256 = "0".repeat(64);
+    }
+}
+
 fn finished(id: &str) -> wsgictl::facts::releases::Release {
     wsgictl::facts::releases::Release {
         id: id.into(),
@@ -895,17 +909,7 @@ fn a_code_change_is_a_new_release_from_the_running_one_and_old_ones_go() {
         r.releases.sort_by(|a, b| a.id.cmp(&b.id));
         r.partial.push("20261120T000000-0000aa".into());
     }
-    let dest = w
-        .desired
-        .sources
-        .iter()
-        .find(|s| s.app == "blog")
-        .unwrap()
-        .dest
-        .clone();
-    if let Some(Fact::Known(Some(files))) = f.trees.get_mut(&dest) {
-        files[0].sha256 = "0".repeat(64);
-    }
+    change_running_code(&w, &mut f);
     let p = plan(&w, &f).unwrap();
     let text = shown(&p);
     // A new id from the plan's clock and the source hash, hard-linked from the running one.
@@ -1002,17 +1006,7 @@ fn the_content_of_an_earlier_release_is_switched_back_to_not_made_again() {
         .requirements_sha256
         .clone();
     // The running release differs (its code was changed): the plan sees a source change.
-    let dest = w
-        .desired
-        .sources
-        .iter()
-        .find(|s| s.app == "blog")
-        .unwrap()
-        .dest
-        .clone();
-    if let Some(Fact::Known(Some(t))) = f.trees.get_mut(&dest) {
-        t[0].sha256 = "0".repeat(64);
-    }
+    change_running_code(&w, &mut f);
     releases_of(&w, &mut f, "blog")
         .releases
         .insert(0, earlier.clone());
