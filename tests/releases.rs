@@ -463,3 +463,27 @@ fn a_rollback_past_a_migration_is_refused_and_names_it() {
     assert_eq!(current(&site), v2, "switched anyway");
     assert_eq!(site.get(1, "/").0, 200);
 }
+
+/// A new release switched to and then Apache's configtest fails (a broken vhost override in
+/// the same apply): `current` goes back to the release that ran, which keeps serving.
+#[test]
+fn a_failed_configtest_after_the_switch_switches_back() {
+    let site = Site::new(1, "");
+    let project = marked(&site);
+    site.applied();
+    let v1 = current(&site);
+    mark(&project, "v2");
+    site.break_vhost_template();
+    let o = site.apply();
+    let text = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("configuration test failed"), "{text}");
+    assert!(
+        text.contains("the new release of `app1` (not running)"),
+        "{text}"
+    );
+    assert_eq!(current(&site), v1, "current was not switched back");
+    assert_eq!(site.get(1, "/"), (200, "a=v1 b=v1\n".into()));
+    // The release made stays on the host, finished but not running.
+    assert_eq!(release_dirs(&site).len(), 2);
+}
