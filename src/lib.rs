@@ -23,6 +23,7 @@ pub mod diff;
 pub mod doctor;
 pub mod exit;
 pub mod facts;
+pub mod import;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;
