@@ -1,6 +1,10 @@
 //! `wsgictl import` (issue 12, in progress): reading hand-written Apache configurations.
 //!
-//! Stage: import (pure parts). So far only the lexer of Apache configuration files; the
-//! command, the host probes and the interpretation into a manifest come next.
+//! Stage: import (pure parts). So far: the lexer of Apache configuration files, the
+//! evaluation of their conditions, and the parsers of what Apache says of its configuration
+//! (`DUMP_INCLUDES`, `-S`, `-M`); the command, the host probes and the interpretation into a
+//! manifest come next.
 
+pub mod conditions;
+pub mod dump;
 pub mod lexer;
