@@ -135,6 +135,11 @@ put_back() { if [ -e "$1" ]; then mv -f "$1" "$2"; else rm -f "$2"; fi; }
 relink() { if [ -n "$1" ]; then ln -sfn "$1" "$2"; else rm -f "$2"; fi; }
 # Point link $2 at $1 atomically: a new link renamed over the old one (never a moment without).
 switch_link() { if [ -n "$1" ]; then ln -sfn "$1" "$2.wsgictl-new" && mv -T "$2.wsgictl-new" "$2"; else rm -f "$2"; fi; }
+# Swap two paths in one step (renameat2 RENAME_EXCHANGE, through the host's Python): a
+# directory replaced by a link is never missing. Fails where the kernel or Python cannot.
+exchange() { command -v python3 >/dev/null 2>&1 && python3 -I -c 'import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+sys.exit(0 if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) == 0 else 1)' "$1" "$2" </dev/null 2>/dev/null; }
 # The static directory of a host deployed before releases was put aside as $1.wsgictl-old.
 static_back() { rm -f "$1" && mv "$1.wsgictl-old" "$1"; }
 # Never run as root a program another account controls (preflight said so; checked again).
@@ -658,8 +663,11 @@ fn op_script(
                  want={want}\n\
                  if [ \"$(readlink {st} 2>/dev/null)\" != \"$want\" ]; then\n\
                  \x20 mkdir -p \"$(dirname {st})\" && ln -sfn \"$want\" {st_new} || fail switch\n\
-                 \x20 if [ -d {st} ] && [ ! -L {st} ]; then rm -rf {st_old} && mv {st} {st_old} || fail switch; st_{ci}=1; fi\n\
-                 \x20 mv -T {st_new} {st} || fail switch\n\
+                 \x20 if [ -d {st} ] && [ ! -L {st} ]; then\n\
+                 \x20   rm -rf {st_old} || fail switch\n\
+                 \x20   if exchange {st_new} {st}; then mv {st_new} {st_old} || fail switch; else mv {st} {st_old} && mv -T {st_new} {st} || fail switch; fi\n\
+                 \x20   st_{ci}=1\n\
+                 \x20 else mv -T {st_new} {st} || fail switch; fi\n\
                  fi\n",
                 to_q = q(to),
                 want = q(&format!("{current}/static")),
