@@ -105,9 +105,8 @@ pub struct AppCtx {
     /// The module path of a process started now: `src`, then the overlay directory with
     /// `overlay` (the `.wsgi` puts the release's `src` first itself).
     pub python_path: String,
-    /// The daemon's `python-path` option: the overlay directory with `overlay`, else none.
-    pub daemon_path: Option<String>,
-    /// `{root}/overlay`, where `wsgictl_settings.py` lives, with `overlay`.
+    /// `{root}/overlay`, where `wsgictl_settings.py` lives, with `overlay`: then also the
+    /// daemon's `python-path` option (the `.wsgi` puts its release's `src` first itself).
     pub overlay_dir: Option<String>,
     /// The private data directory, when the manifest has `data`.
     pub data: Option<String>,
@@ -664,7 +663,6 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
     let overlay_dir = app.django.overlay.then(|| format!("{root}/overlay"));
     let src = format!("{root}/current/src");
     let python_path = python_path(&root, app.django.overlay);
-    let daemon_path = overlay_dir.clone();
     let https_suffix = match (&tls, *app.port) {
         (Some(_), 443) | (None, _) => String::new(),
         (Some(_), p) => format!(":{p}"),
@@ -717,7 +715,6 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
         project_settings: app.django.settings.clone(),
         wsgi_module: app.django.wsgi.clone(),
         python_path,
-        daemon_path,
         overlay_dir,
         data: app
             .data
