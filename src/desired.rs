@@ -126,6 +126,13 @@ pub struct DesiredSettingsCheck {
 }
 
 impl DesiredState {
+    /// App `app`'s file of kind `role` (its `.wsgi`, its env file …).
+    pub fn file(&self, role: FileRole, app: &str) -> Option<&DesiredFile> {
+        self.files
+            .iter()
+            .find(|f| f.role == role && f.app.as_deref() == Some(app))
+    }
+
     /// The marker of a step owed for `app`: `collectstatic`, `migrate` or `touch`.
     pub fn owed(&self, app: &str, what: &str) -> String {
         format!("{}/{app}.{what}", self.owed_dir)

@@ -288,26 +288,18 @@ fn a_converged_host_is_all_no_ops_with_reasons() {
 fn drift_in_code_only_touches_the_wsgi_and_does_not_reload() {
     let w = world();
     let mut f = converged(&w);
-    let dest = &w
-        .desired
-        .sources
-        .iter()
-        .find(|s| s.app == "blog")
-        .unwrap()
-        .dest;
-    if let Some(Fact::Known(Some(files))) = f.trees.get_mut(dest) {
-        files[0].sha256 = "0".repeat(64);
-        files.push(TreeFile {
-            path: "stale.py".into(),
-            mode: 0o640,
-            sha256: "1".repeat(64),
-        });
-        files.push(TreeFile {
-            path: "blog/__pycache__/x.pyc".into(),
-            mode: 0o640,
-            sha256: "2".repeat(64),
-        });
-    }
+    let files = running_tree(&w, &mut f);
+    files[0].sha256 = "0".repeat(64);
+    files.push(TreeFile {
+        path: "stale.py".into(),
+        mode: 0o640,
+        sha256: "1".repeat(64),
+    });
+    files.push(TreeFile {
+        path: "blog/__pycache__/x.pyc".into(),
+        mode: 0o640,
+        sha256: "2".repeat(64),
+    });
     let p = plan(&w, &f).unwrap();
     let text = shown(&p);
     assert!(
@@ -867,8 +859,8 @@ fn releases_of<'a>(
     }
 }
 
-/// One file of blog's running release differs from the local source.
-fn change_running_code(w: &World, f: &mut Facts) {
+/// The files of blog's running release, as the facts hold them.
+fn running_tree<'a>(w: &World, f: &'a mut Facts) -> &'a mut Vec<TreeFile> {
     let dest = &w
         .desired
         .sources
@@ -876,9 +868,15 @@ fn change_running_code(w: &World, f: &mut Facts) {
         .find(|s| s.app == "blog")
         .unwrap()
         .dest;
-    if let Some(Fact::Known(Some(t))) = f.trees.get_mut(dest) {
-        t[0].sha256 = "0".repeat(64);
+    match f.trees.get_mut(dest) {
+        Some(Fact::Known(Some(files))) => files,
+        _ => panic!("no tree fact for {dest}"),
     }
+}
+
+/// One file of blog's running release differs from the local source.
+fn change_running_code(w: &World, f: &mut Facts) {
+    running_tree(w, f)[0].sha256 = "0".repeat(64);
 }
 
 fn finished(id: &str) -> wsgictl::facts::releases::Release {

@@ -48,6 +48,13 @@ pub struct Health {
     pub status: Result<u16, String>,
 }
 
+impl Health {
+    /// It answered 2xx or 3xx (and with `health-expect`'s text: its absence is an error).
+    pub fn good(&self) -> bool {
+        matches!(self.status, Ok(c) if (200..400).contains(&c))
+    }
+}
+
 /// Why an apply stopped. Callers may branch on it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -369,14 +376,10 @@ fn unhealthy_switches<'a>(
         if !steps.iter().any(|s| *s == format!("switch:{app}")) {
             continue;
         }
-        let bad = health
-            .iter()
-            .any(|h| h.app == *app && !matches!(h.status, Ok(c) if (200..400).contains(&c)));
+        let bad = health.iter().any(|h| h.app == *app && !h.good());
         let (Some(release), Some(wsgi)) = (
             desired.releases.iter().find(|r| r.app == *app),
-            desired.files.iter().find(|f| {
-                f.role == crate::desired::FileRole::WsgiScript && f.app.as_deref() == Some(app)
-            }),
+            desired.file(crate::desired::FileRole::WsgiScript, app),
         ) else {
             continue;
         };
@@ -384,7 +387,7 @@ fn unhealthy_switches<'a>(
             out.push(crate::resources::release::Back {
                 release,
                 now: to.clone(),
-                to: from.rsplit('/').next().unwrap_or(from).to_string(),
+                to: crate::facts::releases::id_of(from).to_string(),
                 wsgi: wsgi.path.clone(),
             });
         }
@@ -419,7 +422,7 @@ fn switch_back(
     let mut lines = Vec::new();
     for b in backs {
         let app = &b.release.app;
-        let new = b.now.rsplit('/').next().unwrap_or(&b.now);
+        let new = crate::facts::releases::id_of(&b.now);
         let was = failed
             .iter()
             .find(|h| h.app == *app)
@@ -455,10 +458,7 @@ fn switch_back(
             "switching back failed, so the failed release is still live: {e:#}"
         )),
     }
-    Ok(lines.join(
-        "
-",
-    ))
+    Ok(lines.join("\n"))
 }
 
 fn status_text(s: &Result<u16, String>) -> String {
@@ -835,10 +835,7 @@ fn holder() -> String {
         .unwrap_or_default()
         .trim()
         .to_string();
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = crate::pipeline::now();
     format!(
         "user={user} host={host} pid={} started={secs}",
         std::process::id()

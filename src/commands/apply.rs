@@ -202,9 +202,10 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
 /// Print each app's health answer; whether all of them are good (2xx or 3xx).
 pub(super) fn print_health(health: &[crate::apply::Health]) -> bool {
     let mut good = true;
-    for crate::apply::Health { app, url, status } in health {
-        match status {
-            Ok(code) if (200..400).contains(code) => println!("  {app}: {url} → {code}"),
+    for h in health {
+        let (app, url) = (&h.app, &h.url);
+        match &h.status {
+            Ok(code) if h.good() => println!("  {app}: {url} → {code}"),
             Ok(code) => {
                 good = false;
                 println!(

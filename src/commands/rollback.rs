@@ -54,12 +54,7 @@ pub fn run(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
                 Ok(target) => {
                     let wsgi = hp
                         .desired
-                        .files
-                        .iter()
-                        .find(|f| {
-                            f.role == crate::desired::FileRole::WsgiScript
-                                && f.app.as_deref() == Some(d.app.as_str())
-                        })
+                        .file(crate::desired::FileRole::WsgiScript, &d.app)
                         .map(|f| f.path.clone())
                         .unwrap_or_default();
                     backs.push(Back {

@@ -68,8 +68,7 @@ impl Release {
 impl Releases {
     /// The id of the release `current` points at.
     pub fn current_id(&self) -> Option<&str> {
-        let t = self.current.as_deref()?;
-        let id = t.trim_end_matches('/').rsplit('/').next()?;
+        let id = id_of(self.current.as_deref()?);
         self.releases.iter().any(|r| r.id == id).then_some(id)
     }
 
@@ -104,6 +103,12 @@ exit 0
         st = q(static_link),
         fps = crate::facts::script::FINGERPRINTS,
     )
+}
+
+/// The release id a `current` link target names: `releases/<id>` → `<id>`.
+pub fn id_of(link: &str) -> &str {
+    let t = link.trim_end_matches('/');
+    t.rsplit('/').next().unwrap_or(t)
 }
 
 /// Whether `id` is a release id wsgictl makes: `YYYYMMDDTHHMMSS-` and six hex digits.

@@ -69,16 +69,19 @@ pub struct RunCfg {
     pub group: Option<String>,
 }
 
-/// `name (file:line)` → its three parts.
-fn located(s: &str) -> Option<(String, String, usize)> {
+/// `name (file:line)`: the vhost it locates, at `address`.
+fn located(s: &str, address: &str, default: bool) -> Option<Vhost> {
     let (name, rest) = s.trim().split_once(" (")?;
     let inner = rest.strip_suffix(')')?;
     let (file, line) = inner.rsplit_once(':')?;
-    Some((
-        name.trim().to_string(),
-        file.to_string(),
-        line.parse().ok()?,
-    ))
+    Some(Vhost {
+        address: address.to_string(),
+        name: name.trim().to_string(),
+        aliases: Vec::new(),
+        file: file.to_string(),
+        line: line.parse().ok()?,
+        default,
+    })
 }
 
 pub fn vhosts(text: &str) -> (Vec<Vhost>, RunCfg) {
@@ -98,37 +101,20 @@ pub fn vhosts(text: &str) -> (Vec<Vhost>, RunCfg) {
         } else if let Some(v) = t.strip_prefix("Group:") {
             cfg.group = field(v, "name");
         } else if let Some(rest) = t.strip_prefix("default server ") {
-            // The same vhost is listed again as a namevhost: remember which one is default.
-            if let Some((name, file, l)) = located(rest) {
-                out.push(Vhost {
-                    address: address.clone(),
-                    name,
-                    aliases: Vec::new(),
-                    file,
-                    line: l,
-                    default: true,
-                });
-            }
+            out.extend(located(rest, &address, true));
         } else if let Some(rest) = t.strip_prefix("port ") {
-            let Some((_, rest)) = rest.split_once(" namevhost ") else {
-                continue;
-            };
-            let Some((name, file, l)) = located(rest) else {
-                continue;
-            };
-            let dup = out.iter().position(|v| {
-                v.default && v.address == address && v.file == file && v.line == l && v.name == name
-            });
-            match dup {
-                Some(_) => {}
-                None => out.push(Vhost {
-                    address: address.clone(),
-                    name,
-                    aliases: Vec::new(),
-                    file,
-                    line: l,
-                    default: false,
-                }),
+            // The default server is listed again as a namevhost: keep it once.
+            if let Some((_, rest)) = rest.split_once(" namevhost ")
+                && let Some(v) = located(rest, &address, false)
+                && !out.iter().any(|o| {
+                    o.default
+                        && o.address == v.address
+                        && o.file == v.file
+                        && o.line == v.line
+                        && o.name == v.name
+                })
+            {
+                out.push(v);
             }
         } else if let Some(a) = t
             .strip_prefix("alias ")
@@ -144,16 +130,7 @@ pub fn vhosts(text: &str) -> (Vec<Vhost>, RunCfg) {
                 continue;
             }
             address = addr.to_string();
-            if let Some((name, file, l)) = located(rest) {
-                out.push(Vhost {
-                    address: address.clone(),
-                    name,
-                    aliases: Vec::new(),
-                    file,
-                    line: l,
-                    default: true,
-                });
-            }
+            out.extend(located(rest, &address, true));
         }
     }
     (out, cfg)

@@ -126,9 +126,7 @@ impl Wanted {
         let app = d.app.as_str();
         let file_sha = |role| {
             i.desired
-                .files
-                .iter()
-                .find(|f| f.role == role && f.app.as_deref() == Some(app))
+                .file(role, app)
                 .map(|f| crate::source::sha256_hex(f.content.secret_text().as_bytes()))
                 .unwrap_or_default()
         };
@@ -253,7 +251,14 @@ fn decide(
                     "{cur} → {cur}: {} is not the link to {}/static",
                     d.static_link, d.current
                 );
-                decision.switch = Some(switch(d, rf, cur, Action::Update, reason, before));
+                decision.switch = Some(switch(
+                    d,
+                    rf.current.clone(),
+                    cur,
+                    Action::Update,
+                    reason,
+                    before,
+                ));
             }
             cur.to_string()
         }
@@ -273,7 +278,14 @@ fn decide(
                     cur.unwrap_or("none"),
                     r.id
                 );
-                decision.switch = Some(switch(d, rf, &r.id, Action::Update, reason, before));
+                decision.switch = Some(switch(
+                    d,
+                    rf.current.clone(),
+                    &r.id,
+                    Action::Update,
+                    reason,
+                    before,
+                ));
                 decision.target = Some(d.path(&r.id));
                 r.id.clone()
             }
@@ -284,10 +296,10 @@ fn decide(
     Ok(decision)
 }
 
-/// `~ switch:APP …` to release `to`.
+/// `~ switch:APP …` to release `to`; `current` pointed at `from`.
 fn switch(
     d: &DesiredRelease,
-    rf: &Releases,
+    from: Option<String>,
     to: &str,
     action: Action,
     reason: String,
@@ -304,7 +316,7 @@ fn switch(
             app: d.app.clone(),
             current: d.current.clone(),
             to: format!("releases/{to}"),
-            from: rf.current.clone(),
+            from,
             static_link: d.static_link.clone(),
         }],
     }
@@ -405,7 +417,7 @@ fn new_release(
         Some(c) => (Action::Update, format!("{c} → {id}")),
         None => (Action::Create, format!("→ {id}")),
     };
-    decision.switch = Some(switch(d, rf, &id, action, reason, None));
+    decision.switch = Some(switch(d, rf.current.clone(), &id, action, reason, None));
     decision.target = Some(dir);
     id
 }
@@ -441,15 +453,8 @@ fn prune(d: &DesiredRelease, rf: &Releases, cur: Option<&str>, to: &str, out: &m
     }
     let mut paths = Vec::new();
     for id in ids.iter().filter(|id| !kept.contains(id)) {
-        out.removals.push(Change {
-            id: ResourceId::Release(d.app.clone()),
-            action: Action::Delete,
-            reason: format!("{id} (beyond `releases {}`)", d.keep),
-            before: None,
-            details: Vec::new(),
-            diff: None,
-            ops: Vec::new(),
-        });
+        out.removals
+            .push(removal(d, format!("{id} (beyond `releases {}`)", d.keep)));
         paths.push(d.path(id));
     }
     let unfinished = rf
@@ -458,32 +463,22 @@ fn prune(d: &DesiredRelease, rf: &Releases, cur: Option<&str>, to: &str, out: &m
         .chain(rf.releases.iter().filter(|r| !r.prepared).map(|r| &r.id))
         .filter(|id| id.as_str() != to && Some(id.as_str()) != cur);
     for id in unfinished {
-        out.removals.push(Change {
-            id: ResourceId::Release(d.app.clone()),
-            action: Action::Delete,
-            reason: format!("{id} (left unfinished by an apply that stopped)"),
-            before: None,
-            details: Vec::new(),
-            diff: None,
-            ops: Vec::new(),
-        });
+        out.removals.push(removal(
+            d,
+            format!("{id} (left unfinished by an apply that stopped)"),
+        ));
         paths.push(d.path(id));
     }
     // Also when a run that switched was stopped before removing it: the removal comes after
     // that run's reload, which the next run owes (its marker).
     if rf.legacy_src {
-        out.removals.push(Change {
-            id: ResourceId::Release(d.app.clone()),
-            action: Action::Delete,
-            reason: format!(
+        out.removals.push(removal(
+            d,
+            format!(
                 "{}/src, {}/app.env and {}/app.wsgi (deployed before releases; now in the first release)",
                 d.root, d.root, d.root
             ),
-            before: None,
-            details: Vec::new(),
-            diff: None,
-            ops: Vec::new(),
-        });
+        ));
         paths.push(d.legacy_src());
         paths.push(format!("{}/app.env", d.root));
         paths.push(format!("{}/app.wsgi", d.root));
@@ -494,6 +489,19 @@ fn prune(d: &DesiredRelease, rf: &Releases, cur: Option<&str>, to: &str, out: &m
             app: d.app.clone(),
             paths,
         });
+    }
+}
+
+/// `- release:APP …`: removed by the handler after the switch, so it has no ops of its own.
+fn removal(d: &DesiredRelease, reason: String) -> Change {
+    Change {
+        id: ResourceId::Release(d.app.clone()),
+        action: Action::Delete,
+        reason,
+        before: None,
+        details: Vec::new(),
+        diff: None,
+        ops: Vec::new(),
     }
 }
 
@@ -574,26 +582,19 @@ pub fn back_plan(host: &str, backs: &[Back<'_>], why: &str) -> crate::plan::Plan
     let mut handlers = Vec::new();
     for b in backs {
         let d = b.release;
-        let now_id = b.now.rsplit('/').next().unwrap_or(&b.now);
-        changes.push(Change {
-            id: ResourceId::Switch(d.app.clone()),
-            action: Action::Update,
-            reason: format!("{now_id} → {} ({why})", b.to),
-            before: Some(Fingerprint::seen(
+        let now_id = crate::facts::releases::id_of(&b.now);
+        changes.push(switch(
+            d,
+            Some(b.now.clone()),
+            &b.to,
+            Action::Update,
+            format!("{now_id} → {} ({why})", b.to),
+            Some(Fingerprint::seen(
                 SeenKind::Link,
                 &d.current,
                 &format!("symlink to {}", b.now),
             )),
-            details: Vec::new(),
-            diff: None,
-            ops: vec![Op::Switch {
-                app: d.app.clone(),
-                current: d.current.clone(),
-                to: format!("releases/{}", b.to),
-                from: Some(b.now.clone()),
-                static_link: d.static_link.clone(),
-            }],
-        });
+        ));
         handlers.push(Handler::TouchWsgi {
             app: d.app.clone(),
             path: b.wsgi.clone(),
