@@ -38,7 +38,48 @@ pub struct DesiredState {
     pub settings_checks: Vec<DesiredSettingsCheck>,
     /// Each app's release directories and the `current` link.
     pub releases: Vec<DesiredRelease>,
+    /// Hand-written Apache files the apps take over (`replaces`): disabled and moved into
+    /// a root-only backup directory by the first apply.
+    pub replaced: Vec<DesiredReplaced>,
 }
+
+/// An Apache file an app replaces: it must be gone from where Apache reads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredReplaced {
+    pub path: String,
+    /// The apps that name it.
+    pub apps: Vec<String>,
+    /// The `sites-enabled` (or `conf-enabled`) link to it, for a file in `*-available`.
+    pub enabled: Option<String>,
+    /// Where it is moved: `/var/lib/wsgictl/replaced/<its path>` (0700 directories).
+    pub backup: String,
+}
+
+impl DesiredReplaced {
+    pub fn new(path: &str, apps: Vec<String>) -> Self {
+        let p = std::path::Path::new(path);
+        let enabled = p.parent().and_then(|dir| {
+            let d = dir.to_str()?;
+            let base = d
+                .strip_suffix("/sites-available")
+                .map(|b| format!("{b}/sites-enabled"))
+                .or_else(|| {
+                    d.strip_suffix("/conf-available")
+                        .map(|b| format!("{b}/conf-enabled"))
+                })?;
+            Some(format!("{base}/{}", p.file_name()?.to_str()?))
+        });
+        DesiredReplaced {
+            path: path.to_string(),
+            apps,
+            enabled,
+            backup: format!("{REPLACED_DIR}{path}"),
+        }
+    }
+}
+
+/// Root-only home of the Apache files apps replaced, each below its own path.
+pub const REPLACED_DIR: &str = "/var/lib/wsgictl/replaced";
 
 /// `{root}/releases/<id>` per release (`src`, `static`, `app.env`, `.wsgictl-release`), and
 /// `{root}/current` pointing at the one that runs.

@@ -234,6 +234,14 @@ pub enum Op {
         name: String,
         confdir: String,
     },
+    /// A hand-written Apache file an app replaces: its enablement `link` removed, the file
+    /// moved to `backup` (directories 0700; a backup already there is kept, the new one gets
+    /// a suffix). A failed configtest puts both back.
+    Retire {
+        path: Option<String>,
+        link: Option<String>,
+        backup: String,
+    },
     InstallPackages {
         manager: crate::resources::packages::Manager,
         names: Vec<String>,

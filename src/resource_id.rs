@@ -86,6 +86,8 @@ pub enum ResourceId {
     DeployHook(String),
     /// `link:/path`: an a2en* enablement link.
     Link(String),
+    /// `replaced:/path`: a hand-written Apache file an app took over (manifest `replaces`).
+    Replaced(String),
     /// `restart:APP`: a daemon restart (`.wsgi` touch) an earlier run owes.
     Restart(String),
     /// `reload:apache`: a reload an earlier run promised.
@@ -119,9 +121,10 @@ impl ResourceId {
     /// The host path this resource is, when it is one.
     pub fn path(&self) -> Option<&str> {
         match self {
-            ResourceId::Dir(p) | ResourceId::Link(p) | ResourceId::Access { path: p, .. } => {
-                Some(p)
-            }
+            ResourceId::Dir(p)
+            | ResourceId::Link(p)
+            | ResourceId::Replaced(p)
+            | ResourceId::Access { path: p, .. } => Some(p),
             _ => None,
         }
     }
@@ -135,6 +138,7 @@ impl ResourceId {
                 | ResourceId::Certificate(_)
                 | ResourceId::HostConf(_)
                 | ResourceId::Link(_)
+                | ResourceId::Replaced(_)
                 | ResourceId::PendingReload
                 | ResourceId::ApacheService
         )
@@ -190,6 +194,7 @@ impl ResourceId {
             ResourceId::HostConf(_) => "host-conf",
             ResourceId::DeployHook(_) => "deploy-hook",
             ResourceId::Link(_) => "link",
+            ResourceId::Replaced(_) => "replaced",
             ResourceId::Restart(_) => "restart",
             ResourceId::PendingReload => "reload",
             ResourceId::ApacheService => "service",
@@ -224,6 +229,7 @@ impl fmt::Display for ResourceId {
             | ResourceId::HostConf(s)
             | ResourceId::DeployHook(s)
             | ResourceId::Link(s)
+            | ResourceId::Replaced(s)
             | ResourceId::Restart(s) => format!("{k}:{s}"),
         };
         f.pad(&text)
@@ -271,6 +277,7 @@ impl std::str::FromStr for ResourceId {
             "host-conf" => ResourceId::HostConf(r),
             "deploy-hook" => ResourceId::DeployHook(r),
             "link" => ResourceId::Link(r),
+            "replaced" => ResourceId::Replaced(r),
             "restart" => ResourceId::Restart(r),
             "reload" if rest == "apache" => ResourceId::PendingReload,
             "service" if rest == "apache" => ResourceId::ApacheService,

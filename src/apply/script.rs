@@ -739,6 +739,34 @@ fn op_script(
                 marker = q(i.reload_marker),
             )
         }
+        Op::Retire { path, link, backup } => {
+            let mut s = String::new();
+            let b = q(backup);
+            let _ = writeln!(
+                s,
+                "r_{ci}={b}; [ ! -e \"$r_{ci}\" ] && [ ! -L \"$r_{ci}\" ] || r_{ci}=\"$r_{ci}.$(date +%Y%m%dT%H%M%S)\"\n\
+                 mkdir -p -m 0700 {top} \"$(dirname \"$r_{ci}\")\" && chmod 0700 {top} || fail retire",
+                top = q(crate::desired::REPLACED_DIR),
+            );
+            if let Some(l) = link {
+                let l = q(l);
+                let _ = writeln!(
+                    s,
+                    "t_{ci}=$(readlink {l}); rm -f {l} || fail retire; rl_{ci}=1"
+                );
+                restore.push(format!(
+                    "[ -z \"${{rl_{ci}:-}}\" ] || undo {l} ln -sfn \"$t_{ci}\" {l}"
+                ));
+            }
+            if let Some(p) = path {
+                let p = q(p);
+                let _ = writeln!(s, "mv {p} \"$r_{ci}\" || fail retire; rp_{ci}=1");
+                restore.push(format!(
+                    "[ -z \"${{rp_{ci}:-}}\" ] || undo {p} mv \"$r_{ci}\" {p}"
+                ));
+            }
+            s
+        }
         Op::Enable {
             tool,
             name,

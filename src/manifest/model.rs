@@ -121,6 +121,14 @@ pub struct App {
     /// A private directory the daemon user writes (SQLite, caches, uploads in progress):
     /// never served, never synced, never deleted.
     pub data: Option<Spanned<String>>,
+    /// The URL the app is mounted at: `/` (the default) or a sub-URL such as `/blog`.
+    pub mount: String,
+    /// Apache directives wsgictl does not model, placed verbatim at the end of the app's
+    /// vhost (`import` keeps a hand-written vhost's `RewriteRule`s, `Header`s, auth here).
+    pub apache_raw: Option<String>,
+    /// Apache files on the host this app takes over from (`import` writes them): the first
+    /// apply disables them and keeps them in a root-only backup directory.
+    pub replaces: Vec<String>,
 }
 
 /// HTTPS: Apache terminates TLS with a certificate already on the host or one from ACME.

@@ -190,6 +190,35 @@ pub fn url_path(s: &str) -> Result<(), String> {
     }
 }
 
+/// Where an app is mounted: `/`, or a sub-URL without a trailing `/` (`/blog`), as
+/// `WSGIScriptAlias` wants it.
+pub fn mount(s: &str) -> Result<(), String> {
+    let ok = s == "/"
+        || (s.starts_with('/')
+            && !s.ends_with('/')
+            && !s.contains("//")
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b)));
+    if ok {
+        Ok(())
+    } else {
+        Err("`/`, or a URL path such as `/blog` (letters, digits, `-._~`; no trailing `/`)".into())
+    }
+}
+
+/// Directives placed verbatim in the vhost: they may not open or close the vhost itself, and
+/// hold no control character but newlines and tabs.
+pub fn apache_raw(s: &str) -> Result<(), String> {
+    let lower = s.to_ascii_lowercase();
+    if lower.contains("<virtualhost") || lower.contains("</virtualhost") {
+        return Err("directives inside the vhost, without `<VirtualHost>` itself".into());
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err("Apache directives, without control characters".into());
+    }
+    Ok(())
+}
+
 /// Text looked for in a health answer: one line, not empty.
 pub fn expected_text(s: &str) -> Result<(), String> {
     if s.is_empty() || control_char(s).is_some() {
@@ -244,6 +273,19 @@ fn levenshtein(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mounts_and_raw_directives() {
+        for good in ["/", "/blog", "/a/b-c.d"] {
+            assert!(mount(good).is_ok(), "{good}");
+        }
+        for bad in ["", "blog", "/blog/", "//x", "/a b", "/x?y", "/${X}"] {
+            assert!(mount(bad).is_err(), "{bad}");
+        }
+        assert!(apache_raw("Header set X 1\n\tRewriteEngine on").is_ok());
+        assert!(apache_raw("</virtualhost>").is_err());
+        assert!(apache_raw("Header set X \u{1b}").is_err());
+    }
 
     #[test]
     fn emails_and_acme_directories() {

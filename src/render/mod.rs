@@ -129,6 +129,10 @@ pub struct AppCtx {
     pub media_target: Option<String>,
     pub daemon: DaemonCtx,
     pub health: Option<String>,
+    /// `WSGIScriptAlias`'s URL: `/` or a sub-URL (`/blog`).
+    pub mount: String,
+    /// The manifest's `apache-raw`, each line indented for the vhost.
+    pub apache_raw: Option<String>,
 }
 
 /// `{{ app.tls }}`: where Apache finds the certificate and key.
@@ -529,6 +533,21 @@ pub fn render_host(
         .filter(|(a, _)| only_app.is_none_or(|o| o == *a))
         .collect();
     let links = env.links(&names, any_tls);
+    let mut replaced: Vec<crate::desired::DesiredReplaced> = Vec::new();
+    for app in apps
+        .iter()
+        .filter(|a| only_app.is_none_or(|o| o == *a.name))
+    {
+        for path in &app.replaces {
+            match replaced.iter_mut().find(|r| &r.path == path) {
+                Some(r) => r.apps.push(app.name.value.clone()),
+                None => replaced.push(crate::desired::DesiredReplaced::new(
+                    path,
+                    vec![app.name.value.clone()],
+                )),
+            }
+        }
+    }
     Ok(DesiredState {
         host: host.name.value.clone(),
         accounts,
@@ -547,6 +566,7 @@ pub fn render_host(
         certificates,
         settings_checks,
         releases,
+        replaced,
     })
 }
 
@@ -737,9 +757,26 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
         media_target: media.map(|m| format!("{}/", m.dir)),
         daemon: (&app.daemon).into(),
         health: app.health.clone(),
+        mount: app.mount.clone(),
+        apache_raw: app.apache_raw.as_deref().map(indent),
         root,
         name,
     }
+}
+
+/// Raw directives, each non-empty line indented by four spaces, no trailing newline.
+fn indent(raw: &str) -> String {
+    raw.trim_matches('\n')
+        .lines()
+        .map(|l| {
+            if l.trim().is_empty() {
+                String::new()
+            } else {
+                format!("    {}", l.trim_end())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The module path of the running release of an app rooted at `root`: its `src` through

@@ -12,6 +12,7 @@ mod hooks;
 mod links;
 pub mod packages;
 pub mod release;
+mod replaced;
 mod settings;
 mod source;
 mod tls;
@@ -136,6 +137,14 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
                 });
             }
         }
+        for r in &s.replaced {
+            for path in std::iter::once(&r.path).chain(&r.enabled) {
+                p.push(Probe::Path {
+                    path: path.clone(),
+                    want_sha256: None,
+                });
+            }
+        }
         for l in &s.links {
             p.push(Probe::Path {
                 path: l.path.clone(),
@@ -214,6 +223,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     // is written and reloaded first, certbot runs, then the TLS vhost goes in.
     let (later, now): (Vec<Change>, Vec<Change>) = apache_files
         .into_iter()
+        .chain(replaced::plan(i)?)
         .chain(links::plan(i)?)
         .partition(|c| tls::waits_for_certificate(i, c));
     let reload_first = tls::reload_first(i, &now)?;

@@ -30,6 +30,9 @@ const APP: &[&str] = &[
     "health-expect",
     "releases",
     "data",
+    "mount",
+    "apache-raw",
+    "replaces",
 ];
 const SOURCE: &[&str] = &["exclude"];
 const VENV: &[&str] = &["path", "requirements", "packages"];
@@ -77,9 +80,12 @@ impl Decoder<'_> {
         let mut health = None;
         let mut health_expect: Option<Spanned<String>> = None;
         let mut releases = 5;
+        let mut mount = None;
+        let mut apache_raw = None;
+        let mut replaces = Vec::new();
         let mut ok = true;
 
-        for child in self.block(node, APP, &["host", "alias", "secret"]) {
+        for child in self.block(node, APP, &["host", "alias", "secret", "replaces"]) {
             match child.name().value() {
                 "host" => {
                     for h in self.strings(child, "host \"web1\"") {
@@ -189,6 +195,29 @@ impl Decoder<'_> {
                         self.rule("invalid-value", "expected text", v, rules::expected_text)
                     });
                     ok &= health_expect.is_some();
+                }
+                "mount" => {
+                    let v = self.one_string(child, "mount \"/blog\"");
+                    mount = v.filter(|v| self.rule("invalid-url", "mount point", v, rules::mount));
+                    ok &= mount.is_some();
+                }
+                "apache-raw" => {
+                    let v = self.text(child, "apache-raw \"Header set X-Frame-Options DENY\"");
+                    apache_raw = v.filter(|v| {
+                        self.rule("invalid-value", "set of Apache directives", v, rules::apache_raw)
+                    });
+                    ok &= apache_raw.is_some();
+                }
+                "replaces" => {
+                    for v in
+                        self.strings(child, "replaces \"/etc/apache2/sites-available/blog.conf\"")
+                    {
+                        if self.remote(&v, "Apache file", false) {
+                            replaces.push(v.value);
+                        } else {
+                            ok = false;
+                        }
+                    }
                 }
                 // Current and previous are never removed: at least two.
                 "releases" => match self.one_int(child, 2, 100, "releases 5") {
@@ -327,6 +356,9 @@ impl Decoder<'_> {
             health: health.map(|h| h.value),
             health_expect: health_expect.map(|h| h.value),
             releases,
+            mount: mount.map_or_else(|| "/".to_string(), |m| m.value),
+            apache_raw: apache_raw.map(|r| r.value),
+            replaces,
         })
     }
 

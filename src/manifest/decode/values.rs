@@ -143,9 +143,30 @@ impl Decoder<'_> {
 
     /// A string value; control characters are refused here, for every string in the manifest.
     pub(super) fn string(&mut self, node: &KdlNode, e: &KdlEntry) -> Option<Spanned<String>> {
+        self.string_lines(node, e, false)
+    }
+
+    /// One string of several lines (newlines and tabs allowed; other control characters not).
+    pub(super) fn text(&mut self, node: &KdlNode, example: &str) -> Option<Spanned<String>> {
+        let a = self.exact_args(node, 1, example)?;
+        self.string_lines(node, a[0], true)
+    }
+
+    fn string_lines(
+        &mut self,
+        node: &KdlNode,
+        e: &KdlEntry,
+        lines: bool,
+    ) -> Option<Spanned<String>> {
         match e.value() {
             KdlValue::String(s) => {
-                if let Some(c) = rules::control_char(s) {
+                let bad = if lines {
+                    s.chars()
+                        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+                } else {
+                    rules::control_char(s)
+                };
+                if let Some(c) = bad {
                     self.problem(
                         "control-character",
                         e.span(),
