@@ -56,6 +56,25 @@ pub struct DesiredReplaced {
 }
 
 impl DesiredReplaced {
+    /// Whether `file` (as Apache names it: the `sites-enabled` link, or the file) is this one.
+    pub fn covers(&self, file: &str) -> bool {
+        file == self.path || self.enabled.as_deref() == Some(file)
+    }
+
+    /// The files the apps of `m` on `host` replace, each once.
+    pub fn of(m: &crate::manifest::Manifest, host: &str) -> Vec<DesiredReplaced> {
+        let mut out: Vec<DesiredReplaced> = Vec::new();
+        for app in m.apps_on(host) {
+            for path in &app.replaces {
+                match out.iter_mut().find(|r| &r.path == path) {
+                    Some(r) => r.apps.push(app.name.value.clone()),
+                    None => out.push(DesiredReplaced::new(path, vec![app.name.value.clone()])),
+                }
+            }
+        }
+        out
+    }
+
     pub fn new(path: &str, apps: Vec<String>) -> Self {
         let p = std::path::Path::new(path);
         let enabled = p.parent().and_then(|dir| {

@@ -191,7 +191,11 @@ pub fn plan_with(
     )?;
     let gather_time = started.elapsed();
     let apache = facts.apache.known().and_then(Option::as_ref);
-    let env = HostEnv::from_facts(host, apache);
+    let env = HostEnv::from_facts(
+        host,
+        apache,
+        &crate::desired::DesiredReplaced::of(m, &host.name),
+    );
     let desired = render_host(m, host, templates, &env, only_app, lookup)?;
     let mut sources: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
     for s in &desired.sources {

@@ -294,6 +294,9 @@ pub enum ReleaseBase {
     Release { dir: String },
     /// A host deployed before releases: `{root}/src`, and its static directory.
     Legacy { src: String, static_dir: String },
+    /// A site wsgictl did not deploy (`import`): only its static directory, when it is a
+    /// real directory, is carried into the first release (the code comes from the source).
+    Adopted { static_dir: String },
 }
 
 impl Plan {

@@ -180,9 +180,11 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Fin
     // What other configuration on the host already claims: a daemon group of the same
     // name (Apache refuses the configuration), or the same server name on the same port
     // (whichever vhost loads first answers).
+    let replaced = crate::desired::DesiredReplaced::of(m, host);
+    let going = |file: &str| replaced.iter().any(|r| r.covers(file));
     for app in m.apps_on(host) {
         for (name, file) in &apache.foreign_daemons {
-            if *name == *app.name {
+            if *name == *app.name && !going(file) {
                 out.push(Finding {
                     severity: Severity::Error,
                     scenario: "duplicate-daemon-name".into(),
@@ -201,7 +203,11 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Fin
                 .rsplit('/')
                 .next()
                 .is_some_and(|f| f.starts_with("wsgictl-"));
-            if !ours && *port == *app.port && names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            if !ours
+                && !going(file)
+                && *port == *app.port
+                && names.iter().any(|n| n.eq_ignore_ascii_case(name))
+            {
                 out.push(Finding {
                     severity: Severity::Error,
                     scenario: "vhost-name-claimed".into(),

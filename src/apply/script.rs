@@ -615,6 +615,15 @@ fn op_script(
                         q(static_dir)
                     );
                 }
+                // Hard links where the static directory shares the release's file system,
+                // a copy where it does not.
+                Some(ReleaseBase::Adopted { static_dir }) => {
+                    let _ = writeln!(
+                        s,
+                        "st={}\nif [ -d \"$st\" ] && [ ! -L \"$st\" ]; then cp -al \"$st\" \"$rel/static\" 2>/dev/null || {{ rm -rf \"$rel/static\"; cp -a \"$st\" \"$rel/static\"; }} || fail release; fi",
+                        q(static_dir)
+                    );
+                }
                 None => {}
             }
             let _ = writeln!(

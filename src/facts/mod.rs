@@ -157,6 +157,9 @@ pub struct Apache {
     pub modules: BTreeSet<String>,
     /// Ports some configuration other than wsgictl's own file listens on.
     pub listen_ports: BTreeSet<u16>,
+    /// Each `Listen` port with the file it is in (empty file: an older gather's).
+    #[serde(default)]
+    pub listen_files: Vec<(u16, String)>,
     pub wsgi_so: Option<String>,
     /// `3.11`: the Python mod_wsgi is linked against.
     pub wsgi_python: Option<String>,

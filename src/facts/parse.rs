@@ -211,7 +211,15 @@ pub fn apache(body: &str) -> Result<Option<Apache>, String> {
         group: get(&p, "group").map(str::to_string),
         running: get(&p, "running") == Some("yes"),
         modules: all("module").map(str::to_string).collect(),
-        listen_ports: all("listen").filter_map(listen_port).collect(),
+        listen_ports: all("listen")
+            .filter_map(|v| listen_port(v.split(' ').next()?))
+            .collect(),
+        listen_files: all("listen")
+            .filter_map(|v| {
+                let (port, file) = v.split_once(' ').unwrap_or((v, ""));
+                Some((listen_port(port)?, file.to_string()))
+            })
+            .collect(),
         wsgi_so: get(&p, "wsgi_so").map(str::to_string),
         wsgi_python: get(&p, "wsgi_python").map(str::to_string),
         wsgi_loads: all("wsgi_load").map(str::to_string).collect(),

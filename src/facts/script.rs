@@ -140,7 +140,7 @@ for f in $files; do
   case \"$f\" in */sites-available/*|*/conf-available/*|*/mods-available/*) continue;; esac
   sed -n 's/^[[:space:]]*LoadModule[[:space:]]\\{{1,\\}}wsgi_module[[:space:]].*/wsgi_load=/p' \"$f\" 2>/dev/null | sed \"s|\\$|$f|\"
   case \"$f\" in */wsgictl.conf|*/00-wsgictl.conf|*/wsgictl-*.conf) continue;; esac
-  sed -n 's/^[[:space:]]*[Ll][Ii][Ss][Tt][Ee][Nn][[:space:]]\\{{1,\\}}\\([^[:space:]]*\\).*/listen=\\1/p' \"$f\" 2>/dev/null
+  sed -n 's/^[[:space:]]*[Ll][Ii][Ss][Tt][Ee][Nn][[:space:]]\\{{1,\\}}\\([^[:space:]]*\\).*/listen=\\1 /p' \"$f\" 2>/dev/null | sed \"s|\\$|$f|\"
   sed -n 's/^[[:space:]]*WSGIDaemonProcess[[:space:]]\\{{1,\\}}\\([^[:space:]]*\\).*/daemon=\\1 /p' \"$f\" 2>/dev/null | sed \"s|\\$|$f|\"
 done
 \"$ctl\" -S 2>/dev/null | awk 'function file(x) {{ sub(/^\\(/, \"\", x); sub(/:[0-9]*\\)$/, \"\", x); return x }} $1 == \"port\" && $3 == \"namevhost\" {{ port = $2; f = file($5); print \"vhost=\" port \" \" $4 \" \" f }} $1 == \"alias\" && port != \"\" {{ print \"vhost=\" port \" \" $2 \" \" f }} $1 ~ /:[0-9]+$/ && $2 != \"is\" && NF >= 3 {{ p = $1; sub(/.*:/, \"\", p); print \"vhost=\" p \" \" $2 \" \" file($3) }}' 

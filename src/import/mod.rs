@@ -9,4 +9,5 @@
 pub mod conditions;
 pub mod dump;
 pub mod lexer;
+pub mod tree;
 pub mod wsgi;

@@ -49,7 +49,13 @@ impl HostEnv {
 
     /// From facts: the manifest's values win, then what was detected, then the defaults.
     /// `listening` is what the host's Apache already listens on outside wsgictl's own file.
-    pub fn from_facts(host: &Host, apache: Option<&crate::facts::Apache>) -> HostEnv {
+    ///
+    /// A `Listen` in a file an app `replaces` does not count: that file goes with this apply.
+    pub fn from_facts(
+        host: &Host,
+        apache: Option<&crate::facts::Apache>,
+        replaced: &[crate::desired::DesiredReplaced],
+    ) -> HostEnv {
         let layout = host
             .apache
             .layout
@@ -70,7 +76,15 @@ impl HostEnv {
             {
                 env.apache_group = g.clone();
             }
-            env.listening = a.listen_ports.clone();
+            env.listening = if a.listen_files.is_empty() {
+                a.listen_ports.clone()
+            } else {
+                a.listen_files
+                    .iter()
+                    .filter(|(_, f)| !replaced.iter().any(|r| r.covers(f)))
+                    .map(|(p, _)| *p)
+                    .collect()
+            };
         } else {
             // Not installed yet: Debian's ports.conf and RHEL's httpd.conf both listen on 80.
             env.listening = [80].into();

@@ -533,21 +533,10 @@ pub fn render_host(
         .filter(|(a, _)| only_app.is_none_or(|o| o == *a))
         .collect();
     let links = env.links(&names, any_tls);
-    let mut replaced: Vec<crate::desired::DesiredReplaced> = Vec::new();
-    for app in apps
-        .iter()
-        .filter(|a| only_app.is_none_or(|o| o == *a.name))
-    {
-        for path in &app.replaces {
-            match replaced.iter_mut().find(|r| &r.path == path) {
-                Some(r) => r.apps.push(app.name.value.clone()),
-                None => replaced.push(crate::desired::DesiredReplaced::new(
-                    path,
-                    vec![app.name.value.clone()],
-                )),
-            }
-        }
-    }
+    let replaced: Vec<_> = crate::desired::DesiredReplaced::of(m, &host.name)
+        .into_iter()
+        .filter(|r| only_app.is_none_or(|o| r.apps.iter().any(|a| a == o)))
+        .collect();
     Ok(DesiredState {
         host: host.name.value.clone(),
         accounts,

@@ -350,7 +350,9 @@ fn new_release(
             src: d.legacy_src(),
             static_dir: d.static_link.clone(),
         }),
-        None => None,
+        None => Some(ReleaseBase::Adopted {
+            static_dir: d.static_link.clone(),
+        }),
     };
     let reason = match (&from, cur) {
         (Some(ReleaseBase::Release { .. }), Some(c)) => format!("{id} ({}; from {c})", w.summary()),

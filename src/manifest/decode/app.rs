@@ -204,7 +204,12 @@ impl Decoder<'_> {
                 "apache-raw" => {
                     let v = self.text(child, "apache-raw \"Header set X-Frame-Options DENY\"");
                     apache_raw = v.filter(|v| {
-                        self.rule("invalid-value", "set of Apache directives", v, rules::apache_raw)
+                        self.rule(
+                            "invalid-value",
+                            "set of Apache directives",
+                            v,
+                            rules::apache_raw,
+                        )
                     });
                     ok &= apache_raw.is_some();
                 }
