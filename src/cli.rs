@@ -44,6 +44,8 @@ pub enum Command {
     Releases(ReleasesArgs),
     /// Switch an app back to its previous release (or --to ID) and restart its daemon
     Rollback(RollbackArgs),
+    /// Read a hand-configured host's Apache vhosts and write an app block per Django site, with a report of what the first plan changes
+    Import(ImportArgs),
     /// Print the facts gathered from one host (a debugging aid; secrets are never included)
     Facts(FactsArgs),
     /// Request each app, read the live state and logs, and explain what is wrong (--list: the catalogue)
@@ -143,6 +145,24 @@ pub struct ReleasesArgs {
     /// Print the releases as JSON
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The host block (in the manifest) to read
+    #[arg(long, value_name = "NAME")]
+    pub host: String,
+    /// Write the app blocks (and the host block) to FILE instead of adding them to the manifest
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write the closest manifest to today's behaviour (improvements are left for later)
+    #[arg(long)]
+    pub keep_as_is: bool,
+    /// Copy each project from the host into DIR/<app> and point `source` there
+    #[arg(long, value_name = "DIR")]
+    pub fetch_source: Option<PathBuf>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

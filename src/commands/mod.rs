@@ -5,6 +5,7 @@ mod check;
 mod completions;
 mod doctor;
 mod facts;
+mod import;
 pub mod plan;
 mod releases;
 mod render;
@@ -22,6 +23,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Apply(args) => apply::run(cli, args),
         Command::Releases(args) => releases::run(cli, args),
         Command::Rollback(args) => rollback::run(cli, args),
+        Command::Import(args) => import::run(cli, args),
         Command::Facts(args) => facts::run(cli, args),
         Command::Doctor(args) => doctor::run(cli, args),
         Command::Templates(cmd) => templates::run(cli, cmd),

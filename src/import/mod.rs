@@ -9,5 +9,9 @@
 pub mod conditions;
 pub mod dump;
 pub mod lexer;
+pub mod remote;
+pub mod site;
 pub mod tree;
+pub mod vhosts;
 pub mod wsgi;
+pub mod write;

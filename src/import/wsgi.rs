@@ -28,6 +28,13 @@ pub struct WsgiFile {
     pub dynamic: Vec<Dynamic>,
     /// It does not parse (`line N: …`) or cannot be read.
     pub error: Option<String>,
+    /// Other `os.environ` entries it sets to a constant: name, value, line, how. The values
+    /// may be secrets: never shown.
+    #[serde(default)]
+    pub env: Vec<(String, String, usize, String)>,
+    /// Directories on its module path (or its own) that hold a `manage.py`.
+    #[serde(default)]
+    pub projects: Vec<String>,
 }
 
 /// A value computed at run time.

@@ -2,7 +2,7 @@
 import ast, json, os, sys
 path = sys.argv[1]
 out = {"settings": None, "settings_how": None, "sys_path": [], "site_dirs": [], "activate_this": [],
-       "application_from": None, "dynamic": [], "error": None}
+       "application_from": None, "dynamic": [], "error": None, "env": [], "projects": []}
 try:
     raw = open(path, "rb").read()
     text = raw.decode("utf-8", "replace")
@@ -43,11 +43,17 @@ for node in ast.walk(tree):
         for t in node.targets:
             if isinstance(t, ast.Subscript) and dotted(t.value) == "os.environ" and key(t) == "DJANGO_SETTINGS_MODULE":
                 out["settings"] = value(node.value, "DJANGO_SETTINGS_MODULE"); out["settings_how"] = "assigned"
+            elif isinstance(t, ast.Subscript) and dotted(t.value) == "os.environ" and isinstance(key(t), str):
+                if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                    out["env"].append([key(t), node.value.value, node.lineno, "assigned"])
     if isinstance(node, ast.Call):
         f = dotted(node.func); a = node.args
         if f == "os.environ.setdefault" and len(a) == 2 and isinstance(a[0], ast.Constant) and a[0].value == "DJANGO_SETTINGS_MODULE":
             if out["settings_how"] != "assigned":
                 out["settings"] = value(a[1], "DJANGO_SETTINGS_MODULE"); out["settings_how"] = "setdefault"
+        elif f == "os.environ.setdefault" and len(a) == 2 and isinstance(a[0], ast.Constant) and isinstance(a[0].value, str):
+            if isinstance(a[1], ast.Constant) and isinstance(a[1].value, str):
+                out["env"].append([a[0].value, a[1].value, node.lineno, "setdefault"])
         elif f == "sys.path.insert" and len(a) == 2:
             out["sys_path"].append(value(a[1], "sys.path"))
         elif f == "sys.path.append" and len(a) == 1:
@@ -64,4 +70,8 @@ for n in ast.walk(tree):
     if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "activate_this" for t in n.targets):
         out["activate_this"].append(n.lineno)
 out["activate_this"] = sorted(set(out["activate_this"]))
+# Directories it puts on the module path that hold a Django project.
+for p in out["sys_path"] + [os.path.dirname(os.path.abspath(path))]:
+    if p and os.path.isfile(os.path.join(p, "manage.py")) and p not in out["projects"]:
+        out["projects"].append(p)
 print("wsgi=" + json.dumps(out))
