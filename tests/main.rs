@@ -10,6 +10,7 @@ mod cli;
 mod diagnose;
 mod doctor;
 mod facts;
+mod import;
 mod manifest;
 mod plan;
 mod planning;

@@ -42,8 +42,13 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
     let nonce = crate::facts::nonce()?;
     let script = remote::gather_script(&nonce, host.apache.confdir.as_deref());
     let o = transport.run_script(&script, host.sudo)?;
-    let apache = remote::parse_gather(&String::from_utf8_lossy(&o.output), &nonce)
-        .with_context(|| format!("reading the Apache configuration of {}", transport.describe()))?;
+    let apache =
+        remote::parse_gather(&String::from_utf8_lossy(&o.output), &nonce).with_context(|| {
+            format!(
+                "reading the Apache configuration of {}",
+                transport.describe()
+            )
+        })?;
     let mut env = conditions::Env {
         modules: apache.modules.clone(),
         defines: apache.run.defines.clone(),
@@ -168,8 +173,7 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
     text.push_str(&blocks);
     let tmp = out_path.with_extension("kdl.wsgictl-new");
     std::fs::write(&tmp, &text)?;
-    std::fs::rename(&tmp, &out_path)
-        .with_context(|| format!("writing {}", out_path.display()))?;
+    std::fs::rename(&tmp, &out_path).with_context(|| format!("writing {}", out_path.display()))?;
     let report = write::report(&args.host, &imported, args.fetch_source.is_some());
     std::fs::write(out_dir.join(&report_file), &report)?;
     print!("{report}");
@@ -264,9 +268,13 @@ fn fetch(
     let o = transport.run_script(&script, sudo)?;
     let frames = crate::facts::frame::split(&String::from_utf8_lossy(&o.output), &nonce);
     for (k, (app, dir)) in apps.iter().zip(into).enumerate() {
-        let f = frames.frames.get(&k).filter(|f| f.status == 0).ok_or_else(|| {
-            anyhow::anyhow!("could not read {} from the host (tar failed)", app.project)
-        })?;
+        let f = frames
+            .frames
+            .get(&k)
+            .filter(|f| f.status == 0)
+            .ok_or_else(|| {
+                anyhow::anyhow!("could not read {} from the host (tar failed)", app.project)
+            })?;
         let b64: String = f.body.chars().filter(|c| !c.is_whitespace()).collect();
         let tar = base64::engine::general_purpose::STANDARD.decode(b64)?;
         std::fs::create_dir_all(dir)?;

@@ -13,5 +13,5 @@ pub mod remote;
 pub mod site;
 pub mod tree;
 pub mod vhosts;
-pub mod wsgi;
 pub mod write;
+pub mod wsgi;

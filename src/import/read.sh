@@ -29,6 +29,8 @@ answer() {
         [ -f "$s" ] && echo "settings=${s#"$path"/}"
       done
       find "$path" -maxdepth 2 -name '*.sqlite3' -type f -printf 'sqlite=%P\n' 2>/dev/null
+      grep -ls 'django.db.backends.sqlite3' "$path"/*/settings.py "$path"/*/settings/*.py |
+        while IFS= read -r f; do echo "sqlite_settings=${f#"$path"/}"; done
       ;;
     venv)
       if [ -f "$path/pyvenv.cfg" ]; then

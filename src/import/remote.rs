@@ -138,7 +138,9 @@ pub fn read_script(nonce: &str, asks: &[Ask]) -> String {
         q(nonce),
         q(super::wsgi::PROGRAM)
     );
-    s.push_str("while IFS=' ' read -r kind path; do answer \"$kind\" \"$path\"; done <<'WSGICTL_ASKS'\n");
+    s.push_str(
+        "while IFS=' ' read -r kind path; do answer \"$kind\" \"$path\"; done <<'WSGICTL_ASKS'\n",
+    );
     for a in asks {
         let l = a.line();
         if !l.contains('\n') && l != "WSGICTL_ASKS" {
@@ -173,7 +175,12 @@ pub struct ProjectInfo {
     pub settings: Vec<String>,
     /// SQLite databases inside it (relative paths).
     pub sqlite: Vec<String>,
+    /// Settings files that name Django's SQLite backend.
+    pub sqlite_settings: Vec<String>,
 }
+
+/// A script in a `WSGIScriptAlias` directory: its name, and what reading it said.
+pub type DirScript = (String, Result<WsgiFile, String>);
 
 /// What round trip 2 brought back.
 #[derive(Debug, Default)]
@@ -182,7 +189,7 @@ pub struct Read {
     pub projects: BTreeMap<String, ProjectInfo>,
     pub venvs: BTreeMap<String, Option<VenvInfo>>,
     /// The scripts of a `WSGIScriptAlias` directory, each read.
-    pub dirs: BTreeMap<String, Vec<(String, Result<WsgiFile, String>)>>,
+    pub dirs: BTreeMap<String, Vec<DirScript>>,
     /// `.htaccess` path → bytes.
     pub htaccess: BTreeMap<String, Vec<u8>>,
     pub exists: BTreeMap<String, bool>,
@@ -213,6 +220,7 @@ pub fn parse_read(output: &str, nonce: &str) -> Read {
                     match k.as_str() {
                         "manage" => p.manage = true,
                         "sqlite" => p.sqlite.push(v),
+                        "sqlite_settings" => p.sqlite_settings.push(v),
                         "settings" => p.settings.push(
                             v.trim_end_matches(".py")
                                 .trim_end_matches("/__init__")
@@ -256,7 +264,7 @@ pub fn parse_read(output: &str, nonce: &str) -> Read {
                 out.venvs.insert(path, info);
             }
             "dir" => {
-                let mut scripts: Vec<(String, Result<WsgiFile, String>)> = Vec::new();
+                let mut scripts: Vec<DirScript> = Vec::new();
                 for l in rest.lines() {
                     if let Some(e) = l.strip_prefix("entry=") {
                         scripts.push((e.to_string(), Err("not read".into())));
@@ -337,9 +345,12 @@ mod tests {
         assert_eq!(v.home.as_deref(), Some("/usr/bin"));
         assert_eq!(v.version.as_deref(), Some("3.11.2"));
         assert_eq!(v.packages, ["Django==4.2.16"]);
-        assert_eq!(r.projects["/srv/p"].settings, ["blog.settings", "conf.settings"]);
+        assert_eq!(
+            r.projects["/srv/p"].settings,
+            ["blog.settings", "conf.settings"]
+        );
         assert!(r.projects["/srv/p"].manage);
-        assert_eq!(r.exists["/etc/ssl/x.pem"], false);
+        assert!(!r.exists["/etc/ssl/x.pem"]);
         assert_eq!(
             r.htaccess["/var/www/a/.htaccess"],
             b"AddHandler wsgi-script .wsgi\n"

@@ -8,9 +8,10 @@
 //! Stage: import (pure). Secret values live only in [`App::secrets`], which the writer puts in
 //! 0600 files; nothing else here holds them.
 
-use super::remote::{Ask, Read};
+use super::remote::{Ask, ProjectInfo, Read};
 use super::tree::At;
 use super::vhosts::{Found, WsgiVhost};
+use super::wsgi::WsgiFile;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -218,8 +219,16 @@ fn venv_candidates(v: &WsgiVhost, found: &Found) -> Vec<(String, &'static str, O
 fn is_secret(name: &str, value: &str) -> bool {
     let n = name.to_ascii_uppercase();
     let by_name = [
-        "SECRET", "PASSWORD", "PASSWD", "TOKEN", "API_KEY", "APIKEY", "PRIVATE", "CREDENTIAL",
-        "DSN", "AUTH",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "TOKEN",
+        "API_KEY",
+        "APIKEY",
+        "PRIVATE",
+        "CREDENTIAL",
+        "DSN",
+        "AUTH",
     ]
     .iter()
     .any(|p| n.contains(p))
@@ -269,11 +278,21 @@ fn app_name(v: &WsgiVhost, taken: &[String]) -> String {
 }
 
 const SHARED: &[&str] = &[
-    "/", "/srv", "/var/www", "/opt", "/home", "/usr/local", "/var/lib", "/var", "/usr",
+    "/",
+    "/srv",
+    "/var/www",
+    "/opt",
+    "/home",
+    "/usr/local",
+    "/var/lib",
+    "/var",
+    "/usr",
 ];
 
 /// Directories wsgictl makes in a root: a project of that name cannot share it.
-const OWN: &[&str] = &["src", "current", "releases", "htdocs", "acme", "overlay", "data"];
+const OWN: &[&str] = &[
+    "src", "current", "releases", "htdocs", "acme", "overlay", "data",
+];
 
 /// The app's root: the directory that holds the project, unless that is a shared one or the
 /// project's own name is one wsgictl uses in a root (`src`: a `{root}/src` is the code of a
@@ -367,7 +386,12 @@ pub fn interpret(
             for &k in &mine {
                 out.apps[k].replaces.push(real.clone());
             }
-            for (text, at) in found.globals.other.iter().filter(|(_, at)| &at.file == file) {
+            for (text, at) in found
+                .globals
+                .other
+                .iter()
+                .filter(|(_, at)| &at.file == file)
+            {
                 out.report.changes.push(entry(
                     format!("`{text}` goes with {real} (the first apply disables that file)"),
                     Some(at),
@@ -382,8 +406,15 @@ pub fn interpret(
                 if let Some((val, at)) = g
                     && &at.file == file
                 {
+                    let instead = match what {
+                        "WSGIPythonPath" => {
+                            "each app's project directory is on its own module path"
+                        }
+                        "WSGIPythonHome" => "each app's daemon has its venv as python-home",
+                        _ => "wsgictl's host-wide file sets it",
+                    };
                     out.report.changes.push(entry(
-                        format!("`{what} {val}` goes with {real}: wsgictl's host-wide file and each app's python-home take its place"),
+                        format!("`{what} {val}` goes with {real}: {instead}"),
                         Some(at),
                         None,
                     ));
@@ -397,12 +428,23 @@ pub fn interpret(
             ));
         }
     }
+    if !out.apps.is_empty() {
+        out.report.changes.push(entry(
+            "wsgictl's host-wide file (conf-available/wsgictl.conf) is added: `WSGIRestrictEmbedded On` (Python runs only in daemon processes: a site left in embedded mode on this host stops working), `WSGISocketPrefix` in Apache's run directory, and the Listen lines its apps need",
+            None,
+            Some("embedded-fallback-no-process-group"),
+        ));
+    }
     for o in &found.other {
         if !absorbed.contains(&o.at) {
             out.report.not_imported.push(entry(
                 format!(
                     "vhost {}:{} mounts no WSGI application: left as it is",
-                    if o.name.is_empty() { "(no name)" } else { &o.name },
+                    if o.name.is_empty() {
+                        "(no name)"
+                    } else {
+                        &o.name
+                    },
                     o.port
                 ),
                 Some(&o.at),
@@ -423,6 +465,7 @@ pub fn interpret(
     out
 }
 
+/// Everything in the vhost itself, then each part read from the host, in turn.
 fn one(
     g: &[&WsgiVhost],
     found: &Found,
@@ -469,7 +512,8 @@ fn one(
             r.recognised.push(entry(t.clone(), Some(at), None));
         }
         for (t, at) in &v.dropped {
-            r.changes.push(entry(format!("dropped: {t}"), Some(at), None));
+            r.changes
+                .push(entry(format!("dropped: {t}"), Some(at), None));
         }
         for (t, at) in &v.kept {
             if !app.raw.contains(t) {
@@ -497,7 +541,7 @@ fn one(
         if let Some(p) = plain.first() {
             app.http_port = Some(p.port);
             r.changes.push(entry(
-                format!("http://{}:{}/ serves the app today; with `tls` wsgictl's plain-HTTP vhost redirects it to https (301)", app.server_name, p.port),
+                format!("http://{}:{}/ serves the app today; with `tls` wsgictl's plain-HTTP vhost redirects it to https (301, with mod_rewrite, which apply enables)", app.server_name, p.port),
                 p.at.as_ref(),
                 None,
             ));
@@ -510,7 +554,85 @@ fn one(
             None,
         ));
     }
+    // What the vhost serves besides the app: kept when the app does not take every path.
+    for v in g {
+        if let Some((dir, at)) = &v.document_root {
+            let line = format!("DocumentRoot {}", super::tree::quoted(dir));
+            if lead.mount != "/" {
+                if !app.raw.contains(&line) {
+                    app.raw.insert(0, line.clone());
+                    r.kept.push(entry(
+                        format!(
+                            "`{line}` → apache-raw (it serves what is not below {})",
+                            lead.mount
+                        ),
+                        Some(at),
+                        None,
+                    ));
+                }
+            } else {
+                r.recognised.push(entry(
+                    format!("`{line}`: every path went to the app (WSGIScriptAlias /), so wsgictl's empty document root takes its place"),
+                    Some(at),
+                    None,
+                ));
+            }
+        }
+    }
 
+    let c = Ctx {
+        g,
+        lead,
+        found,
+        read,
+        apache_user,
+        o,
+    };
+    let (script, wsgi) = script_of(&mut app, &c);
+    let (project, pinfo) = project_and_settings(&mut app, &c, &script, wsgi.as_ref());
+    venv_of(&mut app, &c, wsgi.as_ref());
+    account(&mut app, &c);
+    static_and_media(&mut app, &c, &project, &pinfo);
+    environment(&mut app, &c, &script, wsgi.as_ref());
+    let (name, root) = (&app.name, &app.root);
+    app.report.changes.insert(
+        0,
+        entry(
+            format!(
+                "the vhost is wsgictl's from now on: wsgictl-{name}.conf{}, enabled; the code is deployed as releases in {root}/releases, `{root}/current` pointing at the running one",
+                if app.tls.is_some() {
+                    format!(" (the redirect) and wsgictl-{name}.tls.conf")
+                } else {
+                    String::new()
+                }
+            ),
+            None,
+            None,
+        ),
+    );
+    app
+}
+
+/// What every step reads.
+struct Ctx<'a> {
+    g: &'a [&'a WsgiVhost],
+    lead: &'a WsgiVhost,
+    found: &'a Found,
+    read: &'a Read,
+    apache_user: &'a str,
+    o: Options,
+}
+
+fn at_line(script: &str, line: usize) -> At {
+    At {
+        file: script.to_string(),
+        line,
+    }
+}
+
+fn script_of(app: &mut App, c: &Ctx<'_>) -> (String, Option<WsgiFile>) {
+    let Ctx { lead, read, .. } = *c;
+    let r = &mut app.report;
     // The .wsgi: a file, or the one script of a directory.
     let (script, wsgi) = if lead.script.ends_with('/') {
         let dir = lead.script.trim_end_matches('/');
@@ -564,11 +686,17 @@ fn one(
         };
         (lead.script.clone(), w)
     };
-    let wat = |line: usize| At {
-        file: script.clone(),
-        line,
-    };
+    (script, wsgi)
+}
 
+fn project_and_settings(
+    app: &mut App,
+    c: &Ctx<'_>,
+    script: &str,
+    wsgi: Option<&WsgiFile>,
+) -> (String, ProjectInfo) {
+    let Ctx { lead, read, .. } = *c;
+    let r = &mut app.report;
     // The project: a directory with manage.py that the module path or the script names.
     let mut candidates: Vec<String> = wsgi.iter().flat_map(|w| w.projects.clone()).collect();
     candidates.extend(project_candidates(lead));
@@ -577,7 +705,7 @@ fn one(
         .find(|c| read.projects.get(*c).is_some_and(|p| p.manage))
         .or(candidates.first())
         .cloned()
-        .unwrap_or_else(|| parent(&script).unwrap_or_default());
+        .unwrap_or_else(|| parent(script).unwrap_or_default());
     let pinfo = read.projects.get(&project).cloned().unwrap_or_default();
     if !pinfo.manage {
         r.todo.push(entry(
@@ -648,7 +776,10 @@ fn one(
         }
     };
     r.recognised.push(entry(
-        format!("DJANGO_SETTINGS_MODULE {} → `django {{ settings }}`", app.settings),
+        format!(
+            "DJANGO_SETTINGS_MODULE {} → `django {{ settings }}`",
+            app.settings
+        ),
         None,
         None,
     ));
@@ -667,14 +798,14 @@ fn one(
                         .map(|v| format!(" (evaluates to {v})"))
                         .unwrap_or_else(|| " (not evaluated)".into())
                 ),
-                Some(&wat(d.line)),
+                Some(&at_line(script, d.line)),
                 None,
             ));
         }
         for l in &w.activate_this {
             r.changes.push(entry(
                 "activate_this.py: wsgictl's .wsgi needs none (the daemon's python-home is the venv)",
-                Some(&wat(*l)),
+                Some(&at_line(script, *l)),
                 Some("python-home-not-venv-root"),
             ));
         }
@@ -699,6 +830,14 @@ fn one(
         None,
     ));
 
+    (project, pinfo)
+}
+
+fn venv_of(app: &mut App, c: &Ctx<'_>, wsgi: Option<&WsgiFile>) {
+    let Ctx {
+        lead, found, read, ..
+    } = *c;
+    let r = &mut app.report;
     // Venv and interpreter.
     let mut venv = None;
     let mut site_dirs: Vec<(String, &'static str, Option<At>)> = venv_candidates(lead, found);
@@ -769,20 +908,36 @@ fn one(
             ));
         }
     }
+}
 
+fn account(app: &mut App, c: &Ctx<'_>) {
+    let Ctx {
+        g,
+        lead,
+        apache_user,
+        o,
+        ..
+    } = *c;
+    let r = &mut app.report;
     // Account and daemon.
     match &lead.group {
         Some(group) => {
             app.user = opt(lead, "user").unwrap_or(apache_user).to_string();
             app.group = opt(lead, "group").map(str::to_string);
             r.recognised.push(entry(
-                format!("daemon group `{group}` → app `{}`, `user \"{}\"`", app.name, app.user),
+                format!(
+                    "daemon group `{group}` → app `{}`, `user \"{}\"`",
+                    app.name, app.user
+                ),
                 lead.daemon.as_ref().map(|(_, at)| at),
                 None,
             ));
             if group != &app.name {
                 r.changes.push(entry(
-                    format!("the daemon group is named after the app: `{group}` becomes `{}`", app.name),
+                    format!(
+                        "the daemon group is named after the app: `{group}` becomes `{}`",
+                        app.name
+                    ),
                     None,
                     None,
                 ));
@@ -823,7 +978,10 @@ fn one(
                     .collect();
                 if !others.is_empty() {
                     r.changes.push(entry(
-                        format!("WSGIDaemonProcess options wsgictl sets itself or does not model: {}", others.join(" ")),
+                        format!(
+                            "WSGIDaemonProcess options wsgictl sets itself or does not model: {}",
+                            others.join(" ")
+                        ),
                         Some(at),
                         None,
                     ));
@@ -876,7 +1034,11 @@ fn one(
             Some("apache22-access-syntax"),
         ));
     }
+}
 
+fn static_and_media(app: &mut App, c: &Ctx<'_>, project: &str, pinfo: &ProjectInfo) {
+    let Ctx { g, .. } = *c;
+    let r = &mut app.report;
     // Static and media.
     for (url, dir, at) in g.iter().flat_map(|v| v.aliases_dirs.iter()) {
         let u = url.to_ascii_lowercase();
@@ -916,9 +1078,18 @@ fn one(
             app.exclude.push(format!("{rel}/"));
         }
     }
-    if !pinfo.sqlite.is_empty() {
+    if !pinfo.sqlite.is_empty() || !pinfo.sqlite_settings.is_empty() {
         app.data = Some(format!("{}/data", app.root));
         app.overlay = true;
+        r.changes.push(entry(
+            format!(
+                "{} uses SQLite inside the project, which every release replaces: `data \"{}/data\"` and `overlay #true` move the database there (the overlay also sets ALLOWED_HOSTS to the app's names and STATIC_ROOT to its static directory, without editing the project)",
+                pinfo.sqlite_settings.first().map_or("the project", String::as_str),
+                app.root
+            ),
+            None,
+            Some("django-settings-contradict-manifest"),
+        ));
         for db in &pinfo.sqlite {
             app.exclude.push(db.clone());
             r.todo.push(entry(
@@ -928,7 +1099,11 @@ fn one(
             ));
         }
     }
+}
 
+fn environment(app: &mut App, c: &Ctx<'_>, script: &str, wsgi: Option<&WsgiFile>) {
+    let Ctx { g, o, .. } = *c;
+    let r = &mut app.report;
     // Environment: SetEnv (not DJANGO_SETTINGS_MODULE) and the .wsgi's os.environ.
     let mut env: BTreeMap<String, (String, Option<At>, &'static str)> = BTreeMap::new();
     for v in g {
@@ -944,7 +1119,7 @@ fn one(
                 n.clone(),
                 (
                     val.clone(),
-                    Some(wat(*line)),
+                    Some(at_line(script, *line)),
                     if how == "setdefault" {
                         "the .wsgi's os.environ.setdefault"
                     } else {
@@ -969,7 +1144,19 @@ fn one(
             ));
             continue;
         }
-        if is_secret(&n, &val) {
+        let secret = is_secret(&n, &val);
+        if how == "SetEnv" && o.keep_as_is && !secret {
+            // Only each request's WSGI environ, as today.
+            app.raw
+                .push(format!("SetEnv {n} {}", super::tree::quoted(&val)));
+            r.kept.push(entry(
+                format!("`SetEnv {n}` → apache-raw (--keep-as-is: it stays out of os.environ)"),
+                at.as_ref(),
+                None,
+            ));
+            continue;
+        }
+        if secret {
             r.recognised.push(entry(
                 format!("{how} {n}: a secret → `secret \"{n}\" from-file=` (a 0600 file; the value is shown nowhere)"),
                 at.as_ref(),
@@ -977,18 +1164,18 @@ fn one(
             ));
             app.secrets.push((n.clone(), Secret(val)));
         } else {
-            r.recognised.push(entry(format!("{how} {n} → `env`"), at.as_ref(), None));
+            r.recognised
+                .push(entry(format!("{how} {n} → `env`"), at.as_ref(), None));
             app.env.push((n.clone(), val));
         }
         if how == "SetEnv" {
             r.changes.push(entry(
-                format!("{n} reaches os.environ from now on (SetEnv put it only in each request's WSGI environ)"),
+                format!("{n} reaches os.environ from now on (SetEnv put it only in each request's WSGI environ){}", if secret && o.keep_as_is { "; a secret is never written into the vhost, not even with --keep-as-is" } else { "" }),
                 at.as_ref(),
                 None,
             ));
         }
     }
-    app
 }
 
 #[cfg(test)]

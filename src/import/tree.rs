@@ -51,6 +51,14 @@ impl Directive {
     }
 }
 
+/// `value` as one Apache argument (quoted when it must be).
+pub fn quoted(value: &str) -> String {
+    requote(&Arg {
+        text: value.to_string(),
+        quote: None,
+    })
+}
+
 fn requote(a: &Arg) -> String {
     let plain = !a.text.is_empty()
         && !a

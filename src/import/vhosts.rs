@@ -55,13 +55,16 @@ pub struct OtherVhost {
     pub document_root: Option<String>,
 }
 
+/// A server-wide `WSGIDaemonProcess`: its name, options, where.
+pub type Daemon = (String, Vec<(String, String)>, At);
+
 /// Server-wide WSGI settings, wherever they were written.
 #[derive(Debug, Clone, Default)]
 pub struct Globals {
     pub python_home: Option<(String, At)>,
     pub python_path: Option<(String, At)>,
     pub socket_prefix: Option<(String, At)>,
-    pub daemons: Vec<(String, Vec<(String, String)>, At)>,
+    pub daemons: Vec<Daemon>,
     /// Other directives per file, for the files import may take over.
     pub other: Vec<(String, At)>,
 }
@@ -229,7 +232,11 @@ fn vhost(head: &Directive, children: &[Node], found: &mut Found) {
     v.group = opt("process-group").or_else(|| {
         let mut best: Option<String> = None;
         for n in children {
-            if let Node::Section { head: s, children: c } = n {
+            if let Node::Section {
+                head: s,
+                children: c,
+            } = n
+            {
                 let p = s.arg(0).unwrap_or("");
                 let covers = (s.is("Location") && mount.starts_with(p.trim_end_matches('/')))
                     || (s.is("Directory") && script.starts_with(p.trim_end_matches('/')));
@@ -307,12 +314,14 @@ fn sort(
         Node::Directive(d) => {
             let a0 = d.arg(0).unwrap_or("").to_string();
             if d.is("ServerName") || d.is("ServerAlias") {
-                v.recognised.push((format!("{} → server-name/alias", d.name), d.at.clone()));
+                v.recognised
+                    .push((format!("{} → server-name/alias", d.name), d.at.clone()));
             } else if d.is("SSLEngine") {
                 v.recognised.push(("SSLEngine → tls".into(), d.at.clone()));
             } else if d.is("SSLCertificateFile") {
                 v.certificate = Some(a0);
-                v.recognised.push(("→ tls { certificate }".into(), d.at.clone()));
+                v.recognised
+                    .push(("→ tls { certificate }".into(), d.at.clone()));
             } else if d.is("SSLCertificateKeyFile") {
                 v.key = Some(a0);
                 v.recognised.push(("→ tls { key }".into(), d.at.clone()));
@@ -328,33 +337,48 @@ fn sort(
                 }
             } else if d.is("WSGIDaemonProcess") {
                 if v.group.as_deref() == d.arg(0) {
-                    v.recognised.push(("WSGIDaemonProcess → user, group, daemon, venv".into(), d.at.clone()));
+                    v.recognised.push((
+                        "WSGIDaemonProcess → user, group, daemon, venv".into(),
+                        d.at.clone(),
+                    ));
                 } else {
                     keep(v, n);
                 }
             } else if d.is("WSGIProcessGroup") || d.is("WSGIApplicationGroup") {
-                v.recognised.push((format!("{} (wsgictl writes its own)", d.name), d.at.clone()));
+                v.recognised
+                    .push((format!("{} (wsgictl writes its own)", d.name), d.at.clone()));
             } else if d.is("Alias") && d.args.len() >= 2 && static_like(&a0) {
                 let dir = d.arg(1).unwrap_or("").trim_end_matches('/').to_string();
                 v.aliases_dirs.push((a0, dir, d.at.clone()));
-                v.recognised.push(("Alias → django { static / media }".into(), d.at.clone()));
-            } else if d.is("SetEnv") && d.args.len() >= 1 {
+                v.recognised
+                    .push(("Alias → django { static / media }".into(), d.at.clone()));
+            } else if d.is("SetEnv") && !d.args.is_empty() {
                 v.env
                     .push((a0, d.arg(1).unwrap_or("").to_string(), d.at.clone()));
             } else if d.is("DocumentRoot") {
                 v.document_root = Some((a0, d.at.clone()));
-            } else if d.is("ErrorLog") || d.is("CustomLog") || d.is("TransferLog") || d.is("LogLevel") {
+            } else if d.is("ErrorLog")
+                || d.is("CustomLog")
+                || d.is("TransferLog")
+                || d.is("LogLevel")
+            {
                 v.dropped.push((
                     format!("{}: wsgictl writes the app's own logs (${{APACHE_LOG_DIR}}/wsgictl-APP-*.log)", d.name),
                     d.at.clone(),
                 ));
             } else if REMOVED.iter().any(|r| d.is(r)) {
                 v.dropped.push((
-                    format!("{}: removed in mod_wsgi 4 (Apache refuses it there)", d.name),
+                    format!(
+                        "{}: removed in mod_wsgi 4 (Apache refuses it there)",
+                        d.name
+                    ),
                     d.at.clone(),
                 ));
             } else if (d.is("RewriteRule") || d.is("Redirect") || d.is("RedirectPermanent"))
-                && d.args.iter().any(|a| a.text.starts_with("https://%{SERVER_NAME}") || a.text.starts_with("https://%{HTTP_HOST}"))
+                && d.args.iter().any(|a| {
+                    a.text.starts_with("https://%{SERVER_NAME}")
+                        || a.text.starts_with("https://%{HTTP_HOST}")
+                })
             {
                 v.dropped.push((
                     "redirect to https: wsgictl's plain-HTTP vhost redirects with `tls`".into(),
@@ -365,7 +389,10 @@ fn sort(
             }
         }
         Node::Include { head, .. } => {
-            if head.arg(0).is_some_and(|p| p.ends_with("options-ssl-apache.conf")) {
+            if head
+                .arg(0)
+                .is_some_and(|p| p.ends_with("options-ssl-apache.conf"))
+            {
                 v.dropped.push((
                     "certbot's options-ssl-apache.conf: wsgictl writes Mozilla's intermediate TLS configuration".into(),
                     head.at.clone(),
@@ -391,14 +418,18 @@ fn sort(
                 })
             };
             if (head.is("Location") && wsgi_only) || (served && access_only(children)) {
-                for x in walk(children) {
+                // One entry per section that uses Apache 2.2's access control.
+                if let Some(x) = walk(children).into_iter().find(|x| {
                     let h = x.head();
-                    if h.is("Order") || h.is("Allow") || h.is("Deny") {
-                        v.old_access.push(h.at.clone());
-                    }
+                    h.is("Order") || h.is("Allow") || h.is("Deny")
+                }) {
+                    v.old_access.push(x.head().at.clone());
                 }
                 v.recognised.push((
-                    format!("<{} {}>: access to what wsgictl serves (it writes its own)", head.name, path),
+                    format!(
+                        "<{} {}>: access to what wsgictl serves (it writes its own)",
+                        head.name, path
+                    ),
                     head.at.clone(),
                 ));
             } else {
@@ -462,14 +493,24 @@ mod tests {
         let (opts, at) = v.daemon.as_ref().unwrap();
         assert_eq!(at.line, 5);
         assert!(opts.contains(&("processes".into(), "3".into())));
-        assert!(opts.iter().any(|(k, v)| k == "python-path" && v.ends_with("site-packages")));
+        assert!(
+            opts.iter()
+                .any(|(k, v)| k == "python-path" && v.ends_with("site-packages"))
+        );
         assert_eq!(v.script, "/srv/old/proj/proj/wsgi.py");
         assert_eq!(v.aliases_dirs[0].1, "/srv/old/static");
-        assert_eq!(v.old_access.len(), 2);
+        assert_eq!(v.old_access.len(), 1);
         assert_eq!(v.env[0].1, "s3cr3t value");
         let kept: Vec<&str> = v.kept.iter().map(|(t, _)| t.as_str()).collect();
-        assert_eq!(kept, ["RewriteEngine On", "RewriteRule ^/old$ /new [R=301,L]"]);
-        assert!(v.dropped.iter().any(|(t, _)| t.starts_with("WSGIReloadMechanism")));
+        assert_eq!(
+            kept,
+            ["RewriteEngine On", "RewriteRule ^/old$ /new [R=301,L]"]
+        );
+        assert!(
+            v.dropped
+                .iter()
+                .any(|(t, _)| t.starts_with("WSGIReloadMechanism"))
+        );
         assert!(v.dropped.iter().any(|(t, _)| t.starts_with("ErrorLog")));
         assert_eq!(f.globals.python_home.as_ref().unwrap().0, "/srv/old/venv");
     }

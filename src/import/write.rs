@@ -180,10 +180,7 @@ fn section(s: &mut String, title: &str, entries: &[Entry]) {
     let _ = writeln!(s, "  {title}:");
     for e in entries {
         let at = e.at.as_ref().map(|a| format!(" ({a})")).unwrap_or_default();
-        let why = e
-            .scenario
-            .map(|id| format!(" [{id}]"))
-            .unwrap_or_default();
+        let why = e.scenario.map(|id| format!(" [{id}]")).unwrap_or_default();
         let _ = writeln!(s, "    - {}{at}{why}", e.text);
     }
 }

@@ -1,0 +1,504 @@
+//! `wsgictl import` end to end, on the lab: three sites set up by hand the way people did
+//! before wsgictl (no wsgictl file on the host), imported, checked, planned, applied; each
+//! answers with the same body as before, the hand-written files are disabled and kept, and a
+//! second plan has nothing to do. Django comes from PyPI; two of the projects are made by
+//! `django-admin startproject`.
+
+use crate::apply::all;
+use crate::support::apache::ApacheInstance;
+use crate::support::lab::Lab;
+use crate::support::tls::Ca;
+use crate::support::*;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Values that must end up only in the 0600 files import writes.
+const WSGI_TOKEN: &str = "tok-7f3a-never-printed";
+const SETENV_KEY: &str = "key with spaces 42 never printed";
+const LEGACY3_SECRET: &str = "legacy3-secret-value-never-printed";
+
+fn sh(cmd: &str) {
+    run_ok(Command::new("sh").arg("-c").arg(cmd));
+}
+
+fn venv(dir: &Path, requirement: &str) {
+    sh(&format!(
+        "/usr/bin/python3 -m venv '{d}' && '{d}/bin/pip' install -q --disable-pip-version-check '{requirement}'",
+        d = dir.display()
+    ));
+}
+
+/// `django-admin startproject NAME` in `parent`, opened to every host name and left in DEBUG
+/// (what the hand-made sites this imitates did), plus a view at /token/ that shows a hash of
+/// the token the .wsgi puts in os.environ (never the token).
+fn startproject(venv: &Path, parent: &Path, name: &str) -> PathBuf {
+    std::fs::create_dir_all(parent).unwrap();
+    run_ok(
+        Command::new(venv.join("bin/django-admin"))
+            .args(["startproject", name])
+            .current_dir(parent),
+    );
+    let project = parent.join(name);
+    let settings = project.join(name).join("settings.py");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        text.replace("ALLOWED_HOSTS = []", "ALLOWED_HOSTS = ['*']")
+            + "\nSTATIC_ROOT = BASE_DIR.parent / 'static'\n",
+    )
+    .unwrap();
+    let urls = project.join(name).join("urls.py");
+    let text = std::fs::read_to_string(&urls).unwrap();
+    std::fs::write(
+        &urls,
+        text.replace(
+            "from django.urls import path",
+            "import hashlib, os\nfrom django.http import HttpResponse\nfrom django.urls import path",
+        )
+        .replace(
+            "urlpatterns = [",
+            &format!("def token(request):\n    t = os.environ.get('LEGACY_SECRET_TOKEN', '')\n    return HttpResponse(hashlib.sha256(t.encode()).hexdigest() + '\\n')\n\n\
+             def home(request):\n    from django.conf import settings\n    return HttpResponse('{name} home, urls ' + settings.ROOT_URLCONF + ', script ' + request.META.get('SCRIPT_NAME', '') + '\\n')\n\n\
+             urlpatterns = [\n    path('', home),\n    path('token/', token),"),
+        ),
+    )
+    .unwrap();
+    project
+}
+
+fn enable_module(apache: &ApacheInstance, name: &str) {
+    let conf = apache.confdir();
+    for ext in ["load", "conf"] {
+        let src = conf.join(format!("mods-available/{name}.{ext}"));
+        let link = conf.join(format!("mods-enabled/{name}.{ext}"));
+        if src.exists() && !link.exists() {
+            symlink(format!("../mods-available/{name}.{ext}"), link).unwrap();
+        }
+    }
+}
+
+/// GET `url` for `name` on `port` (https through --resolve, the CA trusted): status, body.
+fn get(scheme: &str, name: &str, port: u16, path: &str, ca: &Path) -> (u16, String) {
+    let o = Command::new("curl")
+        .args(["-s", "--max-time", "20", "-w", "\n%{http_code}", "--cacert"])
+        .arg(ca)
+        .arg("--resolve")
+        .arg(format!("{name}:{port}:127.0.0.1"))
+        .arg(format!("{scheme}://{name}:{port}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    // The blog example names its process: the one line that differs between two daemons.
+    let body: Vec<&str> = body.lines().filter(|l| !l.starts_with("pid: ")).collect();
+    (code.trim().parse().unwrap_or(0), body.join("\n"))
+}
+
+struct Legacy {
+    lab: Lab,
+    apache: ApacheInstance,
+    _dir: tempfile::TempDir,
+    base: PathBuf,
+    http: u16,
+    https: u16,
+    ca: PathBuf,
+    /// The hand-written files, with their content.
+    files: Vec<(PathBuf, String)>,
+}
+
+/// The three sites, running in one Apache instance.
+fn legacy() -> Legacy {
+    let lab = Lab::start();
+    let apache = ApacheInstance::new();
+    std::fs::create_dir_all("/srv/wsgictl-tests").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("legacy")
+        .tempdir_in("/srv/wsgictl-tests")
+        .unwrap();
+    let base = dir.path().to_path_buf();
+    sh(&format!("chmod 0755 '{}'", base.display()));
+    let (http, https) = (free_port(), free_port());
+    let b = base.display().to_string();
+
+    // Three venvs at once (pip shares its cache).
+    let venvs: Vec<_> = [
+        ("legacy1/venv", "Django>=4.2,<5.3"),
+        ("legacy2/venv", "Django>=4.2,<5.3"),
+        ("legacy3/venv", "Django>=4.2,<5.3"),
+    ]
+    .into_iter()
+    .map(|(d, r)| {
+        let d = base.join(d);
+        std::thread::spawn(move || venv(&d, r))
+    })
+    .collect();
+    for v in venvs {
+        v.join().unwrap();
+    }
+
+    // 1: daemon mode; the .wsgi adds the venv with site.addsitedir and sets os.environ;
+    // python-path=…/site-packages, Order allow,deny, continuations, a SetEnv secret, a Header.
+    let p1 = startproject(&base.join("legacy1/venv"), &base.join("legacy1"), "mysite");
+    let wsgi1 = base.join("legacy1/apache/mysite.wsgi");
+    std::fs::create_dir_all(wsgi1.parent().unwrap()).unwrap();
+    let sp = |n: &str| {
+        let lib = base.join(format!("{n}/venv/lib"));
+        let py = std::fs::read_dir(&lib).unwrap().next().unwrap().unwrap();
+        py.path().join("site-packages").display().to_string()
+    };
+    std::fs::write(
+        &wsgi1,
+        format!(
+            "import os\nimport site\nimport sys\n\nsite.addsitedir('{sp}')\nsys.path.insert(0, '{p}')\n\
+             os.environ['DJANGO_SETTINGS_MODULE'] = 'mysite.settings'\nos.environ['LEGACY_SECRET_TOKEN'] = '{WSGI_TOKEN}'\n\n\
+             from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n",
+            sp = sp("legacy1"),
+            p = p1.display()
+        ),
+    )
+    .unwrap();
+    let site1 = format!(
+        "<VirtualHost *:{http}>\n    ServerName legacy1.example.com\n    ServerAlias www.legacy1.example.com\n\n\
+         \tWSGIDaemonProcess legacy1 user=www-data group=www-data \\\n        processes=2 threads=4 \\\n        python-path={p}:{sp}\n\
+         \tWSGIProcessGroup legacy1\n    WSGIScriptAlias / {b}/legacy1/apache/mysite.wsgi\n\
+         \x20   <Directory {b}/legacy1/apache>\n        <Files mysite.wsgi>\n            Order allow,deny\n            Allow from all\n            Require all granted\n        </Files>\n    </Directory>\n\
+         \x20   SetEnv DJANGO_SETTINGS_MODULE mysite.settings\n    SetEnv LEGACY_API_KEY \"{SETENV_KEY}\"\n    SetEnv LEGACY_MODE blue\n\
+         \x20   Header set X-Legacy \"one\"\n    <IfDefine MOD_WSGI_3>\n        WSGIReloadMechanism Process\n    </IfDefine>\n    ErrorLog ${{APACHE_LOG_DIR}}/legacy1-error.log\n</VirtualHost>\n",
+        p = p1.display(),
+        sp = sp("legacy1"),
+    )
+    // CRLF line endings, as an editor on another system left them.
+    .replace('\n', "\r\n");
+
+    // 2: embedded mode under /app, the server-wide WSGIPythonHome/WSGIPythonPath in the site
+    // file, a DocumentRoot with its own page, collected static files.
+    let p2 = startproject(&base.join("legacy2/venv"), &base.join("legacy2"), "portal");
+    std::fs::create_dir_all(base.join("legacy2/www")).unwrap();
+    std::fs::write(base.join("legacy2/www/index.html"), "legacy2 home\n").unwrap();
+    std::fs::create_dir_all(base.join("legacy2/static")).unwrap();
+    std::fs::write(
+        base.join("legacy2/static/legacy.css"),
+        "body { color: teal }\n",
+    )
+    .unwrap();
+    let site2 = format!(
+        "WSGIPythonHome {b}/legacy2/venv\nWSGIPythonPath {p}\n\n<VirtualHost *:{http}>\n  ServerName legacy2.example.com\n  DocumentRoot {b}/legacy2/www\n\
+         \x20 <Directory {b}/legacy2/www>\n    Require all granted\n  </Directory>\n  WSGIScriptAlias /app {p}/portal/wsgi.py\n\
+         \x20 <Directory {p}/portal>\n    <Files wsgi.py>\n      Require all granted\n    </Files>\n  </Directory>\n\
+         \x20 Alias /static/ {b}/legacy2/static/\n  <Directory {b}/legacy2/static>\n    Require all granted\n  </Directory>\n</VirtualHost>",
+        p = p2.display()
+    );
+
+    // 3: daemon mode on :80 and :443 with a certificate already there, the blog example's
+    // code, a .wsgi that sets its environment, certbot's options-ssl-apache.conf.
+    let p3 = base.join("legacy3/blog");
+    sh(&format!(
+        "cp -r '{}' '{}'",
+        root().join("examples/single-app/blog").display(),
+        p3.display()
+    ));
+    std::fs::create_dir_all(base.join("legacy3/wsgi")).unwrap();
+    std::fs::write(
+        base.join("legacy3/wsgi/blog.wsgi"),
+        format!(
+            "import os\nos.environ.setdefault('DJANGO_SECRET_KEY', '{LEGACY3_SECRET}')\nos.environ['BLOG_GREETING'] = 'hello legacy3'\n\
+             os.environ['DJANGO_ALLOWED_HOSTS'] = 'legacy3.example.com'\nos.environ['DJANGO_STATIC_ROOT'] = '{b}/legacy3/static'\nfrom blog.wsgi import application\n"
+        ),
+    )
+    .unwrap();
+    let ca = Ca::new(&base.join("ca"));
+    let (cert, key) = ca.issue_valid("legacy3", &["legacy3.example.com"], 90);
+    std::fs::create_dir_all(base.join("letsencrypt")).unwrap();
+    std::fs::write(
+        base.join("letsencrypt/options-ssl-apache.conf"),
+        "# certbot's file\nSSLEngine on\nSSLProtocol all -SSLv2 -SSLv3 -TLSv1 -TLSv1.1\nSSLHonorCipherOrder off\nSSLSessionTickets off\nSSLOptions +StrictRequire\n",
+    )
+    .unwrap();
+    let site3 = format!(
+        "Define LEGACY3 {b}/legacy3\nWSGIDaemonProcess legacy3 user=www-data python-home=${{LEGACY3}}/venv python-path=${{LEGACY3}}/blog processes=1 threads=8\n\n\
+         <VirtualHost *:{http}>\n    ServerName legacy3.example.com\n    WSGIProcessGroup legacy3\n    WSGIScriptAlias / ${{LEGACY3}}/wsgi/blog.wsgi\n\
+         \x20   <Directory ${{LEGACY3}}/wsgi>\n        Require all granted\n    </Directory>\n</VirtualHost>\n\n\
+         <IfModule mod_ssl.c>\n<VirtualHost *:{https}>\n    ServerName legacy3.example.com\n    WSGIScriptAlias / ${{LEGACY3}}/wsgi/blog.wsgi process-group=legacy3 application-group=%{{GLOBAL}}\n\
+         \x20   <Directory ${{LEGACY3}}/wsgi>\n        Require all granted\n    </Directory>\n    SSLCertificateFile \"{cert}\"\n    SSLCertificateKeyFile \"{key}\"\n\
+         \x20   Include {b}/letsencrypt/options-ssl-apache.conf\n</VirtualHost>\n</IfModule>\n",
+        cert = cert.display(),
+        key = key.display(),
+    );
+
+    let conf = apache.confdir().to_path_buf();
+    std::fs::write(
+        conf.join("ports.conf"),
+        format!("Listen {http}\n<IfModule ssl_module>\n\tListen {https}\n</IfModule>\n"),
+    )
+    .unwrap();
+    for m in ["headers", "ssl", "socache_shmcb"] {
+        enable_module(&apache, m);
+    }
+    let mut files = Vec::new();
+    for (name, text) in [("legacy1", site1), ("legacy2", site2), ("legacy3", site3)] {
+        let path = conf.join(format!("sites-available/{name}.conf"));
+        std::fs::write(&path, &text).unwrap();
+        symlink(
+            format!("../sites-available/{name}.conf"),
+            conf.join(format!("sites-enabled/{name}.conf")),
+        )
+        .unwrap();
+        files.push((path, text));
+    }
+    apache.start();
+    Legacy {
+        lab,
+        apache,
+        _dir: dir,
+        base,
+        http,
+        https,
+        ca: ca.cert.clone(),
+        files,
+    }
+}
+
+/// What the three sites answer: (what, status, body).
+fn answers(l: &Legacy) -> Vec<(String, u16, String)> {
+    let ca = &l.ca;
+    [
+        ("http", "legacy1.example.com", l.http, "/"),
+        ("http", "legacy1.example.com", l.http, "/token/"),
+        ("http", "legacy2.example.com", l.http, "/app/"),
+        ("http", "legacy2.example.com", l.http, "/"),
+        ("http", "legacy2.example.com", l.http, "/static/legacy.css"),
+        ("https", "legacy3.example.com", l.https, "/"),
+    ]
+    .into_iter()
+    .map(|(s, n, p, path)| {
+        let (code, body) = get(s, n, p, path, ca);
+        (format!("{s}://{n}{path}"), code, body)
+    })
+    .collect()
+}
+
+#[test]
+fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
+    let l = legacy();
+    let before = answers(&l);
+    for (what, code, body) in &before {
+        assert_eq!(
+            *code,
+            200,
+            "{what} before import: {body}\n{}",
+            l.apache.error_log()
+        );
+    }
+    assert_eq!(before[0].2, "mysite home, urls mysite.urls, script ");
+    assert_eq!(before[2].2, "portal home, urls portal.urls, script /app");
+    assert!(
+        before[5].2.contains("greeting: hello legacy3"),
+        "{}",
+        before[5].2
+    );
+
+    let site = l.base.join("site.kdl");
+    std::fs::write(
+        &site,
+        format!(
+            "host \"lab\" {{\n    address \"127.0.0.1\"\n    port {}\n    user \"{}\"\n    sudo #true\n    apache {{\n        confdir \"{}\"\n    }}\n}}\n",
+            l.lab.port,
+            crate::support::lab::USER,
+            l.apache.confdir().display()
+        ),
+    )
+    .unwrap();
+    let s = site.to_str().unwrap();
+    let host_block = std::fs::read_to_string(&site).unwrap();
+    // --keep-as-is, written elsewhere: SetEnv stays SetEnv (out of os.environ), an embedded
+    // app keeps one process; the secrets still go to their files, never into the vhost.
+    let kept = l.base.join("kept.kdl");
+    let o = l.lab.wsgictl(
+        &[
+            "import",
+            "-f",
+            s,
+            "--host",
+            "lab",
+            "--keep-as-is",
+            "--out",
+            kept.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    let kept_text = std::fs::read_to_string(&kept).unwrap();
+    for v in [WSGI_TOKEN, SETENV_KEY, LEGACY3_SECRET] {
+        assert!(
+            !all(&o).contains(v) && !kept_text.contains(v),
+            "a secret is printed or in the manifest"
+        );
+    }
+    let legacy2 = &kept_text[kept_text.find("app \"legacy2\"").unwrap()..];
+    assert!(
+        legacy2.contains("daemon {\n        processes 1\n"),
+        "{legacy2}"
+    );
+    assert!(kept_text.contains("SetEnv LEGACY_MODE blue"), "{kept_text}");
+    assert_eq!(
+        std::fs::read_to_string(&site).unwrap(),
+        host_block,
+        "--out must leave the manifest alone"
+    );
+
+    let fetched = l.base.join("fetched");
+    let o = l.lab.wsgictl(
+        &[
+            "import",
+            "-f",
+            s,
+            "--host",
+            "lab",
+            "--fetch-source",
+            fetched.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let import_out = all(&o);
+    assert_eq!(o.status.code(), Some(0), "{import_out}");
+    let manifest = std::fs::read_to_string(&site).unwrap();
+    let report = std::fs::read_to_string(l.base.join("import-lab.report")).unwrap();
+
+    // The manifest: one block per site, each with where it came from.
+    for (name, line) in [
+        ("legacy1", "server-name \"legacy1.example.com\""),
+        ("legacy2", "mount \"/app\""),
+        ("legacy3", "http-port"),
+    ] {
+        assert!(manifest.contains(&format!("app \"{name}\"")), "{manifest}");
+        assert!(manifest.contains(line), "{line}\n{manifest}");
+    }
+    let enabled1 = l.apache.confdir().join("sites-enabled/legacy1.conf");
+    assert!(
+        manifest
+            .lines()
+            .any(|line| line.starts_with("//   WSGIScriptAlias ")
+                && line.ends_with(&format!("{}:9", enabled1.display()))),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains(&format!(
+            "venv {{\n        path \"{}/legacy1/venv\"",
+            l.base.display()
+        )),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("Header set X-Legacy \"one\""),
+        "{manifest}"
+    );
+    assert!(manifest.contains("LEGACY_MODE \"blue\""), "{manifest}");
+    assert!(
+        manifest.contains(&format!("replaces \"{}\"", l.files[2].0.display())),
+        "{manifest}"
+    );
+    // The report: each change with why.
+    for needle in [
+        "embedded mode (no daemon process group)",
+        "[embedded-fallback-no-process-group]",
+        "[apache22-access-syntax]",
+        "[python-home-not-venv-root]",
+        "`SetEnv DJANGO_SETTINGS_MODULE mysite.settings` never reaches os.environ",
+        "certbot's options-ssl-apache.conf",
+        "redirects it to https (301, with mod_rewrite",
+        "`Header set X-Legacy \"one\"` → apache-raw",
+    ] {
+        assert!(report.contains(needle), "{needle}\n{report}");
+    }
+    // Secrets: in 0600 files only.
+    for (file, value) in [
+        ("legacy1.LEGACY_SECRET_TOKEN", WSGI_TOKEN),
+        ("legacy1.LEGACY_API_KEY", SETENV_KEY),
+        ("legacy3.DJANGO_SECRET_KEY", LEGACY3_SECRET),
+    ] {
+        let path = l.base.join("secrets").join(file);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{file}: {e}\n{manifest}"));
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{value}\n")
+        );
+    }
+    let no_secret = |what: &str, text: &str| {
+        for v in [WSGI_TOKEN, SETENV_KEY, LEGACY3_SECRET] {
+            assert!(!text.contains(v), "a secret is in {what}:\n{text}");
+        }
+    };
+    no_secret("import's output", &import_out);
+    no_secret("the manifest", &manifest);
+    no_secret("the report", &report);
+
+    let o = l.lab.wsgictl(&["check", "-f", s], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+
+    // The first plan: only what the report lists; the venvs are the sites' own, kept.
+    let o = l
+        .lab
+        .wsgictl(&["plan", "-f", s, "--detailed-exitcode"], &[]);
+    let plan = all(&o);
+    assert_eq!(o.status.code(), Some(2), "{plan}");
+    no_secret("the plan", &plan);
+    for (path, _) in &l.files {
+        assert!(
+            plan.contains(&format!("- replaced:{}", path.display())),
+            "{plan}"
+        );
+    }
+    for app in ["legacy1", "legacy2", "legacy3"] {
+        assert!(
+            !plan.contains(&format!("venv:{app} ")),
+            "the venv of {app} is rebuilt:\n{plan}"
+        );
+    }
+
+    let o = l.lab.wsgictl(&["apply", "-f", s, "--yes"], &[]);
+    let applied = all(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{applied}\n{}",
+        l.apache.error_log()
+    );
+    no_secret("apply's output", &applied);
+    let after = answers(&l);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(
+            b,
+            a,
+            "{} answers otherwise after import\n{}",
+            b.0,
+            l.apache.error_log()
+        );
+    }
+    // The plain-HTTP side of legacy3 now redirects, as the report said.
+    let (code, _) = get("http", "legacy3.example.com", l.http, "/", &l.ca);
+    assert_eq!(code, 301);
+
+    // The hand-written files are disabled and kept, root-only.
+    for (path, text) in &l.files {
+        let name = path.file_name().unwrap();
+        assert!(!path.exists(), "{} is still there", path.display());
+        assert!(!l.apache.confdir().join("sites-enabled").join(name).exists());
+        let kept = PathBuf::from(format!("/var/lib/wsgictl/replaced{}", path.display()));
+        assert_eq!(&std::fs::read_to_string(&kept).unwrap(), text);
+        let dir = std::fs::metadata(kept.parent().unwrap()).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&dir.permissions()) & 0o777,
+            0o700
+        );
+    }
+
+    let o = l
+        .lab
+        .wsgictl(&["plan", "-f", s, "--detailed-exitcode"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+}
