@@ -502,3 +502,93 @@ fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
         .wsgictl(&["plan", "-f", s, "--detailed-exitcode"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
 }
+
+/// Real-world shapes, purely: each folder of tests/fixtures/import/sites holds the files
+/// Apache reads (`sites-enabled__x.conf` is /etc/apache2/sites-enabled/x.conf; without an
+/// `apache2.conf`, one that includes them all) and, as `read.txt`, what the second round trip
+/// answered. The app blocks and the report are snapshots.
+#[test]
+fn real_world_vhost_shapes_import_to_their_snapshot() {
+    use wsgictl::import::{dump, remote, site, write};
+    let cases = std::fs::read_dir(fixture("import/sites")).unwrap();
+    let mut names: Vec<PathBuf> = cases.map(|e| e.unwrap().path()).collect();
+    names.sort();
+    assert!(names.len() >= 8);
+    let mut modules =
+        dump::modules(&std::fs::read_to_string(fixture("import/debian12-M.txt")).unwrap());
+    // A host with certbot has mod_ssl (and mod_rewrite, mod_headers).
+    for m in ["ssl_module", "rewrite_module", "headers_module"] {
+        modules.insert(m.to_string());
+    }
+    for case in names {
+        let name = case.file_name().unwrap().to_str().unwrap().to_string();
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&case)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+            .map(|p| {
+                let f = p.file_name().unwrap().to_str().unwrap().replace("__", "/");
+                (format!("/etc/apache2/{f}"), std::fs::read(&p).unwrap())
+            })
+            .collect();
+        files.sort();
+        let main = "/etc/apache2/apache2.conf".to_string();
+        if !files.iter().any(|(f, _)| *f == main) {
+            files.insert(
+                0,
+                (
+                    main.clone(),
+                    b"IncludeOptional sites-enabled/*.conf\n".to_vec(),
+                ),
+            );
+        } else {
+            let k = files.iter().position(|(f, _)| *f == main).unwrap();
+            let m = files.remove(k);
+            files.insert(0, m);
+        }
+        let include_line = String::from_utf8_lossy(&files[0].1)
+            .lines()
+            .position(|l| l.contains("Include"))
+            .map_or(1, |k| k + 1);
+        let mut apache = remote::Apache {
+            modules: modules.clone(),
+            ..Default::default()
+        };
+        apache.run.user = Some("www-data".into());
+        for (k, (f, bytes)) in files.iter().enumerate() {
+            apache.includes.push(dump::Include {
+                file: f.clone(),
+                depth: usize::from(k > 0),
+                at_line: (k > 0).then_some(include_line),
+            });
+            apache.files.insert(f.clone(), bytes.clone());
+        }
+        let read = std::fs::read_to_string(case.join("read.txt"))
+            .map(|t| remote::parse_read(&t, "n"))
+            .unwrap_or_default();
+        let (config, found) = wsgictl::import::configuration(&apache);
+        let imported =
+            wsgictl::import::apps(&apache, &config, &found, &read, site::Options::default());
+        let mut out = String::new();
+        for app in &imported.apps {
+            let n = app.name.clone();
+            let paths = write::Paths {
+                source: format!("./src/{n}"),
+                requirements: format!("./imported/web1/{n}/requirements.txt"),
+                secret: Box::new(move |s| format!("./secrets/{n}.{s}")),
+            };
+            out.push_str(&write::app_block(app, "web1", &paths, "import-web1.report"));
+            out.push('\n');
+            // Every block loads as KDL.
+            let block = write::app_block(app, "web1", &paths, "r");
+            block
+                .parse::<kdl::KdlDocument>()
+                .unwrap_or_else(|e| panic!("{name}: {e:?}\n{block}"));
+        }
+        out.push_str(&write::report("web1", &imported, true));
+        for secret in ["hunter2", "pa55word"] {
+            assert!(!out.contains(secret), "{name}: a secret is shown:\n{out}");
+        }
+        insta::assert_snapshot!(format!("import__{name}"), out);
+    }
+}

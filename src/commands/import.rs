@@ -8,7 +8,7 @@
 
 use crate::cli::{Cli, ImportArgs};
 use crate::exit::ExitStatus;
-use crate::import::{conditions, remote, site, tree, vhosts, write};
+use crate::import::{remote, site, write};
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use std::path::{Path, PathBuf};
@@ -49,45 +49,22 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
                 transport.describe()
             )
         })?;
-    let mut env = conditions::Env {
-        modules: apache.modules.clone(),
-        defines: apache.run.defines.clone(),
-    };
-    if env.modules.is_empty() {
-        env.modules.insert("wsgi_module".into());
-    }
-    let config = tree::build(&apache.includes, &apache.files, &env);
-    let found = vhosts::find(&config.nodes);
+    let (config, found) = crate::import::configuration(&apache);
 
     // Round trip 2: the .wsgi files, projects, venvs and document roots they point at.
     let asks = site::asks(&found);
     let nonce = crate::facts::nonce()?;
     let o = transport.run_script(&remote::read_script(&nonce, &asks), host.sudo)?;
     let read = remote::parse_read(&String::from_utf8_lossy(&o.output), &nonce);
-    let apache_user = apache.run.user.clone().unwrap_or_else(|| "www-data".into());
-    let mut imported = site::interpret(
+    let mut imported = crate::import::apps(
+        &apache,
+        &config,
         &found,
         &read,
-        &apache.real,
-        &apache_user,
         site::Options {
             keep_as_is: args.keep_as_is,
         },
     );
-    for p in &config.problems {
-        imported.report.todo.push(site::Entry {
-            text: format!(
-                "{}: {}",
-                match p.severity {
-                    crate::import::lexer::Severity::Error => "error",
-                    crate::import::lexer::Severity::Warning => "warning",
-                },
-                p.message
-            ),
-            at: Some(p.at.clone()),
-            scenario: None,
-        });
-    }
     // Names the manifest already has stay theirs.
     let taken: Vec<String> = m.apps.iter().map(|a| a.name.value.clone()).collect();
     for k in 0..imported.apps.len() {

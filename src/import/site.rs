@@ -168,11 +168,22 @@ fn project_candidates(v: &WsgiVhost) -> Vec<String> {
         .collect();
     let script = v.script.trim_end_matches('/');
     if let Some(d) = parent(script) {
-        out.push(d.clone());
-        if let Some(dd) = parent(&d).filter(|dd| dd != "/") {
-            out.push(dd);
+        let grand = parent(&d).filter(|dd| dd != "/");
+        // Django's own layout: PROJECT/PACKAGE/wsgi.py.
+        if script.ends_with("/wsgi.py")
+            && let Some(g) = &grand
+        {
+            out.push(g.clone());
         }
+        out.push(d.clone());
+        out.extend(grand);
     }
+    let mut seen = Vec::new();
+    out.retain(|p| {
+        let new = !seen.contains(p);
+        seen.push(p.clone());
+        new
+    });
     out
 }
 
@@ -255,7 +266,8 @@ fn app_name(v: &WsgiVhost, taken: &[String]) -> String {
                 .as_deref()
                 .and_then(|s| s.trim_start_matches("www.").split('.').next())
                 .map(|s| {
-                    s.chars()
+                    let dashed: String = s
+                        .chars()
                         .map(|c| {
                             if c.is_ascii_alphanumeric() {
                                 c.to_ascii_lowercase()
@@ -263,7 +275,12 @@ fn app_name(v: &WsgiVhost, taken: &[String]) -> String {
                                 '-'
                             }
                         })
-                        .collect::<String>()
+                        .collect();
+                    dashed
+                        .split('-')
+                        .filter(|p| !p.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("-")
                 })
                 .filter(|s| valid_app_name(s))
         })
@@ -480,6 +497,20 @@ fn one(
         .find(|v| v.certificate.is_some())
         .copied()
         .unwrap_or(g[0]);
+    // A daemon group defined in one vhost serves the other vhosts of the same name (certbot's
+    // copy of a vhost leaves `WSGIDaemonProcess` in the original).
+    let merged;
+    let lead = if lead.daemon.is_none() && lead.group.is_some() {
+        let mut m = lead.clone();
+        m.daemon = g
+            .iter()
+            .filter(|v| v.group == lead.group)
+            .find_map(|v| v.daemon.clone());
+        merged = m;
+        &merged
+    } else {
+        lead
+    };
     let mut app = App {
         name: app_name(lead, taken),
         server_name: lead.server_name.clone().unwrap_or_default(),
@@ -489,6 +520,15 @@ fn one(
         ..Default::default()
     };
     let r = &mut app.report;
+    if !app.server_name.is_empty()
+        && crate::manifest::rules::server_name(&app.server_name, false).is_err()
+    {
+        r.todo.push(entry(
+            format!("the server name {:?} is not a valid DNS name: write the name the site answers to in `server-name`", app.server_name),
+            lead.at.as_ref(),
+            None,
+        ));
+    }
     if app.server_name.is_empty() {
         app.server_name = "localhost".into();
         r.todo.push(entry(
@@ -547,10 +587,20 @@ fn one(
             ));
         }
     }
-    if lead.mount != "/" {
-        r.recognised.push(entry(
-            format!("mounted at {} → `mount \"{}\"`", lead.mount, lead.mount),
-            lead.script_at.as_ref(),
+    if lead.address != "*" && lead.address != "_default_" {
+        r.changes.push(entry(
+            format!(
+                "the vhost answered on {} only; wsgictl's answers on every address (*:{})",
+                lead.address, lead.port
+            ),
+            lead.at.as_ref(),
+            None,
+        ));
+    }
+    for (t, at) in g.iter().flat_map(|v| v.translated.iter()) {
+        r.changes.push(entry(
+            format!("the access rules on the script's directory guarded the app: they follow it to its URL → apache-raw `{}`", t.lines().next().unwrap_or("")),
+            Some(at),
             None,
         ));
     }
@@ -589,6 +639,14 @@ fn one(
         o,
     };
     let (script, wsgi) = script_of(&mut app, &c);
+    if app.mount != "/" {
+        app.report.recognised.push(entry(
+            format!("mounted at {} → `mount \"{}\"`", lead.mount, app.mount),
+            lead.script_at.as_ref(),
+            None,
+        ));
+    }
+    secondary(&mut app, &c);
     let (project, pinfo) = project_and_settings(&mut app, &c, &script, wsgi.as_ref());
     venv_of(&mut app, &c, wsgi.as_ref());
     account(&mut app, &c);
@@ -621,6 +679,41 @@ struct Ctx<'a> {
     read: &'a Read,
     apache_user: &'a str,
     o: Options,
+}
+
+/// Other mounts of the vhost stay as written, with the daemon group they need when its
+/// definition would go with the file.
+fn secondary(app: &mut App, c: &Ctx<'_>) {
+    let Ctx { lead, found, .. } = *c;
+    for (url, group, at) in &lead.secondary {
+        let def = group.as_ref().and_then(|g| {
+            found
+                .globals
+                .daemons
+                .iter()
+                .find(|(n, _, d)| n == g && d.file == at.file)
+        });
+        if let Some((name, opts, dat)) = def {
+            let line = std::iter::once(format!("WSGIDaemonProcess {name}"))
+                .chain(
+                    opts.iter()
+                        .map(|(k, v)| format!("{k}={}", super::tree::quoted(v))),
+                )
+                .collect::<Vec<_>>()
+                .join(" ");
+            app.raw.insert(0, line);
+            app.report.kept.push(entry(
+                format!("`WSGIDaemonProcess {name}` → apache-raw (the mount at {url} needs it, and its file goes)"),
+                Some(dat),
+                None,
+            ));
+        }
+        app.report.not_imported.push(entry(
+            format!("the application mounted at {url} (same vhost) is kept as written, not managed by wsgictl: give it a vhost or a mount of its own and import it"),
+            Some(at),
+            None,
+        ));
+    }
 }
 
 fn at_line(script: &str, line: usize) -> At {
@@ -714,6 +807,19 @@ fn project_and_settings(
             Some("python-path-missing-project"),
         ));
     }
+    for (root, at) in c.g.iter().filter_map(|v| v.document_root.as_ref()) {
+        let root = root.trim_end_matches('/');
+        if [&project, &script.to_string()]
+            .iter()
+            .any(|p| p.starts_with(&format!("{root}/")) || *p == root)
+        {
+            r.todo.push(entry(
+                format!("the code ({project}) is below the DocumentRoot {root}: Apache can serve its files as they are, settings included; the releases are not, but the old directory stays where it is — move it out of the document root"),
+                Some(at),
+                Some("wsgi-script-not-found"),
+            ));
+        }
+    }
     app.project = project.clone();
     app.root = root_for(&project, &app.name);
     r.recognised.push(entry(
@@ -767,12 +873,22 @@ fn project_and_settings(
         (None, Some(s), _) => s.clone(),
         (None, None, [one]) => one.clone(),
         _ => {
+            // A guess, said as one: SetEnv's value (what the author meant), else the
+            // settings module next to the script's package.
+            let package = script
+                .strip_prefix(&format!("{project}/"))
+                .and_then(|rel| rel.rsplit_once('/'))
+                .map(|(pkg, _)| pkg.replace('/', "."));
+            let guess = settings_env
+                .map(|(_, v, _)| v.clone())
+                .or(package.map(|p| format!("{p}.settings")))
+                .unwrap_or_else(|| "settings".into());
             r.todo.push(entry(
-                "the settings module could not be found: set `django { settings \"…\" }`",
+                format!("the settings module could not be read from the .wsgi or manage.py: `{guess}` is a guess — check `django {{ settings }}`"),
                 lead.script_at.as_ref(),
                 None,
             ));
-            "settings".into()
+            guess
         }
     };
     r.recognised.push(entry(

@@ -16,6 +16,8 @@ use super::tree::{At, Directive, Node, walk};
 pub struct WsgiVhost {
     pub at: Option<At>,
     pub port: u16,
+    /// The address part of `<VirtualHost ADDR:PORT>` (`*`, `_default_`, an IP).
+    pub address: String,
     pub server_name: Option<String>,
     pub aliases: Vec<String>,
     /// `SSLEngine on` with these files.
@@ -42,6 +44,10 @@ pub struct WsgiVhost {
     pub dropped: Vec<(String, At)>,
     /// Apache 2.2 access control (`Order`, `Allow`, `Deny`) was found on the app's paths.
     pub old_access: Vec<At>,
+    /// Restrictions on the script's directory, rewritten for the app's URL (`<Location>`).
+    pub translated: Vec<(String, At)>,
+    /// Other `WSGIScriptAlias`es of the vhost, kept as written: (URL, process group).
+    pub secondary: Vec<(String, Option<String>, At)>,
 }
 
 /// A vhost that mounts no WSGI application.
@@ -226,8 +232,24 @@ fn vhost(head: &Directive, children: &[Node], found: &mut Found) {
         mount: mount.clone(),
         script: script.clone(),
         script_at: Some(primary.at.clone()),
+        address: head
+            .arg(0)
+            .and_then(|a| {
+                a.rsplit_once(':')
+                    .map(|(h, _)| h.to_string())
+                    .or(Some(a.to_string()))
+            })
+            .unwrap_or_else(|| "*".into()),
         ..Default::default()
     };
+    for d in scripts.iter().filter(|d| !std::ptr::eq(**d, primary)) {
+        let group = options(d.args.get(2..).unwrap_or(&[]))
+            .into_iter()
+            .find(|(k, _)| k == "process-group")
+            .map(|(_, g)| g);
+        v.secondary
+            .push((d.arg(0).unwrap_or("").to_string(), group, d.at.clone()));
+    }
     // The daemon group: the option, a Location or Directory that covers it, the vhost's.
     v.group = opt("process-group").or_else(|| {
         let mut best: Option<String> = None;
@@ -292,18 +314,71 @@ fn vhost(head: &Directive, children: &[Node], found: &mut Found) {
             .parent()
             .map(|p| p.display().to_string()),
     );
+    let others: Vec<String> = scripts
+        .iter()
+        .filter(|d| !std::ptr::eq(**d, primary))
+        .filter_map(|d| d.arg(1).map(str::to_string))
+        .collect();
+    let kept_root = (mount != "/")
+        .then(|| {
+            first("DocumentRoot")
+                .and_then(|d| d.arg(0))
+                .map(str::to_string)
+        })
+        .flatten();
+    let paths = Paths {
+        served: &served,
+        others: &others,
+        kept_root: kept_root.as_deref(),
+    };
     for n in children {
-        sort(n, &mut v, primary, &served, &static_like);
+        sort(n, &mut v, primary, &paths, &static_like);
+    }
+    // Certbot's redirect is dropped: its RewriteConds and a RewriteEngine nothing else uses go too.
+    if v.dropped
+        .iter()
+        .any(|(t, _)| t.starts_with("redirect to https"))
+    {
+        let redirect_lines: Vec<usize> = v
+            .dropped
+            .iter()
+            .filter(|(t, _)| t.starts_with("redirect to https"))
+            .map(|(_, at)| at.line)
+            .collect();
+        let rules_left = v.kept.iter().any(|(t, _)| t.starts_with("RewriteRule"));
+        let (gone, kept): (Vec<_>, Vec<_>) = v.kept.drain(..).partition(|(t, at)| {
+            let cond = t.starts_with("RewriteCond")
+                && redirect_lines
+                    .iter()
+                    .any(|l| *l > at.line && *l - at.line <= 4);
+            let engine = t.to_ascii_lowercase().starts_with("rewriteengine") && !rules_left;
+            cond || engine
+        });
+        v.kept = kept;
+        for (t, at) in gone {
+            v.dropped
+                .push((format!("`{t}`: part of the redirect to https"), at));
+        }
     }
     found.wsgi.push(v);
 }
 
 /// Where one top-level node of the vhost goes.
+/// The paths a vhost's sections are judged against.
+struct Paths<'a> {
+    /// What wsgictl serves itself (the script's directory, static and media).
+    served: &'a [String],
+    /// The scripts of the other `WSGIScriptAlias`es (kept as written, so their grants are).
+    others: &'a [String],
+    /// The DocumentRoot, when it is kept (the app is mounted below `/`).
+    kept_root: Option<&'a str>,
+}
+
 fn sort(
     n: &Node,
     v: &mut WsgiVhost,
     primary: &Directive,
-    served: &[String],
+    paths: &Paths<'_>,
     static_like: &dyn Fn(&str) -> bool,
 ) {
     let keep = |v: &mut WsgiVhost, n: &Node| {
@@ -406,10 +481,27 @@ fn sort(
             let wsgi_only = children.iter().all(|c| {
                 matches!(c, Node::Directive(x) if x.is("WSGIProcessGroup") || x.is("WSGIApplicationGroup"))
             });
+            let covers = |p: &str| !path.is_empty() && p.starts_with(&path);
+            let needed_by_others = head.is("Directory")
+                && (paths.others.iter().any(|o| covers(o)) || paths.kept_root.is_some_and(covers));
             let served = head.is("Directory")
-                && !path.is_empty()
-                && (primary.arg(1).unwrap_or("").starts_with(&path)
-                    || served.iter().any(|dir| dir.starts_with(&path)));
+                && !needed_by_others
+                && (covers(primary.arg(1).unwrap_or(""))
+                    || paths.served.iter().any(|dir| covers(dir)));
+            let restrictive_on_script = head.is("Directory")
+                && !needed_by_others
+                && covers(primary.arg(1).unwrap_or(""))
+                && walk(children).iter().all(|x| match x {
+                    Node::Directive(x) => {
+                        ACCESS.iter().any(|a| x.is(a))
+                            || x.name.starts_with("Auth")
+                            || x.is("Require")
+                    }
+                    Node::Section { head, .. } => {
+                        head.is("Files") || head.is("RequireAll") || head.is("RequireAny")
+                    }
+                    Node::Include { .. } => false,
+                });
             let access_only = |c: &[Node]| {
                 c.iter().all(|x| match x {
                     Node::Directive(x) => (ACCESS.iter().any(|a| x.is(a)) && permissive(x)) || x.is("WSGIProcessGroup") || x.is("WSGIApplicationGroup"),
@@ -432,6 +524,23 @@ fn sort(
                     ),
                     head.at.clone(),
                 ));
+            } else if restrictive_on_script {
+                // The restriction guarded the app: it follows it to its URL.
+                // `<Files>` cannot be in a `<Location>`: its lines guard the app itself.
+                let mut t = format!("<Location {}>\n", super::tree::quoted(&v.mount));
+                for c in children {
+                    match c {
+                        Node::Section { head, children } if head.is("Files") => {
+                            for f in children {
+                                t.push_str(&f.text(1));
+                            }
+                        }
+                        c => t.push_str(&c.text(1)),
+                    }
+                }
+                t.push_str("</Location>");
+                v.translated.push((t.clone(), head.at.clone()));
+                v.kept.push((t, head.at.clone()));
             } else {
                 keep(v, n);
             }
