@@ -592,3 +592,67 @@ fn real_world_vhost_shapes_import_to_their_snapshot() {
         insta::assert_snapshot!(format!("import__{name}"), out);
     }
 }
+
+/// `replaces` on its own: the hand-written vhost (with its own `Listen`) answers until an
+/// apply takes it over; a failed configtest puts it back, enabled, and it still answers; the
+/// next good apply moves it to the root-only backup and wsgictl listens on the port instead.
+#[test]
+fn a_replaced_file_is_put_back_by_a_failed_configtest_and_taken_over_by_the_next_apply() {
+    let site = crate::apply::Site::new(1, "");
+    let conf = site.apache.confdir().to_path_buf();
+    let old = conf.join("sites-available/old-app1.conf");
+    std::fs::create_dir_all(site.base.join("oldroot")).unwrap();
+    std::fs::write(site.base.join("oldroot/index.html"), "the old site\n").unwrap();
+    let text = format!(
+        "Listen {p}\n<VirtualHost *:{p}>\n    ServerName app1.example.com\n    DocumentRoot {b}/oldroot\n    <Directory {b}/oldroot>\n        Require all granted\n    </Directory>\n</VirtualHost>\n",
+        p = site.port,
+        b = site.base.display()
+    );
+    std::fs::write(&old, &text).unwrap();
+    let link = conf.join("sites-enabled/old-app1.conf");
+    symlink("../sites-available/old-app1.conf", &link).unwrap();
+    site.apache.start();
+    assert_eq!(site.get(1, "/"), (200, "the old site\n".to_string()));
+    crate::apply::edit(
+        &site.manifest,
+        "    secret \"DJANGO_SECRET_KEY\"",
+        &format!(
+            "    replaces \"{}\"\n    secret \"DJANGO_SECRET_KEY\"",
+            old.display()
+        ),
+    );
+
+    site.break_vhost_template();
+    let o = site.apply();
+    assert_ne!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(all(&o).contains("NoSuchDirective"), "{}", all(&o));
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), text);
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        PathBuf::from("../sites-available/old-app1.conf")
+    );
+    assert_eq!(site.get(1, "/"), (200, "the old site\n".to_string()));
+
+    // The template fixed: the takeover goes through, and wsgictl's file listens on the port.
+    let t = std::fs::read_to_string(&site.manifest).unwrap();
+    std::fs::write(&site.manifest, t.replace("templates \"./templates\"\n", "")).unwrap();
+    let o = site.applied();
+    assert!(
+        all(&o).contains(&format!("- replaced:{}", old.display())),
+        "{}",
+        all(&o)
+    );
+    let (code, body) = site.get(1, "/");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.starts_with("blog: hello from Django"), "{body}");
+    assert!(!old.exists() && std::fs::symlink_metadata(&link).is_err());
+    let kept = PathBuf::from(format!("/var/lib/wsgictl/replaced{}", old.display()));
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), text);
+    let host_conf = std::fs::read_to_string(conf.join("conf-available/wsgictl.conf")).unwrap();
+    assert!(
+        host_conf.contains(&format!("Listen {}", site.port)),
+        "{host_conf}"
+    );
+    let o = site.wsgictl("plan", &["--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+}

@@ -594,8 +594,14 @@ fn op_script(
                  \x20 [ \"$(readlink -f {current})\" != \"$(readlink -f \"$rel\")\" ] || fail release \"$rel is the running release\"\n\
                  \x20 rm -rf \"$rel\" || fail release\n\
                  fi\n\
-                 mkdir \"$rel\" && chmod 0755 \"$rel\" || fail release\n"
+                 mkdir \"$rel\" && chmod 0755 \"$rel\" || fail release\ncr_{ci}=1\n"
             );
+            // A run that fails after this removes the release again (its files were put back
+            // one by one, so what is left is no release): the next plan makes it anew instead
+            // of switching to a husk. Restore runs newest first: `current` is back by then.
+            restore.push(format!(
+                "[ -z \"${{cr_{ci}:-}}\" ] || [ \"$(readlink -f {current})\" = \"$(readlink -f {rel})\" ] || undo {rel} rm -rf {rel}"
+            ));
             match from {
                 Some(ReleaseBase::Release { dir: base }) => {
                     let _ = writeln!(
