@@ -656,3 +656,33 @@ fn a_replaced_file_is_put_back_by_a_failed_configtest_and_taken_over_by_the_next
     let o = site.wsgictl("plan", &["--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
 }
+
+/// A configuration Apache itself refuses is not imported: the error is Apache's own, with
+/// its file and line, and nothing is written locally.
+#[test]
+fn a_configuration_apache_refuses_is_not_imported() {
+    let lab = Lab::start();
+    let apache = ApacheInstance::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        apache.confdir().join("sites-enabled/broken.conf"),
+        "<VirtualHost *:80>\n    ServerName broken.example.com\n    WSGIReloadMechanism Process\n</VirtualHost>\n",
+    )
+    .unwrap();
+    let site = dir.path().join("site.kdl");
+    let host = format!(
+        "host \"lab\" {{\n    address \"127.0.0.1\"\n    port {}\n    user \"{}\"\n    sudo #true\n    apache {{\n        confdir \"{}\"\n    }}\n}}\n",
+        lab.port,
+        crate::support::lab::USER,
+        apache.confdir().display()
+    );
+    std::fs::write(&site, &host).unwrap();
+    let o = lab.wsgictl(&["import", "-f", site.to_str().unwrap(), "--host", "lab"], &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("Apache's own configuration test fails"), "{out}");
+    assert!(out.contains("broken.conf"), "{out}");
+    assert!(out.contains("Invalid command 'WSGIReloadMechanism'"), "{out}");
+    assert_eq!(std::fs::read_to_string(&site).unwrap(), host);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
