@@ -677,12 +677,21 @@ fn a_configuration_apache_refuses_is_not_imported() {
         apache.confdir().display()
     );
     std::fs::write(&site, &host).unwrap();
-    let o = lab.wsgictl(&["import", "-f", site.to_str().unwrap(), "--host", "lab"], &[]);
+    let o = lab.wsgictl(
+        &["import", "-f", site.to_str().unwrap(), "--host", "lab"],
+        &[],
+    );
     let out = all(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("Apache's own configuration test fails"), "{out}");
+    assert!(
+        out.contains("Apache's own configuration test fails"),
+        "{out}"
+    );
     assert!(out.contains("broken.conf"), "{out}");
-    assert!(out.contains("Invalid command 'WSGIReloadMechanism'"), "{out}");
+    assert!(
+        out.contains("Invalid command 'WSGIReloadMechanism'"),
+        "{out}"
+    );
     assert_eq!(std::fs::read_to_string(&site).unwrap(), host);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }

@@ -4,7 +4,8 @@
 # request.
 #   wsgi     the .wsgi read with the host's python3 (ast: never run)
 #   project  a project directory: manage.py (read like a .wsgi), its settings packages
-#   venv     pyvenv.cfg, the real interpreter, the installed distributions (never run)
+#   venv     pyvenv.cfg, the real interpreter, who controls it, the installed distributions
+#            (never run)
 #   dir      the scripts in a WSGIScriptAlias directory, each read like a .wsgi
 #   htaccess every .htaccess below a DocumentRoot (three levels), in base64
 #   exists   whether the path exists
@@ -36,6 +37,8 @@ answer() {
       if [ -f "$path/pyvenv.cfg" ]; then
         sed 's/^/cfg=/' "$path/pyvenv.cfg"
         echo "python=$(readlink -f "$path/bin/python")"
+        u=$(untrusted "$path/bin/python")
+        [ -z "$u" ] || echo "untrusted=$u"
         for d in "$path"/lib/python*/site-packages/*.dist-info; do
           [ -d "$d" ] && echo "dist=${d##*/}"
         done

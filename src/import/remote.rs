@@ -134,9 +134,10 @@ impl Ask {
 /// Round trip 2. Paths with a newline cannot be asked (Apache's own lines hold none).
 pub fn read_script(nonce: &str, asks: &[Ask]) -> String {
     let mut s = format!(
-        "nonce={}\nreader={}\n{READ}",
+        "nonce={}\nreader={}\n{}{READ}",
         q(nonce),
-        q(super::wsgi::PROGRAM)
+        q(super::wsgi::PROGRAM),
+        crate::facts::script::UNTRUSTED
     );
     s.push_str(
         "while IFS=' ' read -r kind path; do answer \"$kind\" \"$path\"; done <<'WSGICTL_ASKS'\n",
@@ -163,6 +164,8 @@ pub struct VenvInfo {
     pub python: Option<String>,
     /// `name==version` of each installed distribution.
     pub packages: Vec<String>,
+    /// `path owner mode` of what someone other than root controls on the way to `bin/python`.
+    pub untrusted: Option<String>,
 }
 
 /// A project directory.
@@ -251,6 +254,7 @@ pub fn parse_read(output: &str, nonce: &str) -> Read {
                                 }
                             }
                             "python" => v.python = Some(val).filter(|p| !p.is_empty()),
+                            "untrusted" => v.untrusted = Some(val),
                             "dist" => {
                                 if let Some(pkg) = dist_requirement(&val) {
                                     v.packages.push(pkg);

@@ -918,6 +918,15 @@ fn project_and_settings(
                 None,
             ));
         }
+        if let Some(b) = &w.application_built
+            && w.application_from.is_none()
+        {
+            r.todo.push(entry(
+                format!("the .wsgi builds `application` itself (`{}`): wsgictl's .wsgi loads Django's own, so that would be lost — move it into a module of the project and name it in `django {{ wsgi \"…\" }}`", b.source.as_deref().unwrap_or("?")),
+                Some(&at_line(script, b.line)),
+                Some("callable-not-found"),
+            ));
+        }
         for l in &w.activate_this {
             r.changes.push(entry(
                 "activate_this.py: wsgictl's .wsgi needs none (the daemon's python-home is the venv)",
@@ -1007,11 +1016,24 @@ fn venv_of(app: &mut App, c: &Ctx<'_>, wsgi: Option<&WsgiFile>) {
                 None,
                 None,
             ));
-            r.changes.push(entry(
-                "the venv gets wsgictl's install record: the first apply runs pip against the requirements import wrote (what is installed already stays)".to_string(),
-                None,
-                None,
-            ));
+            if let Some(u) = &info.untrusted {
+                let mut new = format!("{}/venv", app.root);
+                if new == app.venv {
+                    new = format!("{}/wsgictl-venv", app.root);
+                }
+                let old = std::mem::replace(&mut app.venv, new);
+                r.changes.push(entry(
+                    format!("the venv {old} is not root's alone ({u}): wsgictl runs pip in a venv as root, so it builds a new one, {}, with the same pinned packages (from PyPI); the old venv stays as it is", app.venv),
+                    None,
+                    None,
+                ));
+            } else {
+                r.changes.push(entry(
+                    "the venv gets wsgictl's install record: the first apply runs pip against the requirements import wrote (what is installed already stays)".to_string(),
+                    None,
+                    None,
+                ));
+            }
         }
         None => {
             app.venv = format!("{}/venv", app.root);

@@ -35,6 +35,16 @@ pub struct WsgiFile {
     /// Directories on its module path (or its own) that hold a `manage.py`.
     #[serde(default)]
     pub projects: Vec<String>,
+    /// `application` built otherwise than by Django's handler (a wrapper, a function).
+    #[serde(default)]
+    pub application_built: Option<Built>,
+}
+
+/// Where and how the `.wsgi` builds `application` itself.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Built {
+    pub line: usize,
+    pub source: Option<String>,
 }
 
 /// A value computed at run time.
@@ -112,6 +122,27 @@ mod tests {
         assert!(d.value.as_deref().unwrap().ends_with("/site/src"), "{d:?}");
         assert_eq!(w.sys_path, vec![d.value.clone()]);
         assert_eq!(w.activate_this, vec![4, 5]);
+    }
+
+    #[test]
+    fn a_wrapped_application_and_other_environment_are_reported() {
+        let w = read(
+            "import os\nos.environ['API_TOKEN'] = 'tok'\nos.environ.setdefault('MODE', 'blue')\nfrom django.core.wsgi import get_wsgi_application\nfrom whitenoise import WhiteNoise\napplication = WhiteNoise(get_wsgi_application(), root='/srv/s')\n",
+        );
+        let b = w.application_built.as_ref().unwrap();
+        assert_eq!(b.line, 6);
+        assert!(b.source.as_deref().unwrap().starts_with("WhiteNoise("));
+        assert_eq!(
+            w.env,
+            vec![
+                ("API_TOKEN".into(), "tok".into(), 2, "assigned".into()),
+                ("MODE".into(), "blue".into(), 3, "setdefault".into())
+            ]
+        );
+        let plain = read(
+            "from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n",
+        );
+        assert_eq!(plain.application_built, None);
     }
 
     #[test]

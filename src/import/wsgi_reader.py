@@ -2,7 +2,8 @@
 import ast, json, os, sys
 path = sys.argv[1]
 out = {"settings": None, "settings_how": None, "sys_path": [], "site_dirs": [], "activate_this": [],
-       "application_from": None, "dynamic": [], "error": None, "env": [], "projects": []}
+       "application_from": None, "dynamic": [], "error": None, "env": [], "projects": [],
+       "application_built": None}
 try:
     raw = open(path, "rb").read()
     text = raw.decode("utf-8", "replace")
@@ -70,6 +71,17 @@ for n in ast.walk(tree):
     if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "activate_this" for t in n.targets):
         out["activate_this"].append(n.lineno)
 out["activate_this"] = sorted(set(out["activate_this"]))
+# An `application` built otherwise than by Django's own handler (a middleware around it, a
+# function of its own): wsgictl's .wsgi would not carry it.
+PLAIN = {"get_wsgi_application", "django.core.wsgi.get_wsgi_application", "WSGIHandler",
+         "django.core.handlers.wsgi.WSGIHandler", "wsgi.get_wsgi_application"}
+for n in tree.body:
+    if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "application" for t in n.targets):
+        v = n.value
+        if not (isinstance(v, ast.Call) and dotted(v.func) in PLAIN):
+            out["application_built"] = {"line": n.lineno, "source": ast.get_source_segment(text, v)}
+    elif isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == "application":
+        out["application_built"] = {"line": n.lineno, "source": "def application(...)"}
 # Directories it puts on the module path that hold a Django project.
 for p in out["sys_path"] + [os.path.dirname(os.path.abspath(path))]:
     if p and os.path.isfile(os.path.join(p, "manage.py")) and p not in out["projects"]:
