@@ -259,6 +259,13 @@ fn legacy() -> Legacy {
     }
 }
 
+/// `wsgictl import -f MANIFEST --host lab EXTRA…` on the lab.
+fn import(l: &Legacy, manifest: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["import", "-f", manifest, "--host", "lab"];
+    args.extend_from_slice(extra);
+    l.lab.wsgictl(&args, &[])
+}
+
 /// What the three sites answer: (what, status, body).
 fn answers(l: &Legacy) -> Vec<(String, u16, String)> {
     let ca = &l.ca;
@@ -314,19 +321,7 @@ fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
     // --keep-as-is, written elsewhere: SetEnv stays SetEnv (out of os.environ), an embedded
     // app keeps one process; the secrets still go to their files, never into the vhost.
     let kept = l.base.join("kept.kdl");
-    let o = l.lab.wsgictl(
-        &[
-            "import",
-            "-f",
-            s,
-            "--host",
-            "lab",
-            "--keep-as-is",
-            "--out",
-            kept.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let o = import(&l, s, &["--keep-as-is", "--out", kept.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
     let kept_text = std::fs::read_to_string(&kept).unwrap();
     for v in [WSGI_TOKEN, SETENV_KEY, LEGACY3_SECRET] {
@@ -348,18 +343,7 @@ fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
     );
 
     let fetched = l.base.join("fetched");
-    let o = l.lab.wsgictl(
-        &[
-            "import",
-            "-f",
-            s,
-            "--host",
-            "lab",
-            "--fetch-source",
-            fetched.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let o = import(&l, s, &["--fetch-source", fetched.to_str().unwrap()]);
     let import_out = all(&o);
     assert_eq!(o.status.code(), Some(0), "{import_out}");
     let manifest = std::fs::read_to_string(&site).unwrap();
@@ -452,6 +436,50 @@ fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
             plan.contains(&format!("- replaced:{}", path.display())),
             "{plan}"
         );
+    }
+    // Only what the report lists: every kind of change the plan makes is announced there.
+    let announced = [
+        ("dir:", "releases in"),
+        ("release:", "deployed as releases"),
+        ("source:", "deployed as releases"),
+        ("switch:", "deployed as releases"),
+        ("packages:", "install record"),
+        ("wsgi-script:", "replaced by wsgictl's .wsgi"),
+        ("env-file:", "environment file"),
+        ("settings-overlay:", "`overlay #true`"),
+        ("vhost:", "the vhost is wsgictl's from now on"),
+        ("tls-vhost:", ".tls.conf"),
+        ("host-conf:", "host-wide file"),
+        ("replaced:", "is taken over (`replaces`)"),
+        ("link:", "enabled"),
+    ];
+    for line in plan.lines() {
+        let Some(rest) = line
+            .strip_prefix("  + ")
+            .or_else(|| line.strip_prefix("  ~ "))
+            .or_else(|| line.strip_prefix("  - "))
+        else {
+            continue;
+        };
+        let (kind, needle) = announced
+            .iter()
+            .find(|(k, _)| rest.starts_with(k))
+            .unwrap_or_else(|| {
+                panic!("the plan changes what the report does not list: {line}\n{report}")
+            });
+        assert!(
+            report.contains(needle),
+            "{kind} ({line}) is not in the report:\n{report}"
+        );
+        if rest.contains("/htdocs ") {
+            assert!(report.contains("empty document root"), "{report}");
+        }
+        if rest.contains("/data ") {
+            assert!(report.contains("`data \""), "{report}");
+        }
+        if rest.contains("rewrite.load") {
+            assert!(report.contains("mod_rewrite"), "{report}");
+        }
     }
     for app in ["legacy1", "legacy2", "legacy3"] {
         assert!(

@@ -484,6 +484,14 @@ fn a_failed_configtest_after_the_switch_switches_back() {
     );
     assert_eq!(current(&site), v1, "current was not switched back");
     assert_eq!(site.get(1, "/"), (200, "a=v1 b=v1\n".into()));
-    // The release made stays on the host, finished but not running.
+    // The release made stays on the host, finished but not running, whole: its `.wsgi` and
+    // env file too, so that an apply of the same content can switch to it as it is.
     assert_eq!(release_dirs(&site).len(), 2);
+    for id in release_dirs(&site) {
+        let dir = site.root(1).join("releases").join(&id);
+        assert!(
+            dir.join("app.wsgi").exists() && dir.join("app.env").exists(),
+            "release {id} lost its .wsgi or env file"
+        );
+    }
 }

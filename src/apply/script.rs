@@ -489,9 +489,17 @@ fn op_script(
                 s,
                 "nolink {p}\nif [ -e {p} ]; then cp -p {p} \"$bk/{ci}\" || fail backup; fi\nw_{ci}=1"
             );
-            restore.push(format!(
-                "[ -z \"${{w_{ci}:-}}\" ] || undo {p} put_back \"$bk/{ci}\" {p}"
-            ));
+            // A file of the release this run makes stays with it: the old site does not read
+            // it, and a release left finished must keep its `.wsgi` and env file (the next
+            // apply may switch to it as it is).
+            let in_new_release = i.plan.changes.iter().flat_map(|c| &c.ops).any(|o| {
+                matches!(o, Op::CreateRelease { dir, .. } if path.starts_with(&format!("{dir}/")))
+            });
+            if !in_new_release {
+                restore.push(format!(
+                    "[ -z \"${{w_{ci}:-}}\" ] || undo {p} put_back \"$bk/{ci}\" {p}"
+                ));
+            }
             let _ = writeln!(
                 s,
                 "d=$(dirname {p}); mkdir -p \"$d\" && tmp=$(mktemp \"$d/.wsgictl.XXXXXX\") || fail write"
@@ -594,14 +602,8 @@ fn op_script(
                  \x20 [ \"$(readlink -f {current})\" != \"$(readlink -f \"$rel\")\" ] || fail release \"$rel is the running release\"\n\
                  \x20 rm -rf \"$rel\" || fail release\n\
                  fi\n\
-                 mkdir \"$rel\" && chmod 0755 \"$rel\" || fail release\ncr_{ci}=1\n"
+                 mkdir \"$rel\" && chmod 0755 \"$rel\" || fail release\n"
             );
-            // A run that fails after this removes the release again (its files were put back
-            // one by one, so what is left is no release): the next plan makes it anew instead
-            // of switching to a husk. Restore runs newest first: `current` is back by then.
-            restore.push(format!(
-                "[ -z \"${{cr_{ci}:-}}\" ] || [ \"$(readlink -f {current})\" = \"$(readlink -f {rel})\" ] || undo {rel} rm -rf {rel}"
-            ));
             match from {
                 Some(ReleaseBase::Release { dir: base }) => {
                     let _ = writeln!(

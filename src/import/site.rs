@@ -402,6 +402,14 @@ pub fn interpret(
         if all_in {
             for &k in &mine {
                 out.apps[k].replaces.push(real.clone());
+                out.apps[k].report.changes.push(entry(
+                    format!(
+                        "{real} is taken over (`replaces`): the first apply disables it and moves it to {}{real} (root only), in the run that enables wsgictl's vhost; a failed configtest puts it back",
+                        crate::desired::REPLACED_DIR
+                    ),
+                    vhosts.first(),
+                    None,
+                ));
             }
             for (text, at) in found
                 .globals
@@ -657,7 +665,7 @@ fn one(
         0,
         entry(
             format!(
-                "the vhost is wsgictl's from now on: wsgictl-{name}.conf{}, enabled; the code is deployed as releases in {root}/releases, `{root}/current` pointing at the running one",
+                "the vhost is wsgictl's from now on: wsgictl-{name}.conf{}, enabled, with an empty document root {root}/htdocs; the code is deployed as releases in {root}/releases, `{root}/current` pointing at the running one",
                 if app.tls.is_some() {
                     format!(" (the redirect) and wsgictl-{name}.tls.conf")
                 } else {
@@ -950,7 +958,7 @@ fn project_and_settings(
         app.wsgi_module = Some(m.replace('/', "."));
     }
     r.changes.push(entry(
-        format!("{script} is replaced by wsgictl's .wsgi in each release ({}/current/app.wsgi), which assigns the settings and puts the release's code on the module path", app.root),
+        format!("{script} is replaced by wsgictl's .wsgi and environment file in each release ({root}/current/app.wsgi and app.env), which assign the settings and the environment and put the release's code on the module path", root = app.root),
         lead.script_at.as_ref(),
         None,
     ));
@@ -1080,34 +1088,25 @@ fn account(app: &mut App, c: &Ctx<'_>) {
                     None,
                 ));
             }
-            for (k, manifest) in [
-                ("processes", "processes"),
-                ("threads", "threads"),
-                ("maximum-requests", "maximum-requests"),
-                ("request-timeout", "request-timeout"),
-                ("graceful-timeout", "graceful-timeout"),
-                ("queue-timeout", "queue-timeout"),
-            ] {
+            for k in crate::manifest::DAEMON_OPTIONS {
                 if let Some(n) = opt(lead, k).and_then(|v| v.parse().ok()) {
-                    app.daemon.push((manifest.to_string(), n));
+                    app.daemon.push((k.to_string(), n));
                 }
             }
-            let modelled = [
-                "processes",
-                "threads",
-                "maximum-requests",
-                "request-timeout",
-                "graceful-timeout",
-                "queue-timeout",
-                "user",
-                "group",
-                "python-home",
-                "python-path",
-                "home",
-                "display-name",
-                "lang",
-                "locale",
-            ];
+            let modelled: Vec<&str> = crate::manifest::DAEMON_OPTIONS
+                .iter()
+                .copied()
+                .chain([
+                    "user",
+                    "group",
+                    "python-home",
+                    "python-path",
+                    "home",
+                    "display-name",
+                    "lang",
+                    "locale",
+                ])
+                .collect();
             if let Some((opts, at)) = &lead.daemon {
                 let others: Vec<String> = opts
                     .iter()

@@ -6,6 +6,7 @@
 
 mod checks;
 mod decode;
+pub use decode::app::DAEMON as DAEMON_OPTIONS;
 pub mod diag;
 mod local;
 pub mod model;

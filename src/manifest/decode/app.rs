@@ -45,7 +45,8 @@ const DJANGO: &[&str] = &[
     "migrate",
     "overlay",
 ];
-const DAEMON: &[&str] = &[
+/// The `daemon` block's nodes: mod_wsgi's `WSGIDaemonProcess` options of the same names.
+pub const DAEMON: &[&str] = &[
     "processes",
     "threads",
     "maximum-requests",

@@ -9,7 +9,7 @@
 //! This file decodes the document, hosts and their `apache` block; `values` holds the shape and
 //! value checks every node uses; `app` decodes apps and their blocks.
 
-mod app;
+pub(super) mod app;
 mod tls;
 mod values;
 
