@@ -11,7 +11,11 @@
 //! - load: [`manifest`] (KDL → validated model, miette diagnostics)
 //! - render: [`templates`] + [`render`] → [`desired`] (files, owners, modes; secrets redacted
 //!   in every displayable form), quoting through [`quote`] and [`shell`]
-//! - gather / plan / apply: later stages
+//! - gather: [`facts`] (probes → one `sh` script → framed output → typed facts) through
+//!   [`transport`]; plan: [`resources`] → [`plan`] (pure); apply: [`apply`]; [`pipeline`]
+//!   runs the stages per host
+//! - [`preflight`] and [`doctor`]: the catalogue of deployment errors, before and after
+//! - [`import`]: a hand-configured host's Apache configuration → app blocks and a report
 //!
 //! [`commands`] holds one thin file per subcommand; [`cli`] the clap types.
 
