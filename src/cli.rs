@@ -160,7 +160,7 @@ pub struct ImportArgs {
     /// Write the closest manifest to today's behaviour (improvements are left for later)
     #[arg(long)]
     pub keep_as_is: bool,
-    /// Copy each project from the host into DIR/<app> and point `source` there
+    /// Copy each project from the host into DIR/APP and point `source` there
     #[arg(long, value_name = "DIR")]
     pub fetch_source: Option<PathBuf>,
     #[command(flatten)]
