@@ -323,6 +323,11 @@ fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
     let kept = l.base.join("kept.kdl");
     let o = import(&l, s, &["--keep-as-is", "--out", kept.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(
+        all(&o).contains(" in 2 round trips on one connection"),
+        "{}",
+        all(&o)
+    );
     let kept_text = std::fs::read_to_string(&kept).unwrap();
     for v in [WSGI_TOKEN, SETENV_KEY, LEGACY3_SECRET] {
         assert!(
@@ -346,6 +351,11 @@ fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
     let o = import(&l, s, &["--fetch-source", fetched.to_str().unwrap()]);
     let import_out = all(&o);
     assert_eq!(o.status.code(), Some(0), "{import_out}");
+    // The code came in a third round trip, on the same connection.
+    assert!(
+        import_out.contains(" in 3 round trips on one connection"),
+        "{import_out}"
+    );
     let manifest = std::fs::read_to_string(&site).unwrap();
     let report = std::fs::read_to_string(l.base.join("import-lab.report")).unwrap();
 
@@ -529,6 +539,13 @@ fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
         .lab
         .wsgictl(&["plan", "-f", s, "--detailed-exitcode"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+
+    // Importing again finds the three sites in the manifest already, and changes nothing.
+    let manifest = std::fs::read_to_string(&site).unwrap();
+    let o = import(&l, s, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(all(&o).contains("nothing to import"), "{}", all(&o));
+    assert_eq!(std::fs::read_to_string(&site).unwrap(), manifest);
 }
 
 /// Real-world shapes, purely: each folder of tests/fixtures/import/sites holds the files

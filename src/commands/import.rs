@@ -36,6 +36,7 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
         })
         .unwrap_or_else(|| PathBuf::from("."));
     let reach = super::reach(&args.connect)?;
+    let started = std::time::Instant::now();
     let mut transport = crate::pipeline::connect(host, &reach)?;
 
     // Round trip 1: Apache's own account of its configuration, and every file it reads.
@@ -65,6 +66,28 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
             keep_as_is: args.keep_as_is,
         },
     );
+    // A site the manifest already has (an earlier import, or written by hand) is left to it.
+    imported.apps.retain(|a| {
+        let known = m.apps_on(&args.host).find(|e| {
+            e.server_name.eq_ignore_ascii_case(&a.server_name)
+                && *e.port == a.port
+                && e.mount == a.mount
+        });
+        if let Some(e) = known {
+            imported.report.not_imported.push(site::Entry {
+                text: format!(
+                    "{}:{}{} is app `{}` of the manifest already: left as it is there",
+                    a.server_name,
+                    a.port,
+                    if a.mount == "/" { "" } else { &a.mount },
+                    *e.name
+                ),
+                at: None,
+                scenario: None,
+            });
+        }
+        known.is_none()
+    });
     // Names the manifest already has stay theirs.
     let taken: Vec<String> = m.apps.iter().map(|a| a.name.value.clone()).collect();
     for k in 0..imported.apps.len() {
@@ -79,6 +102,14 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
     }
     if imported.apps.is_empty() {
         print!("{}", write::report(&args.host, &imported, true));
+        if !found.wsgi.is_empty() {
+            eprintln!(
+                "every WSGI site of {} is in {} already: nothing to import",
+                transport.describe(),
+                manifest_path.display()
+            );
+            return Ok(ExitStatus::Success);
+        }
         bail!(
             "no WSGI application is mounted by the Apache configuration of {} ({} vhosts read)",
             transport.describe(),
@@ -154,6 +185,14 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
     let report = write::report(&args.host, &imported, args.fetch_source.is_some());
     std::fs::write(out_dir.join(&report_file), &report)?;
     print!("{report}");
+    let stats = transport.stats();
+    eprintln!(
+        "\nread {} in {} round trip{} on one connection ({:.1} s)",
+        transport.describe(),
+        stats.exec_channels,
+        if stats.exec_channels == 1 { "" } else { "s" },
+        started.elapsed().as_secs_f64()
+    );
     eprintln!(
         "\nwrote {} app block{} to {}, the report to {}",
         imported.apps.len(),

@@ -348,6 +348,23 @@ pub fn interpret(
     // Group vhosts by (server name, script).
     let mut groups: Vec<Vec<&WsgiVhost>> = Vec::new();
     for v in &found.wsgi {
+        // wsgictl's own vhosts (another manifest's, or this one's once applied).
+        let file = v.at.as_ref().map_or("", |at| at.file.as_str());
+        if file
+            .rsplit('/')
+            .next()
+            .is_some_and(|f| f.starts_with("wsgictl-"))
+        {
+            out.report.not_imported.push(entry(
+                format!(
+                    "{} is wsgictl's own vhost (a manifest manages it): not imported",
+                    v.server_name.as_deref().unwrap_or("(no name)")
+                ),
+                v.at.as_ref(),
+                None,
+            ));
+            continue;
+        }
         match groups
             .iter_mut()
             .find(|g| g[0].server_name == v.server_name && g[0].script == v.script)
