@@ -558,7 +558,7 @@ fn real_world_vhost_shapes_import_to_their_snapshot() {
     let cases = std::fs::read_dir(fixture("import/sites")).unwrap();
     let mut names: Vec<PathBuf> = cases.map(|e| e.unwrap().path()).collect();
     names.sort();
-    assert!(names.len() >= 8);
+    assert!(names.len() >= 10);
     let mut modules =
         dump::modules(&std::fs::read_to_string(fixture("import/debian12-M.txt")).unwrap());
     // A host with certbot has mod_ssl (and mod_rewrite, mod_headers).
@@ -607,6 +607,9 @@ fn real_world_vhost_shapes_import_to_their_snapshot() {
                 at_line: (k > 0).then_some(include_line),
             });
             apache.files.insert(f.clone(), bytes.clone());
+        }
+        if let Ok(text) = std::fs::read_to_string(case.join("S.txt")) {
+            apache.vhosts = dump::vhosts(&text).0;
         }
         let read = std::fs::read_to_string(case.join("read.txt"))
             .map(|t| remote::parse_read(&t, "n"))

@@ -33,7 +33,21 @@ pub fn configuration(apache: &remote::Apache) -> (tree::Config, vhosts::Found) {
         env.modules.insert("wsgi_module".into());
     }
     let config = tree::build(&apache.includes, &apache.files, &env);
-    let found = vhosts::find(&config.nodes);
+    let mut found = vhosts::find(&config.nodes);
+    found.main = apache.includes.first().map(|i| i.file.clone());
+    found.names = apache
+        .vhosts
+        .iter()
+        .map(|v| {
+            (
+                tree::At {
+                    file: v.file.clone(),
+                    line: v.line,
+                },
+                v.name.clone(),
+            )
+        })
+        .collect();
     (config, found)
 }
 

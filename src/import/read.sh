@@ -34,8 +34,9 @@ answer() {
         while IFS= read -r f; do echo "sqlite_settings=${f#"$path"/}"; done
       ;;
     venv)
-      if [ -f "$path/pyvenv.cfg" ]; then
-        sed 's/^/cfg=/' "$path/pyvenv.cfg"
+      # pyvenv.cfg, or a virtualenv of before it (bin/python and site-packages only).
+      if [ -f "$path/pyvenv.cfg" ] || [ -e "$path/bin/python" ]; then
+        [ -f "$path/pyvenv.cfg" ] && sed 's/^/cfg=/' "$path/pyvenv.cfg"
         echo "python=$(readlink -f "$path/bin/python")"
         u=$(untrusted "$path/bin/python")
         [ -z "$u" ] || echo "untrusted=$u"

@@ -294,6 +294,26 @@ fn app_name(v: &WsgiVhost, taken: &[String]) -> String {
     name
 }
 
+/// Server-wide directives a site file may hold and still be taken over whole: what goes
+/// with it is reported, and wsgictl writes its own (the Listen lines its apps need).
+const RETIRABLE: &[&str] = &[
+    "Listen",
+    "Define",
+    "UnDefine",
+    "NameVirtualHost",
+    "Require",
+    "Order",
+    "Allow",
+    "Deny",
+    "Satisfy",
+    "Options",
+    "AllowOverride",
+    "WSGIRestrictEmbedded",
+    "WSGIApplicationGroup",
+    "WSGIProcessGroup",
+    "WSGIPassAuthorization",
+];
+
 const SHARED: &[&str] = &[
     "/",
     "/srv",
@@ -416,6 +436,34 @@ pub fn interpret(
             continue;
         }
         let real = real.get(file).cloned().unwrap_or_else(|| file.clone());
+        // Server-wide configuration in the file that is not the vhosts' own: the file stays.
+        let foreign: Vec<&(String, At)> = found
+            .globals
+            .other
+            .iter()
+            .filter(|(text, at)| {
+                let name = text.split_whitespace().next().unwrap_or("");
+                &at.file == file && !RETIRABLE.iter().any(|r| r.eq_ignore_ascii_case(name))
+            })
+            .collect();
+        let main = found.main.as_deref() == Some(file.as_str());
+        if all_in && (main || !foreign.is_empty()) {
+            let (why, at) = match foreign.first() {
+                Some((text, at)) if !main => (format!("it also holds `{text}`"), Some(at)),
+                _ => (
+                    "it is Apache's main configuration file".to_string(),
+                    vhosts.first(),
+                ),
+            };
+            for &k in &mine {
+                out.apps[k].report.todo.push(entry(
+                    format!("{file} is not taken over, as {why}: remove the imported vhosts from it by hand before the first apply (two vhosts for one name: the first one read answers)"),
+                    at,
+                    Some("scriptalias-order-shadowing"),
+                ));
+            }
+            continue;
+        }
         if all_in {
             for &k in &mine {
                 out.apps[k].replaces.push(real.clone());
@@ -555,9 +603,15 @@ fn one(
         ));
     }
     if app.server_name.is_empty() {
-        app.server_name = "localhost".into();
+        // Apache names it after the server (`-S` says which name).
+        let named = lead
+            .at
+            .as_ref()
+            .and_then(|at| found.names.iter().find(|(a, _)| a == at))
+            .map(|(_, n)| n.clone());
+        app.server_name = named.unwrap_or_else(|| "localhost".into());
         r.todo.push(entry(
-            "the vhost has no ServerName: set `server-name` to the name the site answers to",
+            format!("the vhost has no ServerName (Apache answers it as {}): set `server-name` to the name the site answers to", app.server_name),
             lead.at.as_ref(),
             None,
         ));
@@ -1033,9 +1087,12 @@ fn venv_of(app: &mut App, c: &Ctx<'_>, wsgi: Option<&WsgiFile>) {
             app.packages = info.packages.clone();
             r.recognised.push(entry(
                 format!(
-                    "the venv's base interpreter {} (python {}) → `python`; its {} installed distributions → the requirements import writes",
+                    "the venv's base interpreter {}{} → `python`; its {} installed distributions → the requirements import writes",
                     app.python,
-                    info.version.as_deref().unwrap_or("?"),
+                    info.version
+                        .as_deref()
+                        .map(|v| format!(" (python {v})"))
+                        .unwrap_or_default(),
                     app.packages.len()
                 ),
                 None,

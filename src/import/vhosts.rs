@@ -83,6 +83,11 @@ pub struct Found {
     pub globals: Globals,
     /// Files that hold a vhost, each with every vhost in it (`true`: a WSGI one).
     pub files: Vec<(String, Vec<At>)>,
+    /// The main configuration file (never taken over).
+    pub main: Option<String>,
+    /// The name Apache gives each vhost (`-S`), by where it starts: for a vhost without
+    /// `ServerName`, the server's.
+    pub names: Vec<(At, String)>,
 }
 
 /// mod_wsgi directives removed in 4.x: Apache refuses them where mod_wsgi 4 is loaded.
@@ -221,6 +226,8 @@ fn vhost(head: &Directive, children: &[Node], found: &mut Found) {
     } else {
         url.trim_end_matches('/').to_string()
     };
+    let trailing_slash =
+        url != "/" && url.ends_with('/') && !primary.arg(1).unwrap_or("").ends_with('/');
     let script = primary.arg(1).unwrap_or("").to_string();
     let opts = options(primary.args.get(2..).unwrap_or(&[]));
     let opt = |k: &str| opts.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
@@ -242,6 +249,12 @@ fn vhost(head: &Directive, children: &[Node], found: &mut Found) {
             .unwrap_or_else(|| "*".into()),
         ..Default::default()
     };
+    if trailing_slash {
+        v.dropped.push((
+            format!("the trailing `/` of `WSGIScriptAlias {url}`: {mount} (without it) answers {mount} too, not only {url}"),
+            primary.at.clone(),
+        ));
+    }
     for d in scripts.iter().filter(|d| !std::ptr::eq(**d, primary)) {
         let group = options(d.args.get(2..).unwrap_or(&[]))
             .into_iter()
