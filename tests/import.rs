@@ -1,8 +1,8 @@
-//! `wsgictl import` end to end, on the lab: three sites set up by hand the way people did
+//! `wsgictl import` end to end, on the lab: four sites set up by hand the way people did
 //! before wsgictl (no wsgictl file on the host), imported, checked, planned, applied; each
 //! answers with the same body as before, the hand-written files are disabled and kept, and a
-//! second plan has nothing to do. Django comes from PyPI; two of the projects are made by
-//! `django-admin startproject`.
+//! second plan has nothing to do. Django and Wagtail come from PyPI; two of the projects are made by
+//! `django-admin startproject`, one by `wagtail start` (examples/production).
 
 use crate::apply::all;
 use crate::support::apache::ApacheInstance;
@@ -107,7 +107,7 @@ struct Legacy {
     files: Vec<(PathBuf, String)>,
 }
 
-/// The three sites, running in one Apache instance.
+/// The four sites, running in one Apache instance.
 fn legacy() -> Legacy {
     let lab = Lab::start();
     let apache = ApacheInstance::new();
@@ -126,6 +126,7 @@ fn legacy() -> Legacy {
         ("legacy1/venv", "Django>=4.2,<5.3"),
         ("legacy2/venv", "Django>=4.2,<5.3"),
         ("legacy3/venv", "Django>=4.2,<5.3"),
+        ("legacy4/venv", "wagtail>=8.0,<8.1"),
     ]
     .into_iter()
     .map(|(d, r)| {
@@ -226,6 +227,46 @@ fn legacy() -> Legacy {
         key = key.display(),
     );
 
+    // 4: the unmodified Wagtail project of examples/production (`wagtail start`: a settings
+    // package, STATIC_ROOT and MEDIA_ROOT inside the project, SQLite under BASE_DIR), deployed
+    // by hand: migrated and collected as root, a local.py with the key, a .wsgi choosing the
+    // production settings.
+    let p4 = base.join("legacy4/mysite");
+    sh(&format!(
+        "cp -r '{}' '{}'",
+        root().join("examples/production/mysite").display(),
+        p4.display()
+    ));
+    std::fs::write(
+        p4.join("mysite/settings/local.py"),
+        "SECRET_KEY = 'legacy4-local-settings-key'\nALLOWED_HOSTS = ['legacy4.example.com']\n",
+    )
+    .unwrap();
+    let py4 = base.join("legacy4/venv/bin/python");
+    for cmd in ["migrate --noinput", "collectstatic --noinput"] {
+        sh(&format!(
+            "cd '{}' && DJANGO_SETTINGS_MODULE=mysite.settings.production '{}' manage.py {cmd} >/dev/null",
+            p4.display(),
+            py4.display()
+        ));
+    }
+    sh(&format!(
+        "mkdir -p '{p}/media' && chown -R www-data '{p}/media'",
+        p = p4.display()
+    ));
+    std::fs::write(
+        base.join("legacy4/wagtail.wsgi"),
+        "import os\nos.environ['DJANGO_SETTINGS_MODULE'] = 'mysite.settings.production'\nfrom mysite.wsgi import application\n",
+    )
+    .unwrap();
+    let site4 = format!(
+        "<VirtualHost *:{http}>\n    ServerName legacy4.example.com\n    WSGIDaemonProcess wagtail user=www-data python-home={b}/legacy4/venv python-path={p} processes=2 threads=5\n\
+         \x20   WSGIProcessGroup wagtail\n    WSGIScriptAlias / {b}/legacy4/wagtail.wsgi\n    <Directory {b}/legacy4>\n        <Files wagtail.wsgi>\n            Require all granted\n        </Files>\n    </Directory>\n\
+         \x20   Alias /static/ {p}/static/\n    <Directory {p}/static>\n        Require all granted\n    </Directory>\n\
+         \x20   Alias /media/ {p}/media/\n    <Directory {p}/media>\n        Require all granted\n    </Directory>\n</VirtualHost>\n",
+        p = p4.display()
+    );
+
     let conf = apache.confdir().to_path_buf();
     std::fs::write(
         conf.join("ports.conf"),
@@ -236,7 +277,12 @@ fn legacy() -> Legacy {
         enable_module(&apache, m);
     }
     let mut files = Vec::new();
-    for (name, text) in [("legacy1", site1), ("legacy2", site2), ("legacy3", site3)] {
+    for (name, text) in [
+        ("legacy1", site1),
+        ("legacy2", site2),
+        ("legacy3", site3),
+        ("legacy4", site4),
+    ] {
         let path = conf.join(format!("sites-available/{name}.conf"));
         std::fs::write(&path, &text).unwrap();
         symlink(
@@ -266,7 +312,7 @@ fn import(l: &Legacy, manifest: &str, extra: &[&str]) -> std::process::Output {
     l.lab.wsgictl(&args, &[])
 }
 
-/// What the three sites answer: (what, status, body).
+/// What the four sites answer: (what, status, body).
 fn answers(l: &Legacy) -> Vec<(String, u16, String)> {
     let ca = &l.ca;
     [
@@ -276,6 +322,13 @@ fn answers(l: &Legacy) -> Vec<(String, u16, String)> {
         ("http", "legacy2.example.com", l.http, "/"),
         ("http", "legacy2.example.com", l.http, "/static/legacy.css"),
         ("https", "legacy3.example.com", l.https, "/"),
+        ("http", "legacy4.example.com", l.http, "/"),
+        (
+            "http",
+            "legacy4.example.com",
+            l.http,
+            "/static/css/welcome_page.css",
+        ),
     ]
     .into_iter()
     .map(|(s, n, p, path)| {
@@ -286,7 +339,7 @@ fn answers(l: &Legacy) -> Vec<(String, u16, String)> {
 }
 
 #[test]
-fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
+fn four_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
     let l = legacy();
     let before = answers(&l);
     for (what, code, body) in &before {
@@ -303,6 +356,11 @@ fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
         before[5].2.contains("greeting: hello legacy3"),
         "{}",
         before[5].2
+    );
+    assert!(
+        before[6].2.contains("Welcome to your new Wagtail site"),
+        "{}",
+        before[6].2
     );
 
     let site = l.base.join("site.kdl");
@@ -431,6 +489,26 @@ fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
     no_secret("the manifest", &manifest);
     no_secret("the report", &report);
 
+    // What the report says to do first: legacy4's SQLite database goes into its `data`.
+    let copy = report
+        .lines()
+        .find_map(|line| line.split_once("(the site's writes after that are not carried): "))
+        .map(|(_, cmd)| cmd.to_string())
+        .unwrap_or_else(|| panic!("no database to copy in the report:\n{report}"));
+    assert!(
+        copy.starts_with("install -D -o www-data -m 0600 ") && copy.contains("legacy4"),
+        "{copy}"
+    );
+    sh(&copy);
+    let legacy4 = &manifest[manifest.find("app \"wagtail\"").unwrap()..];
+    for line in [
+        "overlay #true",
+        "data \"",
+        "exclude \"static/\" \"media/\" \"db.sqlite3\"",
+    ] {
+        assert!(legacy4.contains(line), "{line}\n{legacy4}");
+    }
+
     let o = l.lab.wsgictl(&["check", "-f", s], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
 
@@ -540,7 +618,7 @@ fn three_hand_made_sites_are_imported_planned_applied_and_answer_as_before() {
         .wsgictl(&["plan", "-f", s, "--detailed-exitcode"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
 
-    // Importing again finds the three sites in the manifest already, and changes nothing.
+    // Importing again finds the four sites in the manifest already, and changes nothing.
     let manifest = std::fs::read_to_string(&site).unwrap();
     let o = import(&l, s, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));

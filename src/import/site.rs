@@ -795,6 +795,11 @@ fn secondary(app: &mut App, c: &Ctx<'_>) {
     }
 }
 
+/// A path as one word of a command people paste into a shell.
+fn shell_word(s: &str) -> String {
+    crate::shell::quote(s).map_or_else(|_| s.to_string(), |q| q.into_owned())
+}
+
 fn at_line(script: &str, line: usize) -> At {
     At {
         file: script.to_string(),
@@ -1304,7 +1309,7 @@ fn static_and_media(app: &mut App, c: &Ctx<'_>, project: &str, pinfo: &ProjectIn
         for db in &pinfo.sqlite {
             app.exclude.push(db.clone());
             r.todo.push(entry(
-                format!("SQLite database {project}/{db}: it is not part of the code, so it stays out of the releases; `data` and `overlay #true` put Django's SQLite in {}/data — copy it there before the first apply: install -o {u} -m 0600 {project}/{db} {}/data/{}", app.root, app.root, std::path::Path::new(db).file_name().and_then(|f| f.to_str()).unwrap_or("db.sqlite3"), u = app.user),
+                format!("SQLite database {project}/{db}: it is not part of the code, so it stays out of the releases; `data` and `overlay #true` put Django's SQLite in {}/data — copy it there before the first apply (the site's writes after that are not carried): install -D -o {u} -m 0600 {} {}", app.root, shell_word(&format!("{project}/{db}")), shell_word(&format!("{}/data/{}", app.root, std::path::Path::new(db).file_name().and_then(|f| f.to_str()).unwrap_or("db.sqlite3"))), u = app.user),
                 None,
                 None,
             ));
