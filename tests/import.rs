@@ -1,8 +1,8 @@
 //! `wsgictl import` end to end, on the lab: four sites set up by hand the way people did
 //! before wsgictl (no wsgictl file on the host), imported, checked, planned, applied; each
 //! answers with the same body as before, the hand-written files are disabled and kept, and a
-//! second plan has nothing to do. Django and Wagtail come from PyPI; two of the projects are made by
-//! `django-admin startproject`, one by `wagtail start` (examples/production).
+//! second plan has nothing to do. Django and Wagtail come from PyPI; two of the projects are
+//! made by `django-admin startproject`, one by `wagtail start` (examples/production).
 
 use crate::apply::all;
 use crate::support::apache::ApacheInstance;
