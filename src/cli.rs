@@ -154,7 +154,7 @@ pub struct ImportArgs {
     /// The host block (in the manifest) to read
     #[arg(long, value_name = "NAME")]
     pub host: String,
-    /// Write the app blocks (and the host block) to FILE instead of adding them to the manifest
+    /// Write the manifest with the app blocks added to FILE, leaving the manifest itself alone
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Write the closest manifest to today's behaviour (improvements are left for later)
