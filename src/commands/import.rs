@@ -270,9 +270,6 @@ fn fetch(
             };
             excludes.push(q(&format!("--exclude={pattern}")));
         }
-        if let Some(rel) = app.venv.strip_prefix(&format!("{}/", app.project)) {
-            excludes.push(q(&format!("--exclude=./{rel}")));
-        }
         script.push_str(&format!(
             "printf 'WSGICTL %s BEGIN %s\\n' {n} {k}\n{{ tar -C {dir} {ex} -cf - . | base64; }} 2>/dev/null\nprintf 'WSGICTL %s END %s %s\\n' {n} {k} $?\n",
             n = q(&nonce),

@@ -339,8 +339,11 @@ fn root_for(project: &str, name: &str) -> String {
         .file_name()
         .and_then(|f| f.to_str())
         .unwrap_or("");
+    // A home directory is an account's, not a place for releases.
+    let home = |p: &str| p == "/root" || parent(p).as_deref() == Some("/home");
     if let Some(p) = parent(project)
         && !SHARED.contains(&p.as_str())
+        && !home(&p)
         && !OWN.contains(&base)
     {
         return p;
@@ -1082,6 +1085,10 @@ fn venv_of(app: &mut App, c: &Ctx<'_>, wsgi: Option<&WsgiFile>) {
     }
     match venv {
         Some((path, info)) => {
+            // A venv inside the project is not code.
+            if let Some(rel) = path.strip_prefix(&format!("{}/", app.project)) {
+                app.exclude.push(format!("{rel}/"));
+            }
             app.venv = path;
             app.python = match (&info.python, &info.home) {
                 (Some(p), Some(h)) if parent(p).as_deref() == Some(h.as_str()) => p.clone(),
@@ -1289,7 +1296,14 @@ fn static_and_media(app: &mut App, c: &Ctx<'_>, project: &str, pinfo: &ProjectIn
             app.static_files = Some(("/static/".into(), dir));
         }
     }
-    for (_, dir) in app.static_files.iter().chain(app.media.iter()) {
+    // What lives in the project but is not code: static, media (the venv: in `venv_of`).
+    for dir in app
+        .static_files
+        .iter()
+        .chain(app.media.iter())
+        .map(|(_, d)| d.clone())
+        .collect::<Vec<_>>()
+    {
         if let Some(rel) = dir.strip_prefix(&format!("{project}/")) {
             app.exclude.push(format!("{rel}/"));
         }
@@ -1421,6 +1435,14 @@ mod tests {
         assert_eq!(root_for("/srv/proj", "blog"), "/srv/blog");
         assert_eq!(root_for("/srv/old/src", "old"), "/srv/wsgictl-old");
         assert_eq!(root_for("/var/www/site", "site"), "/srv/site");
+        assert_eq!(
+            root_for("/home/sammy/myproject", "myproject"),
+            "/srv/myproject"
+        );
+        assert_eq!(
+            root_for("/home/sammy/sites/blog", "blog"),
+            "/home/sammy/sites"
+        );
     }
 
     #[test]
