@@ -115,7 +115,7 @@ pub fn asks(found: &Found) -> Vec<Ask> {
         } else {
             add(Ask::Wsgi(v.script.clone()));
         }
-        for p in project_candidates(v) {
+        for p in project_candidates(v, found) {
             add(Ask::Project(p));
         }
         for venv in venv_candidates(v, found) {
@@ -143,15 +143,21 @@ fn opt<'a>(v: &'a WsgiVhost, k: &str) -> Option<&'a str> {
         .map(|(_, val)| val.as_str())
 }
 
-fn python_path(v: &WsgiVhost) -> Vec<String> {
-    opt(v, "python-path")
-        .map(|p| {
-            p.split(':')
-                .filter(|s| !s.is_empty())
-                .map(|s| s.trim_end_matches('/').to_string())
-                .collect()
-        })
-        .unwrap_or_default()
+/// The module path the app ran with: its daemon's `python-path`, or in embedded mode the
+/// server-wide `WSGIPythonPath`.
+fn python_path(v: &WsgiVhost, found: &Found) -> Vec<String> {
+    let path = if v.group.is_some() {
+        opt(v, "python-path")
+    } else {
+        found.globals.python_path.as_ref().map(|(p, _)| p.as_str())
+    };
+    path.map(|p| {
+        p.split(':')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_end_matches('/').to_string())
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn parent(p: &str) -> Option<String> {
@@ -161,8 +167,8 @@ fn parent(p: &str) -> Option<String> {
         .filter(|d| !d.is_empty())
 }
 
-fn project_candidates(v: &WsgiVhost) -> Vec<String> {
-    let mut out: Vec<String> = python_path(v)
+fn project_candidates(v: &WsgiVhost, found: &Found) -> Vec<String> {
+    let mut out: Vec<String> = python_path(v, found)
         .into_iter()
         .filter(|p| !p.ends_with("site-packages"))
         .collect();
@@ -211,7 +217,7 @@ fn venv_candidates(v: &WsgiVhost, found: &Found) -> Vec<(String, &'static str, O
             daemon_at.clone(),
         ));
     }
-    for p in python_path(v) {
+    for p in python_path(v, found) {
         if let Some(venv) = venv_of_site_packages(&p) {
             out.push((venv, "site-packages", daemon_at.clone()));
         }
@@ -485,6 +491,24 @@ pub fn interpret(
                 .iter()
                 .filter(|(_, at)| &at.file == file)
             {
+                // What the apps relied on server-wide follows them into their vhosts.
+                if text
+                    .to_ascii_lowercase()
+                    .starts_with("wsgipassauthorization ")
+                {
+                    for &k in &mine {
+                        let app = &mut out.apps[k];
+                        if !app.raw.contains(text) {
+                            app.raw.push(text.clone());
+                            app.report.kept.push(entry(
+                                format!("`{text}` (server-wide in {real}) → apache-raw: the app keeps receiving the Authorization header"),
+                                Some(at),
+                                Some("authorization-header-stripped"),
+                            ));
+                        }
+                    }
+                    continue;
+                }
                 out.report.changes.push(entry(
                     format!("`{text}` goes with {real} (the first apply disables that file)"),
                     Some(at),
@@ -875,11 +899,13 @@ fn project_and_settings(
     script: &str,
     wsgi: Option<&WsgiFile>,
 ) -> (String, ProjectInfo) {
-    let Ctx { lead, read, .. } = *c;
+    let Ctx {
+        lead, read, found, ..
+    } = *c;
     let r = &mut app.report;
     // The project: a directory with manage.py that the module path or the script names.
     let mut candidates: Vec<String> = wsgi.iter().flat_map(|w| w.projects.clone()).collect();
-    candidates.extend(project_candidates(lead));
+    candidates.extend(project_candidates(lead, found));
     let project = candidates
         .iter()
         .find(|c| read.projects.get(*c).is_some_and(|p| p.manage))
@@ -917,7 +943,7 @@ fn project_and_settings(
         None,
         None,
     ));
-    for extra in python_path(lead)
+    for extra in python_path(lead, found)
         .iter()
         .filter(|p| **p != project && !p.ends_with("site-packages"))
     {
