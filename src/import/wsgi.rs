@@ -73,7 +73,8 @@ pub fn parse(output: &str) -> Result<WsgiFile, String> {
         .rev()
         .find_map(|l| l.strip_prefix("wsgi="))
         .ok_or_else(|| format!("the .wsgi reader printed no report: {}", output.trim()))?;
-    serde_json::from_str(json).map_err(|e| format!("unreadable .wsgi report ({e}): {json}"))
+    // Not the JSON itself in the message: it may hold the values of secrets.
+    serde_json::from_str(json).map_err(|e| format!("unreadable .wsgi report ({e})"))
 }
 
 #[cfg(test)]
