@@ -300,20 +300,14 @@ fn app_name(v: &WsgiVhost, taken: &[String]) -> String {
     name
 }
 
-/// Server-wide directives a site file may hold and still be taken over whole: what goes
-/// with it is reported, and wsgictl writes its own (the Listen lines its apps need).
+/// Server-wide directives a site file may hold and still be taken over whole (besides the
+/// access directives of its `<Directory>` sections): what goes with it is reported, and
+/// wsgictl writes its own (the Listen lines its apps need).
 const RETIRABLE: &[&str] = &[
     "Listen",
     "Define",
     "UnDefine",
     "NameVirtualHost",
-    "Require",
-    "Order",
-    "Allow",
-    "Deny",
-    "Satisfy",
-    "Options",
-    "AllowOverride",
     "WSGIRestrictEmbedded",
     "WSGIApplicationGroup",
     "WSGIProcessGroup",
@@ -452,7 +446,13 @@ pub fn interpret(
             .iter()
             .filter(|(text, at)| {
                 let name = text.split_whitespace().next().unwrap_or("");
-                &at.file == file && !RETIRABLE.iter().any(|r| r.eq_ignore_ascii_case(name))
+                // A server-wide AddHandler may serve other sites' scripts: it stays.
+                &at.file == file
+                    && (name.eq_ignore_ascii_case("AddHandler")
+                        || !RETIRABLE
+                            .iter()
+                            .chain(super::vhosts::ACCESS)
+                            .any(|r| r.eq_ignore_ascii_case(name)))
             })
             .collect();
         let main = found.main.as_deref() == Some(file.as_str());

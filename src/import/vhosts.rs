@@ -99,7 +99,7 @@ const REMOVED: &[&str] = &[
 ];
 
 /// Access directives wsgictl writes itself for the paths it serves.
-const ACCESS: &[&str] = &[
+pub(crate) const ACCESS: &[&str] = &[
     "Require",
     "Order",
     "Allow",
