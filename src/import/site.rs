@@ -693,6 +693,19 @@ fn one(
             ));
         }
     }
+    // Any other port the site answered on: one app has one port (and `http-port` with tls).
+    for v in g {
+        if v.port != app.port && Some(v.port) != app.http_port {
+            r.changes.push(entry(
+                format!(
+                    "the site also answers on :{} today; wsgictl serves it on :{} only",
+                    v.port, app.port
+                ),
+                v.at.as_ref(),
+                None,
+            ));
+        }
+    }
     if lead.address != "*" && lead.address != "_default_" {
         r.changes.push(entry(
             format!(
