@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # wsgictl import, round trip 1 (src/import/remote.rs): what Apache says of its own
 # configuration, then every file it reads. Set before this by the caller: nonce, confdir.
 # Frames: 1 DUMP_INCLUDES, 2 DUMP_RUN_CFG, 3 -M, 4 -S, 5 envvars; 101… one file each (its path, its

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # wsgictl import, round trip 2 (src/import/remote.rs): the files the vhosts point at. Set
 # before this by the caller: nonce, reader (the .wsgi reader's Python); after it, a loop that
 # calls `answer KIND PATH` for each request. Each answer is one frame, its first line the
