@@ -41,16 +41,10 @@ fn kdl_raw(text: &str, pad: &str) -> String {
     while text.contains(&format!("\"\"\"{hashes}")) {
         hashes.push('#');
     }
-    let mut s = format!("{hashes}\"\"\"\n");
-    for l in text.lines() {
-        if l.trim().is_empty() {
-            s.push('\n');
-        } else {
-            let _ = writeln!(s, "{pad}{}", l.trim_end());
-        }
-    }
-    let _ = write!(s, "{pad}\"\"\"{hashes}");
-    s
+    format!(
+        "{hashes}\"\"\"\n{}\n{pad}\"\"\"{hashes}",
+        crate::render::indent(text, pad)
+    )
 }
 
 pub fn app_block(app: &App, host: &str, paths: &Paths, report_file: &str) -> String {

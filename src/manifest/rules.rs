@@ -213,7 +213,7 @@ pub fn apache_raw(s: &str) -> Result<(), String> {
     if lower.contains("<virtualhost") || lower.contains("</virtualhost") {
         return Err("directives inside the vhost, without `<VirtualHost>` itself".into());
     }
-    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if text_control_char(s).is_some() {
         return Err("Apache directives, without control characters".into());
     }
     Ok(())
@@ -244,6 +244,12 @@ pub fn pip_requirement(s: &str) -> Result<(), String> {
 /// The first control character in `s`, if any (newline, NUL, tab, escape, ...).
 pub fn control_char(s: &str) -> Option<char> {
     s.chars().find(|c| c.is_control())
+}
+
+/// The first control character of a text of several lines that is not a newline or a tab.
+pub fn text_control_char(s: &str) -> Option<char> {
+    s.chars()
+        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
 }
 
 /// The closest candidate to `word` when it is close enough to be a likely typo.

@@ -747,21 +747,24 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
         daemon: (&app.daemon).into(),
         health: app.health.clone(),
         mount: app.mount.clone(),
-        apache_raw: app.apache_raw.as_deref().map(indent),
+        apache_raw: app
+            .apache_raw
+            .as_deref()
+            .map(|raw| indent(raw.trim_matches('\n'), "    ")),
         root,
         name,
     }
 }
 
-/// Raw directives, each non-empty line indented by four spaces, no trailing newline.
-fn indent(raw: &str) -> String {
-    raw.trim_matches('\n')
-        .lines()
+/// `text` with each non-blank line indented by `pad` and trimmed at its end, blank lines
+/// empty, no trailing newline (raw directives in a vhost, and in the manifest `import` writes).
+pub fn indent(text: &str, pad: &str) -> String {
+    text.lines()
         .map(|l| {
             if l.trim().is_empty() {
                 String::new()
             } else {
-                format!("    {}", l.trim_end())
+                format!("{pad}{}", l.trim_end())
             }
         })
         .collect::<Vec<_>>()

@@ -161,8 +161,7 @@ impl Decoder<'_> {
         match e.value() {
             KdlValue::String(s) => {
                 let bad = if lines {
-                    s.chars()
-                        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+                    rules::text_control_char(s)
                 } else {
                     rules::control_char(s)
                 };
