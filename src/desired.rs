@@ -41,7 +41,33 @@ pub struct DesiredState {
     /// Hand-written Apache files the apps take over (`replaces`): disabled and moved into
     /// a root-only backup directory by the first apply.
     pub replaced: Vec<DesiredReplaced>,
+    /// wsgictl's private state directory and the lock's directory (`HostEnv::state_dir`,
+    /// `HostEnv::run_dir`): made 0700 and owned by whoever runs apply.
+    pub state_dir: String,
+    pub run_dir: String,
+    /// A rootless host: the account's Apache and what keeps it running.
+    pub rootless: Option<DesiredRootless>,
 }
+
+/// The user-level Apache of a rootless host.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredRootless {
+    pub account: String,
+    pub server_root: String,
+    /// `{server_root}/apachectl`: the host's Apache binary on this server root.
+    pub ctl: String,
+    pub pid_file: String,
+    pub supervision: crate::render::Supervision,
+    /// With cron: the crontab lines wsgictl owns, between its marker lines.
+    pub cron_block: Option<String>,
+    /// Each address and port the account's Apache listens on.
+    pub binds: Vec<(String, u16)>,
+}
+
+/// The first and last lines of wsgictl's part of a crontab.
+pub const CRON_BEGIN: &str =
+    "# BEGIN wsgictl: keeps this account's Apache running (managed; edit site.kdl instead)";
+pub const CRON_END: &str = "# END wsgictl";
 
 /// An Apache file an app replaces: it must be gone from where Apache reads it.
 #[derive(Debug, Clone, Serialize)]
@@ -313,6 +339,8 @@ pub enum FileRole {
     Overlay,
     /// certbot's deploy hook of this Apache instance (with `acme`).
     DeployHook,
+    /// A rootless account's `apachectl`, `envvars`, watchdog or systemd user unit.
+    ServerFile,
 }
 
 #[derive(Debug, Serialize)]

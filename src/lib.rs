@@ -32,6 +32,7 @@ pub mod manifest;
 pub mod pipeline;
 pub mod plan;
 pub mod preflight;
+pub mod preflight_rootless;
 pub mod preflight_site;
 pub mod quote;
 pub mod render;

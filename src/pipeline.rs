@@ -190,10 +190,9 @@ pub fn plan_with(
         extras,
     )?;
     let gather_time = started.elapsed();
-    let apache = facts.apache.known().and_then(Option::as_ref);
     let env = HostEnv::from_facts(
         host,
-        apache,
+        &facts,
         &crate::desired::DesiredReplaced::of(m, &host.name),
     );
     let desired = render_host(m, host, templates, &env, only_app, lookup)?;
@@ -227,6 +226,7 @@ pub fn plan_with(
     let mut plan =
         resources::plan(&inputs).with_context(|| format!("planning {}", transport.describe()))?;
     plan.planned_at = inputs.now;
+    plan.rootless = rootless_summary(m, host, &desired, &plan);
     plan.findings = crate::preflight::check(m, &host.name, &facts, env.layout);
     plan.findings.extend(crate::preflight_site::check(
         &desired,
@@ -243,6 +243,42 @@ pub fn plan_with(
         gather_time,
         sources,
         transport,
+    })
+}
+
+/// The plan header's note of a rootless host, with the front end's snippets for each app
+/// whose vhost this plan creates (a first deploy of it): printed once, when it is news.
+fn rootless_summary(
+    m: &Manifest,
+    host: &Host,
+    desired: &crate::desired::DesiredState,
+    plan: &crate::plan::Plan,
+) -> Option<crate::plan::RootlessSummary> {
+    let r = desired.rootless.as_ref()?;
+    let new: Vec<String> = m
+        .apps_on(&host.name)
+        .filter(|a| {
+            plan.changes.iter().any(|c| {
+                c.id == crate::resource_id::ResourceId::Vhost(a.name.value.clone())
+                    && c.action == crate::plan::Action::Create
+            })
+        })
+        .map(|a| {
+            let addr = a
+                .listen
+                .as_ref()
+                .map_or(crate::render::rootless::DEFAULT_LISTEN, |l| l.as_str());
+            crate::render::rootless::front_end(
+                &a.server_name,
+                &crate::render::rootless::backend_url(addr, *a.port),
+            )
+        })
+        .collect();
+    Some(crate::plan::RootlessSummary {
+        account: r.account.clone(),
+        server_root: r.server_root.clone(),
+        supervision: r.supervision,
+        front_end: (!new.is_empty()).then(|| new.concat()),
     })
 }
 

@@ -18,6 +18,21 @@ pub struct Plan {
     /// When it was planned (seconds since the epoch): new releases are named from it.
     #[serde(default)]
     pub planned_at: u64,
+    /// A rootless host: whose Apache, where, what keeps it running, and (when an app's vhost
+    /// is new) the front end's snippets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootless: Option<RootlessSummary>,
+}
+
+/// What the plan's header says of a rootless host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootlessSummary {
+    pub account: String,
+    pub server_root: String,
+    pub supervision: crate::render::Supervision,
+    /// What to put in front of the account's Apache, for the apps whose vhost is new.
+    #[serde(default)]
+    pub front_end: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,6 +260,15 @@ pub enum Op {
     InstallPackages {
         manager: crate::resources::packages::Manager,
         names: Vec<String>,
+    },
+    /// Rootless with cron: replace wsgictl's lines in the account's crontab with `block`
+    /// (between `desired::CRON_BEGIN` and `CRON_END`); a failed run puts the old crontab back.
+    Crontab {
+        block: String,
+    },
+    /// Rootless with systemd: `systemctl --user daemon-reload` and enable the account's unit.
+    EnableUserUnit {
+        unit: String,
     },
     /// Configtest and a graceful reload now, mid-run: the plain-HTTP vhost must serve the
     /// ACME challenge before certbot asks for a certificate. A failed configtest restores.

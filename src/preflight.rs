@@ -42,8 +42,15 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts, layout: Layout) -> Vec<Fin
     let Some(apache) = facts.apache.known() else {
         return out;
     };
+    if host_node.rootless {
+        out.extend(crate::preflight_rootless::check(m, host, facts));
+        if apache.is_none() {
+            return out;
+        }
+    }
     // What the host lacks; apply installs it unless the manifest says `packages #false`.
-    let manager = crate::resources::packages::manager(facts);
+    // A rootless host installs nothing: its own checks say what to ask the admin for.
+    let manager = crate::resources::packages::manager(facts).filter(|_| !host_node.rootless);
     let installs = host_node.packages && manager.is_some();
     if let Some(mgr) = manager {
         let pythons: Vec<&str> = m.apps_on(host).map(|a| a.python.as_str()).collect();

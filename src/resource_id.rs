@@ -86,6 +86,12 @@ pub enum ResourceId {
     DeployHook(String),
     /// `link:/path`: an a2en* enablement link.
     Link(String),
+    /// `server-file:/path`: a file of a rootless account's Apache other than its
+    /// configuration (`apachectl`, `envvars`, the watchdog, the systemd user unit).
+    ServerFile(String),
+    /// `supervision:HOST`: what keeps a rootless account's Apache running (its crontab
+    /// lines, or its systemd user unit enabled).
+    Supervision(String),
     /// `replaced:/path`: a hand-written Apache file an app took over (manifest `replaces`).
     Replaced(String),
     /// `restart:APP`: a daemon restart (`.wsgi` touch) an earlier run owes.
@@ -124,6 +130,7 @@ impl ResourceId {
             ResourceId::Dir(p)
             | ResourceId::Link(p)
             | ResourceId::Replaced(p)
+            | ResourceId::ServerFile(p)
             | ResourceId::Access { path: p, .. } => Some(p),
             _ => None,
         }
@@ -194,6 +201,8 @@ impl ResourceId {
             ResourceId::HostConf(_) => "host-conf",
             ResourceId::DeployHook(_) => "deploy-hook",
             ResourceId::Link(_) => "link",
+            ResourceId::ServerFile(_) => "server-file",
+            ResourceId::Supervision(_) => "supervision",
             ResourceId::Replaced(_) => "replaced",
             ResourceId::Restart(_) => "restart",
             ResourceId::PendingReload => "reload",
@@ -229,6 +238,8 @@ impl fmt::Display for ResourceId {
             | ResourceId::HostConf(s)
             | ResourceId::DeployHook(s)
             | ResourceId::Link(s)
+            | ResourceId::ServerFile(s)
+            | ResourceId::Supervision(s)
             | ResourceId::Replaced(s)
             | ResourceId::Restart(s) => format!("{k}:{s}"),
         };
@@ -277,6 +288,8 @@ impl std::str::FromStr for ResourceId {
             "host-conf" => ResourceId::HostConf(r),
             "deploy-hook" => ResourceId::DeployHook(r),
             "link" => ResourceId::Link(r),
+            "server-file" => ResourceId::ServerFile(r),
+            "supervision" => ResourceId::Supervision(r),
             "replaced" => ResourceId::Replaced(r),
             "restart" => ResourceId::Restart(r),
             "reload" if rest == "apache" => ResourceId::PendingReload,

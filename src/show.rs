@@ -32,6 +32,18 @@ pub fn plan(p: &Plan, target: &str, style: &Style) -> String {
         "{}",
         paint(&format!("Host {target}"), "1", style.color)
     );
+    if let Some(r) = &p.rootless {
+        let _ = writeln!(
+            out,
+            "  rootless: the Apache of account `{}` in {}, kept running by {}",
+            r.account,
+            r.server_root,
+            match r.supervision {
+                crate::render::Supervision::Cron => "cron (at boot, and a watchdog)",
+                crate::render::Supervision::SystemdUser => "systemd --user",
+            }
+        );
+    }
     let width = p
         .changes
         .iter()
@@ -93,6 +105,12 @@ pub fn plan(p: &Plan, target: &str, style: &Style) -> String {
                     paths.join(", ")
                 ),
             }
+        );
+    }
+    if let Some(front) = p.rootless.as_ref().and_then(|r| r.front_end.as_ref()) {
+        let _ = writeln!(
+            out,
+            "  in front: the account's Apache is not on port 80/443; have the host's web server forward to it:\n{front}"
         );
     }
     let _ = writeln!(out, "{}", p.summary());

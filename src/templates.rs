@@ -27,6 +27,11 @@ pub const ENV_FILE: &str = "wsgi/app.env";
 pub const REDIRECT: &str = "apache/redirect.conf";
 pub const OVERLAY: &str = "django/wsgictl_settings.py";
 pub const DEPLOY_HOOK: &str = "certbot/deploy-hook.sh";
+pub const USER_HTTPD: &str = "apache/httpd.conf";
+pub const USER_CTL: &str = "rootless/apachectl";
+pub const USER_ENVVARS: &str = "rootless/envvars";
+pub const USER_WATCHDOG: &str = "rootless/watchdog";
+pub const USER_UNIT: &str = "rootless/wsgictl-apache.service";
 
 pub const BUILTINS: &[Builtin] = &[
     Builtin {
@@ -58,6 +63,31 @@ pub const BUILTINS: &[Builtin] = &[
         name: DEPLOY_HOOK,
         source: include_str!("../modules/certbot/deploy-hook.sh.tera"),
         about: "with acme: certbot's deploy hook (configtest, then reload this Apache instance), one per instance",
+    },
+    Builtin {
+        name: USER_HTTPD,
+        source: include_str!("../modules/apache/httpd.conf.tera"),
+        about: "rootless: the account's whole Apache configuration (Listen, modules, logs), one per host",
+    },
+    Builtin {
+        name: USER_CTL,
+        source: include_str!("../modules/rootless/apachectl.tera"),
+        about: "rootless: runs the host's Apache binary on the account's server root, one per host",
+    },
+    Builtin {
+        name: USER_ENVVARS,
+        source: include_str!("../modules/rootless/envvars.tera"),
+        about: "rootless: the environment the account's Apache starts with, one per host",
+    },
+    Builtin {
+        name: USER_WATCHDOG,
+        source: include_str!("../modules/rootless/watchdog.tera"),
+        about: "rootless with cron: starts the account's Apache when it is down, one per host",
+    },
+    Builtin {
+        name: USER_UNIT,
+        source: include_str!("../modules/rootless/wsgictl-apache.service.tera"),
+        about: "rootless with systemd --user: the account's Apache as a user service, one per host",
     },
     Builtin {
         name: ENV_FILE,

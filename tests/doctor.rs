@@ -108,7 +108,7 @@ fn near_misses_are_not_diagnosed() {
 
 #[test]
 fn the_catalogue_is_complete_and_consistent() {
-    assert_eq!(SCENARIOS.len(), 61);
+    assert_eq!(SCENARIOS.len(), 67);
     for (i, s) in SCENARIOS.iter().enumerate() {
         assert_eq!(usize::from(s.number), i + 1, "{}", s.id);
         assert!(
@@ -154,7 +154,7 @@ fn the_readme_lists_the_catalogue() {
     let o = wsgictl(&["doctor", "--list"], &[]);
     assert_eq!(o.status.code(), Some(0));
     assert!(
-        stdout(&o).lines().count() == 61 && stdout(&o).contains("venv-python-version-mismatch"),
+        stdout(&o).lines().count() == 67 && stdout(&o).contains("venv-python-version-mismatch"),
         "{}",
         stdout(&o)
     );

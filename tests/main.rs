@@ -18,6 +18,7 @@ pub mod promises;
 mod quoting;
 mod releases;
 mod render;
+mod rootless;
 mod settings_check;
 mod support;
 mod templates;

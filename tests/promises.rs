@@ -198,6 +198,8 @@ fn refusal_of(plan: &wsgictl::plan::Plan) -> String {
         contents: &Default::default(),
         tars: &Default::default(),
         requirements: &Default::default(),
+        state_dir: "/var/lib/wsgictl",
+        run_dir: "/run/wsgictl",
         apache: &wsgictl::apply::script::ApacheControl {
             ctl: "true".into(),
             reload: "true".into(),
@@ -237,6 +239,7 @@ fn the_apply_script_refuses_a_link_an_account_a_tree_or_a_venv_that_changed_sinc
         host: "local".into(),
         findings: Vec::new(),
         planned_at: 0,
+        rootless: None,
         changes: vec![Change {
             id,
             action: Action::Create,
@@ -331,6 +334,7 @@ fn the_apply_script_refuses_a_symlink_where_the_plan_saw_a_directory() {
         host: "local".into(),
         findings: Vec::new(),
         planned_at: 0,
+        rootless: None,
         changes: vec![Change {
             id: wsgictl::resource_id::ResourceId::Dir(path.clone()),
             action: Action::Update,

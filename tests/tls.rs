@@ -323,6 +323,7 @@ fn an_unmodified_wagtail_project_is_served_over_acme_https_with_private_data() {
         apache_user: String::new(),
         apache_group: String::new(),
         listening: Default::default(),
+        rootless: None,
     };
     let lineage = wsgictl::render::lineage(&env, "shop");
     let _cleanup = crate::support::pebble::Lineage(lineage.clone());

@@ -198,6 +198,18 @@ impl std::fmt::Display for Aftermath {
 /// characters were checked at load time (`[A-Za-z0-9/._-]`), and every value is quoted anyway.
 pub fn apache_control(env: &HostEnv) -> script::ApacheControl {
     let q = |s: &str| crate::shell::quote(s).expect("no NUL").into_owned();
+    if let Some(r) = &env.rootless {
+        let ctl = q(&r.ctl());
+        // systemd --user from an SSH exec: the user manager's bus is under XDG_RUNTIME_DIR.
+        let reload = match r.supervision {
+            crate::render::Supervision::SystemdUser => format!(
+                "XDG_RUNTIME_DIR=/run/user/$(id -u); export XDG_RUNTIME_DIR; if systemctl --user is-active --quiet {u}; then systemctl --user reload {u}; else systemctl --user start {u}; fi",
+                u = crate::render::USER_UNIT
+            ),
+            crate::render::Supervision::Cron => format!("{ctl} -k graceful"),
+        };
+        return script::ApacheControl { ctl, reload };
+    }
     let confdir = q(&env.confdir);
     let (ctl, graceful, unit) = match env.layout {
         Layout::Debian => {
@@ -284,6 +296,8 @@ pub fn apply_host(
         apache: &apache,
         reload_marker: &hp.desired.reload_marker,
         lock: &hp.env.lock_path(),
+        state_dir: &hp.env.state_dir(),
+        run_dir: &hp.env.run_dir(),
         owed_dir: &hp.env.owed_dir(),
         backup_prefix: &hp.env.backup_prefix(),
         abort_after: opts.abort_after.as_deref(),
@@ -492,6 +506,8 @@ pub fn run_back(
         apache: &apache,
         reload_marker,
         lock: &env.lock_path(),
+        state_dir: &env.state_dir(),
+        run_dir: &env.run_dir(),
         owed_dir: &env.owed_dir(),
         backup_prefix: &env.backup_prefix(),
         abort_after: None,
@@ -853,6 +869,7 @@ mod tests {
             apache_user: "www-data".into(),
             apache_group: "www-data".into(),
             listening: Default::default(),
+            rootless: None,
         })
     }
 

@@ -32,6 +32,9 @@ pub struct Inputs<'a> {
     pub requirements: &'a BTreeMap<String, String>,
     pub apache: &'a ApacheControl,
     pub reload_marker: &'a str,
+    /// wsgictl's state directory and the lock's (`HostEnv::state_dir`, `HostEnv::run_dir`).
+    pub state_dir: &'a str,
+    pub run_dir: &'a str,
     /// The lock file: one apply at a time per Apache instance.
     pub lock: &'a str,
     /// Where this instance's owed-step markers live ([`HostEnv::owed_dir`]).
@@ -88,14 +91,16 @@ fail() {
   if [ -n "${undo_on_fail:-}" ]; then undo_on_fail=; restore; [ -z "${own_reload:-}" ] || rm -f @marker@; fi
   say FAILED "$1"; shift; [ $# -gt 0 ] && printf '%s\n' "$@"; exit 1
 }
-# wsgictl's own directories: root's, 0700, never through a link a user could have planted.
+# wsgictl's own directories: 0700 and owned by whoever applies (root, or a rootless host's
+# account), never through a link someone else could have planted.
+me=$(id -un)
 private_dir() {
   mkdir -p "$1" 2>/dev/null
-  if [ -L "$1" ] || [ ! -d "$1" ] || [ "$(stat -c %u "$1")" != 0 ]; then fail state "$1 is not a directory owned by root; remove it and run apply again"; fi
+  if [ -L "$1" ] || [ ! -d "$1" ] || [ "$(stat -c %u "$1")" != "$(id -u)" ]; then fail state "$1 is not a directory owned by $me; remove it and run apply again"; fi
   chmod 0700 "$1" || fail state
 }
-private_dir /var/lib/wsgictl
-private_dir /run/wsgictl
+private_dir @state@
+private_dir @rundir@
 owed=@owed@
 private_dir "$owed"
 lock=@lock@
@@ -132,6 +137,8 @@ paid() { rm -f "$owed/$1"; }
 undo() { what=$1; shift; "$@" || say UNRESTORED "$what"; }
 quiet() { "$@" >/dev/null 2>&1; }
 put_back() { if [ -e "$1" ]; then mv -f "$1" "$2"; else rm -f "$2"; fi; }
+# An empty saved crontab was no crontab at all.
+restore_crontab() { if [ -s "$1" ]; then crontab "$1"; else crontab -r; fi; }
 relink() { if [ -n "$1" ]; then ln -sfn "$1" "$2"; else rm -f "$2"; fi; }
 # Point link $2 at $1 atomically: a new link renamed over the old one (never a moment without).
 switch_link() { if [ -n "$1" ]; then ln -sfn "$1" "$2.wsgictl-new" && mv -T "$2.wsgictl-new" "$2"; else rm -f "$2"; fi; }
@@ -143,7 +150,7 @@ sys.exit(0 if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encod
 # The static directory of a host deployed before releases was put aside as $1.wsgictl-old.
 static_back() { rm -f "$1" && mv "$1.wsgictl-old" "$1"; }
 # Never run as root a program another account controls (preflight said so; checked again).
-trusted() { u=$(untrusted "$1"); [ -z "$u" ] || fail "$2" "not running $1 as root: $u (path, owner, mode) is not root's alone"; }
+trusted() { u=$(untrusted "$1"); [ -z "$u" ] || fail "$2" "not running $1 as $me: $u (path, owner, mode) is not $me's alone"; }
 "#;
 
 pub fn build(i: &Inputs<'_>) -> String {
@@ -155,12 +162,15 @@ pub fn build(i: &Inputs<'_>) -> String {
     // The transport sends it as one `{ … } </dev/null` group (`transport::framed`): sh
     // reads all of it before it runs any, and no command can read the rest of it.
     let mut s = String::from(crate::facts::script::UNTRUSTED);
+    s.push_str(crate::facts::script::AS_USER);
     s.push_str(crate::facts::script::SITE_DIGEST);
     s.push_str(crate::facts::script::FINGERPRINTS);
     s.push_str(
         &PRELUDE
             .replace("@nonce@", i.nonce)
             .replace("@owed@", &q(i.owed_dir))
+            .replace("@state@", &q(i.state_dir))
+            .replace("@rundir@", &q(i.run_dir))
             .replace("@marker@", &q(i.reload_marker))
             .replace("@lock@", &q(i.lock))
             .replace("@timeout@", &i.lock_timeout_secs.to_string())
@@ -378,6 +388,34 @@ fn op_script(
             o = q(&format!("{owner}:{group}")),
             m = q(mode)
         ),
+        // The old crontab goes to the backup directory first; restore() puts it back.
+        Op::Crontab { block } => {
+            restore.push(format!(
+                "[ -z \"${{cr_{ci}:-}}\" ] || undo crontab quiet restore_crontab \"$bk/crontab.{ci}\""
+            ));
+            let mut s = format!(
+                "crontab -l > \"$bk/crontab.{ci}\" 2>/dev/null || : > \"$bk/crontab.{ci}\"\ncr_{ci}=1\nblk=\"$bk/cron-block.{ci}\"\n"
+            );
+            s.push_str(&heredoc(
+                "cat > \"$blk\" || fail crontab",
+                block.as_bytes(),
+                n,
+            ));
+            let _ = writeln!(
+                s,
+                "ct=\"$bk/crontab-new.{ci}\"\n\
+                 {{ awk -v b={b} -v e={e} '$0 == b {{ skip = 1 }} !skip {{ print }} $0 == e {{ skip = 0 }}' \"$bk/crontab.{ci}\" && cat \"$blk\"; }} > \"$ct\" || fail crontab\n\
+                 out=$(crontab \"$ct\" 2>&1 </dev/null) || fail crontab \"$out\"",
+                b = q(crate::desired::CRON_BEGIN),
+                e = q(crate::desired::CRON_END),
+            );
+            s
+        }
+        Op::EnableUserUnit { unit } => format!(
+            "XDG_RUNTIME_DIR=/run/user/$(id -u); export XDG_RUNTIME_DIR\n\
+             out=$({{ systemctl --user daemon-reload && systemctl --user enable {u}; }} 2>&1 </dev/null) || fail supervision \"$out\"\n",
+            u = q(unit)
+        ),
         Op::InstallPackages { manager, names } => {
             let names: Vec<String> = names.iter().map(|n| q(n)).collect();
             let install = match manager {
@@ -562,7 +600,7 @@ fn op_script(
                 py = q(&format!("{venv}/bin/python")),
             );
             let mut s = format!(
-                "out=$(runuser -u {} -- sh -c {} 2>&1 </dev/null) || fail {} \"$out\"\n",
+                "out=$(as_user {} sh -c {} 2>&1 </dev/null) || fail {} \"$out\"\n",
                 q(user),
                 q(&inner),
                 q(&format!("manage.py {name}")),
@@ -637,7 +675,7 @@ fn op_script(
             let _ = writeln!(
                 s,
                 "mkdir -p \"$rel/src\" \"$rel/static\" || fail release\n\
-                 chown root:{g} \"$rel/src\" && chmod 0750 \"$rel/src\" || fail release\n\
+                 chown \"$me\":{g} \"$rel/src\" && chmod 0750 \"$rel/src\" || fail release\n\
                  chown {ug} \"$rel/static\" && chmod 0755 \"$rel/static\" || fail release",
                 g = q(group),
                 ug = q(&format!("{user}:{group}")),

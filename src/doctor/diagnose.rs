@@ -177,6 +177,10 @@ pub struct Inputs<'a> {
     pub live: &'a Live,
     /// The host has no SELinux (absent or disabled).
     pub no_selinux: bool,
+    /// A rootless host: the account and its Apache, as the plan's gather saw them.
+    pub rootless: Option<&'a crate::facts::user_server::UserServer>,
+    /// A rootless host's `apachectl`.
+    pub ctl: &'a str,
 }
 
 pub fn diagnose(i: &Inputs<'_>) -> HostReport {
@@ -206,6 +210,21 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
                 "fix the file the message names; `wsgictl apply` restores the files wsgictl manages".into(),
             ));
         }
+    }
+
+    // A rootless host: the account's Apache itself.
+    if let Some(server) = i.rootless
+        && server.pid.is_none()
+    {
+        host_findings.push(Diagnosis::catalogue(
+            62,
+            None,
+            "the account's Apache is not running (no live process in its pid file)".into(),
+            Some(format!(
+                "`wsgictl apply` starts it and installs its supervision; by hand: `{} -k start`",
+                i.ctl
+            )),
+        ));
     }
 
     // Preflight findings of the plan made from the same facts (the apps' come with them).
@@ -295,6 +314,30 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
                 Some(Err(e)) => (None, Some(e.clone()), None),
                 None => (None, Some("not requested (the output was cut off)".into()), None),
             };
+            // Rootless: the site must also be reachable through the host's web server.
+            if let (Some(front), Some((false, code))) = (p.front_port, &live.front) {
+                let answered = if code == "000" {
+                    format!("nothing answers on port {front}")
+                } else {
+                    format!("port {front} answered {code} without reaching the account's Apache")
+                };
+                findings.push(Diagnosis::catalogue(
+                    64,
+                    Some(&p.name),
+                    format!("GET http://{}:{front}{}: {answered}", p.server_name, p.path),
+                    Some(format!(
+                        "have the host's web server forward {} to the account's Apache; this is the block for the host's Apache:\n{}",
+                        p.server_name,
+                        crate::render::rootless::front_end(
+                            &p.server_name,
+                            &crate::render::rootless::backend_url(
+                                crate::render::rootless::DEFAULT_LISTEN,
+                                p.port
+                            )
+                        )
+                    )),
+                ));
+            }
             let errors = findings.iter().any(|f| f.severity == Severity::Error);
             match (status, &error) {
                 (None, Some(e)) => findings.push(Diagnosis::own(

@@ -50,6 +50,8 @@ pub struct AppProbe {
     pub request_timeout: u32,
     /// The server name and the aliases that are not wildcards: what Django must allow.
     pub names: Vec<String>,
+    /// On a rootless host: the port of the host's web server in front (`front-port`).
+    pub front_port: Option<u16>,
 }
 
 impl AppProbe {
@@ -68,6 +70,7 @@ impl AppProbe {
             python_path: crate::render::python_path(&root, app.django.overlay),
             tls: app.tls.is_some(),
             request_timeout: app.daemon.request_timeout,
+            front_port: None,
             names: std::iter::once(app.server_name.value.clone())
                 .chain(
                     app.aliases
@@ -114,6 +117,13 @@ pub struct Inputs<'a> {
 /// Sets shell variable `var` to one of this instance's paths: on Debian, `envvar` from its
 /// `envvars` (else `debian`); on RHEL, the fixed `rhel` path.
 fn apache_path(env: &HostEnv, var: &str, envvar: &str, debian: &str, rhel: &str) -> String {
+    if let Some(r) = &env.rootless {
+        let path = match envvar {
+            "APACHE_LOG_DIR" => format!("{}/logs", r.server_root()),
+            _ => r.pid_file(),
+        };
+        return format!("{var}={}\n", q(&path));
+    }
     match env.layout {
         Layout::Debian => format!(
             "{var}=$(APACHE_CONFDIR={c}; export APACHE_CONFDIR; . {c}/envvars >/dev/null 2>&1; printf %s \"${{{envvar}:-{debian}}}\")\n",
@@ -162,6 +172,9 @@ fn main_log_name(layout: Layout) -> &'static str {
 
 /// `/var/lib/wsgictl/log-offsets<confdir with / as _>`: `path<TAB>size` lines.
 pub fn offsets_path(env: &HostEnv) -> String {
+    if env.rootless.is_some() {
+        return format!("{}/log-offsets", env.state_dir());
+    }
     format!(
         "/var/lib/wsgictl/log-offsets{}",
         env.confdir.replace('/', "_")
@@ -175,8 +188,9 @@ pub fn record_offsets(env: &HostEnv, apps: &[&str]) -> String {
     files.extend(apps.iter().map(|a| q(&app_log_name(env.layout, a))));
     let offsets = q(&offsets_path(env));
     format!(
-        "{logdir}mkdir -p /var/lib/wsgictl && for f in {files}; do printf '%s\\t%s\\n' \"$logdir/$f\" \"$(stat -c %s \"$logdir/$f\" 2>/dev/null || echo 0)\"; done > {offsets}.tmp && mv -f {offsets}.tmp {offsets}\n",
+        "{logdir}mkdir -p {state} && for f in {files}; do printf '%s\\t%s\\n' \"$logdir/$f\" \"$(stat -c %s \"$logdir/$f\" 2>/dev/null || echo 0)\"; done > {offsets}.tmp && mv -f {offsets}.tmp {offsets}\n",
         logdir = logdir_snippet(env),
+        state = q(&env.state_dir()),
         files = files.join(" "),
     )
 }
@@ -207,6 +221,8 @@ enum Section {
     Access(usize),
     Python(usize),
     Log(Option<usize>),
+    /// A rootless app: does a request to the host's front port reach the account's Apache?
+    Front(usize),
     Record,
 }
 
@@ -220,6 +236,7 @@ fn sections(apps: usize) -> Vec<Section> {
     }
     s.extend((0..apps).map(|i| Section::Log(Some(i))));
     s.push(Section::Log(None));
+    s.extend((0..apps).map(Section::Front));
     s.push(Section::Record);
     s
 }
@@ -228,14 +245,14 @@ fn sections(apps: usize) -> Vec<Section> {
 /// the last one, pass TEST on), with its mode and owner; `ok` when there is none.
 const WALK: &str = r#"walk() {
   n=$1; u=$2; t=$3; p=$4; cur=; rest=${p#/}
-  if [ "$(id -u)" != 0 ]; then echo "$n skip"; return; fi
+  if ! can_be "$u"; then echo "$n skip"; return; fi
   id -u "$u" >/dev/null 2>&1 || { echo "$n nouser"; return; }
   while [ -n "$rest" ]; do
     c=${rest%%/*}
     if [ "$c" = "$rest" ]; then rest=; else rest=${rest#*/}; fi
     cur=$cur/$c
     if [ -n "$rest" ]; then tt=-x; else tt=$t; fi
-    if ! runuser -u "$u" -- test "$tt" "$cur" 2>/dev/null; then
+    if ! as_user "$u" test "$tt" "$cur" 2>/dev/null; then
       echo "$n deny $(stat -c '%A:%U:%G' "$cur" 2>/dev/null || echo missing) $cur"; return
     fi
   done
@@ -274,7 +291,7 @@ pub fn import_command(a: &AppProbe) -> String {
     let names: Vec<String> = a.names.iter().map(|n| q(n)).collect();
     format!(
         "cd {src} 2>/dev/null || cd /\n\
-         runuser -u {u} -- env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={src} PYTHONPATH={pp} timeout 120 {py} -c {code} {wsgi} {names} 2>&1 | tail -n 25\n",
+         as_user {u} env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={src} PYTHONPATH={pp} timeout 120 {py} -c {code} {wsgi} {names} 2>&1 | tail -n 25\n",
         src = q(&a.src),
         pp = q(&a.python_path),
         u = q(&a.user),
@@ -290,6 +307,7 @@ pub fn build(i: &Inputs<'_>, apache_user: &str, nonce: &str) -> String {
     let mut s = String::from(
         "export LC_ALL=C\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nexport PATH\n",
     );
+    s.push_str(crate::facts::script::AS_USER);
     s.push_str(WALK);
     s.push_str(&logdir_snippet(i.env));
     s.push_str(&format!("offsets={}\n", q(&offsets_path(i.env))));
@@ -338,9 +356,9 @@ fn section(i: &Inputs<'_>, apache_user: &str, sec: &Section) -> String {
                 "py={py}\n\
                  if [ ! -e \"$py\" ]; then echo python=missing; exit 0; fi\n\
                  echo \"base=$(readlink -f \"$py\")\"\n\
-                 [ \"$(id -u)\" = 0 ] || {{ echo python=skip; exit 0; }}\n\
+                 can_be {u} || {{ echo python=skip; exit 0; }}\n\
                  id -u {u} >/dev/null 2>&1 || {{ echo python=nouser; exit 0; }}\n\
-                 v=$(runuser -u {u} -- \"$py\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>&1 | tail -n 1)\n\
+                 v=$(as_user {u} \"$py\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>&1 | tail -n 1)\n\
                  echo \"python=$v\"\n{import}",
                 py = q(&format!("{}/bin/python", a.venv)),
                 u = q(&a.user),
@@ -362,6 +380,24 @@ fn section(i: &Inputs<'_>, apache_user: &str, sec: &Section) -> String {
                  else echo since=apply; fi\n\
                  printf lines=; tail -c +$((off + 1)) \"$f\" | tail -n {MAX_LOG_LINES} | base64 -w 0; echo\n",
                 name = q(&name),
+            )
+        }
+        // A request marked with its own User-Agent: it reached the account's Apache when the
+        // app's access log has it (whatever the front end answered).
+        Section::Front(n) => {
+            let a = &i.apps[n];
+            let Some(front) = a.front_port else {
+                return "echo front=none\n".into();
+            };
+            format!(
+                "command -v curl >/dev/null 2>&1 || {{ echo front=nocurl; exit 0; }}\n\
+                 ua=\"wsgictl-doctor-front-$$-$(date +%s%N)\"\n\
+                 code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 -A \"$ua\" -H {host} {url})\n\
+                 sleep 0.3\n\
+                 if grep -qF \"$ua\" \"$logdir\"/{log} 2>/dev/null; then echo \"front=reached $code\"; else echo \"front=missed $code\"; fi\n",
+                host = q(&format!("Host: {}", a.server_name)),
+                url = q(&format!("http://127.0.0.1:{front}{}", a.path)),
+                log = q(&format!("wsgictl-{}-access.log", a.name)),
             )
         }
         Section::Record => format!("{{ {}}} || true\n", i.record),
@@ -439,6 +475,9 @@ pub struct AppLive {
     /// What the import test reported, or its output when it failed.
     pub django: Option<Result<DjangoInfo, String>>,
     pub log: LogTail,
+    /// Rootless: whether a request to the front port reached the account's Apache, and
+    /// the status the front end answered (`000`: nothing listens there).
+    pub front: Option<(bool, String)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -505,6 +544,14 @@ pub fn parse(i: &Inputs<'_>, apache_user: &str, frames: &Frames) -> Live {
                     Some(k) => live.apps.get_mut(&app(k)).expect("app").log = tail,
                     None => live.main_log = tail,
                 }
+            }
+            Section::Front(k) => {
+                let a = live.apps.get_mut(&app(k)).expect("app");
+                a.front = body.lines().find_map(|l| {
+                    let v = l.strip_prefix("front=")?;
+                    let (what, code) = v.split_once(' ')?;
+                    Some((what == "reached", code.to_string()))
+                });
             }
             Section::Record => {}
         }
@@ -625,9 +672,13 @@ fn parse_log(body: &str) -> LogTail {
 
 /// The probes of every app of `host` in `m` (or only `only`).
 pub fn app_probes(m: &Manifest, host: &str, only: Option<&str>) -> Vec<AppProbe> {
+    let rootless = m.host(host).is_some_and(|h| h.rootless);
     m.apps_on(host)
         .filter(|a| only.is_none_or(|o| o == *a.name))
-        .map(AppProbe::of)
+        .map(|a| AppProbe {
+            front_port: rootless.then_some(a.front_port),
+            ..AppProbe::of(a)
+        })
         .collect()
 }
 
@@ -649,6 +700,9 @@ mod tests {
             known_hosts: None,
             sudo: false,
             packages: true,
+            rootless: false,
+            home: None,
+            watchdog: 5,
             apache: Default::default(),
         };
         let mut env = HostEnv::assumed(&host);

@@ -66,5 +66,7 @@ pub fn run_host(
             .system
             .known()
             .is_some_and(|s| matches!(s.selinux.as_str(), "absent" | "disabled")),
+        rootless: hp.facts.rootless.as_ref().and_then(|f| f.known()),
+        ctl: &control.ctl,
     }))
 }

@@ -11,6 +11,7 @@ pub mod frame;
 pub mod parse;
 pub mod releases;
 pub mod script;
+pub mod user_server;
 
 use crate::transport::Transport;
 use serde::Serialize;
@@ -24,6 +25,10 @@ pub enum Probe {
     /// Detect Apache; `confdir` from the manifest, else the layout's default.
     Apache {
         confdir: Option<String>,
+    },
+    /// A rootless host: the account's own Apache below `server_root` (`user_server`).
+    UserApache {
+        server_root: String,
     },
     /// Type, mode, owner, sha256; the content too when its sha256 is not `want_sha256`.
     Path {
@@ -59,6 +64,9 @@ pub enum Probe {
     Leftovers {
         lock: String,
         prefix: String,
+        /// The lock's directory: root's `/run/wsgictl`, or a rootless account's own (then
+        /// the probe runs as that account, and only where an apply made the directory).
+        run_dir: String,
     },
     /// `apply` only: GET `url` from the host itself with `Host: host`; the HTTP status, and
     /// whether the body holds `expect`.
@@ -256,6 +264,8 @@ pub struct Facts {
     pub system: Fact<System>,
     /// `None` inside: no Apache installed.
     pub apache: Fact<Option<Apache>>,
+    /// A rootless host's account and its Apache (`None`: not a rootless host).
+    pub rootless: Option<Fact<user_server::UserServer>>,
     pub paths: BTreeMap<String, Fact<PathState>>,
     pub accounts: BTreeMap<String, Fact<Option<Account>>>,
     pub groups: BTreeMap<String, Fact<Option<Group>>>,
@@ -301,6 +311,7 @@ impl Facts {
             host: host.to_string(),
             system: not_probed(),
             apache: not_probed(),
+            rootless: None,
             paths: BTreeMap::new(),
             accounts: BTreeMap::new(),
             groups: BTreeMap::new(),

@@ -28,6 +28,20 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
         match p {
             Probe::System => f.system = fact(frame, system),
             Probe::Apache { .. } => f.apache = fact(frame, apache),
+            Probe::UserApache { .. } => {
+                let both = fact(frame, super::user_server::parse);
+                let (apache, server) = match both {
+                    Fact::Known((a, s)) => (Fact::Known(a), Fact::Known(s)),
+                    Fact::Unknown { error } => (
+                        Fact::Unknown {
+                            error: error.clone(),
+                        },
+                        Fact::Unknown { error },
+                    ),
+                };
+                f.apache = apache;
+                f.rootless = Some(server);
+            }
             Probe::Path { path, .. } => {
                 f.paths.insert(path.clone(), fact(frame, path_state));
             }
@@ -108,6 +122,7 @@ fn describe(p: &Probe) -> String {
     match p {
         Probe::System => "system".into(),
         Probe::Apache { .. } => "apache".into(),
+        Probe::UserApache { .. } => "the account's Apache".into(),
         Probe::Path { path, .. } => format!("path {path}"),
         Probe::Account { name } => format!("account {name}"),
         Probe::Group { name } => format!("group {name}"),
@@ -162,11 +177,11 @@ fn trim(s: &str) -> String {
 }
 
 /// `key=value` lines; other lines are ignored.
-fn kv(body: &str) -> Vec<(&str, &str)> {
+pub(super) fn kv(body: &str) -> Vec<(&str, &str)> {
     body.lines().filter_map(|l| l.split_once('=')).collect()
 }
 
-fn get<'a>(pairs: &[(&str, &'a str)], key: &str) -> Option<&'a str> {
+pub(super) fn get<'a>(pairs: &[(&str, &'a str)], key: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }
 

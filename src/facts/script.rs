@@ -19,6 +19,10 @@ export PATH
 umask 022
 ";
 
+fn prelude() -> String {
+    format!("{PRELUDE}{AS_USER}")
+}
+
 /// `site_digest VENV`: the sha256 of what the venv's site-packages holds, two levels deep
 /// (packages, their modules and sub-packages, `*.dist-info`), bytecode left out. Cheap enough
 /// for every gather; apply records it after each install, so a package removed or replaced by
@@ -34,10 +38,17 @@ site_digest() {
 }
 ";
 
+/// `as_user USER CMD...`: run CMD as USER: directly when the script already runs as USER (a
+/// rootless host), through `runuser` as root; `can_be USER`: whether this script can.
+pub const AS_USER: &str = r#"as_user() { u_=$1; shift; if [ "$(id -un)" = "$u_" ]; then "$@"; else runuser -u "$u_" -- "$@"; fi; }
+can_be() { [ "$(id -u)" = 0 ] || [ "$(id -un)" = "$1" ]; }
+"#;
+
 /// `untrusted PATH`: the first file or directory on the way to PATH (as given, then with
-/// every link resolved) that an account other than root owns, or that group or others may
-/// write, as `path owner mode`; nothing when root alone controls all of it. The gather runs
-/// as root: an interpreter someone else controls is never run, only reported.
+/// every link resolved) that an account other than root (and the account the script runs as)
+/// owns, or that group or others may write, as `path owner mode`; nothing when they alone
+/// control all of it. The gather runs as root (or as a rootless host's account): an
+/// interpreter someone else controls is never run, only reported.
 pub const UNTRUSTED: &str = r#"untrusted() {
   target=$1
   for w in "$target" "$(readlink -f -- "$target" 2>/dev/null)"; do
@@ -49,10 +60,10 @@ pub const UNTRUSTED: &str = r#"untrusted() {
       case "$cur" in */*) cur=${cur%/*};; *) cur=;; esac
     done
     set -- "$@" /
-    r=$(stat -c '%u|%a|%U|%F|%n' -- "$@" 2>/dev/null | awk -F '|' '
+    r=$(stat -c '%u|%a|%U|%F|%n' -- "$@" 2>/dev/null | awk -F '|' -v me="$(id -u)" '
       { w = ($2 ~ /[2367].$/ || $2 ~ /[2367]$/) }
       $4 == "symbolic link" || $2 ~ /^[1357]...$/ { w = 0 }
-      $1 != 0 || w { print $5, $3, $2; exit }')
+      ($1 != 0 && $1 != me) || w { print $5, $3, $2; exit }')
     if [ -n "$r" ]; then echo "$r"; return; fi
   done
 }
@@ -78,7 +89,7 @@ venv_fp() {
 pub fn build(probes: &[Probe], nonce: &str) -> String {
     // The transport sends it as one group read whole before it runs (`transport::framed`):
     // no probe can read the rest of the script.
-    let mut s = String::from(PRELUDE);
+    let mut s = prelude();
     for (i, p) in probes.iter().enumerate() {
         s.push_str(&format!("echo 'WSGICTL {nonce} BEGIN {i}'\n(\n"));
         s.push_str(&body(p));
@@ -129,7 +140,7 @@ ids=$(\"$ctl\" -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^User: name=\"\\([^\"]
 printf '%s\\n' \"$ids\"
 echo \"run_dir=$rundir\"
 au=$(printf '%s\\n' \"$ids\" | sed -n 's/^user=//p')
-if [ -d \"$rundir\" ] && [ -n \"$au\" ] && [ \"$(id -u)\" = 0 ] && ! runuser -u \"$au\" -- test -x \"$rundir\" 2>/dev/null; then
+if [ -d \"$rundir\" ] && [ -n \"$au\" ] && [ \"$(id -u)\" = 0 ] && ! as_user \"$au\" test -x \"$rundir\" 2>/dev/null; then
   echo \"run_dir_denied=$(stat -c '%A %U %G' \"$rundir\")\"
 fi
 if [ -r \"$pidfile\" ] && kill -0 \"$(cat \"$pidfile\")\" 2>/dev/null; then echo running=yes; else echo running=no; fi
@@ -153,6 +164,7 @@ fi
 ",
             confdir = q(confdir.as_deref().unwrap_or(""))
         ),
+        Probe::UserApache { server_root } => super::user_server::script(server_root),
         Probe::Path { path, want_sha256 } => format!(
             "\
 p={path}
@@ -223,11 +235,17 @@ echo \"deny $(stat -c '%A:%U:%G' \"$p\" 2>/dev/null || echo missing) $p\"
             user = q(user),
             path = q(path)
         ),
-        Probe::Leftovers { lock, prefix } => format!(
+        Probe::Leftovers {
+            lock,
+            prefix,
+            run_dir,
+        } => format!(
             "\
-[ \"$(id -u)\" = 0 ] || {{ echo skip; exit 0; }}
-mkdir -p /run/wsgictl && chmod 0700 /run/wsgictl
-if [ -L /run/wsgictl ] || [ \"$(stat -c %u /run/wsgictl)\" != 0 ] || [ -L {lock} ]; then echo busy; exit 0; fi
+run={run}
+if [ \"$(id -u)\" = 0 ]; then mkdir -p \"$run\" && chmod 0700 \"$run\"
+elif [ \"$run\" = /run/wsgictl ]; then echo skip; exit 0
+elif [ ! -d \"$run\" ]; then echo removed=0; exit 0; fi
+if [ -L \"$run\" ] || [ \"$(stat -c %u \"$run\")\" != \"$(id -u)\" ] || [ -L {lock} ]; then echo busy; exit 0; fi
 umask 077
 exec 9>>{lock}
 flock -n 9 || {{ echo busy; exit 0; }}
@@ -239,7 +257,8 @@ done
 echo \"removed=$n\"
 ",
             lock = q(lock),
-            prefix = q(prefix)
+            prefix = q(prefix),
+            run = q(run_dir)
         ),
         // A daemon that a switch or a touch is replacing may answer the first request or two
         // the old way: after an apply, asked again a second apart before the answer counts.

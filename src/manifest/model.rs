@@ -70,6 +70,14 @@ pub struct Host {
     /// `#false`: report it as a preflight error instead.
     pub packages: bool,
     pub apache: ApacheSettings,
+    /// An ordinary account without sudo: a user-level Apache of the account's own serves its
+    /// apps, and nothing outside the account is touched (`rootless`).
+    pub rootless: bool,
+    /// Rootless: the account's home, when it is not `/home/USER` (the gather checks it).
+    pub home: Option<String>,
+    /// Rootless without a `systemd --user` manager: how often (minutes) cron's watchdog
+    /// starts the account's Apache when it is down.
+    pub watchdog: u32,
 }
 
 /// What the manifest says about the host's Apache; `None` means "detect on the host".
@@ -129,6 +137,11 @@ pub struct App {
     /// Apache files on the host this app takes over from (`import` writes them): the first
     /// apply disables them and keeps them in a root-only backup directory.
     pub replaces: Vec<String>,
+    /// Rootless hosts: the address the account's Apache listens on (`127.0.0.1` unless given).
+    pub listen: Option<Spanned<String>>,
+    /// Rootless hosts: the port of the host's own web server in front of the account's
+    /// Apache, where `doctor` checks that requests reach the app (80 unless given).
+    pub front_port: u16,
 }
 
 /// HTTPS: Apache terminates TLS with a certificate already on the host or one from ACME.

@@ -169,6 +169,18 @@ pub fn confdir(s: &str) -> Result<(), String> {
     }
 }
 
+/// A rootless account's home: it is in the server root's path, which Apache's piped logs
+/// and mod_wsgi's sockets name unquoted.
+pub fn plain_path(s: &str) -> Result<(), String> {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+    {
+        Ok(())
+    } else {
+        Err("a directory of letters, digits, `/`, `.`, `_` and `-` only, like `/home/alice`".into())
+    }
+}
+
 /// A URL path prefix such as `/static/`: starts with `/`, is not `/` itself (that would shadow
 /// the app), and holds no spaces, quotes, `..` or `${`.
 pub fn url_prefix(s: &str) -> Result<(), String> {
@@ -192,6 +204,14 @@ pub fn url_path(s: &str) -> Result<(), String> {
 
 /// Where an app is mounted: `/`, or a sub-URL without a trailing `/` (`/blog`), as
 /// `WSGIScriptAlias` wants it.
+/// An IP address literal for the account's Apache to listen on (`127.0.0.1`, `::1`,
+/// `0.0.0.0`): a name would be resolved by Apache at start, and could change.
+pub fn listen_address(s: &str) -> Result<(), String> {
+    s.parse::<std::net::IpAddr>().map(|_| ()).map_err(|_| {
+        format!("{s:?} is not an IP address; expected \"127.0.0.1\" (the default), \"::1\", or \"0.0.0.0\" to listen on every address")
+    })
+}
+
 pub fn mount(s: &str) -> Result<(), String> {
     let ok = s == "/"
         || (s.starts_with('/')

@@ -16,6 +16,94 @@ pub struct HostEnv {
     pub apache_group: String,
     /// Ports some configuration not managed by wsgictl already listens on.
     pub listening: BTreeSet<u16>,
+    /// A rootless host: the account's own Apache, where everything of wsgictl's lives.
+    pub rootless: Option<Rootless>,
+}
+
+/// The user-level Apache of a rootless host: one server root per account, in a persistent
+/// directory of its home (never `/tmp`), run from the host's Apache binary and modules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rootless {
+    pub account: String,
+    pub group: String,
+    pub home: String,
+    /// The host's Apache binary (`/usr/sbin/apache2`, `/usr/sbin/httpd`).
+    pub httpd: String,
+    /// The host's Apache modules directory.
+    pub modules: String,
+    pub rotatelogs: String,
+    /// mod_wsgi's module in the host's modules directory.
+    pub wsgi_so: String,
+    pub supervision: Supervision,
+    /// Minutes between the cron watchdog's checks.
+    pub watchdog: u32,
+}
+
+/// What keeps the account's Apache running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Supervision {
+    /// A `systemd --user` unit: the user manager runs and the account lingers.
+    SystemdUser,
+    /// A crontab `@reboot` entry and a watchdog every few minutes.
+    Cron,
+}
+
+/// The systemd user unit's name.
+pub const USER_UNIT: &str = "wsgictl-apache.service";
+
+impl Rootless {
+    /// `~/.local/share/wsgictl`: everything of wsgictl's in the account.
+    pub fn data(&self) -> String {
+        format!("{}/.local/share/wsgictl", self.home)
+    }
+    /// The server root: `httpd.conf`, `apachectl`, `envvars`, `sites/`, `logs/`, `run/`.
+    pub fn server_root(&self) -> String {
+        format!("{}/apache", self.data())
+    }
+    pub fn ctl(&self) -> String {
+        format!("{}/apachectl", self.server_root())
+    }
+    pub fn pid_file(&self) -> String {
+        format!("{}/run/httpd.pid", self.server_root())
+    }
+    pub fn unit_path(&self) -> String {
+        format!("{}/.config/systemd/user/{USER_UNIT}", self.home)
+    }
+    /// Without facts: the Debian or RHEL defaults, the home `/home/USER` unless the manifest
+    /// says (`home`), and cron's watchdog.
+    fn assumed(host: &Host, layout: Layout) -> Option<Rootless> {
+        if !host.rootless {
+            return None;
+        }
+        let account = host.user.clone().unwrap_or_default();
+        let (httpd, modules, rotatelogs) = match layout {
+            Layout::Debian => (
+                "/usr/sbin/apache2",
+                "/usr/lib/apache2/modules",
+                "/usr/bin/rotatelogs",
+            ),
+            Layout::Rhel => (
+                "/usr/sbin/httpd",
+                "/usr/lib64/httpd/modules",
+                "/usr/sbin/rotatelogs",
+            ),
+        };
+        Some(Rootless {
+            group: account.clone(),
+            home: host
+                .home
+                .clone()
+                .unwrap_or_else(|| format!("/home/{account}")),
+            account,
+            httpd: httpd.into(),
+            modules: modules.into(),
+            rotatelogs: rotatelogs.into(),
+            wsgi_so: format!("{modules}/mod_wsgi.so"),
+            supervision: Supervision::Cron,
+            watchdog: host.watchdog,
+        })
+    }
 }
 
 impl HostEnv {
@@ -28,6 +116,11 @@ impl HostEnv {
     /// Every layout the host might have, for probing before the facts are in: the manifest's
     /// when it says, else both defaults. `confdir` alone implies the layout (`/etc/httpd…` is RHEL).
     pub fn candidates(host: &Host) -> Vec<HostEnv> {
+        if host.rootless {
+            // The account's Apache is wsgictl's own: the host's layout only decides where its
+            // binary and modules are, which the gather reports.
+            return vec![HostEnv::with_layout(host, Layout::Debian)];
+        }
         let said = host.apache.layout.or_else(|| {
             host.apache.confdir.as_ref().map(|c| {
                 if c.starts_with("/etc/httpd") {
@@ -53,9 +146,37 @@ impl HostEnv {
     /// A `Listen` in a file an app `replaces` does not count: that file goes with this apply.
     pub fn from_facts(
         host: &Host,
-        apache: Option<&crate::facts::Apache>,
+        facts: &crate::facts::Facts,
         replaced: &[crate::desired::DesiredReplaced],
     ) -> HostEnv {
+        let apache = facts.apache.known().and_then(Option::as_ref);
+        if host.rootless {
+            let layout = apache.map_or(Layout::Debian, |a| a.layout);
+            let mut env = HostEnv::with_layout(host, layout);
+            if let (Some(r), Some(u)) = (
+                env.rootless.as_mut(),
+                facts.rootless.as_ref().and_then(|f| f.known()),
+            ) {
+                r.account = u.account.clone();
+                r.group = u.group.clone();
+                if host.home.is_none() {
+                    r.home = u.home.clone();
+                }
+                r.httpd = u.httpd.clone().unwrap_or(r.httpd.clone());
+                r.modules = u.modules_dir.clone().unwrap_or(r.modules.clone());
+                r.rotatelogs = u.rotatelogs.clone().unwrap_or(r.rotatelogs.clone());
+                if let Some(so) = apache.and_then(|a| a.wsgi_so.clone()) {
+                    r.wsgi_so = so;
+                } else {
+                    r.wsgi_so = format!("{}/mod_wsgi.so", r.modules);
+                }
+                r.supervision = u.supervision();
+                env.apache_user = u.account.clone();
+                env.apache_group = u.group.clone();
+                env.confdir = r.server_root();
+            }
+            return env;
+        }
         let layout = host
             .apache
             .layout
@@ -97,8 +218,19 @@ impl HostEnv {
             Layout::Debian => ("/etc/apache2", "www-data"),
             Layout::Rhel => ("/etc/httpd", "apache"),
         };
+        if let Some(r) = Rootless::assumed(host, layout) {
+            return HostEnv {
+                layout,
+                confdir: r.server_root(),
+                apache_user: r.account.clone(),
+                apache_group: r.group.clone(),
+                listening: BTreeSet::new(),
+                rootless: Some(r),
+            };
+        }
         let apache_user = host.apache.user.clone().unwrap_or_else(|| user.to_string());
         HostEnv {
+            rootless: None,
             layout,
             confdir: host
                 .apache
@@ -115,8 +247,50 @@ impl HostEnv {
         }
     }
 
+    /// The owner of what wsgictl writes that no app writes: root, or the account.
+    pub fn owner(&self) -> &str {
+        self.rootless
+            .as_ref()
+            .map_or("root", |r| r.account.as_str())
+    }
+
+    /// The group of the same.
+    pub fn owner_group(&self) -> &str {
+        self.rootless.as_ref().map_or("root", |r| r.group.as_str())
+    }
+
+    /// wsgictl's private state (markers, backups): root's `/var/lib/wsgictl`, or the
+    /// account's `~/.local/share/wsgictl` (which holds the server root too).
+    pub fn state_dir(&self) -> String {
+        match &self.rootless {
+            Some(r) => r.data(),
+            None => "/var/lib/wsgictl".into(),
+        }
+    }
+
+    /// Where the apply lock lives: root's `/run/wsgictl`, or the account's state `run/`.
+    pub fn run_dir(&self) -> String {
+        match &self.rootless {
+            Some(r) => format!("{}/run", r.data()),
+            None => "/run/wsgictl".into(),
+        }
+    }
+
+    /// `_etc_apache2` for `/etc/apache2`: names the instance in the state's file names
+    /// (empty on a rootless host: one Apache per account).
+    fn instance(&self) -> String {
+        if self.rootless.is_some() {
+            String::new()
+        } else {
+            self.confdir.replace('/', "_")
+        }
+    }
+
     /// Where the host-wide file goes.
     pub fn host_conf_path(&self) -> String {
+        if self.rootless.is_some() {
+            return format!("{}/httpd.conf", self.confdir);
+        }
         match self.layout {
             Layout::Debian => format!("{}/conf-available/wsgictl.conf", self.confdir),
             Layout::Rhel => format!("{}/conf.d/00-wsgictl.conf", self.confdir),
@@ -127,7 +301,7 @@ impl HostEnv {
     /// `tls` (the bool of each app) its TLS vhost, and mod_ssl, mod_rewrite and mod_headers.
     /// `ssl`: some app of the host has `tls`, selected or not.
     pub fn links(&self, apps: &[(&str, bool)], ssl: bool) -> Vec<DesiredLink> {
-        if self.layout != Layout::Debian {
+        if self.layout != Layout::Debian || self.rootless.is_some() {
             return Vec::new();
         }
         let link = |tool: EnableTool, file: &str, app: Option<&str>| {
@@ -177,30 +351,27 @@ impl HostEnv {
 
     /// `/var/lib/wsgictl/reload-pending<confdir with / as _>`, one per Apache instance.
     pub fn reload_marker(&self) -> String {
-        format!(
-            "/var/lib/wsgictl/reload-pending{}",
-            self.confdir.replace('/', "_")
-        )
+        format!("{}/reload-pending{}", self.state_dir(), self.instance())
     }
 
     /// `/run/wsgictl/apply<confdir with / as _>.lock`: one apply at a time per Apache
     /// instance. `/run/wsgictl` is root's and 0700: no other account can take, block or
     /// replace the lock (`/run/lock` is world-writable).
     pub fn lock_path(&self) -> String {
-        format!("/run/wsgictl/apply{}.lock", self.confdir.replace('/', "_"))
+        format!("{}/apply{}.lock", self.run_dir(), self.instance())
     }
 
     /// `/var/lib/wsgictl/backup<confdir with / as _>.`: a run's backups go in a directory with
     /// this prefix, removed when the run ends, or by the next run when it was killed.
     pub fn backup_prefix(&self) -> String {
-        format!("/var/lib/wsgictl/backup{}.", self.confdir.replace('/', "_"))
+        format!("{}/backup{}.", self.state_dir(), self.instance())
     }
 
     /// `/var/lib/wsgictl/owed<confdir with / as _>`: one marker per step an apply owes
     /// (`APP.collectstatic`, `APP.migrate`, `APP.touch`), written before the change that
     /// creates the debt and removed after the step has run.
     pub fn owed_dir(&self) -> String {
-        format!("/var/lib/wsgictl/owed{}", self.confdir.replace('/', "_"))
+        format!("{}/owed{}", self.state_dir(), self.instance())
     }
 
     /// `/var/lib/wsgictl/deploy-hook<confdir with / as _>.sh`: certbot's deploy hook of this
@@ -214,6 +385,9 @@ impl HostEnv {
 
     /// Where app `name`'s TLS vhost goes (`.` cannot be in an app name: no collision).
     pub fn tls_vhost_path(&self, name: &str) -> String {
+        if self.rootless.is_some() {
+            return format!("{}/sites/wsgictl-{name}.tls.conf", self.confdir);
+        }
         match self.layout {
             Layout::Debian => format!("{}/sites-available/wsgictl-{name}.tls.conf", self.confdir),
             Layout::Rhel => format!("{}/conf.d/wsgictl-{name}.tls.conf", self.confdir),
@@ -222,6 +396,9 @@ impl HostEnv {
 
     /// Where app `name`'s vhost goes.
     pub fn vhost_path(&self, name: &str) -> String {
+        if self.rootless.is_some() {
+            return format!("{}/sites/wsgictl-{name}.conf", self.confdir);
+        }
         match self.layout {
             Layout::Debian => format!("{}/sites-available/wsgictl-{name}.conf", self.confdir),
             Layout::Rhel => format!("{}/conf.d/wsgictl-{name}.conf", self.confdir),

@@ -9,9 +9,10 @@
 //! assumed from the manifest here, taken from facts by `plan`.
 
 mod host_env;
+pub mod rootless;
 mod tls;
 
-pub use host_env::HostEnv;
+pub use host_env::{HostEnv, Rootless, Supervision, USER_UNIT};
 pub use tls::{lineage, live_dir};
 
 use crate::desired::{
@@ -67,6 +68,8 @@ pub struct HostCtx {
     pub socket_prefix: String,
     /// Ports that need a `Listen` line.
     pub listen: Vec<u16>,
+    /// A rootless host: the account's Apache (`render::rootless`).
+    pub rootless: Option<rootless::RootlessCtx>,
 }
 
 /// `{{ app }}` in the per-app templates.
@@ -310,15 +313,32 @@ pub fn render_host(
         .iter()
         .flat_map(|a| std::iter::once(*a.port).chain(a.http_port.as_ref().map(|p| p.value)))
         .collect();
+    let binds: Vec<(String, u16)> = apps
+        .iter()
+        .map(|a| {
+            let addr = a
+                .listen
+                .as_ref()
+                .map_or(rootless::DEFAULT_LISTEN, |l| l.as_str());
+            (addr.to_string(), *a.port)
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if let Some(r) = &env.rootless {
+        rootless::check_home(&r.home)?;
+    }
     let hctx = HostCtx {
+        rootless: env.rootless.as_ref().map(|r| rootless::ctx(r, env, &binds)),
         name: host.name.value.clone(),
         layout: env.layout,
         confdir: env.confdir.clone(),
         apache_user: env.apache_user.clone(),
         apache_group: env.apache_group.clone(),
-        socket_prefix: match env.layout {
-            Layout::Debian => "${APACHE_RUN_DIR}/wsgi".into(),
-            Layout::Rhel => "run/wsgi".into(),
+        socket_prefix: match (&env.rootless, env.layout) {
+            (Some(r), _) => format!("{}/run/wsgi", r.server_root()),
+            (None, Layout::Debian) => "${APACHE_RUN_DIR}/wsgi".into(),
+            (None, Layout::Rhel) => "run/wsgi".into(),
         },
         listen: ports.difference(&env.listening).copied().collect(),
     };
@@ -346,36 +366,39 @@ pub fn render_host(
                 continue;
             }
         };
-        if !accounts.iter().any(|a| a.user == app.user) {
+        if env.rootless.is_none() && !accounts.iter().any(|a| a.user == ctx.user) {
             accounts.push(DesiredAccount {
-                user: app.user.clone(),
-                group: app.group.clone(),
+                user: ctx.user.clone(),
+                group: ctx.group.clone(),
                 home: ctx.root.clone(),
             });
         }
-        dirs.extend(app_dirs(app, ctx));
+        dirs.extend(app_dirs(ctx, env));
         let apache = |path: &str| crate::desired::DesiredAccess {
             user: env.apache_user.clone(),
             group: env.apache_group.clone(),
             path: path.to_string(),
         };
         let daemon = |path: &str| crate::desired::DesiredAccess {
-            user: app.user.clone(),
-            group: app.group.clone(),
+            user: ctx.user.clone(),
+            group: ctx.group.clone(),
             path: path.to_string(),
         };
-        access.push(apache(&ctx.root));
-        access.push(apache(&ctx.static_dir));
-        if let Some(m) = &ctx.media_dir {
-            access.push(apache(m));
-        }
-        access.push(daemon(&ctx.root));
-        access.push(daemon(&ctx.venv));
-        if let Some(d) = &ctx.data {
-            access.push(daemon(d));
-        }
-        if let Some(w) = &ctx.acme_webroot {
-            access.push(apache(w));
+        // On a rootless host Apache, the daemons and the files are all the account's.
+        if env.rootless.is_none() {
+            access.push(apache(&ctx.root));
+            access.push(apache(&ctx.static_dir));
+            if let Some(m) = &ctx.media_dir {
+                access.push(apache(m));
+            }
+            access.push(daemon(&ctx.root));
+            access.push(daemon(&ctx.venv));
+            if let Some(d) = &ctx.data {
+                access.push(daemon(d));
+            }
+            if let Some(w) = &ctx.acme_webroot {
+                access.push(apache(w));
+            }
         }
         for (on, name) in [
             (
@@ -388,7 +411,7 @@ pub fn render_host(
                 hooks.push(crate::desired::DesiredHook {
                     app: ctx.name.clone(),
                     name,
-                    user: app.user.clone(),
+                    user: ctx.user.clone(),
                     venv: ctx.venv.clone(),
                     src: ctx.src.clone(),
                     env_file: ctx.env_file.clone(),
@@ -407,7 +430,7 @@ pub fn render_host(
                 media: app.django.media.as_ref().map(|m| m.span),
                 data: app.data.as_ref().map(|d| d.span),
             },
-            user: app.user.clone(),
+            user: ctx.user.clone(),
             venv: ctx.venv.clone(),
             python_path: ctx.python_path.clone(),
             wsgi_module: ctx.wsgi_module.clone(),
@@ -418,7 +441,7 @@ pub fn render_host(
             local: app.source.path.clone(),
             exclude: app.source.exclude.clone(),
             dest: ctx.src.clone(),
-            owner: "root".into(),
+            owner: env.owner().into(),
             group: ctx.group.clone(),
         });
         let (requirements, requirements_sha256) = requirements(app)?;
@@ -429,8 +452,8 @@ pub fn render_host(
             current: ctx.current.clone(),
             keep: app.releases,
             static_link: ctx.static_dir.clone(),
-            user: app.user.clone(),
-            group: app.group.clone(),
+            user: ctx.user.clone(),
+            group: ctx.group.clone(),
             overlay: app.django.overlay,
             requirements_sha256: requirements_sha256.clone(),
         });
@@ -438,7 +461,7 @@ pub fn render_host(
             app: ctx.name.clone(),
             path: app.venv.path.clone(),
             python: app.python.value.clone(),
-            user: app.user.clone(),
+            user: ctx.user.clone(),
             requirements_sha256,
             requirements,
         });
@@ -497,34 +520,45 @@ pub fn render_host(
         bail!("{}", secret_errors.join("\n"));
     }
 
+    let host_template = if env.rootless.is_some() {
+        templates::USER_HTTPD
+    } else {
+        templates::HOST_CONF
+    };
     let host_conf = templates
         .render(
-            templates::HOST_CONF,
+            host_template,
             &HostFileCtx {
                 host: &hctx,
                 apps: &ctxs,
             },
         )
-        .with_context(|| {
-            format!(
-                "rendering {} for host `{}`",
-                templates::HOST_CONF,
-                *host.name
-            )
-        })?;
+        .with_context(|| format!("rendering {host_template} for host `{}`", *host.name))?;
     let mut files = app_files;
     files.append(&mut vhosts);
     files.extend(tls::deploy_hook(&apps, env, templates)?);
     files.push(DesiredFile {
         path: env.host_conf_path(),
-        owner: "root".into(),
-        group: "root".into(),
+        owner: env.owner().into(),
+        group: env.owner_group().into(),
         mode: 0o644,
         role: FileRole::HostConf,
         app: None,
-        template: template_of(FileRole::HostConf),
+        template: host_template,
         content: Content::plain(host_conf),
     });
+    if let Some(r) = &env.rootless {
+        files.extend(rootless::files(templates, &hctx, r)?);
+        let mut server_dirs = rootless::dirs(r);
+        server_dirs.append(&mut dirs);
+        dirs = server_dirs;
+        for d in &mut dirs {
+            d.mode = rootless::private(d.mode);
+        }
+        for f in &mut files {
+            f.mode = rootless::private(f.mode);
+        }
+    }
     // mod_ssl stays enabled for every app of the host, whichever is selected.
     let any_tls = apps.iter().any(|a| a.tls.is_some());
     let names: Vec<(&str, bool)> = apps
@@ -556,6 +590,12 @@ pub fn render_host(
         settings_checks,
         releases,
         replaced,
+        state_dir: env.state_dir(),
+        run_dir: env.run_dir(),
+        rootless: env
+            .rootless
+            .as_ref()
+            .map(|r| rootless::desired(r, binds.clone())),
     })
 }
 
@@ -617,6 +657,7 @@ fn template_of(role: FileRole) -> &'static str {
         FileRole::DeployHook => templates::DEPLOY_HOOK,
         FileRole::WsgiScript => templates::WSGI_SCRIPT,
         FileRole::EnvFile => templates::ENV_FILE,
+        FileRole::ServerFile => templates::USER_CTL,
     }
 }
 
@@ -638,8 +679,16 @@ fn app_file(role: FileRole, ctx: &AppCtx, env: &HostEnv, content: Content) -> De
     let (path, group, mode) = match role {
         FileRole::WsgiScript => (ctx.wsgi_script.clone(), ctx.group.clone(), 0o644),
         FileRole::EnvFile => (ctx.env_file.clone(), ctx.group.clone(), 0o640),
-        FileRole::Vhost => (env.vhost_path(&ctx.name), "root".to_string(), 0o644),
-        FileRole::TlsVhost => (env.tls_vhost_path(&ctx.name), "root".to_string(), 0o644),
+        FileRole::Vhost => (
+            env.vhost_path(&ctx.name),
+            env.owner_group().to_string(),
+            0o644,
+        ),
+        FileRole::TlsVhost => (
+            env.tls_vhost_path(&ctx.name),
+            env.owner_group().to_string(),
+            0o644,
+        ),
         FileRole::Overlay => (
             format!(
                 "{}/{OVERLAY_MODULE}.py",
@@ -648,13 +697,13 @@ fn app_file(role: FileRole, ctx: &AppCtx, env: &HostEnv, content: Content) -> De
             ctx.group.clone(),
             0o640,
         ),
-        FileRole::HostConf | FileRole::DeployHook => {
+        FileRole::HostConf | FileRole::DeployHook | FileRole::ServerFile => {
             unreachable!("host-wide files belong to no app")
         }
     };
     DesiredFile {
         path,
-        owner: "root".into(),
+        owner: env.owner().into(),
         group,
         mode,
         role,
@@ -688,12 +737,23 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
     } else {
         Vec::new()
     };
-    let (error_log, access_log) = match layout {
-        Layout::Debian => (
+    let (error_log, access_log) = match (&env.rootless, layout) {
+        // Piped through rotatelogs: the newest log keeps its plain name (doctor reads it).
+        (Some(r), _) => {
+            let log = |kind: &str| {
+                format!(
+                    "|{} -n 4 {}/logs/wsgictl-{name}-{kind}.log 10M",
+                    r.rotatelogs,
+                    r.server_root()
+                )
+            };
+            (log("error"), log("access"))
+        }
+        (None, Layout::Debian) => (
             format!("${{APACHE_LOG_DIR}}/wsgictl-{name}-error.log"),
             format!("${{APACHE_LOG_DIR}}/wsgictl-{name}-access.log"),
         ),
-        Layout::Rhel => (
+        (None, Layout::Rhel) => (
             format!("logs/wsgictl-{name}-error_log"),
             format!("logs/wsgictl-{name}-access_log"),
         ),
@@ -703,8 +763,15 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
         server_name: app.server_name.value.clone(),
         aliases: app.aliases.iter().map(|a| a.value.clone()).collect(),
         port: *app.port,
-        user: app.user.clone(),
-        group: app.group.clone(),
+        // A rootless host's apps run as the account, in its primary group.
+        user: env
+            .rootless
+            .as_ref()
+            .map_or_else(|| app.user.clone(), |r| r.account.clone()),
+        group: env
+            .rootless
+            .as_ref()
+            .map_or_else(|| app.group.clone(), |r| r.group.clone()),
         src,
         current: format!("{root}/current"),
         releases: format!("{root}/releases"),
@@ -789,7 +856,7 @@ pub fn release_python_path(release: &str, root: &str, overlay: bool) -> String {
 
 /// Directories of an app (ERRORS.md section 5.3): the root and DocumentRoot readable by
 /// Apache, code readable by the app's group only, static and media writable by the app.
-fn app_dirs(app: &App, ctx: &AppCtx) -> Vec<DesiredDir> {
+fn app_dirs(ctx: &AppCtx, env: &HostEnv) -> Vec<DesiredDir> {
     let d = |path: &str, owner: &str, group: &str, mode| DesiredDir {
         path: path.to_string(),
         owner: owner.into(),
@@ -799,24 +866,25 @@ fn app_dirs(app: &App, ctx: &AppCtx) -> Vec<DesiredDir> {
     };
     // The static directory is a link to `current/static` (made by the switch): each release
     // has its own.
+    let (o, g) = (env.owner(), env.owner_group());
     let mut dirs = vec![
-        d(&ctx.root, "root", "root", 0o755),
-        d(&ctx.releases, "root", "root", 0o755),
-        d(&ctx.htdocs, "root", "root", 0o755),
+        d(&ctx.root, o, g, 0o755),
+        d(&ctx.releases, o, g, 0o755),
+        d(&ctx.htdocs, o, g, 0o755),
     ];
     if let Some(m) = &ctx.media_dir {
-        dirs.push(d(m, &app.user, &app.group, 0o755));
+        dirs.push(d(m, &ctx.user, &ctx.group, 0o755));
     }
     if let Some(o) = &ctx.overlay_dir {
-        dirs.push(d(o, "root", &ctx.group, 0o750));
+        dirs.push(d(o, env.owner(), &ctx.group, 0o750));
     }
     // Writable by the daemon, readable by no one else, and never below a served directory
     // (the manifest checks that).
     if let Some(data) = &ctx.data {
-        dirs.push(d(data, &app.user, &app.group, 0o750));
+        dirs.push(d(data, &ctx.user, &ctx.group, 0o750));
     }
     if let Some(w) = &ctx.acme_webroot {
-        dirs.push(d(w, "root", "root", 0o755));
+        dirs.push(d(w, o, g, 0o755));
     }
     dirs
 }

@@ -74,6 +74,7 @@ pub fn plan_files(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
             FileRole::Overlay => ResourceId::Overlay(app.clone()),
             FileRole::HostConf => ResourceId::HostConf(i.desired.host.clone()),
             FileRole::DeployHook => ResourceId::DeployHook(i.desired.host.clone()),
+            FileRole::ServerFile => ResourceId::ServerFile(f.path.clone()),
         };
         let real = f.content.secret_text();
         let sha = crate::source::sha256_hex(real.as_bytes());

@@ -15,6 +15,7 @@ pub mod release;
 mod replaced;
 mod settings;
 mod source;
+mod supervision;
 mod tls;
 mod venv;
 
@@ -39,16 +40,20 @@ pub struct Inputs<'a> {
 
 /// The probes a desired state needs, for each candidate Apache layout.
 pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Probe> {
-    let mut p = vec![
-        Probe::System,
-        Probe::Apache {
+    let mut p = vec![Probe::System];
+    match states.first().and_then(|s| s.rootless.as_ref()) {
+        Some(r) => p.push(Probe::UserApache {
+            server_root: r.server_root.clone(),
+        }),
+        None => p.push(Probe::Apache {
             confdir: host.apache.confdir.clone(),
-        },
-    ];
+        }),
+    }
     for s in states {
         p.push(Probe::Leftovers {
             lock: s.lock.clone(),
             prefix: s.backup_prefix.clone(),
+            run_dir: s.run_dir.clone(),
         });
         for a in &s.accounts {
             p.push(Probe::Group {
@@ -234,6 +239,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     changes.extend(owed_restarts(i)?);
     changes.extend(pending_reload(i)?);
     changes.extend(stopped_apache(i));
+    changes.extend(supervision::plan(i)?);
     let mut handlers = handlers(&changes, i.desired);
     for d in releases {
         changes.extend(d.removals);
@@ -245,6 +251,7 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
         changes,
         handlers,
         planned_at: i.now,
+        rootless: None,
     })
 }
 

@@ -104,6 +104,10 @@ pub fn needed_for_tls(facts: &Facts, m: Manager, tls: bool, acme: bool) -> Vec<S
 }
 
 pub fn plan(i: &Inputs<'_>) -> Option<Change> {
+    // A rootless host installs nothing (preflight says what to ask the admin for).
+    if i.desired.rootless.is_some() {
+        return None;
+    }
     let m = manager(i.facts)?;
     let pythons: Vec<&str> = i.desired.venvs.iter().map(|v| v.python.as_str()).collect();
     let mut names = needed(i.facts, m, &pythons);

@@ -608,6 +608,7 @@ pub fn back_plan(host: &str, backs: &[Back<'_>], why: &str) -> crate::plan::Plan
         changes,
         handlers,
         planned_at: 0,
+        rootless: None,
     }
 }
 

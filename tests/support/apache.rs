@@ -150,6 +150,7 @@ impl ApacheInstance {
                 FileRole::WsgiScript
                 | FileRole::EnvFile
                 | FileRole::Overlay
+                | FileRole::ServerFile
                 | FileRole::DeployHook => {
                     continue;
                 }

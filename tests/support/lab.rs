@@ -1,6 +1,7 @@
 //! The test lab: a real `sshd` on a free loopback port, with a throwaway host key pinned in a
-//! test known_hosts, a client key, and two accounts: `wsgictl-lab` (passwordless sudo) and
-//! `wsgictl-pw` (sudo wants a password it does not have). wsgictl runs with `HOME` set to the
+//! test known_hosts, a client key, and three accounts: `wsgictl-lab` (passwordless sudo),
+//! `wsgictl-pw` (sudo wants a password it does not have) and `wsgictl-rl` (no sudo at all:
+//! rootless hosts). wsgictl runs with `HOME` set to the
 //! lab's own home, so `~/.ssh` is the lab's and no agent is reachable.
 //!
 //! Needs root (sshd, useradd, sudoers). Each `Lab` has its own sshd and directory; accounts
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 
 pub const USER: &str = "wsgictl-lab";
 pub const PW_USER: &str = "wsgictl-pw";
+/// An ordinary account: no sudo, in no group but its own (rootless hosts).
+pub const RL_USER: &str = "wsgictl-rl";
 
 pub struct Lab {
     dir: tempfile::TempDir,
@@ -42,7 +45,7 @@ impl Lab {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {d}/sshd.pid\n\
                  AuthorizedKeysFile {ak}\nUsePAM no\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nStrictModes no\n\
-                 AllowUsers {USER} {PW_USER}\nPermitRootLogin no\nLogLevel VERBOSE\n",
+                 AllowUsers {USER} {PW_USER} {RL_USER}\nPermitRootLogin no\nLogLevel VERBOSE\n",
                 hk = d.join("host_ed25519").display(),
                 ak = authorized.display(),
                 d = d.display(),
@@ -232,6 +235,19 @@ fn ensure_accounts() {
             std::fs::write(&sudoers, format!("{user} ALL=(ALL) {rule}\n")).unwrap();
             run(Command::new("chmod").args(["0440", &sudoers]));
         }
+        let exists = Command::new("getent")
+            .args(["passwd", RL_USER])
+            .output()
+            .unwrap()
+            .status
+            .success();
+        if !exists {
+            run(Command::new("useradd").args(["--create-home", "--shell", "/bin/sh", RL_USER]));
+        }
+        run(Command::new("usermod").args(["-p", "*", RL_USER]));
+        // No sudo, no admin group: only its own.
+        let _ = std::fs::remove_file(format!("/etc/sudoers.d/{RL_USER}"));
+        run(Command::new("usermod").args(["-G", "", RL_USER]));
     });
 }
 

@@ -6,7 +6,7 @@
 use super::super::model::*;
 use super::super::rules;
 use super::Decoder;
-use super::values::{name_span, nodes};
+use super::values::{args, name_span, nodes};
 use kdl::KdlNode;
 
 const APP: &[&str] = &[
@@ -33,6 +33,8 @@ const APP: &[&str] = &[
     "mount",
     "apache-raw",
     "replaces",
+    "listen",
+    "front-port",
 ];
 const SOURCE: &[&str] = &["exclude"];
 const VENV: &[&str] = &["path", "requirements", "packages"];
@@ -84,6 +86,8 @@ impl Decoder<'_> {
         let mut mount = None;
         let mut apache_raw = None;
         let mut replaces = Vec::new();
+        let mut listen: Option<Spanned<String>> = None;
+        let mut front_port: Option<Spanned<u16>> = None;
         let mut ok = true;
 
         for child in self.block(node, APP, &["host", "alias", "secret", "replaces"]) {
@@ -225,6 +229,22 @@ impl Decoder<'_> {
                         }
                     }
                 }
+                "listen" => {
+                    let v = self.one_string(child, "listen \"127.0.0.1\"");
+                    listen = v.filter(|v| {
+                        self.rule(
+                            "invalid-address",
+                            "listen address",
+                            v,
+                            rules::listen_address,
+                        )
+                    });
+                    ok &= listen.is_some();
+                }
+                "front-port" => {
+                    front_port = self.port(child);
+                    ok &= front_port.is_some();
+                }
                 // Current and previous are never removed: at least two.
                 "releases" => match self.one_int(child, 2, 100, "releases 5") {
                     Some(n) => releases = n.value as u32,
@@ -234,6 +254,10 @@ impl Decoder<'_> {
             }
         }
 
+        let rootless = self.rootless_app(node, &hosts, &user, &listen, &front_port);
+        if rootless.is_some() {
+            ok &= self.rootless_limits(node, port.as_ref());
+        }
         for (field, present, example) in [
             (
                 "host",
@@ -246,7 +270,11 @@ impl Decoder<'_> {
                 "server-name \"blog.example.com\"",
             ),
             ("root", self.has_child(node, "root"), "root \"/srv/blog\""),
-            ("user", self.has_child(node, "user"), "user \"blog\""),
+            (
+                "user",
+                self.has_child(node, "user") || rootless.is_some(),
+                "user \"blog\"",
+            ),
             (
                 "source",
                 self.has_child(node, "source"),
@@ -328,7 +356,14 @@ impl Decoder<'_> {
         if !(ok && name_ok) {
             return None;
         }
-        let user = user?;
+        let user = match (user, rootless.flatten()) {
+            (Some(u), _) => u,
+            (None, Some(account)) => Spanned {
+                value: account,
+                span: name_span(node),
+            },
+            (None, None) => return None,
+        };
         Some(App {
             name: name?,
             hosts,
@@ -365,7 +400,130 @@ impl Decoder<'_> {
             mount: mount.map_or_else(|| "/".to_string(), |m| m.value),
             apache_raw: apache_raw.map(|r| r.value),
             replaces,
+            listen,
+            front_port: front_port.map_or(80, |p| p.value),
         })
+    }
+
+    /// Whether the app is on a rootless host (`Some`, with the account when the host names
+    /// it). Such an app runs as the account: a `user` must be that account. Its hosts are all
+    /// rootless or none; `listen` and `front-port` are for rootless hosts only.
+    fn rootless_app(
+        &mut self,
+        node: &KdlNode,
+        hosts: &[Spanned<String>],
+        user: &Option<Spanned<String>>,
+        listen: &Option<Spanned<String>>,
+        front_port: &Option<Spanned<u16>>,
+    ) -> Option<Option<String>> {
+        let kinds: Vec<Option<Option<String>>> = hosts
+            .iter()
+            .map(|h| self.rootless(h).map(|u| u.map(str::to_string)))
+            .collect();
+        let first = kinds.iter().position(Option::is_some);
+        if let Some(i) = first
+            && let Some(j) = kinds.iter().position(Option::is_none)
+        {
+            self.problem(
+                "rootless-mixed",
+                hosts[j.max(i)].span,
+                format!(
+                    "app `{}` is deployed to the rootless host `{}` and to `{}`, which is not rootless",
+                    args(node)
+                        .next()
+                        .and_then(|a| a.value().as_string())
+                        .unwrap_or("?"),
+                    hosts[i].value,
+                    hosts[j].value
+                ),
+                "mixes rootless and root hosts",
+                Some("deploy the app to rootless hosts only, or to root hosts only (one app block each)".into()),
+            );
+        }
+        let Some(i) = first else {
+            for (what, span) in [
+                ("listen", listen.as_ref().map(|l| l.span)),
+                ("front-port", front_port.as_ref().map(|p| p.span)),
+            ] {
+                if let Some(span) = span {
+                    self.problem(
+                        "rootless-only",
+                        span,
+                        format!("`{what}` is for apps on rootless hosts (the account's own Apache)"),
+                        "not a rootless host",
+                        Some(format!("the host's Apache decides its addresses: remove `{what}`, or deploy to a host with `rootless #true`")),
+                    );
+                }
+            }
+            return None;
+        };
+        let account = kinds[i].clone().flatten();
+        if let (Some(u), Some(a)) = (user, &account)
+            && u.value != *a
+        {
+            self.problem(
+                "rootless-user",
+                u.span,
+                format!(
+                    "on the rootless host `{}` every app runs as the account `{a}`",
+                    hosts[i].value
+                ),
+                "another account",
+                Some(format!(
+                    "remove `user` (it is `{a}`), or write `user \"{a}\"`"
+                )),
+            );
+        }
+        Some(account)
+    }
+
+    /// What a rootless app cannot have: a port below 1024 (the account's Apache cannot bind
+    /// it), TLS (the host's web server in front terminates it), files of the system Apache.
+    fn rootless_limits(&mut self, node: &KdlNode, port: Option<&Spanned<u16>>) -> bool {
+        let mut ok = true;
+        match port {
+            None => {
+                self.missing(node, "port", "port 18080");
+                ok = false;
+            }
+            Some(p) if p.value < 1024 => {
+                self.problem(
+                    "rootless-port",
+                    p.span,
+                    format!("an ordinary account cannot listen on port {}: ports below 1024 need root", p.value),
+                    "privileged port",
+                    Some("pick a high port such as `port 18080`; the host's web server in front forwards to it (the plan prints the snippet)".into()),
+                );
+                ok = false;
+            }
+            Some(_) => {}
+        }
+        for (field, example) in [
+            (
+                "tls",
+                "the host's web server in front terminates TLS and forwards to the account's Apache",
+            ),
+            (
+                "http-port",
+                "the account's Apache serves one plain-HTTP port",
+            ),
+            (
+                "replaces",
+                "the system Apache's files are not the account's to move",
+            ),
+        ] {
+            if let Some(c) = nodes(node).iter().find(|c| c.name().value() == field) {
+                self.problem(
+                    "rootless-unsupported",
+                    name_span(c),
+                    format!("`{field}` is not available on a rootless host: {example}"),
+                    "needs root",
+                    Some(format!("remove `{field}`")),
+                );
+                ok = false;
+            }
+        }
+        ok
     }
 
     /// `http-port` only with `tls`, never the HTTPS port; no wildcard alias with ACME (HTTP-01

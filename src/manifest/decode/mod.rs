@@ -28,6 +28,9 @@ pub(super) struct Decoder<'a> {
     /// Names of every `host` node, read before any app so references are checked even in an
     /// app that has other problems.
     declared_hosts: Vec<String>,
+    /// `rootless #true` hosts with their `user`, read before any app: an app on one takes
+    /// the account as its user and may not use what needs root.
+    rootless_hosts: Vec<(String, Option<String>)>,
 }
 
 const TOP: &[&str] = &["templates", "host", "app"];
@@ -40,6 +43,9 @@ const HOST: &[&str] = &[
     "sudo",
     "packages",
     "apache",
+    "rootless",
+    "home",
+    "watchdog",
 ];
 const APACHE: &[&str] = &["confdir", "layout", "user", "group"];
 
@@ -49,6 +55,7 @@ impl<'a> Decoder<'a> {
             problems: Vec::new(),
             dir,
             declared_hosts: Vec::new(),
+            rootless_hosts: Vec::new(),
         }
     }
 
@@ -79,6 +86,25 @@ impl<'a> Decoder<'a> {
             .iter()
             .filter(|n| n.name().value() == "host")
             .filter_map(|n| args(n).next()?.value().as_string().map(str::to_string))
+            .collect();
+        self.rootless_hosts = doc
+            .nodes()
+            .iter()
+            .filter(|n| n.name().value() == "host")
+            .filter(|n| {
+                nodes(n).iter().any(|c| {
+                    c.name().value() == "rootless"
+                        && args(c).next().and_then(|a| a.value().as_bool()) == Some(true)
+                })
+            })
+            .filter_map(|n| {
+                let name = args(n).next()?.value().as_string()?.to_string();
+                let user = nodes(n)
+                    .iter()
+                    .find(|c| c.name().value() == "user")
+                    .and_then(|c| args(c).next()?.value().as_string().map(str::to_string));
+                Some((name, user))
+            })
             .collect();
         for node in doc.nodes() {
             match node.name().value() {
@@ -153,7 +179,14 @@ impl<'a> Decoder<'a> {
             sudo: false,
             packages: true,
             apache: ApacheSettings::default(),
+            rootless: false,
+            home: None,
+            watchdog: 5,
         };
+        let mut packages_node = None;
+        let mut sudo_node = None;
+        let mut watchdog_node = None;
+        let mut home_node = None;
         for child in self.block(node, HOST, &[]) {
             match child.name().value() {
                 "address" => {
@@ -192,18 +225,125 @@ impl<'a> Decoder<'a> {
                         .one_string(child, "known-hosts \"~/.ssh/known_hosts\"")
                         .map(|v| expand_local(self.dir, &v.value))
                 }
-                "sudo" => h.sudo = self.one_bool(child).unwrap_or(false),
-                "packages" => h.packages = self.one_bool(child).unwrap_or(true),
+                "sudo" => {
+                    h.sudo = self.one_bool(child).unwrap_or(false);
+                    sudo_node = Some(name_span(child));
+                }
+                "packages" => {
+                    h.packages = self.one_bool(child).unwrap_or(true);
+                    packages_node = Some(name_span(child));
+                }
                 "apache" => h.apache = self.apache(child),
+                "rootless" => h.rootless = self.one_bool(child).unwrap_or(false),
+                "home" => {
+                    if let Some(v) = self.one_string(child, "home \"/home/alice\"")
+                        && self.remote(&v, "home directory", true)
+                        && self.rule(
+                            "invalid-remote-path",
+                            "home directory",
+                            &v,
+                            rules::plain_path,
+                        )
+                    {
+                        h.home = Some(v.value.trim_end_matches('/').to_string());
+                    }
+                    home_node = Some(name_span(child));
+                }
+                "watchdog" => {
+                    if let Some(n) = self.one_int(child, 1, 60, "watchdog 5") {
+                        h.watchdog = n.value as u32;
+                    }
+                    watchdog_node = Some(name_span(child));
+                }
                 _ => unreachable!("block() only returns known names"),
             }
         }
         if address.is_none() && !self.has_child(node, "address") {
             self.missing(node, "address", "address \"203.0.113.10\"");
         }
+        self.rootless_host(
+            node,
+            &mut h,
+            sudo_node,
+            packages_node,
+            watchdog_node.or(home_node),
+        );
         h.name = name?;
         h.address = address?;
         Some(h)
+    }
+
+    /// A rootless host is an ordinary account: it names it, never asks for sudo, installs
+    /// nothing (preflight says what to ask the admin for), and has no system Apache settings.
+    fn rootless_host(
+        &mut self,
+        node: &KdlNode,
+        h: &mut Host,
+        sudo: Option<SourceSpan>,
+        packages: Option<SourceSpan>,
+        watchdog: Option<SourceSpan>,
+    ) {
+        if !h.rootless {
+            if let Some(span) = watchdog {
+                self.problem(
+                    "rootless-only",
+                    span,
+                    "`watchdog` and `home` are for the account of a rootless host",
+                    "this host is not rootless",
+                    Some("add `rootless #true`, or remove them".into()),
+                );
+            }
+            return;
+        }
+        if h.user.is_none() && !self.has_child(node, "user") {
+            self.problem(
+                "missing-field",
+                name_span(node),
+                "a rootless host deploys as one ordinary account, and names it",
+                "no `user`",
+                Some("add `user \"alice\"` (the account you log in as)".into()),
+            );
+        }
+        if let (true, Some(span)) = (h.sudo, sudo) {
+            self.problem(
+                "rootless-sudo",
+                span,
+                "a rootless host never uses sudo",
+                "sudo on a rootless host",
+                Some("remove `sudo #true` (or `rootless #true` to deploy with root)".into()),
+            );
+        }
+        if let (true, Some(span)) = (h.packages, packages) {
+            self.problem(
+                "rootless-packages",
+                span,
+                "a rootless host cannot install packages; preflight says what to ask the admin for",
+                "needs root",
+                Some("remove `packages #true`".into()),
+            );
+        }
+        h.packages = false;
+        if nodes(node).iter().any(|c| c.name().value() == "apache") {
+            self.problem(
+                "rootless-apache",
+                nodes(node)
+                    .iter()
+                    .find(|c| c.name().value() == "apache")
+                    .map(name_span)
+                    .unwrap_or_else(|| name_span(node)),
+                "a rootless host runs an Apache of the account's own; the system Apache's settings do not apply",
+                "system Apache settings",
+                Some("remove the `apache { ... }` block".into()),
+            );
+        }
+    }
+
+    /// The account of the rootless host `name`, when it is one (`None` inside: not said).
+    pub(super) fn rootless(&self, name: &str) -> Option<Option<&str>> {
+        self.rootless_hosts
+            .iter()
+            .find(|(h, _)| h == name)
+            .map(|(_, u)| u.as_deref())
     }
 
     fn has_child(&self, node: &KdlNode, name: &str) -> bool {
