@@ -205,3 +205,132 @@ fn outside(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::user_server::Listener;
+    use crate::facts::{Apache, Fact, PathState};
+
+    fn manifest() -> Manifest {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/manifests/ok/rootless.kdl");
+        crate::manifest::load(&p).unwrap()
+    }
+
+    /// What a host where everything is in order reports.
+    fn facts() -> (Facts, UserServer) {
+        let mut f = Facts::empty("shared1");
+        f.apache = Fact::Known(Some(Apache {
+            wsgi_so: Some("/usr/lib/apache2/modules/mod_wsgi.so".into()),
+            ..Apache::default()
+        }));
+        let s = UserServer {
+            account: "alice".into(),
+            group: "alice".into(),
+            home: "/home/alice".into(),
+            httpd: Some("/usr/sbin/apache2".into()),
+            rotatelogs: Some("/usr/bin/rotatelogs".into()),
+            crontab: Some(String::new()),
+            cron_running: true,
+            ..UserServer::default()
+        };
+        (f, s)
+    }
+
+    fn ids(m: &Manifest, mut f: Facts, s: UserServer) -> Vec<String> {
+        f.rootless = Some(Fact::Known(s));
+        check(m, "shared1", &f)
+            .into_iter()
+            .map(|x| format!("{:?} {}", x.severity, x.scenario))
+            .collect()
+    }
+
+    #[test]
+    fn a_host_in_order_has_no_finding() {
+        let (f, s) = facts();
+        assert_eq!(ids(&manifest(), f, s), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_thing_the_account_lacks_is_named() {
+        let m = manifest();
+        let (f, mut s) = facts();
+        s.crontab = None;
+        s.crontab_error = Some("You (alice) are not allowed to use this program (crontab)".into());
+        s.noexec = true;
+        s.listeners.push(Listener {
+            addr: "0.0.0.0".into(),
+            port: 18080,
+            ours: false,
+        });
+        assert_eq!(
+            ids(&m, f, s),
+            [
+                "Error rootless-noexec-home",
+                "Error rootless-no-supervision",
+                "Error rootless-port-taken"
+            ]
+        );
+        // No mod_wsgi: what building one would need is said.
+        let (mut f, s) = facts();
+        f.apache = Fact::Known(Some(Apache::default()));
+        f.rootless = Some(Fact::Known(s));
+        let found = check(&m, "shared1", &f);
+        assert_eq!(found[0].scenario, "module-not-loaded");
+        assert!(
+            found[0].fix.contains("C compiler (missing)"),
+            "{}",
+            found[0].fix
+        );
+    }
+
+    #[test]
+    fn a_home_elsewhere_or_a_root_outside_the_account_is_refused() {
+        let m = manifest();
+        let (f, mut s) = facts();
+        s.home = "/u/alice".into();
+        assert_eq!(ids(&m, f, s), ["Error rootless-outside-account"]);
+        // Outside the home, in a directory the account does not own; then one it owns.
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/manifests/ok/rootless.kdl"),
+        )
+        .unwrap()
+        .replace("/home/alice/sites/blog", "/srv/blog");
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("site.kdl");
+        std::fs::write(
+            &copy,
+            text.replace(
+                "../project/blog",
+                &format!(
+                    "{}/tests/fixtures/manifests/project/blog",
+                    env!("CARGO_MANIFEST_DIR")
+                ),
+            ),
+        )
+        .unwrap();
+        let m = crate::manifest::load(&copy).unwrap();
+        let dir_of = |owner: &str| {
+            Fact::Known(PathState::Dir {
+                mode: 0o755,
+                owner: owner.into(),
+                group: owner.into(),
+                acl: Vec::new(),
+            })
+        };
+        let (mut f, s) = facts();
+        f.paths.insert("/srv".into(), dir_of("root"));
+        f.paths
+            .insert("/srv/blog".into(), Fact::Known(PathState::Missing));
+        let found = ids(&m, f.clone(), s.clone());
+        assert!(
+            found.iter().all(|x| x == "Error rootless-outside-account"),
+            "{found:?}"
+        );
+        assert_eq!(found.len(), 3, "root, venv and static: {found:?}");
+        f.paths.insert("/srv/blog".into(), dir_of("alice"));
+        assert_eq!(ids(&m, f, s), Vec::<String>::new());
+    }
+}
