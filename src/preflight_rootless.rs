@@ -93,6 +93,21 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts) -> Vec<Finding> {
     }
     supervision(&mut out, s, span);
     for app in m.apps_on(host) {
+        if facts
+            .interpreter_venv
+            .get(app.python.as_str())
+            .and_then(|f| f.known())
+            == Some(&false)
+        {
+            out.push(Finding {
+                severity: Severity::Error,
+                scenario: "packages-missing".into(),
+                app: Some(app.name.value.clone()),
+                evidence: format!("{} cannot create a virtualenv (no ensurepip)", *app.python),
+                fix: "ask the host's admin to install venv support (`apt-get install python3-venv`), or give `python` an interpreter of yours that has it".into(),
+                span: Some(app.python.span),
+            });
+        }
         outside(&mut out, app, s, &home, facts);
         let addr = app
             .listen
@@ -272,6 +287,11 @@ mod tests {
                 "Error rootless-port-taken"
             ]
         );
+        // A Python without venv support: what to ask for.
+        let (mut f, s) = facts();
+        f.interpreter_venv
+            .insert("/usr/bin/python3".into(), Fact::Known(false));
+        assert_eq!(ids(&m, f, s), ["Error packages-missing"]);
         // No mod_wsgi: what building one would need is said.
         let (mut f, s) = facts();
         f.apache = Fact::Known(Some(Apache::default()));

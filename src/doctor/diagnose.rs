@@ -330,10 +330,7 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
                         p.server_name,
                         crate::render::rootless::front_end(
                             &p.server_name,
-                            &crate::render::rootless::backend_url(
-                                crate::render::rootless::DEFAULT_LISTEN,
-                                p.port
-                            )
+                            &crate::render::rootless::backend_url(&p.listen, p.port)
                         )
                     )),
                 ));
@@ -346,7 +343,13 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
                     Some(&p.name),
                     format!("GET {}: {e}", p.url()),
                     "Apache is not running, or does not listen on this port.",
-                    "start Apache (`systemctl start apache2` / `apache2ctl start`) and check `ss -ltn` for the port".into(),
+                    match i.rootless {
+                        Some(_) => format!(
+                            "start the account's Apache (`{} -k start`, or `wsgictl apply`) and check `ss -ltn` for the port",
+                            i.ctl
+                        ),
+                        None => "start Apache (`systemctl start apache2` / `apache2ctl start`) and check `ss -ltn` for the port".into(),
+                    },
                 )),
                 (Some(400), _) if !findings.iter().any(|f| f.number == Some(52)) => {
                     findings.push(Diagnosis::catalogue(52, Some(&p.name), format!("GET {} answered 400", p.url()), None));

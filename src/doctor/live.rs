@@ -52,6 +52,8 @@ pub struct AppProbe {
     pub names: Vec<String>,
     /// On a rootless host: the port of the host's web server in front (`front-port`).
     pub front_port: Option<u16>,
+    /// On a rootless host: the address the account's Apache listens on for the app.
+    pub listen: String,
 }
 
 impl AppProbe {
@@ -71,6 +73,11 @@ impl AppProbe {
             tls: app.tls.is_some(),
             request_timeout: app.daemon.request_timeout,
             front_port: None,
+            listen: app
+                .listen
+                .as_ref()
+                .map_or(crate::render::rootless::DEFAULT_LISTEN, |l| l.as_str())
+                .to_string(),
             names: std::iter::once(app.server_name.value.clone())
                 .chain(
                     app.aliases

@@ -72,6 +72,9 @@ pub(super) fn check(hosts: &[Host], apps: &[App], problems: &mut Vec<Problem>) {
                 }
             }
             venv_overlap(app, &on_host, problems);
+            if host.rootless {
+                listen_conflict(app, &on_host, problems);
+            }
             data_placement(app, problems);
             env_served(app, problems);
             let root = app.root.trim_end_matches('/').to_string();
@@ -95,6 +98,43 @@ pub(super) fn check(hosts: &[Host], apps: &[App], problems: &mut Vec<Problem>) {
             }
         }
     }
+}
+
+/// On a rootless host, apps sharing a port must listen on the same address, or on addresses
+/// that are both specific: Linux refuses a wildcard and a specific address on one port.
+fn listen_conflict(app: &App, on_host: &[&App], problems: &mut Vec<Problem>) {
+    let addr = |a: &App| {
+        a.listen
+            .as_ref()
+            .map_or("127.0.0.1", |l| l.as_str())
+            .to_string()
+    };
+    let wild = |a: &str| a == "0.0.0.0" || a == "::";
+    let mine = addr(app);
+    let Some(first) = on_host
+        .iter()
+        .take_while(|o| o.name.value != app.name.value)
+        .find(|o| *o.port == *app.port && addr(o) != mine && (wild(&addr(o)) || wild(&mine)))
+    else {
+        return;
+    };
+    problems.push(Problem {
+        code: "listen-conflict",
+        message: format!(
+            "app `{}` listens on {mine}:{}, and app `{}` on {}:{} of the same account's Apache",
+            *app.name,
+            *app.port,
+            *first.name,
+            addr(first),
+            *first.port
+        ),
+        span: app.listen.as_ref().map_or(app.port.span, |l| l.span),
+        label: "conflicting address".into(),
+        help: Some(format!(
+            "give both the same `listen`, or another `port` to `{}`",
+            *app.name
+        )),
+    });
 }
 
 /// `a` is `b` or one of its ancestors.

@@ -511,6 +511,7 @@ impl Decoder<'_> {
                 "replaces",
                 "the system Apache's files are not the account's to move",
             ),
+            ("group", "the apps run in the account's own primary group"),
         ] {
             if let Some(c) = nodes(node).iter().find(|c| c.name().value() == field) {
                 self.problem(
