@@ -187,6 +187,40 @@ fn an_account_without_sudo_deploys_to_an_apache_of_its_own() {
     );
     let snippet = apache_snippet(&plan_out, "rootless1.example.net");
 
+    // A broken template override (an unknown directive in the vhost).
+    let templates = dir.path().join("templates/apache");
+    std::fs::create_dir_all(&templates).unwrap();
+    let builtin = stdout(&lab.wsgictl(&["templates", "show", "apache/vhost.conf"], &[]));
+    std::fs::write(
+        templates.join("vhost.conf"),
+        builtin.replace("</VirtualHost>", "    NoSuchDirective on\n</VirtualHost>"),
+    )
+    .unwrap();
+
+    // A first apply that its configtest refuses: after the crontab was written, and put back
+    // with everything else; nothing runs.
+    manifest(
+        dir.path(),
+        &lab,
+        port,
+        front,
+        "hello one",
+        "templates \"./templates\"\n",
+    );
+    let refused = lab.wsgictl(&["apply", "-f", f, "--yes"], &[SECRET]);
+    let out = format!("{}{}", stdout(&refused), stderr(&refused));
+    assert!(!refused.status.success(), "{out}");
+    assert!(out.contains("NoSuchDirective"), "{out}");
+    let crontab = as_rl(&["crontab", "-l"]);
+    assert!(
+        !crontab.status.success(),
+        "the crontab is put back (none): {}",
+        stdout(&crontab)
+    );
+    assert_eq!(main_pid(), None, "nothing started");
+    assert!(!std::path::Path::new(&format!("{}/httpd.conf", server_root())).exists());
+    manifest(dir.path(), &lab, port, front, "hello one", "");
+
     let apply = lab.wsgictl(&["apply", "-f", f, "--yes"], &[SECRET]);
     let out = format!("{}{}", stdout(&apply), stderr(&apply));
     assert!(apply.status.success(), "{out}");
@@ -251,16 +285,30 @@ fn an_account_without_sudo_deploys_to_an_apache_of_its_own() {
         "no reload"
     );
 
+    // Releases and rollback as on any host: back to the first release, then forward again.
+    let back = lab.wsgictl(
+        &["rollback", "-f", f, "--app", "rootless1", "--yes"],
+        &[SECRET],
+    );
+    assert!(back.status.success(), "{}{}", stdout(&back), stderr(&back));
+    let (code, body) = get(port, "rootless1.example.net", "/");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("greeting: hello one"), "{body}");
+    let forward = lab.wsgictl(&["apply", "-f", f, "--yes"], &[SECRET]);
+    assert!(
+        forward.status.success(),
+        "{}{}",
+        stdout(&forward),
+        stderr(&forward)
+    );
+    assert!(
+        get(port, "rootless1.example.net", "/")
+            .1
+            .contains("greeting: hello again")
+    );
+
     // A broken template override: the configtest refuses it, everything is put back, and the
     // site keeps answering.
-    let templates = dir.path().join("templates/apache");
-    std::fs::create_dir_all(&templates).unwrap();
-    let builtin = stdout(&lab.wsgictl(&["templates", "show", "apache/vhost.conf"], &[]));
-    std::fs::write(
-        templates.join("vhost.conf"),
-        builtin.replace("</VirtualHost>", "    NoSuchDirective on\n</VirtualHost>"),
-    )
-    .unwrap();
     let vhost = format!("{}/sites/wsgictl-rootless1.conf", server_root());
     let before = std::fs::read_to_string(&vhost).unwrap();
     manifest(

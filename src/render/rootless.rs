@@ -236,6 +236,88 @@ pub fn backend_url(addr: &str, port: u16) -> String {
 mod tests {
     use super::*;
 
+    fn rootless(supervision: Supervision) -> Rootless {
+        Rootless {
+            account: "alice".into(),
+            group: "staff".into(),
+            home: "/home/alice".into(),
+            httpd: "/usr/sbin/apache2".into(),
+            modules: "/usr/lib/apache2/modules".into(),
+            rotatelogs: "/usr/bin/rotatelogs".into(),
+            wsgi_so: "/usr/lib/apache2/modules/mod_wsgi.so".into(),
+            supervision,
+            watchdog: 5,
+        }
+    }
+
+    fn env(r: Rootless) -> HostEnv {
+        HostEnv {
+            layout: crate::manifest::Layout::Debian,
+            confdir: r.server_root(),
+            apache_user: r.account.clone(),
+            apache_group: r.group.clone(),
+            listening: Default::default(),
+            rootless: Some(r),
+        }
+    }
+
+    /// The support files of each supervision, and how each reloads: systemd through the user
+    /// manager (its bus found without a login session), cron's through apachectl.
+    #[test]
+    fn each_supervision_has_its_files_and_its_reload() {
+        let templates = Templates::load(None).unwrap();
+        for (sup, wanted, reload) in [
+            (
+                Supervision::Cron,
+                "/home/alice/.local/share/wsgictl/apache/watchdog",
+                "/home/alice/.local/share/wsgictl/apache/apachectl -k graceful",
+            ),
+            (
+                Supervision::SystemdUser,
+                "/home/alice/.config/systemd/user/wsgictl-apache.service",
+                "XDG_RUNTIME_DIR=/run/user/$(id -u); export XDG_RUNTIME_DIR; if systemctl --user is-active --quiet wsgictl-apache.service; then systemctl --user reload wsgictl-apache.service; else systemctl --user start wsgictl-apache.service; fi",
+            ),
+        ] {
+            let e = env(rootless(sup));
+            let r = e.rootless.clone().unwrap();
+            let host = HostCtx {
+                name: "shared1".into(),
+                layout: e.layout,
+                confdir: e.confdir.clone(),
+                apache_user: e.apache_user.clone(),
+                apache_group: e.apache_group.clone(),
+                socket_prefix: format!("{}/run/wsgi", r.server_root()),
+                listen: Vec::new(),
+                rootless: Some(ctx(&r, &e, &[("127.0.0.1".into(), 18080)])),
+            };
+            let files = files(&templates, &host, &r).unwrap();
+            let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+            assert_eq!(
+                paths,
+                [
+                    "/home/alice/.local/share/wsgictl/apache/apachectl",
+                    "/home/alice/.local/share/wsgictl/apache/envvars",
+                    wanted
+                ]
+            );
+            assert!(
+                files
+                    .iter()
+                    .all(|f| f.owner == "alice" && f.group == "staff")
+            );
+            assert_eq!(crate::apply::apache_control(&e).reload, reload);
+            let unit_or_watchdog = files[2].content.secret_text();
+            assert!(
+                unit_or_watchdog.contains("/home/alice/.local/share/wsgictl/apache/apachectl"),
+                "{unit_or_watchdog}"
+            );
+        }
+        assert_eq!(
+            desired(&rootless(Supervision::SystemdUser), Vec::new()).cron_block,
+            None
+        );
+    }
+
     #[test]
     fn binds_bracket_ipv6_and_the_cron_block_is_fenced() {
         assert_eq!(bind("::1", 18080), "[::1]:18080");
