@@ -106,3 +106,18 @@ fn output_into_a_closed_pipe_ends_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn import_refuses_a_rootless_host_before_connecting() {
+    let f = fixture("manifests/ok/rootless.kdl");
+    let o = wsgictl(
+        &["import", "-f", f.to_str().unwrap(), "--host", "shared1"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("host `shared1` is rootless: import reads the system Apache's sites"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1060,3 +1060,137 @@ fn a_pre_release_src_left_by_a_stopped_migration_is_removed_after_the_reload() {
     assert_eq!(paths[0], "/srv/blog/src");
     assert!(!text.contains("+ release:blog"), "{text}");
 }
+
+/// The rootless fixture rendered as the plan renders it: from facts that choose `sup`.
+fn rootless_world(server: &wsgictl::facts::user_server::UserServer) -> (World, Facts) {
+    let m = wsgictl::manifest::load(&fixture("manifests/ok/rootless.kdl")).unwrap();
+    let templates = wsgictl::templates::Templates::load(None).unwrap();
+    let mut facts = Facts::empty("shared1");
+    facts.apache = Fact::Known(Some(wsgictl::facts::Apache {
+        running: true,
+        wsgi_so: Some("/usr/lib/apache2/modules/mod_wsgi.so".into()),
+        ..Default::default()
+    }));
+    facts.rootless = Some(Fact::Known(server.clone()));
+    let env = HostEnv::from_facts(&m.hosts[0], &facts, &[]);
+    let desired = render_host(&m, &m.hosts[0], &templates, &env, None, &|_| None).unwrap();
+    let sources = desired
+        .sources
+        .iter()
+        .map(|s| {
+            (
+                s.app.clone(),
+                wsgictl::source::scan(&s.local, &s.exclude).unwrap(),
+            )
+        })
+        .collect();
+    let w = World {
+        desired,
+        sources,
+        secrets: BTreeMap::new(),
+    };
+    let mut f = fresh(&w);
+    f.apache = facts.apache;
+    f.rootless = facts.rootless;
+    (w, f)
+}
+
+fn account(systemd: bool, crontab: &str) -> wsgictl::facts::user_server::UserServer {
+    wsgictl::facts::user_server::UserServer {
+        account: "alice".into(),
+        group: "alice".into(),
+        home: "/home/alice".into(),
+        httpd: Some("/usr/sbin/apache2".into()),
+        rotatelogs: Some("/usr/bin/rotatelogs".into()),
+        pid: Some(4242),
+        systemd,
+        user_manager: systemd,
+        linger: systemd,
+        crontab: Some(crontab.into()),
+        cron_running: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_rootless_host_is_supervised_by_systemd_when_the_account_lingers() {
+    let (w, f) = rootless_world(&account(true, ""));
+    let p = plan(&w, &f).unwrap();
+    let text = shown(&p);
+    assert!(
+        text.contains("+ server-file:/home/alice/.config/systemd/user/wsgictl-apache.service"),
+        "{text}"
+    );
+    assert!(!text.contains("watchdog"), "{text}");
+    assert!(
+        !text.contains("dir:/srv") && !text.contains("account:"),
+        "{text}"
+    );
+    let sup = p
+        .changes
+        .iter()
+        .find(|c| c.id.to_string() == "supervision:shared1")
+        .unwrap();
+    assert_eq!(
+        sup.ops,
+        [wsgictl::plan::Op::EnableUserUnit {
+            unit: "wsgictl-apache.service".into()
+        }]
+    );
+    // Every file and directory is the account's, nothing readable by others.
+    assert!(
+        w.desired
+            .files
+            .iter()
+            .all(|f| f.owner == "alice" && f.mode & 0o077 == 0)
+    );
+    assert!(
+        w.desired
+            .dirs
+            .iter()
+            .all(|d| d.owner == "alice" && d.mode & 0o077 == 0)
+    );
+    assert!(w.desired.access.is_empty() && w.desired.accounts.is_empty());
+}
+
+#[test]
+fn a_rootless_crontab_keeps_the_accounts_own_lines() {
+    let mine = "MAILTO=alice@example.net\n0 3 * * * /home/alice/bin/backup\n";
+    let (w, f) = rootless_world(&account(false, mine));
+    let p = plan(&w, &f).unwrap();
+    let sup = p
+        .changes
+        .iter()
+        .find(|c| c.id.to_string() == "supervision:shared1")
+        .unwrap();
+    assert_eq!(sup.action, wsgictl::plan::Action::Create);
+    assert!(sup.reason.contains("every 2 minutes"), "{}", sup.reason);
+    assert!(
+        sup.reason.contains("the host does not run systemd"),
+        "{}",
+        sup.reason
+    );
+    let block = w
+        .desired
+        .rootless
+        .as_ref()
+        .unwrap()
+        .cron_block
+        .clone()
+        .unwrap();
+    assert_eq!(
+        sup.ops,
+        [wsgictl::plan::Op::Crontab {
+            block: block.clone()
+        }]
+    );
+    // Once the lines are there (among the account's own), nothing to do.
+    let (w, f) = rootless_world(&account(false, &format!("{mine}{block}")));
+    let p = plan(&w, &f).unwrap();
+    let sup = p
+        .changes
+        .iter()
+        .find(|c| c.id.to_string() == "supervision:shared1")
+        .unwrap();
+    assert_eq!(sup.action, wsgictl::plan::Action::NoOp, "{}", sup.reason);
+}

@@ -37,6 +37,12 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
         .unwrap_or_else(|| PathBuf::from("."));
     let reach = super::reach(&args.connect)?;
     let started = std::time::Instant::now();
+    if host.rootless {
+        anyhow::bail!(
+            "host `{}` is rootless: import reads the system Apache's sites, which an account without root cannot take over; import from the host as root (a host block without `rootless`), then move the app blocks to the rootless host",
+            args.host
+        );
+    }
     let mut transport = crate::pipeline::connect(host, &reach)?;
 
     // Round trip 1: Apache's own account of its configuration, and every file it reads.

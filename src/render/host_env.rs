@@ -118,8 +118,14 @@ impl HostEnv {
     pub fn candidates(host: &Host) -> Vec<HostEnv> {
         if host.rootless {
             // The account's Apache is wsgictl's own: the host's layout only decides where its
-            // binary and modules are, which the gather reports.
-            return vec![HostEnv::with_layout(host, Layout::Debian)];
+            // binary and modules are, which the gather reports. Either supervision may be
+            // chosen from the facts: the files of both are probed.
+            let cron = HostEnv::with_layout(host, Layout::Debian);
+            let mut systemd = cron.clone();
+            if let Some(r) = systemd.rootless.as_mut() {
+                r.supervision = Supervision::SystemdUser;
+            }
+            return vec![cron, systemd];
         }
         let said = host.apache.layout.or_else(|| {
             host.apache.confdir.as_ref().map(|c| {
@@ -157,11 +163,10 @@ impl HostEnv {
                 env.rootless.as_mut(),
                 facts.rootless.as_ref().and_then(|f| f.known()),
             ) {
+                // The home stays the one the gather probed below (`/home/USER` or the
+                // manifest's `home`): preflight refuses the plan when the account's differs.
                 r.account = u.account.clone();
                 r.group = u.group.clone();
-                if host.home.is_none() {
-                    r.home = u.home.clone();
-                }
                 r.httpd = u.httpd.clone().unwrap_or(r.httpd.clone());
                 r.modules = u.modules_dir.clone().unwrap_or(r.modules.clone());
                 r.rotatelogs = u.rotatelogs.clone().unwrap_or(r.rotatelogs.clone());
