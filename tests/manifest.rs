@@ -88,6 +88,7 @@ fn shipped_manifests_are_valid() {
         "site.kdl.example",
         "examples/single-app/site.kdl",
         "examples/two-apps/site.kdl",
+        "examples/rootless/site.kdl",
     ] {
         let m = load(&root().join(f)).unwrap_or_else(|e| panic!("{f}: {e:?}"));
         assert!(!m.apps.is_empty(), "{f}");

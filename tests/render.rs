@@ -36,6 +36,7 @@ fn examples_render_with_the_builtins() {
         ("single_app", "examples/single-app/site.kdl"),
         ("two_apps", "examples/two-apps/site.kdl"),
         ("production", "examples/production/site.kdl"),
+        ("rootless", "examples/rootless/site.kdl"),
     ] {
         let o = wsgictl(&["render", "-f", file], &[]);
         assert_eq!(o.status.code(), Some(0), "{file}: {}", stderr(&o));

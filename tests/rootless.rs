@@ -433,6 +433,20 @@ fn an_account_without_sudo_deploys_to_an_apache_of_its_own() {
         "{log}"
     );
 
+    // The secret is in the releases' env files only: not in the server root, its logs, the
+    // state directory (backups of a run), nor the crontab.
+    let grep = Command::new("grep")
+        .args(["-rlF", KNOWN_SECRET])
+        .arg(format!("{}/.local/share/wsgictl", home()))
+        .output()
+        .unwrap();
+    assert!(
+        grep.stdout.is_empty(),
+        "the secret is in: {}",
+        String::from_utf8_lossy(&grep.stdout)
+    );
+    assert!(!stdout(&as_rl(&["crontab", "-l"])).contains(KNOWN_SECRET));
+
     // Nothing wsgictl made is root's: no file of the account's, nor one naming its apps.
     let found = Command::new("find")
         .args(["/", "-xdev", "-newer"])
