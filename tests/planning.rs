@@ -20,16 +20,7 @@ fn world() -> World {
         Some(KNOWN_SECRET.into())
     })
     .unwrap();
-    let sources = desired
-        .sources
-        .iter()
-        .map(|s| {
-            (
-                s.app.clone(),
-                wsgictl::source::scan(&s.local, &s.exclude).unwrap(),
-            )
-        })
-        .collect();
+    let sources = scan_sources(&desired);
     let secrets = m
         .apps
         .iter()
@@ -45,6 +36,22 @@ fn world() -> World {
         sources,
         secrets,
     }
+}
+
+/// Each app's local source files, as the plan scans them.
+fn scan_sources(
+    desired: &wsgictl::desired::DesiredState,
+) -> BTreeMap<String, Vec<wsgictl::source::SourceFile>> {
+    desired
+        .sources
+        .iter()
+        .map(|s| {
+            (
+                s.app.clone(),
+                wsgictl::source::scan(&s.local, &s.exclude).unwrap(),
+            )
+        })
+        .collect()
 }
 
 fn empty_facts(w: &World) -> Facts {
@@ -1074,16 +1081,7 @@ fn rootless_world(server: &wsgictl::facts::user_server::UserServer) -> (World, F
     facts.rootless = Some(Fact::Known(server.clone()));
     let env = HostEnv::from_facts(&m.hosts[0], &facts, &[]);
     let desired = render_host(&m, &m.hosts[0], &templates, &env, None, &|_| None).unwrap();
-    let sources = desired
-        .sources
-        .iter()
-        .map(|s| {
-            (
-                s.app.clone(),
-                wsgictl::source::scan(&s.local, &s.exclude).unwrap(),
-            )
-        })
-        .collect();
+    let sources = scan_sources(&desired);
     let w = World {
         desired,
         sources,
