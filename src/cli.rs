@@ -103,6 +103,9 @@ pub struct PlanArgs {
     /// Show unchanged resources too, and per host the time spent and exec channels opened
     #[arg(short, long)]
     pub verbose: bool,
+    /// Do not show the content of files the plan creates (only their path, owner and size)
+    #[arg(long)]
+    pub compact: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -130,6 +133,9 @@ pub struct ApplyArgs {
     /// Show unchanged resources too, and the steps run on each host
     #[arg(short, long)]
     pub verbose: bool,
+    /// Do not show the content of files the plan creates (only their path, owner and size)
+    #[arg(long)]
+    pub compact: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

@@ -14,6 +14,8 @@ pub struct Style {
     pub color: bool,
     /// Show no-op changes too.
     pub verbose: bool,
+    /// Leave out what new files will contain (their all-`+` diff).
+    pub compact: bool,
 }
 
 fn paint(s: &str, code: &str, on: bool) -> String {
@@ -68,7 +70,11 @@ pub fn plan(p: &Plan, target: &str, style: &Style) -> String {
         for d in &c.details {
             let _ = writeln!(out, "      {d}");
         }
-        if let Some(diff) = &c.diff {
+        if let Some(diff) = c
+            .diff
+            .as_ref()
+            .filter(|_| !(style.compact && c.action == Action::Create))
+        {
             for line in diff.lines() {
                 let code = match line.as_bytes().first() {
                     Some(b'+') if !line.starts_with("+++") => "32",

@@ -269,6 +269,7 @@ fn shown(p: &wsgictl::plan::Plan) -> String {
         &wsgictl::show::Style {
             color: false,
             verbose: true,
+            compact: false,
         },
     )
 }
@@ -279,6 +280,37 @@ fn a_fresh_host() {
     let p = plan(&w, &fresh(&w)).unwrap();
     assert!(!p.is_empty());
     insta::assert_snapshot!("plan__fresh", scrub(&shown(&p)));
+}
+
+/// A reviewer sees what a new file will contain; a file with a secret shows only the names it
+/// sets; `--compact` shows neither, the create line stays.
+#[test]
+fn new_files_show_their_content_and_compact_leaves_it_out() {
+    let w = world();
+    let p = plan(&w, &fresh(&w)).unwrap();
+    let text = shown(&p);
+    assert!(text.contains("+<VirtualHost *:8080>"), "{text}");
+    assert!(text.contains("+    WSGIDaemonProcess shop \\"), "{text}");
+    assert!(text.contains("      + DJANGO_SECRET_KEY\n"), "{text}");
+    let from_file = std::fs::read_to_string(fixture("manifests/project/secret.key")).unwrap();
+    let secret = from_file.trim_end();
+    assert!(!secret.is_empty() && !text.contains(secret), "{text}");
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(json.contains("+<VirtualHost *:8080>") && !json.contains(secret));
+    let compact = wsgictl::show::plan(
+        &p,
+        "web1 (203.0.113.10:22)",
+        &wsgictl::show::Style {
+            color: false,
+            verbose: false,
+            compact: true,
+        },
+    );
+    assert!(
+        !compact.contains("<VirtualHost") && !compact.contains("+ DJANGO_SECRET_KEY"),
+        "{compact}"
+    );
+    assert!(compact.contains("+ vhost:shop"), "{compact}");
 }
 
 #[test]

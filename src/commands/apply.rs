@@ -35,6 +35,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let style = crate::show::Style {
         color,
         verbose: args.verbose,
+        compact: args.compact,
     };
 
     let mut failed = false;

@@ -64,6 +64,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
     let style = crate::show::Style {
         color,
         verbose: args.verbose,
+        compact: args.compact,
     };
     let mut doc = PlanDocument {
         version: 1,

@@ -24,6 +24,7 @@ pub fn run(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
     let style = crate::show::Style {
         color: crate::show::color_for(&std::io::stdout()),
         verbose: false,
+        compact: false,
     };
     let mut failed = false;
     let mut ready = Vec::new();

@@ -88,6 +88,8 @@ pub fn plan_files(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
         };
         let secrets: &[String] = i.secrets.get(&app).map(Vec::as_slice).unwrap_or(&[]);
         out.push(match known(i.facts.paths.get(&f.path), &f.path)? {
+            // What a new file will contain, as an all-`+` diff (names only where a secret
+            // may be), for a reviewer; `--compact` leaves it out of the display.
             PathState::Missing => Change {
                 id,
                 action: Action::Create,
@@ -100,7 +102,16 @@ pub fn plan_files(i: &Inputs<'_>) -> anyhow::Result<Vec<Change>> {
                 ),
                 before: Some(missing()),
                 details: Vec::new(),
-                diff: None,
+                diff: Some(if f.role == FileRole::EnvFile || f.content.has_secrets() {
+                    crate::diff::names("", real, "/dev/null", &format!("{} (desired)", f.path))
+                } else {
+                    crate::diff::unified(
+                        "",
+                        f.content.shown(),
+                        "/dev/null",
+                        &format!("{} (desired)", f.path),
+                    )
+                }),
                 ops: vec![write()],
             },
             PathState::File {
