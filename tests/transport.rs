@@ -296,3 +296,61 @@ fn the_local_transport_neither_deadlocks_nor_waits_forever() {
     assert!(err.contains("no end after 1 s"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// A CI runner without key files: the key and the host key come from the environment, and
+/// neither is written to disk or printed.
+#[test]
+fn a_key_and_known_hosts_from_the_environment_need_no_files() {
+    let lab = Lab::start();
+    let base = tempfile::tempdir().unwrap();
+    let confdir = base.path().join("apache");
+    std::fs::create_dir_all(&confdir).unwrap();
+    let manifest = lab.manifest(base.path(), &confdir, 1, "", "");
+    let key = std::fs::read_to_string(lab.home().join(".ssh/id_ed25519")).unwrap();
+    let known = lab.host_key_line();
+    // An empty home: no ~/.ssh at all.
+    let home = tempfile::tempdir().unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wsgictl"));
+        cmd.args(["facts", "--host", "lab", "-f", manifest.to_str().unwrap()])
+            .env("HOME", home.path())
+            .env("NO_COLOR", "1")
+            .env("LAB_SECRET", "x")
+            .env_remove("SSH_AUTH_SOCK");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let o = run(&[("WSGICTL_SSH_KEY", &key), ("WSGICTL_KNOWN_HOSTS", &known)]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{all}\n{}", lab.sshd_log());
+    assert!(all.contains("\"os_id\""), "{all}");
+    let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(!all.contains(&body[..40]), "the key is never printed");
+    assert!(
+        std::fs::read_dir(home.path()).unwrap().next().is_none(),
+        "nothing written to the home"
+    );
+
+    // Without the known host key, the host is unknown and nothing is recorded.
+    let o = run(&[("WSGICTL_SSH_KEY", &key)]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success());
+    assert!(err.contains("the host is not in"), "{err}");
+    // A key the host refuses: named by its variable, its text never shown.
+    let other = std::fs::read_to_string(lab.other_key()).unwrap();
+    let o = run(&[("WSGICTL_SSH_KEY", &other), ("WSGICTL_KNOWN_HOSTS", &known)]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success());
+    assert!(
+        err.contains("WSGICTL_SSH_KEY (refused)") || err.contains("WSGICTL_SSH_KEY ("),
+        "{err}"
+    );
+    let body: String = other.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(!err.contains(&body[..40]), "{err}");
+}

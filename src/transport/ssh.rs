@@ -144,7 +144,12 @@ impl SshTransport {
         session.set_timeout(opts.timeout.as_millis().min(u32::MAX as u128) as u32);
         session.set_tcp_stream(tcp);
 
-        let text = std::fs::read_to_string(&target.known_hosts).unwrap_or_default();
+        let mut text = std::fs::read_to_string(&target.known_hosts).unwrap_or_default();
+        // A CI runner's known host keys, from the environment, as known_hosts lines.
+        if let Ok(lines) = std::env::var(KNOWN_HOSTS_VAR) {
+            text.push('\n');
+            text.push_str(&lines);
+        }
         let entries = known_hosts::entries_for(&text, &target.address, target.port);
         if let Some(pref) = known_hosts::method_preference(&entries) {
             session
@@ -278,7 +283,10 @@ fn verify_host_key(
         .with_context(|| format!("verifying host key of {desc}: none presented"))?;
     let key_type = key_type_name(kind);
     let fingerprint = known_hosts::fingerprint(key);
-    let kh = target.known_hosts.display().to_string();
+    let mut kh = target.known_hosts.display().to_string();
+    if std::env::var_os(KNOWN_HOSTS_VAR).is_some() {
+        kh = format!("{kh} (with {KNOWN_HOSTS_VAR} after it)");
+    }
     match known_hosts::verdict(entries, key) {
         Verdict::Match => Ok(()),
         Verdict::Unknown if accept_new => {
@@ -335,13 +343,30 @@ fn key_type_name(kind: ssh2::HostKeyType) -> String {
     .to_string()
 }
 
-/// The manifest's identity, then every ssh-agent identity, then the default key files; the
-/// error lists each attempt and how it ended.
+/// The private key's text, for runners without key files (CI secrets).
+pub const KEY_VAR: &str = "WSGICTL_SSH_KEY";
+/// known_hosts lines, checked with those of the known_hosts file.
+pub const KNOWN_HOSTS_VAR: &str = "WSGICTL_KNOWN_HOSTS";
+
+/// `WSGICTL_SSH_KEY` when set, the manifest's identity, then every ssh-agent identity, then
+/// the default key files; the error lists each attempt and how it ended.
 fn authenticate(session: &ssh2::Session, target: &Target) -> anyhow::Result<()> {
     let user = &target.user;
     let mut tried: Vec<String> = Vec::new();
     let explicit = !target.identities.is_empty();
 
+    // A CI runner's key, from the environment: held in memory, never written anywhere.
+    if let Ok(key) = std::env::var(KEY_VAR)
+        && !key.trim().is_empty()
+    {
+        let passphrase = std::env::var("WSGICTL_KEY_PASSPHRASE").ok();
+        match session.userauth_pubkey_memory(user, None, &key, passphrase.as_deref()) {
+            Ok(()) if session.authenticated() => return Ok(()),
+            Ok(()) => tried.push(format!("{KEY_VAR} (refused)")),
+            // libssh2's message names neither the key nor its text.
+            Err(e) => tried.push(format!("{KEY_VAR} ({})", e.message())),
+        }
+    }
     for path in &target.identities {
         if try_key_file(session, user, path, &mut tried) {
             return Ok(());
