@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages wsgictl's tests and demo need, when any is missing.
 set -euo pipefail
-packages=(apache2 libapache2-mod-wsgi-py3 openssh-server sudo acl python3-venv curl openssl certbot pebble cron
+packages=(apache2 libapache2-mod-wsgi-py3 openssh-server sudo acl python3-venv curl openssl certbot pebble cron shellcheck
           build-essential pkg-config libssl-dev zlib1g-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -5,7 +5,7 @@
 use crate::support::*;
 use wsgictl::facts::{Probe, frame, parse, script};
 
-fn probes_for_script() -> Vec<Probe> {
+pub(crate) fn probes_for_script() -> Vec<Probe> {
     vec![
         Probe::System,
         Probe::Apache {

@@ -20,6 +20,7 @@ mod releases;
 mod render;
 mod rootless;
 mod settings_check;
+mod shellcheck;
 mod support;
 mod templates;
 mod tls;

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use wsgictl::facts::{Account, Fact, Facts, Group, PathState, TreeFile, Venv};
 use wsgictl::render::{HostEnv, render_host};
 
-struct World {
-    desired: wsgictl::desired::DesiredState,
+pub(crate) struct World {
+    pub(crate) desired: wsgictl::desired::DesiredState,
     sources: BTreeMap<String, Vec<wsgictl::source::SourceFile>>,
     secrets: BTreeMap<String, Vec<String>>,
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let m = wsgictl::manifest::load(&fixture("manifests/ok/two-apps-one-host.kdl")).unwrap();
     let templates = wsgictl::templates::Templates::load(None).unwrap();
     let env = HostEnv::assumed(&m.hosts[0]);
@@ -102,7 +102,7 @@ fn empty_facts(w: &World) -> Facts {
 }
 
 /// Facts of a host where nothing exists yet.
-fn fresh(w: &World) -> Facts {
+pub(crate) fn fresh(w: &World) -> Facts {
     let mut f = empty_facts(w);
     for a in &w.desired.accounts {
         f.accounts.insert(a.user.clone(), Fact::Known(None));
@@ -250,7 +250,7 @@ fn on_host(f: &mut Facts, file: &wsgictl::desired::DesiredFile, content: String)
     );
 }
 
-fn plan(w: &World, facts: &Facts) -> anyhow::Result<wsgictl::plan::Plan> {
+pub(crate) fn plan(w: &World, facts: &Facts) -> anyhow::Result<wsgictl::plan::Plan> {
     let inputs = wsgictl::resources::Inputs {
         desired: &w.desired,
         sources: &w.sources,
@@ -1101,7 +1101,7 @@ fn a_pre_release_src_left_by_a_stopped_migration_is_removed_after_the_reload() {
 }
 
 /// The rootless fixture rendered as the plan renders it: from facts that choose `sup`.
-fn rootless_world(server: &wsgictl::facts::user_server::UserServer) -> (World, Facts) {
+pub(crate) fn rootless_world(server: &wsgictl::facts::user_server::UserServer) -> (World, Facts) {
     let m = wsgictl::manifest::load(&fixture("manifests/ok/rootless.kdl")).unwrap();
     let templates = wsgictl::templates::Templates::load(None).unwrap();
     let mut facts = Facts::empty("shared1");
@@ -1125,7 +1125,7 @@ fn rootless_world(server: &wsgictl::facts::user_server::UserServer) -> (World, F
     (w, f)
 }
 
-fn account(systemd: bool, crontab: &str) -> wsgictl::facts::user_server::UserServer {
+pub(crate) fn account(systemd: bool, crontab: &str) -> wsgictl::facts::user_server::UserServer {
     wsgictl::facts::user_server::UserServer {
         account: "alice".into(),
         group: "alice".into(),

@@ -521,19 +521,21 @@ fn op_script(
             let content = i.contents.get(path).map(String::as_str).unwrap_or("");
             let p = q(path);
             let mut s = String::new();
-            // Keep the previous version for restore() (a failed configtest or import test
-            // puts every written file back); a new file is removed instead.
-            let _ = writeln!(
-                s,
-                "nolink {p}\nif [ -e {p} ]; then cp -p {p} \"$bk/{ci}\" || fail backup; fi\nw_{ci}=1"
-            );
             // A file of the release this run makes stays with it: the old site does not read
             // it, and a release left finished must keep its `.wsgi` and env file (the next
             // apply may switch to it as it is).
             let in_new_release = i.plan.changes.iter().flat_map(|c| &c.ops).any(|o| {
                 matches!(o, Op::CreateRelease { dir, .. } if path.starts_with(&format!("{dir}/")))
             });
+            // The previous version is kept in this run's backups; restore() puts it back (a
+            // failed configtest or import test puts every written file back; a new file is
+            // removed instead), unless the file is the new release's.
+            let _ = writeln!(
+                s,
+                "nolink {p}\nif [ -e {p} ]; then cp -p {p} \"$bk/{ci}\" || fail backup; fi"
+            );
             if !in_new_release {
+                let _ = writeln!(s, "w_{ci}=1");
                 restore.push(format!(
                     "[ -z \"${{w_{ci}:-}}\" ] || undo {p} put_back \"$bk/{ci}\" {p}"
                 ));

@@ -155,7 +155,7 @@ for f in $files; do
   sed -n 's/^[[:space:]]*WSGIDaemonProcess[[:space:]]\\{{1,\\}}\\([^[:space:]]*\\).*/daemon=\\1 /p' \"$f\" 2>/dev/null | sed \"s|\\$|$f|\"
 done
 \"$ctl\" -S 2>/dev/null | awk 'function file(x) {{ sub(/^\\(/, \"\", x); sub(/:[0-9]*\\)$/, \"\", x); return x }} $1 == \"port\" && $3 == \"namevhost\" {{ port = $2; f = file($5); print \"vhost=\" port \" \" $4 \" \" f }} $1 == \"alias\" && port != \"\" {{ print \"vhost=\" port \" \" $2 \" \" f }} $1 ~ /:[0-9]+$/ && $2 != \"is\" && NF >= 3 {{ p = $1; sub(/.*:/, \"\", p); print \"vhost=\" p \" \" $2 \" \" file($3) }}' 
-so=$(find -L \"$confdir\" -name '*.load' -o -name '*wsgi*.conf' 2>/dev/null | xargs -r sed -n 's/^[[:space:]]*LoadModule[[:space:]]\\{{1,\\}}wsgi_module[[:space:]]\\{{1,\\}}//p' 2>/dev/null | head -n 1)
+so=$(find -L \"$confdir\" \\( -name '*.load' -o -name '*wsgi*.conf' \\) -exec sed -n 's/^[[:space:]]*LoadModule[[:space:]]\\{{1,\\}}wsgi_module[[:space:]]\\{{1,\\}}//p' {{}} + 2>/dev/null | head -n 1)
 case \"$so\" in /*) ;; ?*) so=$confdir/$so;; esac
 if [ -n \"$so\" ]; then
   echo \"wsgi_so=$so\"
