@@ -6,6 +6,7 @@
 mod apache;
 pub mod apply;
 mod bench;
+mod ci_examples;
 mod cli;
 mod diagnose;
 mod doctor;
