@@ -106,6 +106,9 @@ pub struct PlanArgs {
     /// Do not show the content of files the plan creates (only their path, owner and size)
     #[arg(long)]
     pub compact: bool,
+    /// Print nothing but errors and preflight findings (the exit status says the rest)
+    #[arg(short, long, conflicts_with_all = ["json", "verbose"])]
+    pub quiet: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -136,6 +139,12 @@ pub struct ApplyArgs {
     /// Do not show the content of files the plan creates (only their path, owner and size)
     #[arg(long)]
     pub compact: bool,
+    /// Print the outcome of each host as one JSON document (see the README); needs --yes
+    #[arg(long, requires = "yes", conflicts_with = "verbose")]
+    pub json: bool,
+    /// Print nothing but errors, preflight findings and bad health answers
+    #[arg(short, long, conflicts_with_all = ["json", "verbose"])]
+    pub quiet: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -212,6 +221,9 @@ pub struct DoctorArgs {
     /// Print the report as JSON (see the README for its fields)
     #[arg(long, conflicts_with = "list")]
     pub json: bool,
+    /// Print only the apps and host findings that are wrong (nothing when all is well)
+    #[arg(short, long, conflicts_with_all = ["list", "json"])]
+    pub quiet: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

@@ -589,3 +589,77 @@ fn a_failing_host_does_not_stop_the_others() {
     assert!(stdout(&o).contains("lab: applied in"), "{}", all(&o));
     assert_eq!(site.get(1, "/").0, 200);
 }
+
+/// For CI: `--json` says per host what happened, `--quiet` prints nothing when all is well,
+/// and the exit status says the same as the text would.
+#[test]
+fn json_and_quiet_outcomes_say_what_the_text_says() {
+    let site = Site::deployed();
+    let o = site.wsgictl("plan", &["--quiet", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_eq!(stdout(&o), "", "quiet");
+    let o = site.wsgictl("apply", &["--yes", "--quiet"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), String::new()),
+        "{}",
+        all(&o)
+    );
+    let o = site.wsgictl("doctor", &["--quiet"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), String::new()),
+        "{}",
+        all(&o)
+    );
+
+    let o = site.wsgictl("apply", &["--yes", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("one JSON document");
+    assert_eq!(doc["ok"], true, "{doc:#}");
+    let host = &doc["hosts"][0];
+    assert_eq!(host["host"], "lab");
+    assert_eq!(host["outcome"], "unchanged", "{doc:#}");
+    assert_eq!(host["health"][0]["app"], "app1");
+    assert_eq!(host["health"][0]["status"], 200);
+    assert_eq!(host["health"][0]["good"], true);
+
+    edit(
+        &site.manifest,
+        "BLOG_GREETING \"hello 1\"",
+        "BLOG_GREETING \"said as json\"",
+    );
+    let o = site.wsgictl("plan", &["--quiet", "--detailed-exitcode"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(2), String::new()),
+        "{}",
+        all(&o)
+    );
+    let o = site.wsgictl("apply", &["--yes", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    let text = stdout(&o);
+    assert!(!text.contains(KNOWN_SECRET), "{text}");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("one JSON document");
+    let host = &doc["hosts"][0];
+    assert_eq!(host["outcome"], "applied", "{doc:#}");
+    assert_eq!(host["reloaded"], false);
+    assert_eq!(host["restarted"], serde_json::json!(["app1"]));
+    assert!(
+        host["steps"].as_array().is_some_and(|s| !s.is_empty()),
+        "{doc:#}"
+    );
+    assert!(
+        host["plan"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "env-file:app1"),
+        "{doc:#}"
+    );
+    assert!(site.get(1, "/").1.contains("greeting: said as json"));
+    // --json never asks: it needs --yes.
+    let o = site.wsgictl("apply", &["--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(stderr(&o).contains("--yes"), "{}", all(&o));
+}

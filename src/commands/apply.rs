@@ -7,7 +7,85 @@ use crate::exit::ExitStatus;
 use crate::pipeline::{HostPlan, plan_hosts};
 use crate::render::Selection;
 use anyhow::{Context as _, bail};
+use serde::Serialize;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+/// What apply prints: the plan and a line per host, errors only, or one JSON document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Output {
+    Human,
+    Quiet,
+    Json,
+}
+
+/// `apply --json`: every selected host's outcome.
+#[derive(Serialize)]
+struct Document {
+    version: u32,
+    manifest: String,
+    /// Every host applied (or had nothing to do) and every app answered well.
+    ok: bool,
+    hosts: Vec<HostOutcome>,
+}
+
+#[derive(Serialize)]
+struct HostOutcome {
+    host: String,
+    /// `applied`, `unchanged`, `blocked` (preflight errors: nothing changed) or `failed`.
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<crate::plan::Plan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seconds: Option<f64>,
+    reloaded: bool,
+    /// Apps whose daemons were restarted (their `.wsgi` touched) without a reload.
+    restarted: Vec<String>,
+    steps: Vec<String>,
+    warnings: Vec<String>,
+    health: Vec<HealthOutcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct HealthOutcome {
+    app: String,
+    url: String,
+    status: Option<u16>,
+    good: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl HostOutcome {
+    fn new(host: &str, outcome: &'static str) -> Self {
+        HostOutcome {
+            host: host.to_string(),
+            outcome,
+            plan: None,
+            seconds: None,
+            reloaded: false,
+            restarted: Vec::new(),
+            steps: Vec::new(),
+            warnings: Vec::new(),
+            health: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+fn health_outcomes(health: &[crate::apply::Health]) -> Vec<HealthOutcome> {
+    health
+        .iter()
+        .map(|h| HealthOutcome {
+            app: h.app.clone(),
+            url: h.url.clone(),
+            status: h.status.as_ref().ok().copied(),
+            good: h.good(),
+            error: h.status.as_ref().err().cloned(),
+        })
+        .collect()
+}
 
 pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let (m, templates) = super::load(cli)?;
@@ -37,6 +115,14 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         verbose: args.verbose,
         compact: args.compact,
     };
+    let output = if args.json {
+        Output::Json
+    } else if args.quiet {
+        Output::Quiet
+    } else {
+        Output::Human
+    };
+    let mut outcomes: Vec<HostOutcome> = Vec::new();
 
     let mut failed = false;
     let mut ready: Vec<HostPlan> = Vec::new();
@@ -75,13 +161,17 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                     // (manifest, templates, secrets, local source, requirements, host) must be
                     // exactly that. The saved `before` fingerprints then pin the host.
                     if let Some(diff) = plan_difference(&sh.plan, &hp.plan) {
-                        eprintln!(
-                            "error: {name}: the saved plan {} no longer matches what apply would do (the manifest, a template, a secret, the local source, the requirements or the host changed since it was saved): {diff}; run plan again",
+                        let e = format!(
+                            "the saved plan {} no longer matches what apply would do (the manifest, a template, a secret, the local source, the requirements or the host changed since it was saved): {diff}; run plan again",
                             args.plan_file
                                 .as_deref()
                                 .unwrap_or(std::path::Path::new(""))
                                 .display()
                         );
+                        eprintln!("error: {name}: {e}");
+                        let mut o = HostOutcome::new(&name, "failed");
+                        o.error = Some(e);
+                        outcomes.push(o);
                         failed = true;
                         continue;
                     }
@@ -90,11 +180,19 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                     hp.plan = sh.plan.clone();
                     hp.plan.findings = findings;
                 }
-                super::print_plan(&hp, &m.path, &style);
+                match output {
+                    Output::Human => super::print_plan(&hp, &m.path, &style),
+                    Output::Quiet => super::print_findings(&hp, &m.path),
+                    Output::Json => {}
+                }
                 if hp.plan.blocked() {
                     eprintln!(
                         "error: {name}: preflight found errors (above); nothing was changed on this host"
                     );
+                    let mut o = HostOutcome::new(&name, "blocked");
+                    o.plan = Some(hp.plan.clone());
+                    o.error = Some("preflight found errors; nothing was changed".into());
+                    outcomes.push(o);
                     failed = true;
                     continue;
                 }
@@ -102,17 +200,27 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
             }
             Err(e) => {
                 eprintln!("error: {name}: {e:#}");
+                let mut o = HostOutcome::new(&name, "failed");
+                o.error = Some(format!("{e:#}"));
+                outcomes.push(o);
                 failed = true;
             }
         }
     }
     let (todo, nothing): (Vec<_>, Vec<_>) = ready.into_iter().partition(|hp| !hp.plan.is_empty());
     for hp in &nothing {
-        println!("{}: no changes.", hp.plan.host);
+        if output == Output::Human {
+            println!("{}: no changes.", hp.plan.host);
+        }
         let host = m
             .host(&hp.plan.host)
             .expect("planned host is in the manifest");
-        failed |= !print_health(&crate::apply::health_of(&m, host, &hp.facts));
+        let health = crate::apply::health_of(&m, host, &hp.facts);
+        let mut o = HostOutcome::new(&hp.plan.host, "unchanged");
+        o.plan = Some(hp.plan.clone());
+        o.health = health_outcomes(&health);
+        outcomes.push(o);
+        failed |= !print_health(&health, output);
         if args.verbose {
             let n = hp.transport.stats().exec_channels;
             eprintln!(
@@ -123,11 +231,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     if todo.is_empty() {
-        return Ok(if failed {
-            ExitStatus::Error
-        } else {
-            ExitStatus::Success
-        });
+        return Ok(finish(&m, output, outcomes, failed));
     }
     if !args.yes {
         confirm(todo.len())?;
@@ -138,11 +242,13 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         timeout: std::time::Duration::from_secs(args.timeout),
         abort_after: std::env::var("WSGICTL_TEST_ABORT_AFTER").ok(),
     };
+    let mut plans: Vec<crate::plan::Plan> = Vec::new();
     let results: Vec<(String, anyhow::Result<crate::apply::Outcome>)> =
         std::thread::scope(|scope| {
             let handles: Vec<_> = todo
                 .into_iter()
                 .map(|hp| {
+                    plans.push(hp.plan.clone());
                     let host = m
                         .host(&hp.plan.host)
                         .expect("planned host is in the manifest");
@@ -166,6 +272,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         });
 
     for (name, r) in &results {
+        let plan = plans.iter().find(|p| &p.host == name).cloned();
         match r {
             Ok(o) => {
                 let mut line = format!("{name}: applied in {:.1} s", o.seconds);
@@ -177,36 +284,85 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                         o.touched.join(", ")
                     ));
                 }
-                println!("{line}.");
+                if output == Output::Human {
+                    println!("{line}.");
+                    for w in &o.warnings {
+                        println!("  warning: {w}");
+                    }
+                }
                 if args.verbose {
                     eprintln!("{name}: steps: {}", o.steps.join(", "));
                     eprintln!("{name}: {} exec channels", o.exec_channels);
                 }
-                for w in &o.warnings {
-                    println!("  warning: {w}");
-                }
-                failed |= !print_health(&o.health);
+                failed |= !print_health(&o.health, output);
+                outcomes.push(HostOutcome {
+                    plan,
+                    seconds: Some((o.seconds * 10.0).round() / 10.0),
+                    reloaded: o.reloaded,
+                    restarted: o.touched.clone(),
+                    steps: o.steps.clone(),
+                    warnings: o.warnings.clone(),
+                    health: health_outcomes(&o.health),
+                    ..HostOutcome::new(name, "applied")
+                });
             }
             Err(e) => {
                 failed = true;
                 eprintln!("error: {name}: {e:#}");
+                outcomes.push(HostOutcome {
+                    plan,
+                    error: Some(format!("{e:#}")),
+                    ..HostOutcome::new(name, "failed")
+                });
             }
         }
     }
-    Ok(if failed {
+    Ok(finish(&m, output, outcomes, failed))
+}
+
+/// The exit status, and with `--json` the document of every host's outcome (manifest order).
+fn finish(
+    m: &crate::manifest::Manifest,
+    output: Output,
+    mut outcomes: Vec<HostOutcome>,
+    failed: bool,
+) -> ExitStatus {
+    if output == Output::Json {
+        let order = |h: &str| m.hosts.iter().position(|x| *x.name == h);
+        outcomes.sort_by_key(|o| order(&o.host));
+        let doc = Document {
+            version: 1,
+            manifest: m.path.display().to_string(),
+            ok: !failed,
+            hosts: outcomes,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("outcome serialises")
+        );
+    }
+    if failed {
         ExitStatus::Error
     } else {
         ExitStatus::Success
-    })
+    }
 }
 
-/// Print each app's health answer; whether all of them are good (2xx or 3xx).
-pub(super) fn print_health(health: &[crate::apply::Health]) -> bool {
+/// Print each app's health answer (the bad ones only when quiet, none as JSON); whether all
+/// of them are good (2xx or 3xx).
+pub(super) fn print_health(health: &[crate::apply::Health], output: Output) -> bool {
+    if output == Output::Json {
+        return health.iter().all(crate::apply::Health::good);
+    }
     let mut good = true;
     for h in health {
         let (app, url) = (&h.app, &h.url);
         match &h.status {
-            Ok(code) if h.good() => println!("  {app}: {url} → {code}"),
+            Ok(code) if h.good() => {
+                if output == Output::Human {
+                    println!("  {app}: {url} → {code}");
+                }
+            }
             Ok(code) => {
                 good = false;
                 println!(

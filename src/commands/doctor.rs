@@ -60,19 +60,28 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
     } else {
         let color = crate::show::color_for(&std::io::stdout());
         for r in &reports {
-            print!("{}", crate::doctor::show::host(r, color));
+            if args.quiet {
+                // Only what is wrong: the host's findings and the apps that are not healthy.
+                let mut wrong = r.clone();
+                wrong.apps.retain(|a| !a.healthy);
+                if !wrong.apps.is_empty() || !wrong.findings.is_empty() {
+                    print!("{}", crate::doctor::show::host(&wrong, color));
+                }
+            } else {
+                print!("{}", crate::doctor::show::host(r, color));
+            }
         }
         let apps: usize = reports.iter().map(|r| r.apps.len()).sum();
         let broken: usize = reports
             .iter()
             .map(|r| r.apps.iter().filter(|a| !a.healthy).count())
             .sum();
-        if healthy {
+        if healthy && !args.quiet {
             println!(
                 "All {apps} app{} healthy.",
                 if apps == 1 { "" } else { "s" }
             );
-        } else {
+        } else if !healthy {
             println!(
                 "{broken} of {apps} app{} broken{}.",
                 if apps == 1 { "" } else { "s" },

@@ -76,6 +76,12 @@ fn print_plan(
     manifest: &std::path::Path,
     style: &crate::show::Style,
 ) {
+    print_findings(hp, manifest);
+    print!("{}", crate::show::plan(&hp.plan, &hp.target, style));
+}
+
+/// One host's preflight findings, on stderr over the manifest's lines.
+fn print_findings(hp: &crate::pipeline::HostPlan, manifest: &std::path::Path) {
     eprint!(
         "{}",
         crate::preflight::render(
@@ -84,7 +90,6 @@ fn print_plan(
             crate::show::color_for(&std::io::stderr())
         )
     );
-    print!("{}", crate::show::plan(&hp.plan, &hp.target, style));
 }
 
 /// How to reach hosts, from the connection flags.

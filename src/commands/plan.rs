@@ -87,7 +87,9 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
                         if channels == 1 { "" } else { "s" }
                     );
                 }
-                if !args.json {
+                if args.quiet {
+                    super::print_findings(hp, &m.path);
+                } else if !args.json {
                     super::print_plan(hp, &m.path, &style);
                 }
                 blocked |= hp.plan.blocked();

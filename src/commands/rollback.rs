@@ -153,7 +153,7 @@ pub fn run(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
             }
         }
         let health = crate::apply::health_of(m, host, &facts);
-        failed |= !super::apply::print_health(&health);
+        failed |= !super::apply::print_health(&health, super::apply::Output::Human);
     }
     Ok(if failed {
         ExitStatus::Error
