@@ -14,6 +14,7 @@ fn target(lab: &Lab, user: &str) -> Target {
         identities: vec![],
         known_hosts: lab.known_hosts(),
         ssh_dir: lab.home().join(".ssh"),
+        jump: None,
     }
 }
 
@@ -353,4 +354,84 @@ fn a_key_and_known_hosts_from_the_environment_need_no_files() {
     );
     let body: String = other.lines().filter(|l| !l.starts_with("-----")).collect();
     assert!(!err.contains(&body[..40]), "{err}");
+}
+
+/// ProxyJump: the connection to the lab goes through a second sshd acting as a bastion
+/// (`jump "bastion"` naming its host block), and the host key is checked at both hops.
+#[test]
+fn a_jump_host_carries_the_connection_and_both_host_keys_are_checked() {
+    let lab = Lab::start();
+    let bastion = Lab::start_logging("DEBUG1");
+    bastion.authorize(&lab.home().join(".ssh/id_ed25519.pub"));
+    let base = tempfile::tempdir().unwrap();
+    let confdir = base.path().join("apache");
+    std::fs::create_dir_all(&confdir).unwrap();
+    let manifest = lab.manifest(base.path(), &confdir, 1, "    jump \"bastion\"\n", "");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str(&format!(
+        "host \"bastion\" {{\n    address \"127.0.0.1\"\n    port {}\n    user \"{USER}\"\n}}\n",
+        bastion.port
+    ));
+    std::fs::write(&manifest, text).unwrap();
+    let facts = |known: String| {
+        std::fs::write(lab.known_hosts(), known).unwrap();
+        lab.wsgictl(
+            &["facts", "--host", "lab", "-f", manifest.to_str().unwrap()],
+            &[("LAB_SECRET", "x")],
+        )
+    };
+
+    let o = facts(format!(
+        "{}{}",
+        lab.host_key_line(),
+        bastion.host_key_line()
+    ));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success(),
+        "{all}\nbastion:\n{}\nlab:\n{}",
+        bastion.sshd_log(),
+        lab.sshd_log()
+    );
+    assert!(all.contains("\"os_id\""), "{all}");
+    let log = bastion.sshd_log();
+    assert!(
+        log.contains(&format!(
+            "server_request_direct_tcpip: originator 127.0.0.1 port 22, target 127.0.0.1 port {}",
+            lab.port
+        )) || log.contains(&format!("target 127.0.0.1 port {}", lab.port)),
+        "the bastion forwarded a channel to the lab: {log}"
+    );
+    assert!(
+        log.contains(&format!("Accepted publickey for {USER}")),
+        "{log}"
+    );
+    assert!(
+        lab.sshd_log()
+            .contains(&format!("Accepted publickey for {USER}")),
+        "the lab's sshd saw the login"
+    );
+
+    // The bastion's key unknown: refused at the first hop, which the error names.
+    let o = facts(lab.host_key_line());
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success());
+    assert!(
+        err.contains("jump host of lab") && err.contains("the host is not in"),
+        "{err}"
+    );
+    // The lab's key unknown: the bastion lets the connection through, the lab's key is
+    // refused.
+    let o = facts(bastion.host_key_line());
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success());
+    assert!(
+        err.contains(&format!("via {USER}@127.0.0.1:{}", bastion.port))
+            && err.contains("the host is not in"),
+        "{err}"
+    );
 }

@@ -709,6 +709,7 @@ mod tests {
             packages: true,
             rootless: false,
             home: None,
+            jump: None,
             watchdog: 5,
             apache: Default::default(),
         };

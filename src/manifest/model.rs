@@ -75,9 +75,51 @@ pub struct Host {
     pub rootless: bool,
     /// Rootless: the account's home, when it is not `/home/USER` (the gather checks it).
     pub home: Option<String>,
+    /// The bastion the connection goes through (`jump`): another host block's, or
+    /// `[user@]host[:port]`.
+    pub jump: Option<Jump>,
     /// Rootless without a `systemd --user` manager: how often (minutes) cron's watchdog
     /// starts the account's Apache when it is down.
     pub watchdog: u32,
+}
+
+/// A jump host (ProxyJump): where it is and who logs in there.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Jump {
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub identity: Option<PathBuf>,
+}
+
+impl Jump {
+    /// `[user@]host[:port]` (`[v6]:port` too); `None` when it is not one.
+    pub fn parse(s: &str) -> Option<Jump> {
+        let (user, rest) = match s.rsplit_once('@') {
+            Some((u, r)) => (Some(u.to_string()), r),
+            None => (None, s),
+        };
+        let (address, port) = if let Some(r) = rest.strip_prefix('[') {
+            let (a, p) = r.split_once(']')?;
+            (a, p.strip_prefix(':').map(str::parse).transpose().ok()?)
+        } else {
+            match rest.rsplit_once(':') {
+                Some((a, p)) if !a.contains(':') => (a, Some(p.parse().ok()?)),
+                _ => (rest, None),
+            }
+        };
+        let ok = |v: &str| {
+            !v.is_empty()
+                && !v.starts_with('-')
+                && !v.contains(|c: char| c.is_whitespace() || c == '/' || c == '@')
+        };
+        (ok(address) && user.as_deref().is_none_or(ok)).then(|| Jump {
+            address: address.to_string(),
+            port,
+            user,
+            identity: None,
+        })
+    }
 }
 
 /// What the manifest says about the host's Apache; `None` means "detect on the host".
@@ -287,4 +329,28 @@ pub enum SecretFrom {
     Env(String),
     /// A local file (absolute, exists); one trailing newline is dropped.
     File(PathBuf),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Jump;
+
+    #[test]
+    fn jump_hosts_read_as_openssh_writes_them() {
+        let j = Jump::parse("deploy@bastion.example.net:2222").unwrap();
+        assert_eq!(
+            (j.user.as_deref(), j.address.as_str(), j.port),
+            (Some("deploy"), "bastion.example.net", Some(2222))
+        );
+        let j = Jump::parse("bastion").unwrap();
+        assert_eq!(
+            (j.user, j.address.as_str(), j.port),
+            (None, "bastion", None)
+        );
+        let j = Jump::parse("[2001:db8::1]:22").unwrap();
+        assert_eq!((j.address.as_str(), j.port), ("2001:db8::1", Some(22)));
+        for bad in ["", "-oProxyCommand=x", "a b", "host:port", "u@", "x/y"] {
+            assert_eq!(Jump::parse(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! test) can show that gathering costs one round trip whatever the number of apps. Nothing
 //! here builds shell text beyond the fixed `sh -s` command: scripts come from `crate::shell`.
 
+pub mod jump;
 pub mod known_hosts;
 pub mod local;
 pub mod ssh;

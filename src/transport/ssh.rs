@@ -30,6 +30,8 @@ pub struct Target {
     pub known_hosts: PathBuf,
     /// `~/.ssh`, for the default identities.
     pub ssh_dir: PathBuf,
+    /// The jump host the connection goes through (`jump`, or `ProxyJump` in `~/.ssh/config`).
+    pub jump: Option<Box<Target>>,
 }
 
 impl Target {
@@ -44,7 +46,38 @@ impl Target {
         if identities.is_empty() {
             identities = cfg.identity_files.clone();
         }
+        let known_hosts = host
+            .known_hosts
+            .clone()
+            .unwrap_or_else(|| ssh_dir.join("known_hosts"));
+        // The manifest's `jump`, else `ProxyJump` from ~/.ssh/config; an alias is looked up
+        // there too. Its host key is checked in the same known_hosts.
+        let jump = match host.jump.clone().or_else(|| {
+            cfg.proxy_jump
+                .as_deref()
+                .and_then(crate::manifest::Jump::parse)
+        }) {
+            Some(j) => {
+                let jc = super::ssh_config::resolve(&ssh_dir.join("config"), &j.address)?;
+                let mut ids: Vec<PathBuf> = j.identity.iter().cloned().collect();
+                if ids.is_empty() {
+                    ids = jc.identity_files.clone();
+                }
+                Some(Box::new(Target {
+                    name: format!("{} (jump host of {})", j.address, host.name.value),
+                    address: jc.host_name.clone().unwrap_or_else(|| j.address.clone()),
+                    port: j.port.or(jc.port).unwrap_or(22),
+                    user: j.user.or(jc.user).unwrap_or_else(|| local_user.clone()),
+                    identities: ids,
+                    known_hosts: known_hosts.clone(),
+                    ssh_dir: ssh_dir.clone(),
+                    jump: None,
+                }))
+            }
+            None => None,
+        };
         Ok(Target {
+            jump,
             name: host.name.value.clone(),
             address: cfg
                 .host_name
@@ -53,16 +86,19 @@ impl Target {
             port: host.port.or(cfg.port).unwrap_or(22),
             user: host.user.clone().or(cfg.user).unwrap_or(local_user),
             identities,
-            known_hosts: host
-                .known_hosts
-                .clone()
-                .unwrap_or_else(|| ssh_dir.join("known_hosts")),
+            known_hosts,
             ssh_dir,
         })
     }
 
     pub fn describe(&self) -> String {
-        format!("{} ({}:{})", self.name, self.address, self.port)
+        match &self.jump {
+            Some(j) => format!(
+                "{} ({}:{} via {}@{}:{})",
+                self.name, self.address, self.port, j.user, j.address, j.port
+            ),
+            None => format!("{} ({}:{})", self.name, self.address, self.port),
+        }
     }
 }
 
@@ -138,11 +174,24 @@ impl SshTransport {
     pub fn connect(target: Target, opts: &SshOptions) -> anyhow::Result<Self> {
         let started = Instant::now();
         let desc = target.describe();
-        let tcp = connect_tcp(&target, opts.connect_timeout)
-            .with_context(|| format!("connecting to {desc}"))?;
         let mut session = ssh2::Session::new().with_context(|| format!("connecting to {desc}"))?;
         session.set_timeout(opts.timeout.as_millis().min(u32::MAX as u128) as u32);
-        session.set_tcp_stream(tcp);
+        match &target.jump {
+            // Through the jump host: its key checked and its login done first, then this
+            // session over one of its channels.
+            Some(jump) => {
+                let hop = SshTransport::connect((**jump).clone(), opts)
+                    .with_context(|| format!("connecting to {desc}"))?;
+                let stream = super::jump::bridge(hop.session.clone(), &target.address, target.port)
+                    .with_context(|| format!("connecting to {desc}"))?;
+                session.set_tcp_stream(stream);
+            }
+            None => {
+                let tcp = connect_tcp(&target, opts.connect_timeout)
+                    .with_context(|| format!("connecting to {desc}"))?;
+                session.set_tcp_stream(tcp);
+            }
+        }
 
         let mut text = std::fs::read_to_string(&target.known_hosts).unwrap_or_default();
         // A CI runner's known host keys, from the environment, as known_hosts lines.

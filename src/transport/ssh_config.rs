@@ -12,6 +12,8 @@ pub struct Resolved {
     pub user: Option<String>,
     pub port: Option<u16>,
     pub identity_files: Vec<PathBuf>,
+    /// `ProxyJump`'s first hop (`[user@]host[:port]`), when set.
+    pub proxy_jump: Option<String>,
 }
 
 /// Look `alias` up in `config` (a missing file resolves nothing).
@@ -38,5 +40,9 @@ pub fn resolve(config: &Path, alias: &str) -> anyhow::Result<Resolved> {
         user: p.user,
         port: p.port,
         identity_files: p.identity_file.unwrap_or_default(),
+        proxy_jump: p
+            .proxy_jump
+            .and_then(|j| j.into_iter().next())
+            .filter(|j| !j.eq_ignore_ascii_case("none")),
     })
 }

@@ -25,6 +25,11 @@ pub struct Lab {
 
 impl Lab {
     pub fn start() -> Lab {
+        Lab::start_logging("VERBOSE")
+    }
+
+    /// A lab whose sshd logs at `level` (`DEBUG1` shows forwarded channels: a bastion).
+    pub fn start_logging(level: &str) -> Lab {
         ensure_accounts();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -45,7 +50,7 @@ impl Lab {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {d}/sshd.pid\n\
                  AuthorizedKeysFile {ak}\nUsePAM no\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nStrictModes no\n\
-                 AllowUsers {USER} {PW_USER} {RL_USER}\nPermitRootLogin no\nLogLevel VERBOSE\n",
+                 AllowUsers {USER} {PW_USER} {RL_USER}\nPermitRootLogin no\nLogLevel {level}\n",
                 hk = d.join("host_ed25519").display(),
                 ak = authorized.display(),
                 d = d.display(),

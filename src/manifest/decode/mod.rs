@@ -31,6 +31,8 @@ pub(super) struct Decoder<'a> {
     /// `rootless #true` hosts with their `user`, read before any app: an app on one takes
     /// the account as its user and may not use what needs root.
     rootless_hosts: Vec<(String, Option<String>)>,
+    /// Each host's `jump` (the host's name, the value), resolved once every host is read.
+    jumps: Vec<(String, Spanned<String>)>,
 }
 
 const TOP: &[&str] = &["templates", "host", "app"];
@@ -46,6 +48,7 @@ const HOST: &[&str] = &[
     "rootless",
     "home",
     "watchdog",
+    "jump",
 ];
 const APACHE: &[&str] = &["confdir", "layout", "user", "group"];
 
@@ -56,6 +59,7 @@ impl<'a> Decoder<'a> {
             dir,
             declared_hosts: Vec::new(),
             rootless_hosts: Vec::new(),
+            jumps: Vec::new(),
         }
     }
 
@@ -140,7 +144,63 @@ impl<'a> Decoder<'a> {
                 }
             }
         }
+        self.resolve_jumps(&mut hosts);
         (templates, hosts, apps)
+    }
+
+    /// A `jump` names another host block (its address, port, user and identity), or is
+    /// `[user@]host[:port]`. One hop: a jump host with a jump of its own is refused.
+    fn resolve_jumps(&mut self, hosts: &mut [Host]) {
+        let jumps = std::mem::take(&mut self.jumps);
+        let with_jump: Vec<String> = jumps.iter().map(|(h, _)| h.clone()).collect();
+        for (host, v) in jumps {
+            let Some(i) = hosts.iter().position(|h| *h.name == host) else {
+                continue;
+            };
+            let named = hosts.iter().find(|h| *h.name == v.value);
+            let jump = match named {
+                Some(j) if *j.name == host => {
+                    self.problem(
+                        "invalid-jump",
+                        v.span,
+                        format!("host `{}` cannot be its own jump host", v.value),
+                        "itself",
+                        Some("name the bastion's host block, or remove `jump`".into()),
+                    );
+                    continue;
+                }
+                Some(j) if with_jump.contains(&j.name.value) => {
+                    self.problem(
+                        "invalid-jump",
+                        v.span,
+                        format!("host `{}` has a jump host of its own; wsgictl goes through one jump host", v.value),
+                        "a chain of jump hosts",
+                        Some("jump straight to the last bastion, with `jump \"user@bastion:port\"`".into()),
+                    );
+                    continue;
+                }
+                Some(j) => Jump {
+                    address: j.address.clone(),
+                    port: j.port,
+                    user: j.user.clone(),
+                    identity: j.identity.clone(),
+                },
+                None => match Jump::parse(&v.value) {
+                    Some(j) => j,
+                    None => {
+                        self.problem(
+                            "invalid-jump",
+                            v.span,
+                            format!("{:?} is neither a host block nor `[user@]host[:port]`", v.value),
+                            "not a jump host",
+                            Some("write the name of the bastion's host block, or `jump \"deploy@bastion.example.net:22\"`".into()),
+                        );
+                        continue;
+                    }
+                },
+            };
+            hosts[i].jump = Some(jump);
+        }
     }
 
     fn block_name(&mut self, node: &KdlNode, example: &str) -> Option<Spanned<String>> {
@@ -181,6 +241,7 @@ impl<'a> Decoder<'a> {
             apache: ApacheSettings::default(),
             rootless: false,
             home: None,
+            jump: None,
             watchdog: 5,
         };
         let mut packages_node = None;
@@ -235,6 +296,13 @@ impl<'a> Decoder<'a> {
                 }
                 "apache" => h.apache = self.apache(child),
                 "rootless" => h.rootless = self.one_bool(child).unwrap_or(false),
+                "jump" => {
+                    if let Some(v) = self.one_string(child, "jump \"bastion\"")
+                        && let Some(n) = &name
+                    {
+                        self.jumps.push((n.value.clone(), v));
+                    }
+                }
                 "home" => {
                     if let Some(v) = self.one_string(child, "home \"/home/alice\"")
                         && self.remote(&v, "home directory", true)
