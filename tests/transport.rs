@@ -15,6 +15,7 @@ fn target(lab: &Lab, user: &str) -> Target {
         known_hosts: lab.known_hosts(),
         ssh_dir: lab.home().join(".ssh"),
         jump: None,
+        config: "",
     }
 }
 
@@ -434,4 +435,48 @@ fn a_jump_host_carries_the_connection_and_both_host_keys_are_checked() {
             && err.contains("the host is not in"),
         "{err}"
     );
+}
+
+/// `~/.ssh/config` is read by `ssh -G` when OpenSSH's client is there: a `Match` block (which
+/// ssh2-config cannot read) resolves the alias, and `plan -v` says which reader it was.
+#[test]
+fn an_alias_from_a_match_block_resolves_through_ssh_g() {
+    let lab = Lab::start();
+    std::fs::write(
+        lab.home().join(".ssh/config"),
+        format!(
+            "Match originalhost other\n    Port 1\n    User nobody\nMatch originalhost labmatch\n    HostName 127.0.0.1\n    Port {}\n    User {USER}\n",
+            lab.port
+        ),
+    )
+    .unwrap();
+    let base = tempfile::tempdir().unwrap();
+    let confdir = base.path().join("apache");
+    std::fs::create_dir_all(&confdir).unwrap();
+    let manifest = lab.manifest(base.path(), &confdir, 1, "", "");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("address \"127.0.0.1\"", "address \"labmatch\"")
+        .replace(&format!("    port {}\n", lab.port), "")
+        .replace(&format!("    user \"{USER}\"\n"), "");
+    assert!(!text.contains(&lab.port.to_string()), "{text}");
+    std::fs::write(&manifest, text).unwrap();
+    let f = manifest.to_str().unwrap();
+    let o = lab.wsgictl(&["plan", "-v", "-f", f], &[("LAB_SECRET", "x")]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{err}{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(err.contains("~/.ssh/config read with ssh -G"), "{err}");
+    // Without ssh -G (WSGICTL_NO_SSH_G, or no OpenSSH client) ssh2-config reads it, and -v
+    // says so.
+    let o = lab.wsgictl(
+        &["plan", "-v", "-f", f],
+        &[("LAB_SECRET", "x"), ("WSGICTL_NO_SSH_G", "1")],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err.contains("~/.ssh/config read with ssh2-config"), "{err}");
 }

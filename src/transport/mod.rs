@@ -27,6 +27,8 @@ pub struct ExecOutput {
 pub struct Stats {
     pub connect: Duration,
     pub exec_channels: u32,
+    /// How `~/.ssh/config` was read: `ssh -G`, `ssh2-config`, or empty (not over SSH).
+    pub config: &'static str,
 }
 
 pub trait Transport: Send {

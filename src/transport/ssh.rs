@@ -32,6 +32,8 @@ pub struct Target {
     pub ssh_dir: PathBuf,
     /// The jump host the connection goes through (`jump`, or `ProxyJump` in `~/.ssh/config`).
     pub jump: Option<Box<Target>>,
+    /// How `~/.ssh/config` was read (`ssh -G` or `ssh2-config`), for `-v`.
+    pub config: &'static str,
 }
 
 impl Target {
@@ -72,12 +74,14 @@ impl Target {
                     known_hosts: known_hosts.clone(),
                     ssh_dir: ssh_dir.clone(),
                     jump: None,
+                    config: jc.via,
                 }))
             }
             None => None,
         };
         Ok(Target {
             jump,
+            config: cfg.via,
             name: host.name.value.clone(),
             address: cfg
                 .host_name
@@ -220,6 +224,7 @@ impl SshTransport {
         let stats = Stats {
             connect: started.elapsed(),
             exec_channels: 0,
+            config: target.config,
         };
         Ok(SshTransport {
             target,
