@@ -290,7 +290,10 @@ fn exec_channels_do_not_grow_with_the_number_of_apps() {
             "{}",
             stdout(&o)
         );
-        line.split(", ").last().unwrap().to_string()
+        line.split(", ")
+            .find(|s| s.contains("exec channel"))
+            .unwrap()
+            .to_string()
     };
     assert_eq!(count(1), "1 exec channel");
     assert_eq!(count(20), "1 exec channel");
