@@ -264,13 +264,9 @@ fn rootless_summary(
             })
         })
         .map(|a| {
-            let addr = a
-                .listen
-                .as_ref()
-                .map_or(crate::render::rootless::DEFAULT_LISTEN, |l| l.as_str());
             crate::render::rootless::front_end(
                 &a.server_name,
-                &crate::render::rootless::backend_url(addr, *a.port),
+                &crate::render::rootless::backend_url(a.listen_address(), *a.port),
             )
         })
         .collect();

@@ -109,11 +109,7 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts) -> Vec<Finding> {
             });
         }
         outside(&mut out, app, s, &home, facts);
-        let addr = app
-            .listen
-            .as_ref()
-            .map_or(crate::render::rootless::DEFAULT_LISTEN, |l| l.as_str());
-        if let Some(l) = s.taken(addr, *app.port) {
+        if let Some(l) = s.taken(app.listen_address(), *app.port) {
             out.push(Finding {
                 severity: Severity::Error,
                 scenario: "rootless-port-taken".into(),

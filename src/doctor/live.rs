@@ -73,11 +73,7 @@ impl AppProbe {
             tls: app.tls.is_some(),
             request_timeout: app.daemon.request_timeout,
             front_port: None,
-            listen: app
-                .listen
-                .as_ref()
-                .map_or(crate::render::rootless::DEFAULT_LISTEN, |l| l.as_str())
-                .to_string(),
+            listen: app.listen_address().to_string(),
             names: std::iter::once(app.server_name.value.clone())
                 .chain(
                     app.aliases

@@ -103,12 +103,7 @@ pub(super) fn check(hosts: &[Host], apps: &[App], problems: &mut Vec<Problem>) {
 /// On a rootless host, apps sharing a port must listen on the same address, or on addresses
 /// that are both specific: Linux refuses a wildcard and a specific address on one port.
 fn listen_conflict(app: &App, on_host: &[&App], problems: &mut Vec<Problem>) {
-    let addr = |a: &App| {
-        a.listen
-            .as_ref()
-            .map_or("127.0.0.1", |l| l.as_str())
-            .to_string()
-    };
+    let addr = |a: &App| a.listen_address().to_string();
     let wild = |a: &str| a == "0.0.0.0" || a == "::";
     let mine = addr(app);
     let Some(first) = on_host

@@ -217,6 +217,9 @@ pub struct Acme {
     pub trust: Option<String>,
 }
 
+/// The address an app on a rootless host listens on unless it says: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1";
+
 /// Let's Encrypt's production directory: `acme { directory }` when it is not given.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
@@ -227,6 +230,11 @@ impl App {
             TlsSource::Acme(a) => Some(a),
             TlsSource::Files { .. } => None,
         }
+    }
+
+    /// The address a rootless host's Apache listens on for this app: `listen`, else loopback.
+    pub fn listen_address(&self) -> &str {
+        self.listen.as_ref().map_or(DEFAULT_LISTEN, |l| l.as_str())
     }
 
     /// The server name, then the aliases: every name the app answers to.

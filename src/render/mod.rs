@@ -315,13 +315,7 @@ pub fn render_host(
         .collect();
     let binds: Vec<(String, u16)> = apps
         .iter()
-        .map(|a| {
-            let addr = a
-                .listen
-                .as_ref()
-                .map_or(rootless::DEFAULT_LISTEN, |l| l.as_str());
-            (addr.to_string(), *a.port)
-        })
+        .map(|a| (a.listen_address().to_string(), *a.port))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();

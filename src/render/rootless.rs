@@ -55,9 +55,6 @@ const MODULES: &[&str] = &[
     "rewrite",
 ];
 
-/// The address an app's Apache listens on unless it says: loopback only.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1";
-
 /// `[::1]:18080` for IPv6, `127.0.0.1:18080` for IPv4.
 pub fn bind(addr: &str, port: u16) -> String {
     if addr.contains(':') {
