@@ -120,13 +120,6 @@ pub struct Inputs<'a> {
 /// Sets shell variable `var` to one of this instance's paths: on Debian, `envvar` from its
 /// `envvars` (else `debian`); on RHEL, the fixed `rhel` path.
 fn apache_path(env: &HostEnv, var: &str, envvar: &str, debian: &str, rhel: &str) -> String {
-    if let Some(r) = &env.rootless {
-        let path = match envvar {
-            "APACHE_LOG_DIR" => format!("{}/logs", r.server_root()),
-            _ => r.pid_file(),
-        };
-        return format!("{var}={}\n", q(&path));
-    }
     match env.layout {
         Layout::Debian => format!(
             "{var}=$(APACHE_CONFDIR={c}; export APACHE_CONFDIR; . {c}/envvars >/dev/null 2>&1; printf %s \"${{{envvar}:-{debian}}}\")\n",
@@ -138,6 +131,9 @@ fn apache_path(env: &HostEnv, var: &str, envvar: &str, debian: &str, rhel: &str)
 
 /// Sets `$logdir` to the directory of this Apache instance's logs.
 fn logdir_snippet(env: &HostEnv) -> String {
+    if let Some(r) = &env.rootless {
+        return format!("logdir={}\n", q(&r.log_dir()));
+    }
     apache_path(
         env,
         "logdir",
@@ -149,6 +145,9 @@ fn logdir_snippet(env: &HostEnv) -> String {
 
 /// Sets `$pidfile` to this Apache instance's pid file.
 fn pidfile_snippet(env: &HostEnv) -> String {
+    if let Some(r) = &env.rootless {
+        return format!("pidfile={}\n", q(&r.pid_file()));
+    }
     apache_path(
         env,
         "pidfile",
@@ -173,15 +172,10 @@ fn main_log_name(layout: Layout) -> &'static str {
     }
 }
 
-/// `/var/lib/wsgictl/log-offsets<confdir with / as _>`: `path<TAB>size` lines.
+/// `<state dir>/log-offsets<instance>` (`/var/lib/wsgictl/log-offsets_etc_apache2`):
+/// `path<TAB>size` lines.
 pub fn offsets_path(env: &HostEnv) -> String {
-    if env.rootless.is_some() {
-        return format!("{}/log-offsets", env.state_dir());
-    }
-    format!(
-        "/var/lib/wsgictl/log-offsets{}",
-        env.confdir.replace('/', "_")
-    )
+    format!("{}/log-offsets{}", env.state_dir(), env.instance())
 }
 
 /// Shell that records the size of the main error log and of each app's error log, so that

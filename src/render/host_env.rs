@@ -64,6 +64,10 @@ impl Rootless {
     pub fn ctl(&self) -> String {
         format!("{}/apachectl", self.server_root())
     }
+    /// The logs (the vhosts' piped logs, `error.log`, the watchdog's).
+    pub fn log_dir(&self) -> String {
+        format!("{}/logs", self.server_root())
+    }
     pub fn pid_file(&self) -> String {
         format!("{}/run/httpd.pid", self.server_root())
     }
@@ -283,7 +287,7 @@ impl HostEnv {
 
     /// `_etc_apache2` for `/etc/apache2`: names the instance in the state's file names
     /// (empty on a rootless host: one Apache per account).
-    fn instance(&self) -> String {
+    pub(crate) fn instance(&self) -> String {
         if self.rootless.is_some() {
             String::new()
         } else {
@@ -382,10 +386,7 @@ impl HostEnv {
     /// `/var/lib/wsgictl/deploy-hook<confdir with / as _>.sh`: certbot's deploy hook of this
     /// instance (in wsgictl's private, root-only directory).
     pub fn deploy_hook_path(&self) -> String {
-        format!(
-            "/var/lib/wsgictl/deploy-hook{}.sh",
-            self.confdir.replace('/', "_")
-        )
+        format!("{}/deploy-hook{}.sh", self.state_dir(), self.instance())
     }
 
     /// Where app `name`'s TLS vhost goes (`.` cannot be in an app name: no collision).

@@ -736,9 +736,9 @@ fn app_ctx(app: &App, env: &HostEnv) -> AppCtx {
         (Some(r), _) => {
             let log = |kind: &str| {
                 format!(
-                    "|{} -n 4 {}/logs/wsgictl-{name}-{kind}.log 10M",
+                    "|{} -n 4 {}/wsgictl-{name}-{kind}.log 10M",
                     r.rotatelogs,
-                    r.server_root()
+                    r.log_dir()
                 )
             };
             (log("error"), log("access"))

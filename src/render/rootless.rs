@@ -16,6 +16,8 @@ pub struct RootlessCtx {
     pub account: String,
     pub home: String,
     pub server_root: String,
+    /// `{server_root}/logs`.
+    pub log_dir: String,
     pub httpd: String,
     pub ctl: String,
     pub envvars: String,
@@ -80,6 +82,7 @@ pub fn ctx(r: &Rootless, env: &HostEnv, binds: &[(String, u16)]) -> RootlessCtx 
         account: r.account.clone(),
         home: r.home.clone(),
         server_root: r.server_root(),
+        log_dir: r.log_dir(),
         httpd: r.httpd.clone(),
         ctl: r.ctl(),
         envvars: format!("{}/envvars", r.server_root()),
@@ -108,7 +111,7 @@ pub fn dirs(r: &Rootless) -> Vec<DesiredDir> {
     vec![
         d(sr.clone()),
         d(format!("{sr}/sites")),
-        d(format!("{sr}/logs")),
+        d(r.log_dir()),
         d(format!("{sr}/run")),
     ]
 }
