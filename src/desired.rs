@@ -60,6 +60,8 @@ pub struct DesiredRootless {
     pub supervision: crate::render::Supervision,
     /// With cron: the crontab lines wsgictl owns, between its marker lines.
     pub cron_block: Option<String>,
+    /// With cron: minutes between the watchdog's checks.
+    pub watchdog: u32,
     /// Each address and port the account's Apache listens on.
     pub binds: Vec<(String, u16)>,
 }

@@ -1125,6 +1125,14 @@ pub(crate) fn rootless_world(server: &wsgictl::facts::user_server::UserServer) -
     (w, f)
 }
 
+/// The rootless fixture's `supervision:shared1` change.
+fn supervision(p: &wsgictl::plan::Plan) -> &wsgictl::plan::Change {
+    p.changes
+        .iter()
+        .find(|c| c.id.to_string() == "supervision:shared1")
+        .expect("a rootless plan has its supervision")
+}
+
 pub(crate) fn account(systemd: bool, crontab: &str) -> wsgictl::facts::user_server::UserServer {
     wsgictl::facts::user_server::UserServer {
         account: "alice".into(),
@@ -1156,11 +1164,7 @@ fn a_rootless_host_is_supervised_by_systemd_when_the_account_lingers() {
         !text.contains("dir:/srv") && !text.contains("account:"),
         "{text}"
     );
-    let sup = p
-        .changes
-        .iter()
-        .find(|c| c.id.to_string() == "supervision:shared1")
-        .unwrap();
+    let sup = supervision(&p);
     assert_eq!(
         sup.ops,
         [wsgictl::plan::Op::EnableUserUnit {
@@ -1188,11 +1192,7 @@ fn a_rootless_crontab_keeps_the_accounts_own_lines() {
     let mine = "MAILTO=alice@example.net\n0 3 * * * /home/alice/bin/backup\n";
     let (w, f) = rootless_world(&account(false, mine));
     let p = plan(&w, &f).unwrap();
-    let sup = p
-        .changes
-        .iter()
-        .find(|c| c.id.to_string() == "supervision:shared1")
-        .unwrap();
+    let sup = supervision(&p);
     assert_eq!(sup.action, wsgictl::plan::Action::Create);
     assert!(sup.reason.contains("every 2 minutes"), "{}", sup.reason);
     assert!(
@@ -1217,10 +1217,6 @@ fn a_rootless_crontab_keeps_the_accounts_own_lines() {
     // Once the lines are there (among the account's own), nothing to do.
     let (w, f) = rootless_world(&account(false, &format!("{mine}{block}")));
     let p = plan(&w, &f).unwrap();
-    let sup = p
-        .changes
-        .iter()
-        .find(|c| c.id.to_string() == "supervision:shared1")
-        .unwrap();
+    let sup = supervision(&p);
     assert_eq!(sup.action, wsgictl::plan::Action::NoOp, "{}", sup.reason);
 }

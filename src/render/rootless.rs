@@ -178,6 +178,7 @@ pub fn desired(r: &Rootless, binds: Vec<(String, u16)>) -> DesiredRootless {
         pid_file: r.pid_file(),
         supervision: r.supervision,
         cron_block: (r.supervision == Supervision::Cron).then(|| cron_block(r)),
+        watchdog: r.watchdog,
         binds,
     }
 }

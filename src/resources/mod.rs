@@ -239,7 +239,8 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Plan> {
     changes.extend(owed_restarts(i)?);
     changes.extend(pending_reload(i)?);
     changes.extend(stopped_apache(i));
-    changes.extend(supervision::plan(i)?);
+    let supervision = supervision::plan(i, &changes)?;
+    changes.extend(supervision);
     let mut handlers = handlers(&changes, i.desired);
     for d in releases {
         changes.extend(d.removals);

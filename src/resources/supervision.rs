@@ -17,7 +17,8 @@ pub fn cron_block(crontab: &str) -> Option<String> {
     Some(lines[..=end].iter().map(|l| format!("{l}\n")).collect())
 }
 
-pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Option<Change>> {
+/// `changes`: what the plan does before this (the unit file's own change among them).
+pub fn plan(i: &Inputs<'_>, changes: &[Change]) -> anyhow::Result<Option<Change>> {
     let Some(r) = &i.desired.rootless else {
         return Ok(None);
     };
@@ -45,14 +46,9 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Option<Change>> {
             let Some(crontab) = &server.crontab else {
                 return Ok(None);
             };
-            let minutes = block
-                .lines()
-                .find_map(|l| l.strip_prefix("*/"))
-                .and_then(|l| l.split(' ').next())
-                .unwrap_or("?")
-                .to_string();
             let what = format!(
-                "cron: the watchdog at boot and every {minutes} minutes starts the account's Apache when it is down ({why_not_systemd})"
+                "cron: the watchdog at boot and every {} minutes starts the account's Apache when it is down ({why_not_systemd})",
+                r.watchdog
             );
             match cron_block(crontab) {
                 Some(b) if b == block => noop(id, what),
@@ -75,11 +71,11 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Option<Change>> {
             let what = format!(
                 "systemd --user: {USER_UNIT} (the account lingers) starts the account's Apache at boot and restarts it when it fails"
             );
-            let unit_changes = i
-                .desired
-                .files
-                .iter()
-                .any(|f| f.path.ends_with(USER_UNIT) && file_changes(i, &f.path));
+            // A new or changed unit file needs a daemon-reload: the plan of the file says.
+            let unit_changes = changes.iter().any(|c| {
+                matches!(&c.id, ResourceId::ServerFile(p) if p.ends_with(USER_UNIT))
+                    && c.action != Action::NoOp
+            });
             if server.unit_enabled && !unit_changes {
                 noop(id, what)
             } else {
@@ -97,20 +93,6 @@ pub fn plan(i: &Inputs<'_>) -> anyhow::Result<Option<Change>> {
             }
         }
     }))
-}
-
-/// Whether the file at `path` is missing or differs on the host.
-fn file_changes(i: &Inputs<'_>, path: &str) -> bool {
-    let want = i
-        .desired
-        .files
-        .iter()
-        .find(|f| f.path == path)
-        .map(|f| crate::source::sha256_hex(f.content.secret_text().as_bytes()));
-    !matches!(
-        i.facts.paths.get(path),
-        Some(Fact::Known(crate::facts::PathState::File { sha256, .. })) if Some(sha256) == want.as_ref()
-    )
 }
 
 #[cfg(test)]
