@@ -41,10 +41,11 @@ pub fn check(m: &Manifest, host: &str, facts: &Facts) -> Vec<Finding> {
         ));
         return out;
     }
-    let home = h
-        .home
-        .clone()
-        .unwrap_or_else(|| format!("/home/{}", s.account));
+    // The home the gather probed below: the manifest's `home`, else the assumed one.
+    let home = crate::render::HostEnv::assumed(h)
+        .rootless
+        .map(|r| r.home)
+        .unwrap_or_default();
     if h.home.is_none() && s.home != home {
         out.push(error(
             "rootless-outside-account",
