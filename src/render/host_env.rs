@@ -174,15 +174,12 @@ impl HostEnv {
                 r.httpd = u.httpd.clone().unwrap_or(r.httpd.clone());
                 r.modules = u.modules_dir.clone().unwrap_or(r.modules.clone());
                 r.rotatelogs = u.rotatelogs.clone().unwrap_or(r.rotatelogs.clone());
-                if let Some(so) = apache.and_then(|a| a.wsgi_so.clone()) {
-                    r.wsgi_so = so;
-                } else {
-                    r.wsgi_so = format!("{}/mod_wsgi.so", r.modules);
-                }
+                r.wsgi_so = apache
+                    .and_then(|a| a.wsgi_so.clone())
+                    .unwrap_or_else(|| format!("{}/mod_wsgi.so", r.modules));
                 r.supervision = u.supervision();
                 env.apache_user = u.account.clone();
                 env.apache_group = u.group.clone();
-                env.confdir = r.server_root();
             }
             return env;
         }
