@@ -37,62 +37,68 @@ pub struct Target {
 }
 
 impl Target {
-    /// Resolve a manifest host: its own values, then `~/.ssh/config`, then defaults.
+    /// Resolve a manifest host: its own values, then `~/.ssh/config`, then defaults; and its
+    /// jump host (`jump`, else `ProxyJump`) by the same rule, checked in the same known_hosts.
     pub fn resolve(host: &crate::manifest::Host, home: &std::path::Path) -> anyhow::Result<Self> {
         let ssh_dir = home.join(".ssh");
-        let cfg = super::ssh_config::resolve(&ssh_dir.join("config"), &host.address)?;
-        let local_user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "root".into());
-        let mut identities: Vec<PathBuf> = host.identity.iter().cloned().collect();
-        if identities.is_empty() {
-            identities = cfg.identity_files.clone();
-        }
         let known_hosts = host
             .known_hosts
             .clone()
             .unwrap_or_else(|| ssh_dir.join("known_hosts"));
-        // The manifest's `jump`, else `ProxyJump` from ~/.ssh/config; an alias is looked up
-        // there too. Its host key is checked in the same known_hosts.
-        let jump = match host.jump.clone().or_else(|| {
+        let own = crate::manifest::Jump {
+            address: host.address.clone(),
+            port: host.port,
+            user: host.user.clone(),
+            identity: host.identity.clone(),
+        };
+        let (mut target, cfg) = Target::one(host.name.value.clone(), &own, &ssh_dir, &known_hosts)?;
+        let jump = host.jump.clone().or_else(|| {
             cfg.proxy_jump
                 .as_deref()
                 .and_then(crate::manifest::Jump::parse)
-        }) {
-            Some(j) => {
-                let jc = super::ssh_config::resolve(&ssh_dir.join("config"), &j.address)?;
-                let mut ids: Vec<PathBuf> = j.identity.iter().cloned().collect();
-                if ids.is_empty() {
-                    ids = jc.identity_files.clone();
-                }
-                Some(Box::new(Target {
-                    name: format!("{} (jump host of {})", j.address, host.name.value),
-                    address: jc.host_name.clone().unwrap_or_else(|| j.address.clone()),
-                    port: j.port.or(jc.port).unwrap_or(22),
-                    user: j.user.or(jc.user).unwrap_or_else(|| local_user.clone()),
-                    identities: ids,
-                    known_hosts: known_hosts.clone(),
-                    ssh_dir: ssh_dir.clone(),
-                    jump: None,
-                    config: jc.via,
-                }))
-            }
-            None => None,
-        };
-        Ok(Target {
-            jump,
-            config: cfg.via,
-            name: host.name.value.clone(),
+        });
+        if let Some(j) = jump {
+            let name = format!("{} (jump host of {})", j.address, host.name.value);
+            target.jump = Some(Box::new(Target::one(name, &j, &ssh_dir, &known_hosts)?.0));
+        }
+        Ok(target)
+    }
+
+    /// One hop: `given`'s values, then `~/.ssh/config` for its address, then the defaults
+    /// (port 22, the local user); with what the config said, for its `ProxyJump`.
+    fn one(
+        name: String,
+        given: &crate::manifest::Jump,
+        ssh_dir: &std::path::Path,
+        known_hosts: &std::path::Path,
+    ) -> anyhow::Result<(Self, super::ssh_config::Resolved)> {
+        let cfg = super::ssh_config::resolve(&ssh_dir.join("config"), &given.address)?;
+        let local_user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "root".into());
+        let mut identities: Vec<PathBuf> = given.identity.iter().cloned().collect();
+        if identities.is_empty() {
+            identities = cfg.identity_files.clone();
+        }
+        let target = Target {
+            name,
             address: cfg
                 .host_name
                 .clone()
-                .unwrap_or_else(|| host.address.clone()),
-            port: host.port.or(cfg.port).unwrap_or(22),
-            user: host.user.clone().or(cfg.user).unwrap_or(local_user),
+                .unwrap_or_else(|| given.address.clone()),
+            port: given.port.or(cfg.port).unwrap_or(22),
+            user: given
+                .user
+                .clone()
+                .or(cfg.user.clone())
+                .unwrap_or(local_user),
             identities,
-            known_hosts,
-            ssh_dir,
-        })
+            known_hosts: known_hosts.to_path_buf(),
+            ssh_dir: ssh_dir.to_path_buf(),
+            jump: None,
+            config: cfg.via,
+        };
+        Ok((target, cfg))
     }
 
     pub fn describe(&self) -> String {
