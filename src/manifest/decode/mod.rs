@@ -391,14 +391,10 @@ impl<'a> Decoder<'a> {
             );
         }
         h.packages = false;
-        if nodes(node).iter().any(|c| c.name().value() == "apache") {
+        if let Some(apache) = nodes(node).iter().find(|c| c.name().value() == "apache") {
             self.problem(
                 "rootless-apache",
-                nodes(node)
-                    .iter()
-                    .find(|c| c.name().value() == "apache")
-                    .map(name_span)
-                    .unwrap_or_else(|| name_span(node)),
+                name_span(apache),
                 "a rootless host runs an Apache of the account's own; the system Apache's settings do not apply",
                 "system Apache settings",
                 Some("remove the `apache { ... }` block".into()),
