@@ -28,14 +28,38 @@ fn timed(site: &Site, cmd: &str, extra: &[&str], marker: &str) -> (f64, u32) {
     (secs, n)
 }
 
+/// Processes the no-op plan's gather starts on the host: `plan --local` (the same script, run
+/// here as root) under `strace -f`, counting successful `execve`s other than wsgictl's own.
+/// The log stays in the target directory (`bench-gather-N.strace`) to see which ones.
+fn gather_processes(site: &Site, apps: usize) -> usize {
+    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-gather-{apps}.strace"));
+    let o = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_wsgictl"))
+        .args(["plan", "--local", "-f"])
+        .arg(&site.manifest)
+        .env("LAB_SECRET", "bench-secret")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("strace (tests/deps.sh installs it)");
+    assert!(o.status.success(), "{}", crate::apply::all(&o));
+    let text = std::fs::read_to_string(&log).unwrap();
+    text.lines()
+        .filter(|l| l.contains("execve(") && l.ends_with("= 0"))
+        .count()
+        - 1
+}
+
 #[test]
 #[ignore = "benchmark: run tests/bench.sh"]
 fn bench_apply_and_plan() {
     let sizes: Vec<usize> = std::env::var("WSGICTL_BENCH_APPS")
         .map(|s| s.split(',').map(|n| n.trim().parse().unwrap()).collect())
         .unwrap_or_else(|_| vec![1, 10, 50]);
-    println!("| apps | first apply | no-op plan | no-op apply |");
-    println!("|---:|---:|---:|---:|");
+    println!("| apps | first apply | no-op plan | no-op apply | gather processes |");
+    println!("|---:|---:|---:|---:|---:|");
     for n in sizes {
         let site = Site::new(n, "");
         let m = wsgictl::manifest::load(&site.manifest).unwrap();
@@ -43,9 +67,10 @@ fn bench_apply_and_plan() {
         let first = timed(&site, "apply", &["--yes", "-v"], "exec channels");
         let plan = timed(&site, "plan", &["-v"], "exec channel");
         let noop = timed(&site, "apply", &["--yes", "-v"], "exec channel");
+        let procs = gather_processes(&site, n);
         let cell = |(s, c): (f64, u32)| format!("{s:.2} s, {c} exec");
         println!(
-            "| {n} | {} | {} | {} |",
+            "| {n} | {} | {} | {} | {procs} |",
             cell(first),
             cell(plan),
             cell(noop)

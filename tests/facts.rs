@@ -3,7 +3,16 @@
 //! host by this test with WSGICTL_REGEN_FIXTURES=1; RHEL cases from RHEL's output formats).
 
 use crate::support::*;
+use std::process::Command;
 use wsgictl::facts::{Probe, frame, parse, script};
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
 
 pub(crate) fn probes_for_script() -> Vec<Probe> {
     vec![
@@ -48,17 +57,37 @@ fn probes_run_on_this_machine_and_parse() {
     std::fs::write(tree.join("pkg/odd name.py"), "x = 1\n").unwrap();
     let file = dir.path().join("app.wsgi");
     std::fs::write(&file, "application = None\n").unwrap();
+    let same = dir.path().join("up to date.conf");
+    std::fs::write(&same, "Listen 8080\n").unwrap();
+    let private = dir.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    run_ok(
+        Command::new("setfacl")
+            .args(["-m", "u:nobody:--x"])
+            .arg(&shared),
+    );
+    let link = dir.path().join("current");
+    std::os::unix::fs::symlink("releases/1", &link).unwrap();
+    let path = |p: &std::path::Path, want: Option<String>| Probe::Path {
+        path: p.display().to_string(),
+        want_sha256: want,
+    };
     let probes = vec![
         Probe::System,
         Probe::Apache { confdir: None },
-        Probe::Path {
-            path: file.display().to_string(),
-            want_sha256: None,
-        },
-        Probe::Path {
-            path: dir.path().join("missing").display().to_string(),
-            want_sha256: None,
-        },
+        path(&file, None),
+        path(&dir.path().join("missing"), None),
+        path(&same, Some(sha256_hex(b"Listen 8080\n"))),
+        path(&private, None),
+        path(&shared, None),
+        path(&link, None),
         Probe::Account {
             name: "root".into(),
         },
@@ -100,13 +129,27 @@ fn probes_run_on_this_machine_and_parse() {
             .is_some_and(|v| v.starts_with("3.")),
         "{apache:?}"
     );
-    assert!(matches!(
-        facts.paths[&file.display().to_string()].known(),
-        Some(wsgictl::facts::PathState::File {
-            content: Some(_),
-            ..
+    use wsgictl::facts::PathState;
+    let at = |p: &std::path::Path| facts.paths[&p.display().to_string()].known().cloned();
+    assert!(
+        matches!(at(&file), Some(PathState::File { content: Some(c), .. }) if c == b"application = None\n")
+    );
+    assert!(
+        matches!(at(&same), Some(PathState::File { content: None, sha256, .. }) if sha256 == sha256_hex(b"Listen 8080\n"))
+    );
+    assert_eq!(at(&dir.path().join("missing")), Some(PathState::Missing));
+    assert!(
+        matches!(at(&private), Some(PathState::Dir { mode: 0o700, acl, .. }) if acl.is_empty())
+    );
+    assert!(
+        matches!(at(&shared), Some(PathState::Dir { acl, .. }) if acl.contains(&"user:nobody:--x".to_string()))
+    );
+    assert_eq!(
+        at(&link),
+        Some(PathState::Link {
+            target: "releases/1".into()
         })
-    ));
+    );
     assert_eq!(facts.accounts["no-such-user-wsgictl"].known(), Some(&None));
     let files = facts.trees[&tree.display().to_string()]
         .known()
@@ -117,14 +160,18 @@ fn probes_run_on_this_machine_and_parse() {
     assert_eq!(names, ["manage.py", "pkg/odd name.py"]);
 
     if std::env::var_os("WSGICTL_REGEN_FIXTURES").is_some() {
+        // One frame holds every path (the first Path probe's, index 2).
         let names = [
-            "system", "apache", "path", "path", "account", "account", "group", "venv", "tree",
+            (0, "system", "debian12"),
+            (1, "apache", "debian12"),
+            (2, "paths", "debian12"),
+            (8, "account", "root"),
+            (9, "account", "missing"),
+            (10, "group", "root"),
+            (11, "venv", "missing"),
+            (12, "tree", "small"),
         ];
-        let cases = [
-            "debian12", "debian12", "file", "missing", "root", "missing", "root", "missing",
-            "small",
-        ];
-        for (i, (probe, case)) in names.iter().zip(cases).enumerate() {
+        for (i, probe, case) in names {
             let d = fixture(&format!("facts/{probe}"));
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join(format!("{case}.txt")), &frames.frames[&i].body).unwrap();
@@ -148,7 +195,7 @@ fn every_fixture_parses_to_its_snapshot() {
             let parsed = match probe.as_str() {
                 "system" => format!("{:#?}", parse::system(&raw)),
                 "apache" => format!("{:#?}", parse::apache(&raw)),
-                "path" => format!("{:#?}", parse::path_state(&raw)),
+                "paths" => parse_paths(&raw),
                 "account" => format!("{:#?}", parse::account(&raw)),
                 "group" => format!("{:#?}", parse::group(&raw)),
                 "venv" => format!("{:#?}", parse::venv(&raw)),
@@ -161,13 +208,151 @@ fn every_fixture_parses_to_its_snapshot() {
             seen += 1;
         }
     }
-    assert!(seen >= 14, "only {seen} fact fixtures");
+    assert!(seen >= 9, "only {seen} fact fixtures");
+}
+
+/// A recorded pass: every path it printed, and one it did not (missing), sorted by name;
+/// `Err(` first when one did not parse.
+fn parse_paths(raw: &str) -> String {
+    let mut paths: Vec<(String, Option<String>)> = raw
+        .lines()
+        .filter_map(|l| l.strip_prefix("P\t"))
+        .filter_map(|l| l.split('\t').nth(5))
+        .map(|p| (p.to_string(), None))
+        .collect();
+    paths.push(("/nonexistent/wsgictl".into(), None));
+    let states = wsgictl::facts::paths::parse(raw, &paths);
+    // Temporary directory names differ between recordings: the last component is the case.
+    let named: Vec<String> = states
+        .iter()
+        .map(|(p, s)| format!("{}: {s:#?}", p.rsplit('/').next().unwrap()))
+        .collect();
+    let all = named.join("\n");
+    if states.values().any(Result::is_err) {
+        format!("Err(\n{all}")
+    } else {
+        all
+    }
 }
 
 #[test]
 fn malformed_output_is_an_error_not_a_panic() {
-    assert!(parse::path_state("type=file\nmode=xyz\n").is_err());
+    let bad = wsgictl::facts::paths::parse(
+        "P\tf\txyz\troot\troot\t1:1:1.0:1.0\t/a\t\nS\tnot-a-sha\t/a\n",
+        &[("/a".into(), None)],
+    );
+    assert!(bad["/a"].is_err(), "{bad:?}");
     assert!(parse::account("blog:x\n").is_err());
     assert!(parse::tree("modes=!!!\nsums=\n").is_err());
     assert!(parse::apache("layout=gentoo\n").is_err());
+}
+
+/// Run a gather script under `strace -f`: its output and the programs it started.
+fn traced(script: &str) -> (String, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, log) = (dir.path().join("gather.sh"), dir.path().join("trace"));
+    std::fs::write(&file, script).unwrap();
+    let out = run_ok(
+        Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o"])
+            .arg(&log)
+            .arg("sh")
+            .arg(&file),
+    );
+    let programs = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("execve(\"") && l.ends_with("= 0"))
+        .filter_map(|l| l.split('"').nth(1))
+        .map(|p| p.rsplit('/').next().unwrap().to_string())
+        .collect();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), programs)
+}
+
+/// The Path pass starts as many programs for 60 files as for one, and a file whose inode,
+/// size, mtime and ctime the cache still holds is not read again (acceptance: the gather's
+/// process count is flat in the number of managed files).
+#[test]
+fn the_path_pass_is_flat_in_the_number_of_files_and_rereads_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let cache = state.join("sums").display().to_string();
+    let mut files = Vec::new();
+    for i in 0..60 {
+        let f = dir.path().join(format!("f{i}.conf"));
+        std::fs::write(&f, format!("line {i}\n")).unwrap();
+        files.push((f, sha256_hex(format!("line {i}\n").as_bytes())));
+    }
+    let probes = |n: usize, cache: Option<&str>| -> Vec<Probe> {
+        let mut p = vec![Probe::System];
+        p.extend(cache.map(|c| Probe::SumsCache { file: c.into() }));
+        p.push(Probe::Path {
+            path: dir.path().display().to_string(),
+            want_sha256: None,
+        });
+        for (f, sha) in &files[..n] {
+            p.push(Probe::Path {
+                path: f.display().to_string(),
+                want_sha256: Some(sha.clone()),
+            });
+        }
+        p
+    };
+    let count = |progs: &[String]| progs.len();
+    let (_, one) = traced(&script::build(&probes(1, None), "n"));
+    let (out, sixty) = traced(&script::build(&probes(60, None), "n"));
+    assert_eq!(
+        count(&one),
+        count(&sixty),
+        "1 file: {one:?}\n60 files: {sixty:?}"
+    );
+    assert_eq!(
+        sixty.iter().filter(|p| *p == "sha256sum").count(),
+        1,
+        "{sixty:?}"
+    );
+    let facts = parse::facts("local", &probes(60, None), &frame::split(&out, "n"));
+    assert!(
+        facts.processes.is_some_and(|n| n as usize >= sixty.len()),
+        "{:?} < {}",
+        facts.processes,
+        sixty.len()
+    );
+
+    // Files changed in the last two seconds are not cached (their ctime could still move
+    // within the same tick); once older, one pass records them and the next reads none.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let all = probes(60, Some(&cache));
+    traced(&script::build(&all, "n"));
+    let (out, progs) = traced(&script::build(&all, "n"));
+    assert!(!progs.iter().any(|p| p == "sha256sum"), "{progs:?}");
+    let facts = parse::facts("local", &all, &frame::split(&out, "n"));
+    let sha = |f: &std::path::Path| match facts.paths[&f.display().to_string()].known() {
+        Some(wsgictl::facts::PathState::File {
+            sha256, content, ..
+        }) => (sha256.clone(), content.is_some()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sha(&files[7].0), (files[7].1.clone(), false));
+
+    // The same size, a new content: read again, and its content sent (it is not the wanted).
+    std::fs::write(&files[7].0, "line X\n").unwrap();
+    let (out, progs) = traced(&script::build(&all, "n"));
+    assert!(progs.iter().any(|p| p == "sha256sum"), "{progs:?}");
+    let facts = parse::facts("local", &all, &frame::split(&out, "n"));
+    let got = match facts.paths[&files[7].0.display().to_string()].known() {
+        Some(wsgictl::facts::PathState::File {
+            sha256, content, ..
+        }) => (sha256.clone(), content.clone()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(got, (sha256_hex(b"line X\n"), Some(b"line X\n".to_vec())));
+    // The cache is the state directory's, private, and names no content.
+    let meta = std::fs::metadata(&cache).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    assert!(!std::fs::read_to_string(&cache).unwrap().contains("line"));
 }

@@ -12,7 +12,8 @@ fn check(name: &str, text: &str) -> Option<String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("script.sh");
     std::fs::write(&path, text).unwrap();
-    let declared = text.starts_with("#!") || text.contains("# shellcheck shell=");
+    // A directive counts only on the first line (an embedded file's, further down, does not).
+    let declared = text.starts_with("#!") || text.starts_with("# shellcheck shell=");
     let mut cmd = Command::new("shellcheck");
     if !declared {
         cmd.args(["-s", "sh"]);

@@ -121,8 +121,8 @@ step() { boundary; n=$((n + 1)); last=$1; say STEP "$1"; }
 fingerprint() {
   if [ -L "$1" ]; then echo "symlink to $(readlink "$1")";
   elif [ ! -e "$1" ]; then echo missing;
-  elif [ -d "$1" ]; then stat -c 'dir %a %U:%G' "$1";
-  else echo "file $(sha256sum < "$1" | cut -d ' ' -f 1) $(stat -c '%a %U:%G' "$1")"; fi
+  elif [ -d "$1" ]; then find "$1" -maxdepth 0 -printf 'dir %m %u:%g\n';
+  else echo "file $(sha256sum < "$1" | cut -d ' ' -f 1) $(find "$1" -maxdepth 0 -printf '%m %u:%g')"; fi
 }
 account_fp() { if getent passwd "$1" >/dev/null; then echo present; else echo missing; fi; }
 group_fp() { if getent group "$1" >/dev/null; then echo present; else echo missing; fi; }
@@ -447,7 +447,7 @@ fn op_script(
                 "[ -z \"${{o_{ci}:-}}\" ] || undo {p} chown -h \"$o_{ci}\" {p}"
             ));
             format!(
-                "nolink {p}\no_{ci}=$(stat -c %U:%G {p}) && chown -h {} {p} || fail chown\n",
+                "nolink {p}\no_{ci}=$(stat -c %u:%g {p}) && chown -h {} {p} || fail chown\n",
                 q(&format!("{owner}:{group}"))
             )
         }

@@ -81,9 +81,13 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
                 if args.verbose {
                     let channels = hp.stats.exec_channels;
                     eprintln!(
-                        "{name}: connect {} ms, gather {} ms, {channels} exec channel{}{}",
+                        "{name}: connect {} ms, gather {} ms{}, {channels} exec channel{}{}",
                         hp.stats.connect.as_millis(),
                         hp.gather_time.as_millis(),
+                        hp.facts
+                            .processes
+                            .map(|n| format!(" ({n} processes on the host)"))
+                            .unwrap_or_default(),
                         if channels == 1 { "" } else { "s" },
                         if hp.stats.config.is_empty() {
                             String::new()

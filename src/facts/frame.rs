@@ -21,11 +21,14 @@ pub struct Frames {
     pub cut_at: Option<usize>,
     /// Text outside any frame (a login banner, a shell warning).
     pub stray: String,
+    /// Processes the host started while the probes ran (`PIDS` line; see `script::build`).
+    pub processes: Option<u32>,
 }
 
 pub fn split(output: &str, nonce: &str) -> Frames {
     let begin = format!("WSGICTL {nonce} BEGIN ");
     let end = format!("WSGICTL {nonce} END ");
+    let pids = format!("WSGICTL {nonce} PIDS ");
     let mut out = Frames::default();
     let mut open: Option<(usize, String)> = None;
     for line in output.split_inclusive('\n') {
@@ -41,6 +44,10 @@ pub fn split(output: &str, nonce: &str) -> Frames {
             {
                 out.frames.insert(n, Frame { body, status });
             }
+        } else if let Some(rest) = bare.strip_prefix(&pids)
+            && open.is_none()
+        {
+            out.processes = processes(rest);
         } else if let Some((_, body)) = open.as_mut() {
             body.push_str(line);
         } else {
@@ -49,6 +56,24 @@ pub fn split(output: &str, nonce: &str) -> Frames {
     }
     out.cut_at = open.map(|(n, _)| n);
     out
+}
+
+/// `BEFORE AFTER PID_MAX` → PIDs handed out in between (wrapped at PID_MAX; `read` is a
+/// builtin and takes none). `None` when /proc could not be read.
+fn processes(rest: &str) -> Option<u32> {
+    let n: Vec<u64> = rest
+        .split(' ')
+        .map(|x| x.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    let [before, after, max] = n[..] else {
+        return None;
+    };
+    let d = if after >= before {
+        after - before
+    } else {
+        after + max.checked_sub(before)?
+    };
+    u32::try_from(d).ok()
 }
 
 #[cfg(test)]
@@ -75,6 +100,30 @@ mod tests {
         );
         assert_eq!(f.stray, "banner\n");
         assert_eq!(f.cut_at, None);
+    }
+
+    #[test]
+    fn the_pids_line_counts_processes_across_a_wrap_and_is_none_without_proc() {
+        let f = split(
+            "WSGICTL n BEGIN 0\nWSGICTL n END 0 0\nWSGICTL n PIDS 100 142 4194304\n",
+            "n",
+        );
+        assert_eq!(f.processes, Some(42));
+        assert_eq!(f.stray, "");
+        assert_eq!(
+            split("WSGICTL n PIDS 4194300 5 4194304\n", "n").processes,
+            Some(9)
+        );
+        assert_eq!(split("WSGICTL n PIDS   \n", "n").processes, None);
+        // Inside a frame it is a probe's output, not the count.
+        let f = split(
+            "WSGICTL n BEGIN 0\nWSGICTL n PIDS 1 2 3\nWSGICTL n END 0 0\n",
+            "n",
+        );
+        assert_eq!(
+            (f.processes, f.frames[&0].body.as_str()),
+            (None, "WSGICTL n PIDS 1 2 3\n")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod cert;
 pub mod frame;
 pub mod parse;
+pub mod paths;
 pub mod releases;
 pub mod script;
 pub mod user_server;
@@ -34,6 +35,11 @@ pub enum Probe {
     Path {
         path: String,
         want_sha256: Option<String>,
+    },
+    /// Where the Path pass keeps the sha256s it read (`paths::CACHE` in the state directory);
+    /// runs nothing itself.
+    SumsCache {
+        file: String,
     },
     Account {
         name: String,
@@ -297,6 +303,9 @@ pub struct Facts {
     pub releases: BTreeMap<String, Fact<releases::Releases>>,
     /// Output outside any frame (login banners, shell warnings), for `facts`.
     pub stray: String,
+    /// Processes the host started during the gather (all of them, not only the gather's: on
+    /// a busy host it counts more), when /proc told.
+    pub processes: Option<u32>,
 }
 
 impl Facts {
@@ -328,6 +337,7 @@ impl Facts {
             health: BTreeMap::new(),
             releases: BTreeMap::new(),
             stray: String::new(),
+            processes: None,
         }
     }
 }

@@ -12,6 +12,8 @@ use base64::engine::general_purpose::STANDARD;
 pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
     let mut f = Facts::empty(host);
     f.stray = frames.stray.clone();
+    f.processes = frames.processes;
+    let first_path = probes.iter().position(|p| matches!(p, Probe::Path { .. }));
     for (i, p) in probes.iter().enumerate() {
         let frame = match frames.frames.get(&i) {
             Some(fr) => Ok(fr),
@@ -42,9 +44,25 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 f.apache = apache;
                 f.rootless = Some(server);
             }
-            Probe::Path { path, .. } => {
-                f.paths.insert(path.clone(), fact(frame, path_state));
+            Probe::Path { .. } if Some(i) == first_path => {
+                let wanted = super::paths::wanted(probes);
+                match fact(frame, |body| Ok(super::paths::parse(body, &wanted))) {
+                    Fact::Known(states) => {
+                        for (path, state) in states {
+                            let state =
+                                state.map_or_else(|error| Fact::Unknown { error }, Fact::Known);
+                            f.paths.insert(path, state);
+                        }
+                    }
+                    Fact::Unknown { error } => {
+                        for (path, _) in wanted {
+                            let error = error.clone();
+                            f.paths.insert(path, Fact::Unknown { error });
+                        }
+                    }
+                }
             }
+            Probe::Path { .. } | Probe::SumsCache { .. } => {}
             Probe::Account { name } => {
                 f.accounts.insert(name.clone(), fact(frame, account));
             }
@@ -123,7 +141,8 @@ fn describe(p: &Probe) -> String {
         Probe::System => "system".into(),
         Probe::Apache { .. } => "apache".into(),
         Probe::UserApache { .. } => "the account's Apache".into(),
-        Probe::Path { path, .. } => format!("path {path}"),
+        Probe::Path { .. } => "the paths".into(),
+        Probe::SumsCache { .. } => "the sums cache".into(),
         Probe::Account { name } => format!("account {name}"),
         Probe::Group { name } => format!("group {name}"),
         Probe::Venv { path } => format!("venv {path}"),
@@ -149,7 +168,7 @@ fn settings(body: &str) -> Result<Option<crate::settings_check::Report>, String>
     crate::settings_check::parse(line)
 }
 
-fn fact<T>(frame: Result<&Frame, String>, parse: fn(&str) -> Result<T, String>) -> Fact<T> {
+fn fact<T>(frame: Result<&Frame, String>, parse: impl Fn(&str) -> Result<T, String>) -> Fact<T> {
     let frame = match frame {
         Ok(f) => f,
         Err(error) => return Fact::Unknown { error },
@@ -303,44 +322,6 @@ pub fn reach(body: &str) -> Result<Reached, String> {
         }
     };
     Ok(Reached { reach, as_nobody })
-}
-
-pub fn path_state(body: &str) -> Result<PathState, String> {
-    let p = kv(body);
-    let owner = || need(&p, "owner").map(str::to_string);
-    let group = || need(&p, "group").map(str::to_string);
-    Ok(match need(&p, "type")? {
-        "missing" => PathState::Missing,
-        "other" => PathState::Other,
-        "link" => PathState::Link {
-            target: need(&p, "target")?.to_string(),
-        },
-        "dir" => PathState::Dir {
-            mode: octal(need(&p, "mode")?)?,
-            owner: owner()?,
-            group: group()?,
-            acl: p
-                .iter()
-                .filter(|(k, _)| *k == "acl")
-                .map(|(_, v)| v.to_string())
-                .collect(),
-        },
-        "file" => PathState::File {
-            mode: octal(need(&p, "mode")?)?,
-            owner: owner()?,
-            group: group()?,
-            sha256: need(&p, "sha256")?.to_string(),
-            content: match get(&p, "content") {
-                Some(b) => Some(
-                    STANDARD
-                        .decode(b)
-                        .map_err(|e| format!("bad base64 content: {e}"))?,
-                ),
-                None => None,
-            },
-        },
-        other => return Err(format!("unknown type {other:?}")),
-    })
 }
 
 pub fn account(body: &str) -> Result<Option<Account>, String> {

@@ -19,8 +19,15 @@ export PATH
 umask 022
 ";
 
+/// The kernel's last PID (the last field of /proc/loadavg, which `read` can read a byte at a
+/// time, unlike /proc/sys/kernel/ns_last_pid), before the probes and after them: how many
+/// processes (every fork, subshells too) the host started meanwhile. `frame::split` reads the
+/// `PIDS` line.
+const PIDS_BEFORE: &str =
+    "wsgictl_pid0=; { read -r _ _ _ _ wsgictl_pid0 </proc/loadavg; } 2>/dev/null\n";
+
 fn prelude() -> String {
-    format!("{PRELUDE}{AS_USER}")
+    format!("{PRELUDE}{PIDS_BEFORE}{AS_USER}")
 }
 
 /// `site_digest VENV`: the sha256 of what the venv's site-packages holds, two levels deep
@@ -40,8 +47,9 @@ site_digest() {
 
 /// `as_user USER CMD...`: run CMD as USER: directly when the script already runs as USER (a
 /// rootless host), through `runuser` as root; `can_be USER`: whether this script can.
-pub const AS_USER: &str = r#"as_user() { u_=$1; shift; if [ "$(id -un)" = "$u_" ]; then "$@"; else runuser -u "$u_" -- "$@"; fi; }
-can_be() { [ "$(id -u)" = 0 ] || [ "$(id -un)" = "$1" ]; }
+pub const AS_USER: &str = r#"wsgictl_uid=$(id -u); wsgictl_user=$(id -un)
+as_user() { u_=$1; shift; if [ "$wsgictl_user" = "$u_" ]; then "$@"; else runuser -u "$u_" -- "$@"; fi; }
+can_be() { [ "$wsgictl_uid" = 0 ] || [ "$wsgictl_user" = "$1" ]; }
 "#;
 
 /// `untrusted PATH`: the first file or directory on the way to PATH (as given, then with
@@ -60,7 +68,7 @@ pub const UNTRUSTED: &str = r#"untrusted() {
       case "$cur" in */*) cur=${cur%/*};; *) cur=;; esac
     done
     set -- "$@" /
-    r=$(stat -c '%u|%a|%U|%F|%n' -- "$@" 2>/dev/null | awk -F '|' -v me="$(id -u)" '
+    r=$(stat -c '%u|%a|%U|%F|%n' -- "$@" 2>/dev/null | awk -F '|' -v me="${wsgictl_uid:-$(id -u)}" '
       { w = ($2 ~ /[2367].$/ || $2 ~ /[2367]$/) }
       $4 == "symbolic link" || $2 ~ /^[1357]...$/ { w = 0 }
       ($1 != 0 && $1 != me) || w { print $5, $3, $2; exit }')
@@ -90,11 +98,29 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
     // The transport sends it as one group read whole before it runs (`transport::framed`):
     // no probe can read the rest of the script.
     let mut s = prelude();
+    // Every Path probe is answered by one pass (`paths`), in the frame of the first.
+    let first_path = probes.iter().position(|p| matches!(p, Probe::Path { .. }));
+    let cache = probes.iter().find_map(|p| match p {
+        Probe::SumsCache { file } => Some(file.as_str()),
+        _ => None,
+    });
     for (i, p) in probes.iter().enumerate() {
+        let text = match p {
+            Probe::Path { .. } if Some(i) == first_path => {
+                super::paths::script(&super::paths::wanted(probes), cache)
+            }
+            Probe::Path { .. } | Probe::SumsCache { .. } => continue,
+            _ => body(p),
+        };
         s.push_str(&format!("echo 'WSGICTL {nonce} BEGIN {i}'\n(\n"));
-        s.push_str(&body(p));
+        s.push_str(&text);
         s.push_str(&format!(") 2>&1\necho \"WSGICTL {nonce} END {i} $?\"\n"));
     }
+    s.push_str(&format!(
+        "wsgictl_pid1=; wsgictl_pidmax=0; {{ read -r _ _ _ _ wsgictl_pid1 </proc/loadavg; }} 2>/dev/null\n\
+         [ \"${{wsgictl_pid1:-0}}\" -ge \"${{wsgictl_pid0:-0}}\" ] || wsgictl_pidmax=$(cat /proc/sys/kernel/pid_max)\n\
+         echo \"WSGICTL {nonce} PIDS $wsgictl_pid0 $wsgictl_pid1 $wsgictl_pidmax\"\n"
+    ));
     s
 }
 
@@ -110,7 +136,7 @@ fn body(p: &Probe) -> String {
 echo \"os_id=${ID:-unknown}\"
 echo \"os_like=${ID_LIKE:-}\"
 echo \"os_version=${VERSION_ID:-}\"
-echo \"uid=$(id -u)\"
+echo \"uid=$wsgictl_uid\"
 if command -v setfacl >/dev/null 2>&1; then echo acl=yes; else echo acl=no; fi
 if command -v certbot >/dev/null 2>&1; then echo certbot=yes; else echo certbot=no; fi
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then echo systemd=yes; else echo systemd=no; fi
@@ -140,20 +166,22 @@ ids=$(\"$ctl\" -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^User: name=\"\\([^\"]
 printf '%s\\n' \"$ids\"
 echo \"run_dir=$rundir\"
 au=$(printf '%s\\n' \"$ids\" | sed -n 's/^user=//p')
-if [ -d \"$rundir\" ] && [ -n \"$au\" ] && [ \"$(id -u)\" = 0 ] && ! as_user \"$au\" test -x \"$rundir\" 2>/dev/null; then
+if [ -d \"$rundir\" ] && [ -n \"$au\" ] && [ \"$wsgictl_uid\" = 0 ] && ! as_user \"$au\" test -x \"$rundir\" 2>/dev/null; then
   echo \"run_dir_denied=$(stat -c '%A %U %G' \"$rundir\")\"
 fi
 if [ -r \"$pidfile\" ] && kill -0 \"$(cat \"$pidfile\")\" 2>/dev/null; then echo running=yes; else echo running=no; fi
 \"$ctl\" -M 2>/dev/null | sed -n 's/^ \\([a-z0-9_]*\\) (.*/module=\\1/p'
 files=$(\"$ctl\" -t -D DUMP_INCLUDES 2>/dev/null | sed -n 's/^ *([0-9]*) //p')
 [ -n \"$files\" ] || files=$(find -L \"$confdir\" -name '*.conf' 2>/dev/null)
-for f in $files; do
-  case \"$f\" in */sites-available/*|*/conf-available/*|*/mods-available/*) continue;; esac
-  sed -n 's/^[[:space:]]*LoadModule[[:space:]]\\{{1,\\}}wsgi_module[[:space:]].*/wsgi_load=/p' \"$f\" 2>/dev/null | sed \"s|\\$|$f|\"
-  case \"$f\" in */wsgictl.conf|*/00-wsgictl.conf|*/wsgictl-*.conf) continue;; esac
-  sed -n 's/^[[:space:]]*[Ll][Ii][Ss][Tt][Ee][Nn][[:space:]]\\{{1,\\}}\\([^[:space:]]*\\).*/listen=\\1 /p' \"$f\" 2>/dev/null | sed \"s|\\$|$f|\"
-  sed -n 's/^[[:space:]]*WSGIDaemonProcess[[:space:]]\\{{1,\\}}\\([^[:space:]]*\\).*/daemon=\\1 /p' \"$f\" 2>/dev/null | sed \"s|\\$|$f|\"
-done
+set --
+for f in $files; do [ -r \"$f\" ] && set -- \"$@\" \"$f\"; done
+[ $# -eq 0 ] || awk '
+  FNR == 1 {{ skip = FILENAME ~ /\\/(sites|conf|mods)-available\\//; own = FILENAME ~ /\\/(00-)?wsgictl\\.conf$/ || FILENAME ~ /\\/wsgictl-.*\\.conf$/ }}
+  skip {{ next }}
+  tolower($1) == \"loadmodule\" && $2 == \"wsgi_module\" {{ print \"wsgi_load=\" FILENAME }}
+  own {{ next }}
+  tolower($1) == \"listen\" {{ print \"listen=\" $2 \" \" FILENAME }}
+  tolower($1) == \"wsgidaemonprocess\" {{ print \"daemon=\" $2 \" \" FILENAME }}' \"$@\"
 \"$ctl\" -S 2>/dev/null | awk 'function file(x) {{ sub(/^\\(/, \"\", x); sub(/:[0-9]*\\)$/, \"\", x); return x }} $1 == \"port\" && $3 == \"namevhost\" {{ port = $2; f = file($5); print \"vhost=\" port \" \" $4 \" \" f }} $1 == \"alias\" && port != \"\" {{ print \"vhost=\" port \" \" $2 \" \" f }} $1 ~ /:[0-9]+$/ && $2 != \"is\" && NF >= 3 {{ p = $1; sub(/.*:/, \"\", p); print \"vhost=\" p \" \" $2 \" \" file($3) }}' 
 so=$(find -L \"$confdir\" \\( -name '*.load' -o -name '*wsgi*.conf' \\) -exec sed -n 's/^[[:space:]]*LoadModule[[:space:]]\\{{1,\\}}wsgi_module[[:space:]]\\{{1,\\}}//p' {{}} + 2>/dev/null | head -n 1)
 case \"$so\" in /*) ;; ?*) so=$confdir/$so;; esac
@@ -165,22 +193,8 @@ fi
             confdir = q(confdir.as_deref().unwrap_or(""))
         ),
         Probe::UserApache { server_root } => super::user_server::script(server_root),
-        Probe::Path { path, want_sha256 } => format!(
-            "\
-p={path}
-if [ -L \"$p\" ]; then echo type=link; echo \"target=$(readlink \"$p\")\";
-elif [ -d \"$p\" ]; then echo type=dir; stat --printf 'mode=%a\\nowner=%U\\ngroup=%G\\n' \"$p\";
-  getfacl --omit-header --absolute-names --skip-base \"$p\" 2>/dev/null | sed -n 's/^\\(user\\|group\\|mask\\):/acl=\\1:/p';
-elif [ -f \"$p\" ]; then
-  echo type=file; stat --printf 'mode=%a\\nowner=%U\\ngroup=%G\\n' \"$p\"
-  s=$(sha256sum < \"$p\" | cut -d ' ' -f 1); echo \"sha256=$s\"
-  if [ \"$s\" != {want} ]; then printf content=; base64 -w 0 < \"$p\"; echo; fi
-elif [ -e \"$p\" ]; then echo type=other;
-else echo type=missing; fi
-",
-            path = q(path),
-            want = q(want_sha256.as_deref().unwrap_or("-"))
-        ),
+        // Answered together by `paths`, in `build`.
+        Probe::Path { .. } | Probe::SumsCache { .. } => String::new(),
         Probe::Account { name } => format!(
             "getent passwd {n} || {{ echo missing; exit 0; }}\necho \"groups=$(id -Gn {n})\"\n",
             n = q(name)
@@ -217,7 +231,7 @@ exit 0
         Probe::Reach { user, path } => format!(
             "\
 u={user}; p={path}
-[ \"$(id -u)\" = 0 ] || {{ echo skip; exit 0; }}
+[ \"$wsgictl_uid\" = 0 ] || {{ echo skip; exit 0; }}
 id -u \"$u\" >/dev/null 2>&1 || {{ u=nobody; echo as=nobody; }}
 if runuser -u \"$u\" -- test -x \"$p\" 2>/dev/null; then echo ok; exit 0; fi
 r=$(readlink -f \"$p\" 2>/dev/null); [ -n \"$r\" ] || r=$p
@@ -242,10 +256,10 @@ echo \"deny $(stat -c '%A:%U:%G' \"$p\" 2>/dev/null || echo missing) $p\"
         } => format!(
             "\
 run={run}
-if [ \"$(id -u)\" = 0 ]; then mkdir -p \"$run\" && chmod 0700 \"$run\"
+if [ \"$wsgictl_uid\" = 0 ]; then mkdir -p \"$run\" && chmod 0700 \"$run\"
 elif [ \"$run\" = /run/wsgictl ]; then echo skip; exit 0
 elif [ ! -d \"$run\" ]; then echo removed=0; exit 0; fi
-if [ -L \"$run\" ] || [ \"$(stat -c %u \"$run\")\" != \"$(id -u)\" ] || [ -L {lock} ]; then echo busy; exit 0; fi
+if [ -L \"$run\" ] || [ \"$(stat -c %u \"$run\")\" != \"$wsgictl_uid\" ] || [ -L {lock} ]; then echo busy; exit 0; fi
 umask 077
 exec 9>>{lock}
 flock -n 9 || {{ echo busy; exit 0; }}

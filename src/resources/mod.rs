@@ -49,6 +49,11 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
             confdir: host.apache.confdir.clone(),
         }),
     }
+    if let Some(s) = states.first() {
+        p.push(Probe::SumsCache {
+            file: format!("{}/{}", s.state_dir, crate::facts::paths::CACHE),
+        });
+    }
     for s in states {
         p.push(Probe::Leftovers {
             lock: s.lock.clone(),
