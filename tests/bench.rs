@@ -1,6 +1,7 @@
 //! The benchmark (not a test: `#[ignore]`d, run by tests/bench.sh): wall time and exec-channel
-//! count of a first apply, a no-op plan and a no-op apply, for 1, 10 and 50 apps on one host
-//! of the lab. Prints a Markdown table.
+//! count of a first apply, a no-op plan and a no-op apply, for 1, 5, 10 and 50 apps on one
+//! host of the lab, and the programs the no-op plan's gather starts on the host. Prints a
+//! Markdown table; `WSGICTL_BENCH_VERBOSE=1` also prints each run's `-v` lines.
 
 use crate::apply::Site;
 use crate::support::*;
@@ -13,6 +14,9 @@ fn timed(site: &Site, cmd: &str, extra: &[&str], marker: &str) -> (f64, u32) {
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(o.status.code(), Some(0), "{}", crate::apply::all(&o));
     let err = stderr(&o);
+    if std::env::var_os("WSGICTL_BENCH_VERBOSE").is_some() {
+        eprintln!("{cmd}: {secs:.2} s\n{err}");
+    }
     let line = err
         .lines()
         .find(|l| l.starts_with("lab: ") && l.contains(marker))
@@ -30,12 +34,13 @@ fn timed(site: &Site, cmd: &str, extra: &[&str], marker: &str) -> (f64, u32) {
 
 /// Processes the no-op plan's gather starts on the host: `plan --local` (the same script, run
 /// here as root) under `strace -f`, counting successful `execve`s other than wsgictl's own.
-/// The log stays in the target directory (`bench-gather-N.strace`) to see which ones.
+/// The log (with times) stays in the target directory (`bench-gather-N.strace`) to see which
+/// programs they were and where the time went.
 fn gather_processes(site: &Site, apps: usize) -> usize {
     let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("bench-gather-{apps}.strace"));
     let o = std::process::Command::new("strace")
-        .args(["-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o"])
+        .args(["-f", "-tt", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o"])
         .arg(&log)
         .arg(env!("CARGO_BIN_EXE_wsgictl"))
         .args(["plan", "--local", "-f"])
@@ -57,7 +62,7 @@ fn gather_processes(site: &Site, apps: usize) -> usize {
 fn bench_apply_and_plan() {
     let sizes: Vec<usize> = std::env::var("WSGICTL_BENCH_APPS")
         .map(|s| s.split(',').map(|n| n.trim().parse().unwrap()).collect())
-        .unwrap_or_else(|_| vec![1, 10, 50]);
+        .unwrap_or_else(|_| vec![1, 5, 10, 50]);
     println!("| apps | first apply | no-op plan | no-op apply | gather processes |");
     println!("|---:|---:|---:|---:|---:|");
     for n in sizes {
