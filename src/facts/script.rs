@@ -38,7 +38,7 @@ pub const SITE_DIGEST: &str = "\
 site_digest() {
   for sp in \"$1\"/lib/python*/site-packages; do
     [ -d \"$sp\" ] || continue
-    (cd \"$sp\" && find . -maxdepth 2 ! -name __pycache__ ! -name '*.pyc' | LC_ALL=C sort | sha256sum | cut -d ' ' -f 1)
+    (cd \"$sp\" && s=$(find . -maxdepth 2 ! -name __pycache__ ! -name '*.pyc' | LC_ALL=C sort | sha256sum) && echo \"${s%% *}\")
     return
   done
   echo none
@@ -82,13 +82,14 @@ pub const UNTRUSTED: &str = r#"untrusted() {
 /// of a venv (its markers and site-packages). Needs [`SITE_DIGEST`].
 pub const FINGERPRINTS: &str = "\
 tree_fp() {
-  if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then (cd \"$1\" && find . -type f -printf '%P %m %s %T@\\n' | LC_ALL=C sort | sha256sum | cut -c 1-64)
+  if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then (cd \"$1\" && s=$(find . -type f -printf '%P %m %s %T@\\n' | LC_ALL=C sort | sha256sum) && echo \"${s%% *}\")
   else echo missing; fi
 }
 venv_fp() {
   if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then
     vd=${2:-$(site_digest \"$1\")}
-    { cat \"$1/.wsgictl-requirements\" \"$1/pyvenv.cfg\" 2>/dev/null; echo \"$vd\"; } | sha256sum | cut -c 1-64
+    s=$({ cat \"$1/.wsgictl-requirements\" \"$1/pyvenv.cfg\" 2>/dev/null; echo \"$vd\"; } | sha256sum)
+    echo \"${s%% *}\"
   else echo missing; fi
 }
 ";
@@ -203,6 +204,8 @@ fi
         Probe::Venv { path } => format!(
             "\
 v={path}
+nl='
+'
 {untrusted}{digest}{fps}d=$(site_digest \"$v\")
 echo \"fp=$(venv_fp \"$v\" \"$d\")\"
 u=$(untrusted \"$v/bin/python\")
@@ -212,9 +215,18 @@ if [ -n \"$u\" ] && [ -e \"$v/bin/python\" ]; then
   echo \"python=not run as root\"
 elif [ -x \"$v/bin/python\" ]; then
   echo exists=yes
-  echo \"python=$(\"$v/bin/python\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>&1 | head -n 1)\"
-  sed -n 's/^home *= */home=/p' \"$v/pyvenv.cfg\" 2>/dev/null
-  [ -r \"$v/.wsgictl-requirements\" ] && sed -n '1s/^/marker=/p; s/^installed=/recorded=/p' \"$v/.wsgictl-requirements\"
+  pv=$(\"$v/bin/python\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>&1)
+  echo \"python=${{pv%%\"$nl\"*}}\"
+  if [ -r \"$v/pyvenv.cfg\" ]; then
+    while IFS= read -r l || [ -n \"$l\" ]; do case $l in 'home ='*|'home='*) h=${{l#*=}}; echo \"home=${{h# }}\";; esac; done < \"$v/pyvenv.cfg\"
+  fi
+  if [ -r \"$v/.wsgictl-requirements\" ]; then
+    first=1
+    while IFS= read -r l || [ -n \"$l\" ]; do
+      [ -z \"$first\" ] || echo \"marker=$l\"; first=
+      case $l in installed=*) echo \"recorded=${{l#installed=}}\";; esac
+    done < \"$v/.wsgictl-requirements\"
+  fi
   echo \"installed=$d\"
 else echo exists=no; fi
 exit 0
