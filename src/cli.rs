@@ -83,6 +83,31 @@ pub struct ConnectArgs {
     pub accept_new_host_key: bool,
 }
 
+/// Which hosts a run over several takes, and how many at once.
+#[derive(Debug, Args, Clone)]
+pub struct FleetArgs {
+    /// Only the hosts and apps whose names match: comma-separated globs, `!` to leave out
+    /// (`web*,!web3`, `blog`)
+    #[arg(long, value_name = "PATTERN", value_parser = parse_limit)]
+    pub limit: Option<crate::render::limit::Limit>,
+    /// Work on at most N hosts at once
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+}
+
+impl Default for FleetArgs {
+    fn default() -> FleetArgs {
+        FleetArgs {
+            limit: None,
+            parallel: 10,
+        }
+    }
+}
+
+fn parse_limit(s: &str) -> Result<crate::render::limit::Limit, String> {
+    crate::render::limit::Limit::parse(s)
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Only this host
@@ -109,6 +134,8 @@ pub struct PlanArgs {
     /// Print nothing but errors and preflight findings (the exit status says the rest)
     #[arg(short, long, conflicts_with_all = ["json", "verbose"])]
     pub quiet: bool,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -145,6 +172,12 @@ pub struct ApplyArgs {
     /// Print nothing but errors, preflight findings and bad health answers
     #[arg(short, long, conflicts_with_all = ["json", "verbose"])]
     pub quiet: bool,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Apply N hosts (or N% of them) at a time, and stop the rollout when a host of a batch
+    /// fails or answers its health check badly
+    #[arg(long, value_name = "N|N%")]
+    pub serial: Option<crate::fleet::Serial>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -224,6 +257,8 @@ pub struct DoctorArgs {
     /// Print only the apps and host findings that are wrong (nothing when all is well)
     #[arg(short, long, conflicts_with_all = ["list", "json"])]
     pub quiet: bool,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

@@ -27,6 +27,7 @@ pub mod diff;
 pub mod doctor;
 pub mod exit;
 pub mod facts;
+pub mod fleet;
 pub mod import;
 pub mod manifest;
 pub mod pipeline;

@@ -8,7 +8,7 @@ use crate::desired::DesiredState;
 use crate::facts::{self, Facts};
 use crate::manifest::{Host, Manifest};
 use crate::plan::Plan;
-use crate::render::{EnvLookup, HostEnv, render_host};
+use crate::render::{EnvLookup, HostEnv, Only, render_host};
 use crate::resources;
 use crate::source::SourceFile;
 use crate::templates::Templates;
@@ -16,7 +16,7 @@ use crate::transport::local::LocalTransport;
 use crate::transport::ssh::{SshOptions, SshTransport, Target};
 use crate::transport::{Stats, Transport};
 use anyhow::Context as _;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// How to reach hosts.
@@ -88,7 +88,7 @@ pub fn gather(
     m: &Manifest,
     host: &Host,
     templates: &Templates,
-    only_app: Option<&str>,
+    only: Only<'_>,
     lookup: EnvLookup<'_>,
     transport: &mut dyn Transport,
     extras: Extras,
@@ -96,7 +96,7 @@ pub fn gather(
     let envs = HostEnv::candidates(host);
     let candidates = envs
         .iter()
-        .map(|env| render_host(m, host, templates, env, only_app, lookup))
+        .map(|env| render_host(m, host, templates, env, only, lookup))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut probes = resources::probes(host, &candidates);
     let apps: Vec<&str> = m.apps_on(&host.name).map(|a| a.name.as_str()).collect();
@@ -115,7 +115,7 @@ pub fn gather(
         }
     }
     if extras.health {
-        probes.extend(health_probes(m, host, only_app, extras.settling));
+        probes.extend(health_probes(m, host, only, extras.settling));
     }
     let mut found = facts::gather(transport, &host.name, &probes, host.sudo)?;
     // Settings that fail to load may say a secret in their exception.
@@ -128,11 +128,11 @@ pub fn gather(
 pub fn health_probes(
     m: &Manifest,
     host: &Host,
-    only_app: Option<&str>,
+    only: Only<'_>,
     settling: bool,
 ) -> Vec<facts::Probe> {
     m.apps_on(&host.name)
-        .filter(|a| only_app.is_none_or(|o| o == *a.name))
+        .filter(|a| crate::render::keeps(only, &a.name))
         .filter(|a| a.health.is_some())
         .map(|a| {
             // Its path is the app's `health`.
@@ -153,7 +153,7 @@ pub fn plan_host(
     m: &Manifest,
     host: &Host,
     templates: &Templates,
-    only_app: Option<&str>,
+    only: Only<'_>,
     lookup: EnvLookup<'_>,
     reach: &Reach,
     extras: Extras,
@@ -162,7 +162,7 @@ pub fn plan_host(
         m,
         host,
         templates,
-        only_app,
+        only,
         lookup,
         connect(host, reach)?,
         extras,
@@ -174,28 +174,20 @@ pub fn plan_with(
     m: &Manifest,
     host: &Host,
     templates: &Templates,
-    only_app: Option<&str>,
+    only: Only<'_>,
     lookup: EnvLookup<'_>,
     mut transport: Box<dyn Transport>,
     extras: Extras,
 ) -> anyhow::Result<HostPlan> {
     let started = Instant::now();
-    let facts = gather(
-        m,
-        host,
-        templates,
-        only_app,
-        lookup,
-        transport.as_mut(),
-        extras,
-    )?;
+    let facts = gather(m, host, templates, only, lookup, transport.as_mut(), extras)?;
     let gather_time = started.elapsed();
     let env = HostEnv::from_facts(
         host,
         &facts,
         &crate::desired::DesiredReplaced::of(m, &host.name),
     );
-    let desired = render_host(m, host, templates, &env, only_app, lookup)?;
+    let desired = render_host(m, host, templates, &env, only, lookup)?;
     let mut sources: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
     for s in &desired.sources {
         let files = crate::source::scan(&s.local, &s.exclude).with_context(|| {
@@ -278,38 +270,31 @@ fn rootless_summary(
     })
 }
 
-/// Plan every selected host concurrently, one connection each; results in manifest order.
+/// Plan every host of `targets` (each with the apps it is limited to), as `pool` says;
+/// results in the order of `targets`.
 pub fn plan_hosts(
     m: &Manifest,
-    hosts: &[&Host],
+    targets: &[(&Host, Option<BTreeSet<String>>)],
     templates: &Templates,
-    only_app: Option<&str>,
     lookup: &(dyn Fn(&str) -> Option<String> + Sync),
     reach: &Reach,
     extras: Extras,
+    pool: crate::fleet::Pool<'_>,
 ) -> Vec<(String, anyhow::Result<HostPlan>)> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = hosts
-            .iter()
-            .map(|h| {
-                let name = h.name.value.clone();
-                (
-                    name,
-                    scope
-                        .spawn(move || plan_host(m, h, templates, only_app, lookup, reach, extras)),
-                )
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|(name, handle)| {
-                (
-                    name,
-                    handle
-                        .join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("planning panicked"))),
-                )
-            })
-            .collect()
+    let progress = pool.progress;
+    crate::fleet::bounded(targets.iter().collect(), pool.parallel, |(h, only)| {
+        let name = h.name.value.clone();
+        progress.stage(&name, "connecting");
+        let result = connect(h, reach).and_then(|t| {
+            progress.stage(&name, "gathering");
+            plan_with(m, h, templates, only.as_ref(), lookup, t, extras)
+        });
+        match &result {
+            Ok(hp) if hp.plan.blocked() => progress.done(&name, "blocked by preflight"),
+            Ok(hp) if hp.plan.is_empty() => progress.done(&name, "no changes, planned"),
+            Ok(_) => progress.done(&name, "planned"),
+            Err(_) => progress.done(&name, "failed"),
+        }
+        (name, result)
     })
 }

@@ -11,6 +11,7 @@ mod cli;
 mod diagnose;
 mod doctor;
 mod facts;
+mod fleet;
 mod import;
 mod manifest;
 mod plan;

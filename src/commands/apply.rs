@@ -92,16 +92,16 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let sel = Selection {
         host: args.host.clone(),
         app: args.app.clone(),
+        limit: args.fleet.limit.clone(),
     };
     sel.validate(&m)?;
     let saved = match &args.plan_file {
         Some(p) => Some(read_saved(p, &m.path)?),
         None => None,
     };
-    let hosts: Vec<_> = sel
-        .hosts(&m)
+    let targets: Vec<_> = super::targets(&m, &sel)
         .into_iter()
-        .filter(|h| {
+        .filter(|(h, _)| {
             saved
                 .as_ref()
                 .is_none_or(|s| s.hosts.iter().any(|sh| sh.plan.host == *h.name))
@@ -139,15 +139,15 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
             .map(|h| h.plan.planned_at)
             .filter(|t| *t > 0),
     };
-    let planned = plan_hosts(
-        &m,
-        &hosts,
-        &templates,
-        sel.app.as_deref(),
-        &lookup,
-        &reach,
-        extras,
-    );
+    let names: Vec<&str> = targets.iter().map(|(h, _)| h.name.as_str()).collect();
+    let progress = crate::fleet::Progress::new(&names, output == Output::Human);
+    let parallel = usize::from(args.fleet.parallel);
+    let pool = crate::fleet::Pool {
+        parallel,
+        progress: &progress,
+    };
+    let planned = plan_hosts(&m, &targets, &templates, &lookup, &reach, extras, pool);
+    progress.clear();
     for (name, result) in planned {
         match result {
             Ok(mut hp) => {
@@ -242,34 +242,54 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         timeout: std::time::Duration::from_secs(args.timeout),
         abort_after: std::env::var("WSGICTL_TEST_ABORT_AFTER").ok(),
     };
-    let mut plans: Vec<crate::plan::Plan> = Vec::new();
-    let results: Vec<(String, anyhow::Result<crate::apply::Outcome>)> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = todo
-                .into_iter()
-                .map(|hp| {
-                    plans.push(hp.plan.clone());
-                    let host = m
-                        .host(&hp.plan.host)
-                        .expect("planned host is in the manifest");
-                    let (m, templates, opts, lookup) = (&m, &templates, &opts, &lookup);
-                    (
-                        hp.plan.host.clone(),
-                        scope.spawn(move || apply_host(m, host, templates, hp, opts, lookup)),
-                    )
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(n, h)| {
-                    (
-                        n,
-                        h.join()
-                            .unwrap_or_else(|_| Err(anyhow::anyhow!("apply panicked"))),
-                    )
-                })
-                .collect()
+    let plans: Vec<crate::plan::Plan> = todo.iter().map(|hp| hp.plan.clone()).collect();
+    // Rolling: batches of `--serial` hosts, each applied (at most `--parallel` at once) and
+    // judged before the next starts; without it, one batch of every host.
+    let batch = args.serial.map_or(todo.len(), |s| s.batch(todo.len()));
+    let mut pending = todo.into_iter().peekable();
+    let mut results: Vec<(String, anyhow::Result<crate::apply::Outcome>)> = Vec::new();
+    let mut stopped: Option<String> = None;
+    while pending.peek().is_some() {
+        let this: Vec<HostPlan> = pending.by_ref().take(batch).collect();
+        let names: Vec<&str> = this.iter().map(|hp| hp.plan.host.as_str()).collect();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let progress = crate::fleet::Progress::new(
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+            output == Output::Human,
+        );
+        let done = crate::fleet::bounded(this, parallel, |hp| {
+            let host = m
+                .host(&hp.plan.host)
+                .expect("planned host is in the manifest");
+            let name = hp.plan.host.clone();
+            progress.stage(&name, "applying");
+            let r = apply_host(&m, host, &templates, hp, &opts, &lookup);
+            progress.done(
+                &name,
+                match &r {
+                    Ok(o) if o.health.iter().all(crate::apply::Health::good) => "applied",
+                    Ok(_) => "applied, health check failed",
+                    Err(_) => "failed",
+                },
+            );
+            (name, r)
         });
+        progress.clear();
+        let bad = done.iter().find(|(_, r)| match r {
+            Ok(o) => !o.health.iter().all(crate::apply::Health::good),
+            Err(_) => true,
+        });
+        if let Some((name, _)) = bad
+            && args.serial.is_some()
+        {
+            stopped = Some(name.clone());
+        }
+        results.extend(done);
+        if stopped.is_some() {
+            break;
+        }
+    }
+    let skipped: Vec<HostPlan> = pending.collect();
 
     for (name, r) in &results {
         let plan = plans.iter().find(|p| &p.host == name).cloned();
@@ -315,6 +335,21 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                     ..HostOutcome::new(name, "failed")
                 });
             }
+        }
+    }
+    if let Some(culprit) = &stopped {
+        for hp in skipped {
+            let name = hp.plan.host.clone();
+            let e = format!(
+                "not applied: the rollout stopped after `{culprit}` failed in its batch (--serial); nothing was changed on this host"
+            );
+            eprintln!("error: {name}: {e}");
+            outcomes.push(HostOutcome {
+                plan: Some(hp.plan),
+                error: Some(e),
+                ..HostOutcome::new(&name, "skipped")
+            });
+            failed = true;
         }
     }
     Ok(finish(&m, output, outcomes, failed))

@@ -23,16 +23,25 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
     let sel = Selection {
         host: args.host.clone(),
         app: args.app.clone(),
+        limit: args.fleet.limit.clone(),
     };
-    let super::Planned { m, results } = super::plan_selected(cli, &sel, &args.connect)?;
+    let super::Planned { m, results } = super::plan_selected(
+        cli,
+        &sel,
+        &args.connect,
+        &args.fleet,
+        !args.json && !args.quiet,
+    )?;
     let text = std::fs::read_to_string(&m.path).unwrap_or_default();
 
     let mut reports = Vec::new();
     let mut errors = Vec::new();
     for (name, result) in results {
         let sudo = m.host(&name).is_some_and(|h| h.sudo);
-        let report =
-            result.and_then(|hp| crate::doctor::run_host(&m, &text, hp, sel.app.as_deref(), sudo));
+        let report = result.and_then(|hp| {
+            let only = sel.apps_on(&m, &name);
+            crate::doctor::run_host(&m, &text, hp, only.as_ref(), sudo)
+        });
         match report {
             Ok(r) => reports.push(r),
             Err(e) => {

@@ -11,6 +11,7 @@ pub fn run(cli: &Cli, args: &FactsArgs) -> anyhow::Result<ExitStatus> {
     Selection {
         host: Some(args.host.clone()),
         app: None,
+        limit: None,
     }
     .validate(&m)?;
     let host = m.host(&args.host).expect("validated");

@@ -49,16 +49,20 @@ fn plan_selected(
     cli: &Cli,
     sel: &crate::render::Selection,
     connect: &crate::cli::ConnectArgs,
+    fleet: &crate::cli::FleetArgs,
+    show_progress: bool,
 ) -> anyhow::Result<Planned> {
     let (m, templates) = load(cli)?;
     sel.validate(&m)?;
     let reach = reach(connect)?;
     let lookup = |v: &str| std::env::var(v).ok();
+    let targets = targets(&m, sel);
+    let names: Vec<&str> = targets.iter().map(|(h, _)| h.name.as_str()).collect();
+    let progress = crate::fleet::Progress::new(&names, show_progress);
     let results = crate::pipeline::plan_hosts(
         &m,
-        &sel.hosts(&m),
+        &targets,
         &templates,
-        sel.app.as_deref(),
         &lookup,
         &reach,
         // One clock for every host: a saved plan's hosts name their releases from it.
@@ -66,8 +70,27 @@ fn plan_selected(
             now: Some(crate::pipeline::now()),
             ..crate::pipeline::Extras::NONE
         },
+        crate::fleet::Pool {
+            parallel: fleet.parallel.into(),
+            progress: &progress,
+        },
     );
+    progress.clear();
     Ok(Planned { m, results })
+}
+
+/// The selected hosts, each with the apps it is limited to.
+fn targets<'a>(
+    m: &'a crate::manifest::Manifest,
+    sel: &crate::render::Selection,
+) -> Vec<(
+    &'a crate::manifest::Host,
+    Option<std::collections::BTreeSet<String>>,
+)> {
+    sel.hosts(m)
+        .into_iter()
+        .map(|h| (h, sel.apps_on(m, &h.name)))
+        .collect()
 }
 
 /// One host's preflight findings (on stderr, over the manifest's lines) and its plan.

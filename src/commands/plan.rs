@@ -57,8 +57,15 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
     let sel = Selection {
         host: args.host.clone(),
         app: args.app.clone(),
+        limit: args.fleet.limit.clone(),
     };
-    let super::Planned { m, results } = super::plan_selected(cli, &sel, &args.connect)?;
+    let super::Planned { m, results } = super::plan_selected(
+        cli,
+        &sel,
+        &args.connect,
+        &args.fleet,
+        !args.json && !args.quiet,
+    )?;
 
     let color = crate::show::color_for(&std::io::stdout());
     let style = crate::show::Style {

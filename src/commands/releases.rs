@@ -20,8 +20,15 @@ pub fn run(cli: &Cli, args: &ReleasesArgs) -> anyhow::Result<ExitStatus> {
     let sel = Selection {
         host: args.host.clone(),
         app: args.app.clone(),
+        limit: None,
     };
-    let planned = super::plan_selected(cli, &sel, &args.connect)?;
+    let planned = super::plan_selected(
+        cli,
+        &sel,
+        &args.connect,
+        &crate::cli::FleetArgs::default(),
+        false,
+    )?;
     let mut failed = false;
     let mut json = Vec::new();
     for (name, result) in &planned.results {

@@ -16,6 +16,7 @@ pub fn run(cli: &Cli, args: &RenderArgs) -> anyhow::Result<ExitStatus> {
     let sel = Selection {
         host: args.host.clone(),
         app: args.app.clone(),
+        limit: None,
     };
     let states = render_all(&m, &templates, &sel, &|v| std::env::var(v).ok())?;
     match &args.out {

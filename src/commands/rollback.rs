@@ -12,8 +12,15 @@ pub fn run(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
     let sel = Selection {
         host: args.host.clone(),
         app: args.app.clone(),
+        limit: None,
     };
-    let planned = super::plan_selected(cli, &sel, &args.connect)?;
+    let planned = super::plan_selected(
+        cli,
+        &sel,
+        &args.connect,
+        &crate::cli::FleetArgs::default(),
+        false,
+    )?;
     let m = &planned.m;
     if args.to.is_some()
         && args.app.is_none()
@@ -121,12 +128,9 @@ pub fn run(cli: &Cli, args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
                 static_link: d.static_link.clone(),
             })
             .collect();
-        probes.extend(crate::pipeline::health_probes(
-            m,
-            host,
-            args.app.as_deref(),
-            true,
-        ));
+        let only: Option<std::collections::BTreeSet<String>> =
+            args.app.iter().cloned().map(|a| [a].into()).next();
+        probes.extend(crate::pipeline::health_probes(m, host, only.as_ref(), true));
         let facts = crate::facts::gather(hp.transport.as_mut(), &host.name, &probes, host.sudo)?;
         for (app, to) in &wanted {
             let d = hp

@@ -668,10 +668,10 @@ fn parse_log(body: &str) -> LogTail {
 }
 
 /// The probes of every app of `host` in `m` (or only `only`).
-pub fn app_probes(m: &Manifest, host: &str, only: Option<&str>) -> Vec<AppProbe> {
+pub fn app_probes(m: &Manifest, host: &str, only: crate::render::Only<'_>) -> Vec<AppProbe> {
     let rootless = m.host(host).is_some_and(|h| h.rootless);
     m.apps_on(host)
-        .filter(|a| only.is_none_or(|o| o == *a.name))
+        .filter(|a| crate::render::keeps(only, &a.name))
         .map(|a| AppProbe {
             front_port: rootless.then_some(a.front_port),
             ..AppProbe::of(a)

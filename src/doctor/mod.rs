@@ -19,11 +19,11 @@ pub fn run_host(
     m: &Manifest,
     manifest_text: &str,
     mut hp: HostPlan,
-    only_app: Option<&str>,
+    only: crate::render::Only<'_>,
     sudo: bool,
 ) -> anyhow::Result<diagnose::HostReport> {
     let host = hp.plan.host.clone();
-    let probes = live::app_probes(m, &host, only_app);
+    let probes = live::app_probes(m, &host, only);
     let control = crate::apply::apache_control(&hp.env);
     let all: Vec<&str> = m.apps_on(&host).map(|a| a.name.as_str()).collect();
     let inputs = live::Inputs {

@@ -9,6 +9,7 @@
 //! assumed from the manifest here, taken from facts by `plan`.
 
 mod host_env;
+pub mod limit;
 pub mod rootless;
 mod tls;
 
@@ -213,19 +214,45 @@ impl std::fmt::Debug for Secret {
 pub struct Selection {
     pub host: Option<String>,
     pub app: Option<String>,
+    /// `--limit`: globs over host and app names.
+    pub limit: Option<limit::Limit>,
+}
+
+/// The apps of one host a run is limited to; `None`: all of them, and the host's own
+/// housekeeping (apps removed from the manifest) too.
+pub type Only<'a> = Option<&'a BTreeSet<String>>;
+
+/// Whether `app` is in `only`.
+pub fn keeps(only: Only<'_>, app: &str) -> bool {
+    only.is_none_or(|s| s.contains(app))
 }
 
 impl Selection {
+    /// Whether the app `app` on `host` is selected.
+    pub fn selects(&self, host: &str, app: &str) -> bool {
+        self.host.as_ref().is_none_or(|h| h == host)
+            && self.app.as_ref().is_none_or(|a| a == app)
+            && self.limit.as_ref().is_none_or(|l| l.selects(host, app))
+    }
+
     /// The selected hosts that have at least one selected app, in manifest order.
     pub fn hosts<'a>(&self, m: &'a Manifest) -> Vec<&'a Host> {
         m.hosts
             .iter()
-            .filter(|h| self.host.as_ref().is_none_or(|s| *s == *h.name))
-            .filter(|h| {
-                m.apps_on(&h.name)
-                    .any(|a| self.app.as_ref().is_none_or(|s| *s == *a.name))
-            })
+            .filter(|h| m.apps_on(&h.name).any(|a| self.selects(&h.name, &a.name)))
             .collect()
+    }
+
+    /// The apps of `host` selected, or `None` when every one of them is (no `--app`, and no
+    /// limit leaves one out).
+    pub fn apps_on(&self, m: &Manifest, host: &str) -> Option<BTreeSet<String>> {
+        let all: Vec<&str> = m.apps_on(host).map(|a| a.name.as_str()).collect();
+        let kept: BTreeSet<String> = all
+            .iter()
+            .filter(|a| self.selects(host, a))
+            .map(|a| a.to_string())
+            .collect();
+        (self.app.is_some() || kept.len() < all.len()).then_some(kept)
     }
 
     /// Refuse names the manifest does not declare, listing the ones it does.
@@ -255,6 +282,27 @@ impl Selection {
         {
             bail!("app `{a}` is not deployed on host `{h}`");
         }
+        if let Some(l) = &self.limit {
+            let hosts: Vec<&str> = m.hosts.iter().map(|h| h.name.as_str()).collect();
+            let apps: Vec<&str> = m.apps.iter().map(|a| a.name.as_str()).collect();
+            let names: Vec<&str> = hosts.iter().chain(&apps).copied().collect();
+            let unmatched = l.unmatched(&names);
+            if !unmatched.is_empty() {
+                bail!(
+                    "--limit {l}: `{}` matches no host or app in {} (hosts: {}; apps: {})",
+                    unmatched.join("`, `"),
+                    m.path.display(),
+                    hosts.join(", "),
+                    apps.join(", ")
+                );
+            }
+            if self.hosts(m).is_empty() {
+                bail!(
+                    "--limit {l} leaves no app on any host in {}",
+                    m.path.display()
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -277,7 +325,7 @@ pub fn render_all(
             host,
             templates,
             &HostEnv::assumed(host),
-            sel.app.as_deref(),
+            sel.apps_on(m, &host.name).as_ref(),
             lookup,
         ) {
             Ok(state) => out.push(state),
@@ -297,14 +345,14 @@ pub fn render_all(
     Ok(out)
 }
 
-/// Render one host. `only_app` limits the per-app files; the host-wide file is always
+/// Render one host. `only` limits the per-app files; the host-wide file is always
 /// rendered, from every app on the host (its Listen lines depend on all of them).
 pub fn render_host(
     m: &Manifest,
     host: &Host,
     templates: &Templates,
     env: &HostEnv,
-    only_app: Option<&str>,
+    only: Only<'_>,
     lookup: EnvLookup<'_>,
 ) -> anyhow::Result<DesiredState> {
     let apps: Vec<&App> = m.apps_on(&host.name).collect();
@@ -350,7 +398,7 @@ pub fn render_host(
     let mut settings_checks = Vec::new();
     let mut releases = Vec::new();
     for (app, ctx) in apps.iter().zip(&ctxs) {
-        if only_app.is_some_and(|o| o != *app.name) {
+        if !keeps(only, &app.name) {
             continue;
         }
         let secrets = match resolve_secrets(app, lookup) {
@@ -558,12 +606,12 @@ pub fn render_host(
     let names: Vec<(&str, bool)> = apps
         .iter()
         .map(|a| (a.name.as_str(), a.tls.is_some()))
-        .filter(|(a, _)| only_app.is_none_or(|o| o == *a))
+        .filter(|(a, _)| keeps(only, a))
         .collect();
     let links = env.links(&names, any_tls);
     let replaced: Vec<_> = crate::desired::DesiredReplaced::of(m, &host.name)
         .into_iter()
-        .filter(|r| only_app.is_none_or(|o| r.apps.iter().any(|a| a == o)))
+        .filter(|r| r.apps.iter().any(|a| keeps(only, a)))
         .collect();
     Ok(DesiredState {
         host: host.name.value.clone(),
