@@ -40,7 +40,16 @@ fn gather_processes(site: &Site, apps: usize) -> usize {
     let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("bench-gather-{apps}.strace"));
     let o = std::process::Command::new("strace")
-        .args(["-f", "-tt", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o"])
+        .args([
+            "-f",
+            "-tt",
+            "-qq",
+            "-e",
+            "trace=execve",
+            "-e",
+            "signal=none",
+            "-o",
+        ])
         .arg(&log)
         .arg(env!("CARGO_BIN_EXE_wsgictl"))
         .args(["plan", "--local", "-f"])
