@@ -91,3 +91,213 @@ fn bench_apply_and_plan() {
         );
     }
 }
+
+/// The peers (`#[ignore]`d, run by `WSGICTL_BENCH_PEERS=1 tests/bench.sh`, which installs
+/// ansible-core and pyinfra from PyPI into a throwaway venv and passes its `bin/` here): a
+/// no-op change detection of the same converged apps by `ansible-playbook --check --diff`,
+/// pyinfra (its change detection, then "n" at its prompt) and `wsgictl plan`, over the same sshd, with sudo, in the same run. The
+/// playbook and the deploy are generated from what wsgictl renders for the site: every
+/// directory and file (owner, group, mode, content), every enablement link, each app's
+/// source tree and each venv's requirements.
+#[test]
+#[ignore = "benchmark: run WSGICTL_BENCH_PEERS=1 tests/bench.sh"]
+fn bench_peers() {
+    let bin = std::path::PathBuf::from(
+        std::env::var("WSGICTL_BENCH_PEERS_BIN").expect("the peers' venv bin/ (tests/bench.sh)"),
+    );
+    let n: usize = std::env::var("WSGICTL_BENCH_PEER_APPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let site = Site::new(n, "");
+    let m = wsgictl::manifest::load(&site.manifest).unwrap();
+    crate::support::apache::ApacheInstance::ensure_accounts(&m, "lab");
+    timed(&site, "apply", &["--yes", "-v"], "exec channels");
+    let templates = wsgictl::templates::Templates::load(None).unwrap();
+    let lookup = |v: &str| (v == "LAB_SECRET").then(|| KNOWN_SECRET.to_string());
+    let states = wsgictl::render::render_all(
+        &m,
+        &templates,
+        &wsgictl::render::Selection::default(),
+        &lookup,
+    )
+    .unwrap();
+    let d = &states[0];
+    let dir = site.base.join("peers");
+    let files = dir.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let py = |s: &str| format!("{s:?}");
+
+    // Ansible: one task per resource, as people write it.
+    let mut yml = String::from("- hosts: lab\n  become: true\n  gather_facts: false\n  tasks:\n");
+    let mut pyi = String::from("from pyinfra.operations import files, pip\n");
+    for x in &d.dirs {
+        yml.push_str(&format!(
+            "    - file: {{path: {}, state: directory, owner: {}, group: {}, mode: '{:o}'}}\n",
+            q(&x.path),
+            q(&x.owner),
+            q(&x.group),
+            x.mode
+        ));
+        pyi.push_str(&format!(
+            "files.directory(path={}, user={}, group={}, mode={})\n",
+            py(&x.path),
+            py(&x.owner),
+            py(&x.group),
+            py(&format!("{:o}", x.mode))
+        ));
+    }
+    for (i, f) in d.files.iter().enumerate() {
+        let local = files.join(format!("f{i}"));
+        std::fs::write(&local, f.content.secret_text()).unwrap();
+        yml.push_str(&format!(
+            "    - copy: {{src: {}, dest: {}, owner: {}, group: {}, mode: '{:o}'}}\n      no_log: true\n",
+            q(&local.display().to_string()),
+            q(&f.path),
+            q(&f.owner),
+            q(&f.group),
+            f.mode
+        ));
+        pyi.push_str(&format!(
+            "files.put(src={}, dest={}, user={}, group={}, mode={})\n",
+            py(&local.display().to_string()),
+            py(&f.path),
+            py(&f.owner),
+            py(&f.group),
+            py(&format!("{:o}", f.mode))
+        ));
+    }
+    for l in &d.links {
+        yml.push_str(&format!(
+            "    - file: {{src: {}, dest: {}, state: link}}\n",
+            q(&l.target),
+            q(&l.path)
+        ));
+        pyi.push_str(&format!(
+            "files.link(path={}, target={})\n",
+            py(&l.path),
+            py(&l.target)
+        ));
+    }
+    for s in &d.sources {
+        // The tree the current release holds.
+        let dest = format!("{}/", s.dest.trim_end_matches('/'));
+        yml.push_str(&format!(
+            "    - copy: {{src: {}, dest: {}, owner: {}, group: {}}}\n",
+            q(&format!("{}/", s.local.display())),
+            q(&dest),
+            q(&s.owner),
+            q(&s.group)
+        ));
+        pyi.push_str(&format!(
+            "files.sync(src={}, dest={}, user={}, group={})\n",
+            py(&s.local.display().to_string()),
+            py(&dest),
+            py(&s.owner),
+            py(&s.group)
+        ));
+    }
+    for v in &d.venvs {
+        let req = files.join(format!("{}.requirements.txt", v.app));
+        std::fs::write(&req, &v.requirements).unwrap();
+        yml.push_str(&format!(
+            "    - pip: {{requirements: {}, virtualenv: {}}}\n",
+            q(&req.display().to_string()),
+            q(&v.path)
+        ));
+        pyi.push_str(&format!(
+            "pip.packages(requirements={}, virtualenv={})\n",
+            py(&req.display().to_string()),
+            py(&v.path)
+        ));
+    }
+    let key = site.lab.home().join(".ssh/id_ed25519");
+    std::fs::write(dir.join("site.yml"), yml).unwrap();
+    std::fs::write(
+        dir.join("hosts.ini"),
+        format!(
+            "lab ansible_host=127.0.0.1 ansible_port={} ansible_user={} ansible_ssh_private_key_file={} ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o UserKnownHostsFile={}'\n",
+            site.lab.port,
+            crate::support::lab::USER,
+            key.display(),
+            site.lab.known_hosts().display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("deploy.py"), pyi).unwrap();
+    std::fs::write(
+        dir.join("inventory.py"),
+        format!(
+            "hosts = [(\"127.0.0.1\", {{\"ssh_port\": {}, \"ssh_user\": {:?}, \"ssh_key\": {:?}, \"ssh_known_hosts_file\": {:?}, \"_sudo\": True}})]\n",
+            site.lab.port,
+            crate::support::lab::USER,
+            key.display().to_string(),
+            site.lab.known_hosts().display().to_string()
+        ),
+    )
+    .unwrap();
+
+    let run = |program: &str, args: &[&str]| -> (f64, String) {
+        use std::io::Write as _;
+        let started = Instant::now();
+        let mut child = std::process::Command::new(bin.join(program))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .current_dir(&dir)
+            .env("HOME", site.lab.home())
+            .env("ANSIBLE_PIPELINING", "True")
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env_remove("SSH_AUTH_SOCK")
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        // pyinfra asks whether to apply what it detected: no.
+        let _ = child.stdin.take().unwrap().write_all(b"n\n");
+        let o = child.wait_with_output().unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        let text = crate::apply::all(&o);
+        assert!(o.status.success(), "{program}: {text}");
+        if std::env::var_os("WSGICTL_BENCH_VERBOSE").is_some() {
+            eprintln!("{program}: {secs:.2} s\n{text}");
+        }
+        (secs, text)
+    };
+    let (ansible, out) = run(
+        "ansible-playbook",
+        &["-i", "hosts.ini", "--check", "--diff", "site.yml"],
+    );
+    let recap = out
+        .lines()
+        .find(|l| l.starts_with("lab ") && l.contains("ok="))
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(2)
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (pyinfra, out) = run("pyinfra", &["inventory.py", "deploy.py"]);
+    let ops: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("    files.") || l.starts_with("    pip."))
+        .collect();
+    let would = format!(
+        "{} of {} operations would change",
+        ops.iter().filter(|l| l.contains("(127.0.0.1)")).count(),
+        ops.len()
+    );
+    let (plan, _) = timed(&site, "plan", &["-v"], "exec channel");
+    assert!(!out.contains(KNOWN_SECRET), "pyinfra printed the secret");
+    println!("| tool ({n} converged apps) | no-op change detection | wsgictl's ratio |");
+    println!("|---|---:|---:|");
+    println!(
+        "| Ansible `--check --diff` ({recap}) | {ansible:.2} s | {:.0}x |",
+        ansible / plan
+    );
+    println!(
+        "| pyinfra, answering `n` ({would}) | {pyinfra:.2} s | {:.0}x |",
+        pyinfra / plan
+    );
+    println!("| wsgictl `plan` | {plan:.2} s | 1x |");
+}
