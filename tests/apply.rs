@@ -23,16 +23,7 @@ impl Site {
     pub fn new(apps: usize, app_extra: &str) -> Site {
         let lab = Lab::start();
         let apache = ApacheInstance::new();
-        std::fs::create_dir_all("/srv/wsgictl-tests").unwrap();
-        let base = tempfile::Builder::new()
-            .prefix("site")
-            .tempdir_in("/srv/wsgictl-tests")
-            .unwrap();
-        std::fs::set_permissions(
-            base.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        let base = srv_tempdir("site");
         let port = crate::support::free_port();
         let extra = format!("    collectstatic #true\n    health \"/\"\n{app_extra}");
         let manifest = lab.manifest_on(

@@ -72,6 +72,8 @@ fn bench_apply_and_plan() {
     let sizes: Vec<usize> = std::env::var("WSGICTL_BENCH_APPS")
         .map(|s| s.split(',').map(|n| n.trim().parse().unwrap()).collect())
         .unwrap_or_else(|_| vec![1, 5, 10, 50]);
+    // A line of its own: libtest's `test … ` is still open on stdout.
+    println!();
     println!("| apps | first apply | no-op plan | no-op apply | gather processes |");
     println!("|---:|---:|---:|---:|---:|");
     for n in sizes {
@@ -289,6 +291,7 @@ fn bench_peers() {
     );
     let (plan, _) = timed(&site, "plan", &["-v"], "exec channel");
     assert!(!out.contains(KNOWN_SECRET), "pyinfra printed the secret");
+    println!();
     println!("| tool ({n} converged apps) | no-op change detection | wsgictl's ratio |");
     println!("|---|---:|---:|");
     println!(

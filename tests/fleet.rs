@@ -30,16 +30,7 @@ impl Fleet {
         }
         std::fs::write(labs[0].known_hosts(), known).unwrap();
         let apaches: Vec<ApacheInstance> = (0..HOSTS).map(|_| ApacheInstance::new()).collect();
-        std::fs::create_dir_all("/srv/wsgictl-tests").unwrap();
-        let base = tempfile::Builder::new()
-            .prefix("fleet")
-            .tempdir_in("/srv/wsgictl-tests")
-            .unwrap();
-        std::fs::set_permissions(
-            base.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        let base = srv_tempdir("fleet");
         let blog = root().join("examples/single-app");
         let ports: Vec<u16> = (0..HOSTS).map(|_| free_port()).collect();
         let mut text = String::new();

@@ -8,7 +8,9 @@
 #   CACHE: where this pass keeps the sha256 of each file it read (`KEY<TAB>SHA<TAB>PATH`, KEY
 #   being inode, size, mtime and ctime), or empty for none. A file whose KEY is unchanged is
 #   not read again. The cache is only read and written in a directory this account owns
-#   (wsgictl's state directory), and a file changed in the last two seconds is not kept in it.
+#   (wsgictl's state directory), through a file named by this shell's PID and `mv` (two
+#   gathers at once never mix their lines), and a file changed in the last two seconds is
+#   not kept in it.
 # Prints:
 #   P<TAB>TYPE<TAB>MODE<TAB>OWNER<TAB>GROUP<TAB>KEY<TAB>PATH<TAB>LINK   what exists (find's %y…)
 #   S<TAB>SHA<TAB>PATH                                                 each regular file
@@ -70,14 +72,14 @@ SUMS
     if [ -n "$cache" ]; then
       (
         umask 077
-        printf '%s\n%s' "$sorted" "$shas" | awk -F "$tab" -v cache="$cache" -v out="$cache.new" '
+        printf '%s\n%s' "$sorted" "$shas" | awk -F "$tab" -v cache="$cache" -v out="$cache.new.$$" '
           BEGIN { srand(); now = srand(); while ((getline l < cache) > 0) { split(l, a, "\t"); kept[a[3]] = l } }
           NF == 4 { key[$4] = $2; next }
           NF == 2 && ($2 in key) {
             split(key[$2], k, ":"); c = k[4]; sub(/\..*/, "", c)
             if (c + 2 < now) kept[$2] = key[$2] "\t" $1 "\t" $2; else delete kept[$2]
           }
-          END { printf "" > out; for (p in kept) print kept[p] > out; close(out) }' && mv -f "$cache.new" "$cache"
+          END { printf "" > out; for (p in kept) print kept[p] > out; close(out) }' && mv -f "$cache.new.$$" "$cache" || rm -f "$cache.new.$$"
       )
     fi
   fi

@@ -86,6 +86,22 @@ pub fn unique() -> String {
 /// A loopback port no other test of this run has been given, and free now. Tests run in
 /// parallel in one process, and each binds its ports later (sshd, Apache, pebble): a port the
 /// kernel hands out twice between a probe and a bind would make an unrelated test fail.
+/// A directory under /srv/wsgictl-tests, traversable (0755) by the Apache and daemon users,
+/// removed when dropped: where the lab's apps get their roots.
+pub fn srv_tempdir(prefix: &str) -> tempfile::TempDir {
+    std::fs::create_dir_all("/srv/wsgictl-tests").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/srv/wsgictl-tests")
+        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    dir
+}
+
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap();
