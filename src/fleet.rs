@@ -86,17 +86,18 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(hosts: &[&str], shown: bool) -> Progress {
+    pub fn new<S: AsRef<str>>(hosts: &[S], shown: bool) -> Progress {
         let shown = shown && hosts.len() > 1;
         let live = (shown && std::io::stderr().is_terminal()).then(|| {
             let multi = indicatif::MultiProgress::new();
             let style =
                 indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
                     .expect("a valid template");
-            let width = hosts.iter().map(|h| h.len()).max().unwrap_or(0);
+            let width = hosts.iter().map(|h| h.as_ref().len()).max().unwrap_or(0);
             let bars = hosts
                 .iter()
                 .map(|h| {
+                    let h = h.as_ref();
                     let bar = multi.add(indicatif::ProgressBar::new_spinner());
                     bar.set_style(style.clone());
                     bar.set_prefix(format!("{h:width$}"));

@@ -1,8 +1,8 @@
 //! The stages wired together for one host: connect, gather once, render with the facts, plan.
 //!
 //! Stage: orchestration (the only I/O is the transport's one exec and the local source scan).
-//! Hosts are independent: [`plan_hosts`] runs one thread and one connection per host and
-//! keeps each host's error to itself.
+//! Hosts are independent: [`plan_hosts`] runs one connection per host, at most `--parallel`
+//! at once (`fleet::bounded`), and keeps each host's error to itself.
 
 use crate::desired::DesiredState;
 use crate::facts::{self, Facts};

@@ -249,14 +249,11 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let mut pending = todo.into_iter().peekable();
     let mut results: Vec<(String, anyhow::Result<crate::apply::Outcome>)> = Vec::new();
     let mut stopped: Option<String> = None;
+    let well = |r: &anyhow::Result<crate::apply::Outcome>| matches!(r, Ok(o) if o.health.iter().all(crate::apply::Health::good));
     while pending.peek().is_some() {
         let this: Vec<HostPlan> = pending.by_ref().take(batch).collect();
-        let names: Vec<&str> = this.iter().map(|hp| hp.plan.host.as_str()).collect();
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let progress = crate::fleet::Progress::new(
-            &names.iter().map(String::as_str).collect::<Vec<_>>(),
-            output == Output::Human,
-        );
+        let names: Vec<String> = this.iter().map(|hp| hp.plan.host.clone()).collect();
+        let progress = crate::fleet::Progress::new(&names, output == Output::Human);
         let done = crate::fleet::bounded(this, parallel, |hp| {
             let host = m
                 .host(&hp.plan.host)
@@ -267,7 +264,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
             progress.done(
                 &name,
                 match &r {
-                    Ok(o) if o.health.iter().all(crate::apply::Health::good) => "applied",
+                    _ if well(&r) => "applied",
                     Ok(_) => "applied, health check failed",
                     Err(_) => "failed",
                 },
@@ -275,10 +272,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
             (name, r)
         });
         progress.clear();
-        let bad = done.iter().find(|(_, r)| match r {
-            Ok(o) => !o.health.iter().all(crate::apply::Health::good),
-            Err(_) => true,
-        });
+        let bad = done.iter().find(|(_, r)| !well(r));
         if let Some((name, _)) = bad
             && args.serial.is_some()
         {
