@@ -15,7 +15,7 @@ pub struct Limit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Term {
     leave_out: bool,
-    glob: String,
+    glob: glob::Pattern,
 }
 
 impl Limit {
@@ -32,12 +32,11 @@ impl Limit {
                     "`{s}` has an empty term: write names or globs separated by commas, like `web*,!web3`"
                 ));
             }
-            if let Err(e) = glob::Pattern::new(glob) {
-                return Err(format!("`{glob}` in `{s}` is not a glob: {}", e.msg));
-            }
+            let pattern = glob::Pattern::new(glob)
+                .map_err(|e| format!("`{glob}` in `{s}` is not a glob: {}", e.msg))?;
             terms.push(Term {
                 leave_out,
-                glob: glob.to_string(),
+                glob: pattern,
             });
         }
         Ok(Limit { terms })
@@ -45,7 +44,7 @@ impl Limit {
 
     /// Whether the app `app` on `host` is in.
     pub fn selects(&self, host: &str, app: &str) -> bool {
-        let hit = |t: &Term| matches(&t.glob, host) || matches(&t.glob, app);
+        let hit = |t: &Term| t.glob.matches(host) || t.glob.matches(app);
         let mut positive = self.terms.iter().filter(|t| !t.leave_out).peekable();
         let included = positive.peek().is_none() || positive.any(hit);
         included && !self.terms.iter().filter(|t| t.leave_out).any(hit)
@@ -55,7 +54,7 @@ impl Limit {
     pub fn unmatched<'a>(&'a self, names: &[&str]) -> Vec<&'a str> {
         self.terms
             .iter()
-            .filter(|t| !names.iter().any(|n| matches(&t.glob, n)))
+            .filter(|t| !names.iter().any(|n| t.glob.matches(n)))
             .map(|t| t.glob.as_str())
             .collect()
     }
@@ -72,14 +71,14 @@ impl fmt::Display for Limit {
     }
 }
 
-/// Shell-style glob (`*`, `?`, `[abc]`, `[a-z]`, `[!x]`, by the `glob` crate) against a name.
-pub fn matches(glob: &str, name: &str) -> bool {
-    glob::Pattern::new(glob).is_ok_and(|p| p.matches(name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A term's glob (`*`, `?`, `[abc]`, `[a-z]`, `[!x]`) against a name, as `selects` uses it.
+    fn matches(glob: &str, name: &str) -> bool {
+        glob::Pattern::new(glob).unwrap().matches(name)
+    }
 
     #[test]
     fn globs_match_like_the_shell() {
