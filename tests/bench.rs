@@ -54,7 +54,7 @@ fn gather_processes(site: &Site, apps: usize) -> usize {
         .arg(env!("CARGO_BIN_EXE_wsgictl"))
         .args(["plan", "--local", "-f"])
         .arg(&site.manifest)
-        .env("LAB_SECRET", "bench-secret")
+        .env("LAB_SECRET", KNOWN_SECRET)
         .env("NO_COLOR", "1")
         .output()
         .expect("strace (tests/deps.sh installs it)");
@@ -303,4 +303,43 @@ fn bench_peers() {
         pyinfra / plan
     );
     println!("| wsgictl `plan` | {plan:.2} s | 1x |");
+}
+
+/// A converged lab kept up for profiling by hand (`#[ignore]`d): N apps
+/// (`WSGICTL_BENCH_APPS`, first size, default 5) applied, then `target/tmp/bench-hold.sh`
+/// runs `wsgictl "$@" -f MANIFEST` against it with the lab's HOME and secret; the lab stays
+/// up until that file is removed.
+///
+/// ```sh
+/// cargo test --release --test integration bench_hold -- --ignored --nocapture &
+/// sh target/tmp/bench-hold.sh plan -v; rm target/tmp/bench-hold.sh
+/// ```
+#[test]
+#[ignore = "a lab for profiling by hand"]
+fn bench_hold() {
+    let n: usize = std::env::var("WSGICTL_BENCH_APPS")
+        .ok()
+        .and_then(|s| s.split(',').next()?.trim().parse().ok())
+        .unwrap_or(5);
+    let site = Site::new(n, "");
+    let m = wsgictl::manifest::load(&site.manifest).unwrap();
+    crate::support::apache::ApacheInstance::ensure_accounts(&m, "lab");
+    timed(&site, "apply", &["--yes", "-v"], "exec channels");
+    let hold = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-hold.sh");
+    let q = |s: &str| shlex::try_quote(s).unwrap().into_owned();
+    std::fs::write(
+        &hold,
+        format!(
+            "HOME={} LAB_SECRET={} NO_COLOR=1 exec {} \"$@\" -f {}\n",
+            q(site.lab.home().to_str().unwrap()),
+            q(KNOWN_SECRET),
+            q(env!("CARGO_BIN_EXE_wsgictl")),
+            q(site.manifest.to_str().unwrap())
+        ),
+    )
+    .unwrap();
+    eprintln!("lab of {n} apps up: sh {}", hold.display());
+    while hold.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
