@@ -356,3 +356,69 @@ fn the_path_pass_is_flat_in_the_number_of_files_and_rereads_only_what_changed() 
     );
     assert!(!std::fs::read_to_string(&cache).unwrap().contains("line"));
 }
+
+/// One run of an interpreter tells its version and whether it can make a venv: a Python
+/// whose `ensurepip` cannot be imported (Debian without `python3-venv`) says `venv=no`, one
+/// that does not run is missing, and it is run once per probe.
+#[test]
+fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    std::fs::write(lib.join("ensurepip.py"), "raise ImportError('split out')\n").unwrap();
+    let without = dir.path().join("python-without-venv");
+    std::fs::write(
+        &without,
+        format!(
+            "#!/bin/sh\nPYTHONPATH={} exec /usr/bin/python3 \"$@\"\n",
+            lib.display()
+        ),
+    )
+    .unwrap();
+    let broken = dir.path().join("python-broken");
+    std::fs::write(&broken, "#!/bin/sh\nexit 1\n").unwrap();
+    for f in [&without, &broken] {
+        std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let probe = |p: &std::path::Path| Probe::Interpreter {
+        path: p.display().to_string(),
+    };
+    let probes = [
+        probe(std::path::Path::new("/usr/bin/python3")),
+        probe(&without),
+        probe(&broken),
+    ];
+    let nonce = "0123456789abcdef";
+    let (out, programs) = traced(&script::build(&probes, nonce));
+    let facts = parse::facts("local", &probes, &frame::split(&out, nonce));
+    let key = |p: &Probe| match p {
+        Probe::Interpreter { path } => path.clone(),
+        _ => unreachable!(),
+    };
+    let (system, without, broken) = (key(&probes[0]), key(&probes[1]), key(&probes[2]));
+    assert!(
+        facts.interpreters[&system]
+            .known()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|v| v.starts_with("3.")),
+        "{out}"
+    );
+    assert_eq!(
+        facts.interpreter_venv[&system].known(),
+        Some(&true),
+        "{out}"
+    );
+    assert!(
+        facts.interpreters[&without].known().unwrap().is_some(),
+        "{out}"
+    );
+    assert_eq!(
+        facts.interpreter_venv[&without].known(),
+        Some(&false),
+        "{out}"
+    );
+    assert_eq!(facts.interpreters[&broken].known(), Some(&None), "{out}");
+    let pythons = programs.iter().filter(|p| p.starts_with("python3")).count();
+    assert_eq!(pythons, 2, "{programs:?}");
+}

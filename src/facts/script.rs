@@ -94,6 +94,16 @@ venv_fp() {
 }
 ";
 
+/// What [`Probe::Interpreter`] runs: `version=3.11.2` and `venv=yes|no`.
+const INTERPRETER_PY: &str = "import sys
+print(\"version=%d.%d.%d\" % sys.version_info[:3])
+try:
+    import ensurepip, venv
+    print(\"venv=yes\")
+except BaseException:
+    print(\"venv=no\")
+";
+
 /// The whole script for `probes`, framed with `nonce`.
 pub fn build(probes: &[Probe], nonce: &str) -> String {
     // The transport sends it as one group read whole before it runs (`transport::framed`):
@@ -144,55 +154,7 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then echo
 echo \"selinux=$(getenforce 2>/dev/null || echo absent)\"
 "
         .to_string(),
-        Probe::Apache { confdir } => format!(
-            "\
-confdir={confdir}
-if command -v apache2ctl >/dev/null 2>&1; then
-  layout=debian; ctl=apache2ctl; [ -n \"$confdir\" ] || confdir=/etc/apache2
-  APACHE_CONFDIR=$confdir; export APACHE_CONFDIR
-  [ -r \"$confdir/envvars\" ] && . \"$confdir/envvars\"
-  pidfile=${{APACHE_PID_FILE:-/run/apache2/apache2.pid}}
-  rundir=${{APACHE_RUN_DIR:-/run/apache2}}
-elif command -v httpd >/dev/null 2>&1; then
-  layout=rhel; ctl=httpd; [ -n \"$confdir\" ] || confdir=/etc/httpd
-  pidfile=/run/httpd/httpd.pid
-  rundir=/run/httpd
-else
-  echo layout=none; exit 0
-fi
-echo \"layout=$layout\"
-echo \"confdir=$confdir\"
-\"$ctl\" -v 2>/dev/null | sed -n 's/^Server version: /version=/p'
-ids=$(\"$ctl\" -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^User: name=\"\\([^\"]*\\)\".*/user=\\1/p; s/^Group: name=\"\\([^\"]*\\)\".*/group=\\1/p')
-printf '%s\\n' \"$ids\"
-echo \"run_dir=$rundir\"
-au=$(printf '%s\\n' \"$ids\" | sed -n 's/^user=//p')
-if [ -d \"$rundir\" ] && [ -n \"$au\" ] && [ \"$wsgictl_uid\" = 0 ] && ! as_user \"$au\" test -x \"$rundir\" 2>/dev/null; then
-  echo \"run_dir_denied=$(stat -c '%A %U %G' \"$rundir\")\"
-fi
-if [ -r \"$pidfile\" ] && kill -0 \"$(cat \"$pidfile\")\" 2>/dev/null; then echo running=yes; else echo running=no; fi
-\"$ctl\" -M 2>/dev/null | sed -n 's/^ \\([a-z0-9_]*\\) (.*/module=\\1/p'
-files=$(\"$ctl\" -t -D DUMP_INCLUDES 2>/dev/null | sed -n 's/^ *([0-9]*) //p')
-[ -n \"$files\" ] || files=$(find -L \"$confdir\" -name '*.conf' 2>/dev/null)
-set --
-for f in $files; do [ -r \"$f\" ] && set -- \"$@\" \"$f\"; done
-[ $# -eq 0 ] || awk '
-  FNR == 1 {{ skip = FILENAME ~ /\\/(sites|conf|mods)-available\\//; own = FILENAME ~ /\\/(00-)?wsgictl\\.conf$/ || FILENAME ~ /\\/wsgictl-.*\\.conf$/ }}
-  skip {{ next }}
-  tolower($1) == \"loadmodule\" && $2 == \"wsgi_module\" {{ print \"wsgi_load=\" FILENAME }}
-  own {{ next }}
-  tolower($1) == \"listen\" {{ print \"listen=\" $2 \" \" FILENAME }}
-  tolower($1) == \"wsgidaemonprocess\" {{ print \"daemon=\" $2 \" \" FILENAME }}' \"$@\"
-\"$ctl\" -S 2>/dev/null | awk 'function file(x) {{ sub(/^\\(/, \"\", x); sub(/:[0-9]*\\)$/, \"\", x); return x }} $1 == \"port\" && $3 == \"namevhost\" {{ port = $2; f = file($5); print \"vhost=\" port \" \" $4 \" \" f }} $1 == \"alias\" && port != \"\" {{ print \"vhost=\" port \" \" $2 \" \" f }} $1 ~ /:[0-9]+$/ && $2 != \"is\" && NF >= 3 {{ p = $1; sub(/.*:/, \"\", p); print \"vhost=\" p \" \" $2 \" \" file($3) }}' 
-so=$(find -L \"$confdir\" \\( -name '*.load' -o -name '*wsgi*.conf' \\) -exec sed -n 's/^[[:space:]]*LoadModule[[:space:]]\\{{1,\\}}wsgi_module[[:space:]]\\{{1,\\}}//p' {{}} + 2>/dev/null | head -n 1)
-case \"$so\" in /*) ;; ?*) so=$confdir/$so;; esac
-if [ -n \"$so\" ]; then
-  echo \"wsgi_so=$so\"
-  ldd \"$so\" 2>/dev/null | sed -n 's/.*libpython\\([0-9]*\\.[0-9]*\\).*/wsgi_python=\\1/p' | head -n 1
-fi
-",
-            confdir = q(confdir.as_deref().unwrap_or(""))
-        ),
+        Probe::Apache { confdir } => super::apache::script(confdir.as_deref()),
         Probe::UserApache { server_root } => super::user_server::script(server_root),
         // Answered together by `paths`, in `build`.
         Probe::Path { .. } | Probe::SumsCache { .. } => String::new(),
@@ -236,9 +198,12 @@ exit 0
             untrusted = UNTRUSTED,
             fps = FINGERPRINTS,
         ),
+        // One run of the interpreter answers both: its version, and whether it can make a venv
+        // (`ensurepip`, which Debian moves into `python3-venv`).
         Probe::Interpreter { path } => format!(
-            "{UNTRUSTED}p={}\nu=$(untrusted \"$p\"); if [ -n \"$u\" ]; then echo \"untrusted=$u\"; exit 0; fi\nif [ -x \"$p\" ] && v=$(\"$p\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null); then echo \"version=$v\"; if \"$p\" -c 'import ensurepip, venv' >/dev/null 2>&1; then echo venv=yes; else echo venv=no; fi; else echo missing; fi\n",
-            q(path)
+            "{UNTRUSTED}p={}\nu=$(untrusted \"$p\"); if [ -n \"$u\" ]; then echo \"untrusted=$u\"; exit 0; fi\nif [ -x \"$p\" ] && v=$(\"$p\" -c {} 2>/dev/null); then printf '%s\\n' \"$v\"; else echo missing; fi\n",
+            q(path),
+            q(INTERPRETER_PY)
         ),
         Probe::Reach { user, path } => format!(
             "\

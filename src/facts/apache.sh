@@ -1,0 +1,83 @@
+# shellcheck shell=sh
+# The gather's Apache probe (`facts::apache`, parsed by `facts::parse::apache`): which
+# Apache, how it is configured, whether it runs. Apache parses its configuration once, for
+# every dump at the same time (-t with DUMP_INCLUDES, DUMP_VHOSTS, DUMP_RUN_CFG and
+# DUMP_MODULES: what -S, -M and -t -D DUMP_INCLUDES print), not once per question; one `awk`
+# reads that dump and one the included files.
+#
+# $1: the configuration directory from the manifest, or empty for the layout's default.
+# Needs `as_user` and `wsgictl_uid` (the gather's prelude).
+# Prints `key=value` lines: layout, confdir, version, user, group, run_dir, run_dir_denied,
+# running, module (one each), wsgi_load, listen, daemon, vhost (PORT NAME FILE), wsgi_so,
+# wsgi_python; `layout=none` alone without Apache.
+confdir=$1
+: "${wsgictl_uid:=$(id -u)}"
+if command -v apache2ctl >/dev/null 2>&1; then
+  layout=debian; ctl=apache2ctl; [ -n "$confdir" ] || confdir=/etc/apache2
+  APACHE_CONFDIR=$confdir; export APACHE_CONFDIR
+  # shellcheck disable=SC1091
+  [ -r "$confdir/envvars" ] && . "$confdir/envvars"
+  pidfile=${APACHE_PID_FILE:-/run/apache2/apache2.pid}
+  rundir=${APACHE_RUN_DIR:-/run/apache2}
+elif command -v httpd >/dev/null 2>&1; then
+  layout=rhel; ctl=httpd; [ -n "$confdir" ] || confdir=/etc/httpd
+  pidfile=/run/httpd/httpd.pid
+  rundir=/run/httpd
+else
+  echo layout=none; exit 0
+fi
+echo "layout=$layout"
+echo "confdir=$confdir"
+"$ctl" -v 2>/dev/null | while IFS= read -r l; do
+  case $l in 'Server version: '*) echo "version=${l#Server version: }" ;; esac
+done
+echo "run_dir=$rundir"
+# Sections of the dump, by their headings; `files=` lines are the included files (the main
+# one too), one per line.
+dump=$("$ctl" -t -D DUMP_INCLUDES -D DUMP_VHOSTS -D DUMP_RUN_CFG -D DUMP_MODULES 2>/dev/null | awk '
+  function file(x) { sub(/^\(/, "", x); sub(/:[0-9]*\)$/, "", x); return x }
+  /^Included configuration files:/ { s = "inc"; next }
+  /^VirtualHost configuration:/ { s = "vh"; next }
+  /^Loaded Modules:/ { s = "mod"; next }
+  /^ServerRoot: / { s = "cfg"; next }
+  s == "inc" && $1 ~ /^\([0-9*]*\)$/ { sub(/^ *\([0-9*]*\) /, ""); print "file=" $0; next }
+  s == "vh" && $1 == "port" && $3 == "namevhost" { port = $2; f = file($5); print "vhost=" port " " $4 " " f; next }
+  s == "vh" && $1 == "alias" && port != "" { print "vhost=" port " " $2 " " f; next }
+  s == "vh" && $1 ~ /:[0-9]+$/ && $2 != "is" && NF >= 3 { p = $1; sub(/.*:/, "", p); print "vhost=" p " " $2 " " file($3); next }
+  s == "cfg" && $1 == "User:" && match($2, /^name="[^"]*"/) { print "user=" substr($2, 7, RLENGTH - 7); next }
+  s == "cfg" && $1 == "Group:" && match($2, /^name="[^"]*"/) { print "group=" substr($2, 7, RLENGTH - 7); next }
+  s == "mod" && $1 ~ /^[a-z0-9_]+$/ && $2 ~ /^\(/ { print "module=" $1 }')
+au=
+set --
+while IFS= read -r l; do
+  case $l in
+    file=*) f=${l#file=}; [ -r "$f" ] && set -- "$@" "$f" ;;
+    user=*) au=${l#user=}; echo "$l" ;;
+    ?*) echo "$l" ;;
+  esac
+done <<EOF
+$dump
+EOF
+if [ $# -eq 0 ]; then
+  # No dump (a configuration Apache refuses): every *.conf below the directory, as written.
+  while IFS= read -r f; do [ -r "$f" ] && set -- "$@" "$f"; done <<EOF
+$(find -L "$confdir" -name '*.conf' 2>/dev/null)
+EOF
+fi
+if [ -d "$rundir" ] && [ -n "$au" ] && [ "$wsgictl_uid" = 0 ] && ! as_user "$au" test -x "$rundir" 2>/dev/null; then
+  echo "run_dir_denied=$(stat -c '%A %U %G' "$rundir")"
+fi
+if [ -r "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo running=yes; else echo running=no; fi
+[ $# -eq 0 ] || awk '
+  FNR == 1 { skip = FILENAME ~ /\/(sites|conf|mods)-available\//; own = FILENAME ~ /\/(00-)?wsgictl\.conf$/ || FILENAME ~ /\/wsgictl-.*\.conf$/ }
+  skip { next }
+  tolower($1) == "loadmodule" && $2 == "wsgi_module" { print "wsgi_load=" FILENAME }
+  own { next }
+  tolower($1) == "listen" { print "listen=" $2 " " FILENAME }
+  tolower($1) == "wsgidaemonprocess" { print "daemon=" $2 " " FILENAME }' "$@"
+so=$(find -L "$confdir" \( -name '*.load' -o -name '*wsgi*.conf' \) -exec sed -n 's/^[[:space:]]*LoadModule[[:space:]]\{1,\}wsgi_module[[:space:]]\{1,\}//p' {} + 2>/dev/null | head -n 1)
+case "$so" in /*) ;; ?*) so=$confdir/$so;; esac
+if [ -n "$so" ]; then
+  echo "wsgi_so=$so"
+  ldd "$so" 2>/dev/null | sed -n 's/.*libpython\([0-9]*\.[0-9]*\).*/wsgi_python=\1/p' | head -n 1
+fi
