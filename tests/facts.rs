@@ -75,6 +75,42 @@ fn probes_run_on_this_machine_and_parse() {
     );
     let link = dir.path().join("current");
     std::os::unix::fs::symlink("releases/1", &link).unwrap();
+    // A real venv (no pip: quick) with a marker, one whose python does not run, none.
+    let venv = dir.path().join("venv");
+    run_ok(
+        Command::new("/usr/bin/python3")
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&venv),
+    );
+    std::fs::write(
+        venv.join(".wsgictl-requirements"),
+        "sha=c3f7bd\ninstalled=recorded\n",
+    )
+    .unwrap();
+    let site = std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("site-packages");
+    std::fs::create_dir_all(site.join("pkg/__pycache__")).unwrap();
+    std::fs::write(site.join("pkg/__init__.py"), "").unwrap();
+    std::fs::write(site.join("pkg/__pycache__/x.pyc"), "").unwrap();
+    std::fs::write(site.join("odd name.pth"), "").unwrap();
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(broken.join("bin")).unwrap();
+    std::fs::write(broken.join("pyvenv.cfg"), "home = /opt/python3.12/bin\n").unwrap();
+    std::fs::write(
+        broken.join("bin/python"),
+        "#!/bin/sh\necho 'error while loading shared libraries: libpython3.12.so' >&2\nexit 127\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        broken.join("bin/python"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let path = |p: &std::path::Path, want: Option<String>| Probe::Path {
         path: p.display().to_string(),
         want_sha256: want,
@@ -98,10 +134,16 @@ fn probes_run_on_this_machine_and_parse() {
             name: "root".into(),
         },
         Probe::Venv {
-            path: dir.path().join("no-venv").display().to_string(),
+            path: venv.display().to_string(),
         },
         Probe::Tree {
             path: tree.display().to_string(),
+        },
+        Probe::Venv {
+            path: broken.display().to_string(),
+        },
+        Probe::Venv {
+            path: dir.path().join("no-venv").display().to_string(),
         },
     ];
     let nonce = "feedfacecafebeef";
@@ -159,6 +201,51 @@ fn probes_run_on_this_machine_and_parse() {
     let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(names, ["manage.py", "pkg/odd name.py"]);
 
+    // The venvs: what each is, and the digest and fingerprint apply's shell functions compute.
+    let key = |p: &std::path::Path| p.display().to_string();
+    let real = facts.venvs[&key(&venv)].known().unwrap().as_ref().unwrap();
+    assert!(real.python.starts_with("3."), "{real:?}");
+    assert_eq!(real.home.as_deref(), Some("/usr/bin"));
+    assert_eq!(real.marker.as_deref(), Some("sha=c3f7bd"));
+    assert_eq!(real.recorded.as_deref(), Some("recorded"));
+    let shell = |f: &str| {
+        let out = run_ok(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "{}{}{f} \"$1\"",
+                    script::SITE_DIGEST,
+                    script::FINGERPRINTS
+                ))
+                .arg("sh")
+                .arg(&venv),
+        );
+        stdout(&out).trim().to_string()
+    };
+    assert_eq!(
+        real.installed.as_deref(),
+        Some(shell("site_digest").as_str())
+    );
+    assert_eq!(
+        facts.fingerprints[&format!("venv {}", key(&venv))],
+        shell("venv_fp")
+    );
+    let bad = facts.venvs[&key(&broken)]
+        .known()
+        .unwrap()
+        .as_ref()
+        .unwrap();
+    assert!(bad.python.contains("libpython3.12"), "{bad:?}");
+    assert_eq!(bad.home.as_deref(), Some("/opt/python3.12/bin"));
+    assert_eq!(
+        facts.venvs[&key(&dir.path().join("no-venv"))].known(),
+        Some(&None)
+    );
+    assert_eq!(
+        facts.fingerprints[&format!("venv {}", key(&dir.path().join("no-venv")))],
+        "missing"
+    );
+
     if std::env::var_os("WSGICTL_REGEN_FIXTURES").is_some() {
         // One frame holds every path (the first Path probe's, index 2).
         let names = [
@@ -168,7 +255,7 @@ fn probes_run_on_this_machine_and_parse() {
             (8, "account", "root"),
             (9, "account", "missing"),
             (10, "group", "root"),
-            (11, "venv", "missing"),
+            (11, "venvs", "debian12"),
             (12, "tree", "small"),
         ];
         for (i, probe, case) in names {
@@ -198,7 +285,10 @@ fn every_fixture_parses_to_its_snapshot() {
                 "paths" => parse_paths(&raw),
                 "account" => format!("{:#?}", parse::account(&raw)),
                 "group" => format!("{:#?}", parse::group(&raw)),
-                "venv" => format!("{:#?}", parse::venv(&raw)),
+                "venvs" => {
+                    let venvs = wsgictl::facts::venvs::named(&raw);
+                    format!("{:#?}", wsgictl::facts::venvs::parse(&raw, &venvs))
+                }
                 "tree" => format!("{:#?}", parse::tree(&raw)),
                 other => panic!("no parser for fixture directory {other}"),
             };

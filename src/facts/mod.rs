@@ -14,6 +14,7 @@ pub mod paths;
 pub mod releases;
 pub mod script;
 pub mod user_server;
+pub mod venvs;
 
 use crate::transport::Transport;
 use serde::Serialize;

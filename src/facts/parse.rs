@@ -14,6 +14,7 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
     f.stray = frames.stray.clone();
     f.processes = frames.processes;
     let first_path = probes.iter().position(|p| matches!(p, Probe::Path { .. }));
+    let first_venv = probes.iter().position(|p| matches!(p, Probe::Venv { .. }));
     for (i, p) in probes.iter().enumerate() {
         let frame = match frames.frames.get(&i) {
             Some(fr) => Ok(fr),
@@ -69,12 +70,31 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
             Probe::Group { name } => {
                 f.groups.insert(name.clone(), fact(frame, group));
             }
-            Probe::Venv { path } => {
-                if let Some(fp) = fingerprint(&frame) {
-                    f.fingerprints.insert(format!("venv {path}"), fp);
+            Probe::Venv { .. } if Some(i) == first_venv => {
+                let wanted = super::venvs::wanted(probes);
+                match fact(frame, |body| Ok(super::venvs::parse(body, &wanted))) {
+                    Fact::Known(found) => {
+                        for (path, one) in found {
+                            let venv = match one {
+                                Ok(one) => {
+                                    f.fingerprints
+                                        .insert(format!("venv {path}"), one.fingerprint);
+                                    Fact::Known(one.venv)
+                                }
+                                Err(error) => Fact::Unknown { error },
+                            };
+                            f.venvs.insert(path, venv);
+                        }
+                    }
+                    Fact::Unknown { error } => {
+                        for path in wanted {
+                            let error = error.clone();
+                            f.venvs.insert(path, Fact::Unknown { error });
+                        }
+                    }
                 }
-                f.venvs.insert(path.clone(), fact(frame, venv));
             }
+            Probe::Venv { .. } => {}
             Probe::Tree { path } => {
                 if let Some(fp) = fingerprint(&frame) {
                     f.fingerprints.insert(format!("tree {path}"), fp);
@@ -145,7 +165,7 @@ fn describe(p: &Probe) -> String {
         Probe::SumsCache { .. } => "the sums cache".into(),
         Probe::Account { name } => format!("account {name}"),
         Probe::Group { name } => format!("group {name}"),
-        Probe::Venv { path } => format!("venv {path}"),
+        Probe::Venv { .. } => "the venvs".into(),
         Probe::Tree { path } => format!("tree {path}"),
         Probe::Interpreter { path } => format!("interpreter {path}"),
         Probe::Reach { user, path } => format!("reach {path} as {user}"),
@@ -365,21 +385,6 @@ pub fn group(body: &str) -> Result<Option<Group>, String> {
             .filter(|m| !m.is_empty())
             .map(str::to_string)
             .collect(),
-    }))
-}
-
-pub fn venv(body: &str) -> Result<Option<Venv>, String> {
-    let p = kv(body);
-    if need(&p, "exists")? == "no" {
-        return Ok(None);
-    }
-    Ok(Some(Venv {
-        python: need(&p, "python")?.to_string(),
-        home: get(&p, "home").map(str::to_string),
-        marker: get(&p, "marker").map(str::to_string),
-        installed: get(&p, "installed").map(str::to_string),
-        recorded: get(&p, "recorded").map(str::to_string),
-        untrusted: get(&p, "untrusted").map(str::to_string),
     }))
 }
 

@@ -110,11 +110,10 @@ pub fn parse(
             }
             _ => {
                 // sha256sum's escaped form for a name with a backslash: `\SHA  NAME`.
-                if let Some(rest) = line.strip_prefix('\\')
-                    && let Some((sha, name)) = rest.split_once("  ")
-                    && is_sha(sha)
+                if line.starts_with('\\')
+                    && let Some((name, sha)) = sum_line(line)
                 {
-                    sums.insert(unescape_sum_name(name), sha.to_string());
+                    sums.insert(name, sha);
                 }
             }
         }
@@ -172,6 +171,25 @@ fn unescape_octal(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One line of `sha256sum`'s output → (name, sha256): `SHA  NAME`, or `\\SHA  NAME` with the
+/// name escaped (a backslash or newline in it).
+pub(super) fn sum_line(line: &str) -> Option<(String, String)> {
+    let (escaped, rest) = match line.strip_prefix('\\') {
+        Some(rest) => (true, rest),
+        None => (false, line),
+    };
+    let (sha, name) = rest.split_once("  ")?;
+    if !is_sha(sha) {
+        return None;
+    }
+    let name = if escaped {
+        unescape_sum_name(name)
+    } else {
+        name.to_string()
+    };
+    Some((name, sha.to_string()))
 }
 
 /// sha256sum's escaping of a name: `\\` for a backslash, `\n` for a newline.

@@ -79,7 +79,8 @@ pub const UNTRUSTED: &str = r#"untrusted() {
 
 /// Fingerprints the gather prints (`fp=`) and apply recomputes under the lock, so a plan's
 /// `before` can pin what it saw of a source tree (every file's path, mode, size and mtime) and
-/// of a venv (its markers and site-packages). Needs [`SITE_DIGEST`].
+/// of a venv (the sha256 of its markers, and its site-packages digest; computed by
+/// `venvs::fingerprint` in the gather). Needs [`SITE_DIGEST`].
 pub const FINGERPRINTS: &str = "\
 tree_fp() {
   if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then (cd \"$1\" && s=$(find . -type f -printf '%P %m %s %T@\\n' | LC_ALL=C sort | sha256sum) && echo \"${s%% *}\")
@@ -88,7 +89,10 @@ tree_fp() {
 venv_fp() {
   if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then
     vd=${2:-$(site_digest \"$1\")}
-    s=$({ cat \"$1/.wsgictl-requirements\" \"$1/pyvenv.cfg\" 2>/dev/null; echo \"$vd\"; } | sha256sum)
+    r=-; c=-
+    if [ -f \"$1/.wsgictl-requirements\" ] && [ -r \"$1/.wsgictl-requirements\" ]; then r=$(sha256sum < \"$1/.wsgictl-requirements\"); r=${r%% *}; fi
+    if [ -f \"$1/pyvenv.cfg\" ] && [ -r \"$1/pyvenv.cfg\" ]; then c=$(sha256sum < \"$1/pyvenv.cfg\"); c=${c%% *}; fi
+    s=$(printf 'requirements %s\\npyvenv.cfg %s\\nsite-packages %s\\n' \"$r\" \"$c\" \"$vd\" | sha256sum)
     echo \"${s%% *}\"
   else echo missing; fi
 }
@@ -111,6 +115,8 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
     let mut s = prelude();
     // Every Path probe is answered by one pass (`paths`), in the frame of the first.
     let first_path = probes.iter().position(|p| matches!(p, Probe::Path { .. }));
+    // And every Venv probe by one pass (`venvs`), in the frame of the first.
+    let first_venv = probes.iter().position(|p| matches!(p, Probe::Venv { .. }));
     let cache = probes.iter().find_map(|p| match p {
         Probe::SumsCache { file } => Some(file.as_str()),
         _ => None,
@@ -120,7 +126,10 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
             Probe::Path { .. } if Some(i) == first_path => {
                 super::paths::script(&super::paths::wanted(probes), cache)
             }
-            Probe::Path { .. } | Probe::SumsCache { .. } => continue,
+            Probe::Venv { .. } if Some(i) == first_venv => {
+                super::venvs::script(&super::venvs::wanted(probes))
+            }
+            Probe::Path { .. } | Probe::SumsCache { .. } | Probe::Venv { .. } => continue,
             _ => body(p),
         };
         s.push_str(&format!("echo 'WSGICTL {nonce} BEGIN {i}'\n(\n"));
@@ -163,41 +172,8 @@ echo \"selinux=$(getenforce 2>/dev/null || echo absent)\"
             n = q(name)
         ),
         Probe::Group { name } => format!("getent group {} || echo missing\n", q(name)),
-        Probe::Venv { path } => format!(
-            "\
-v={path}
-nl='
-'
-{untrusted}{digest}{fps}d=$(site_digest \"$v\")
-echo \"fp=$(venv_fp \"$v\" \"$d\")\"
-u=$(untrusted \"$v/bin/python\")
-if [ -n \"$u\" ] && [ -e \"$v/bin/python\" ]; then
-  echo exists=yes
-  echo \"untrusted=$u\"
-  echo \"python=not run as root\"
-elif [ -x \"$v/bin/python\" ]; then
-  echo exists=yes
-  pv=$(\"$v/bin/python\" -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>&1)
-  echo \"python=${{pv%%\"$nl\"*}}\"
-  if [ -r \"$v/pyvenv.cfg\" ]; then
-    while IFS= read -r l || [ -n \"$l\" ]; do case $l in 'home ='*|'home='*) h=${{l#*=}}; echo \"home=${{h# }}\";; esac; done < \"$v/pyvenv.cfg\"
-  fi
-  if [ -r \"$v/.wsgictl-requirements\" ]; then
-    first=1
-    while IFS= read -r l || [ -n \"$l\" ]; do
-      [ -z \"$first\" ] || echo \"marker=$l\"; first=
-      case $l in installed=*) echo \"recorded=${{l#installed=}}\";; esac
-    done < \"$v/.wsgictl-requirements\"
-  fi
-  echo \"installed=$d\"
-else echo exists=no; fi
-exit 0
-",
-            path = q(path),
-            digest = SITE_DIGEST,
-            untrusted = UNTRUSTED,
-            fps = FINGERPRINTS,
-        ),
+        // Answered together by `venvs`, in `build`.
+        Probe::Venv { .. } => String::new(),
         // One run of the interpreter answers both: its version, and whether it can make a venv
         // (`ensurepip`, which Debian moves into `python3-venv`).
         Probe::Interpreter { path } => format!(

@@ -1,0 +1,229 @@
+//! The gather's one pass over every [`Probe::Venv`]: the script (`venvs.sh`, the venv
+//! directories as a here-document) and the parse of its output into each venv's fact and
+//! fingerprint (pure).
+//!
+//! Stage: gather. `script::build` emits one frame for all the Venv probes, at the place of
+//! the first one. The programs it starts do not grow with the number of venvs: one `find`
+//! over every site-packages, one `sha256sum`, one trust walk (`realpath`, `stat`, `awk`),
+//! and one run of each distinct Python binary. The site-packages digest and the fingerprint
+//! are computed here, and must stay equal to what apply's shell functions compute
+//! (`script::SITE_DIGEST`, `script::FINGERPRINTS`); a test holds them together.
+
+use super::{Probe, Venv};
+use std::collections::BTreeMap;
+
+const SCRIPT: &str = include_str!("venvs.sh");
+
+/// Every venv the Venv probes of `probes` ask about, once each, in order.
+pub fn wanted(probes: &[Probe]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in probes {
+        if let Probe::Venv { path } = p
+            && !out.contains(path)
+        {
+            out.push(path.clone());
+        }
+    }
+    out
+}
+
+/// A directory the pass can be given: absolute, no control character (the manifest refuses
+/// others; one left out reads as an error).
+fn usable(path: &str) -> bool {
+    path.starts_with('/') && !path.chars().any(char::is_control)
+}
+
+/// The frame's body for `venvs`: the function, then its call with the directories as data.
+pub fn script(venvs: &[String]) -> String {
+    let mut s = String::with_capacity(SCRIPT.len() + venvs.len() * 80);
+    s.push_str(SCRIPT);
+    s.push_str("gather_venvs <<'WSGICTL_VENVS'\n");
+    for v in venvs.iter().filter(|v| usable(v)) {
+        s.push_str(v);
+        s.push('\n');
+    }
+    s.push_str("WSGICTL_VENVS\n");
+    s
+}
+
+/// What the pass found of one venv.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// `None`: no python there that could run.
+    pub venv: Option<Venv>,
+    /// What apply's `venv_fp` prints for it (`missing` when it is not a real directory).
+    pub fingerprint: String,
+}
+
+/// The sha256 of site-packages' listing as `site_digest` makes it: `find .` two levels
+/// deep, bytecode left out, sorted bytewise, one line each.
+pub fn site_digest<'a>(relative: impl IntoIterator<Item = &'a str>) -> String {
+    let mut lines: Vec<String> = relative
+        .into_iter()
+        .map(|r| {
+            if r.is_empty() {
+                ".".to_string()
+            } else {
+                format!("./{r}")
+            }
+        })
+        .collect();
+    lines.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for l in &lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    crate::source::sha256_hex(text.as_bytes())
+}
+
+/// A venv's fingerprint from the sha256 of its `.wsgictl-requirements` and `pyvenv.cfg`
+/// (`None`: not a readable file) and its site-packages digest, as apply's `venv_fp`.
+pub fn fingerprint(requirements: Option<&str>, pyvenv_cfg: Option<&str>, digest: &str) -> String {
+    crate::source::sha256_hex(
+        format!(
+            "requirements {}\npyvenv.cfg {}\nsite-packages {digest}\n",
+            requirements.unwrap_or("-"),
+            pyvenv_cfg.unwrap_or("-")
+        )
+        .as_bytes(),
+    )
+}
+
+/// The venvs a recorded pass was about (its `V` lines), in order.
+pub fn named(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("V\t")?.split_once('\t'))
+        .map(|(_, v)| v.to_string())
+        .collect()
+}
+
+/// What the pass printed → each venv's fact and fingerprint, or why it is not known.
+pub fn parse(body: &str, venvs: &[String]) -> BTreeMap<String, Result<Found, String>> {
+    let mut tags: BTreeMap<(char, usize), Vec<&str>> = BTreeMap::new();
+    let mut listings: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut sums: BTreeMap<String, String> = BTreeMap::new();
+    for line in body.lines() {
+        if let Some((name, sha)) = super::paths::sum_line(line) {
+            sums.insert(name, sha);
+            continue;
+        }
+        let mut f = line.splitn(3, '\t');
+        let (Some(tag), Some(a), Some(b)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        match tag {
+            "L" => listings.entry(a).or_default().push(b),
+            "V" | "F" | "D" | "H" | "M" | "R" | "U" | "Y" => {
+                if let Ok(i) = a.parse() {
+                    let c = tag.chars().next().unwrap_or('?');
+                    tags.entry((c, i)).or_default().push(b);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (i, v) in venvs.iter().filter(|v| usable(v)).enumerate() {
+        let one = |c: char| tags.get(&(c, i)).and_then(|l| l.first().copied());
+        let found = (|| -> Result<Found, String> {
+            let kind = one('F').ok_or("not in the pass's output")?;
+            let digest = match one('D').ok_or("no site-packages line")? {
+                "none" => "none".to_string(),
+                sp => site_digest(listings.get(sp).into_iter().flatten().copied()),
+            };
+            let fingerprint = if kind == "dir" {
+                let sha = |f: &str| sums.get(&format!("{v}/{f}")).map(String::as_str);
+                fingerprint(sha(".wsgictl-requirements"), sha("pyvenv.cfg"), &digest)
+            } else {
+                "missing".to_string()
+            };
+            let text = |c| one(c).map(str::to_string);
+            let venv = match (one('U'), one('Y')) {
+                (Some(u), _) => Some(Venv {
+                    python: "not run as root".into(),
+                    home: None,
+                    marker: None,
+                    installed: None,
+                    recorded: None,
+                    untrusted: Some(u.to_string()),
+                }),
+                (None, Some(python)) => Some(Venv {
+                    python: python.to_string(),
+                    home: text('H'),
+                    marker: text('M'),
+                    installed: Some(digest),
+                    recorded: text('R'),
+                    untrusted: None,
+                }),
+                (None, None) => None,
+            };
+            Ok(Found { venv, fingerprint })
+        })();
+        out.insert(v.clone(), found);
+    }
+    for v in venvs.iter().filter(|v| !usable(v)) {
+        out.insert(
+            v.clone(),
+            Err(format!(
+                "{v:?} is not an absolute path without control characters"
+            )),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_is_of_the_sorted_listing_with_find_dots() {
+        // `printf '.\n./a\n./b/c\n' | sha256sum`
+        let want = crate::source::sha256_hex(b".\n./a\n./b/c\n");
+        assert_eq!(site_digest(["b/c", "", "a"]), want);
+        // Bytewise, as LC_ALL=C sort: `Z` before `a`, `_` after `Z`.
+        let want = crate::source::sha256_hex(b"./Z\n./_\n./a\n");
+        assert_eq!(site_digest(["a", "_", "Z"]), want);
+    }
+
+    #[test]
+    fn each_venv_gets_its_own_lines_and_the_shared_listing() {
+        let venvs = vec![
+            "/srv/a/venv".to_string(),
+            "/srv/b/venv".to_string(),
+            "/srv/c/venv".to_string(),
+            "relative/venv".to_string(),
+        ];
+        let sp = "/srv/a/venv/lib/python3.11/site-packages";
+        let req = "1".repeat(64);
+        let body = format!(
+            "F\t0\tdir\nD\t0\t{sp}\nH\t0\t/usr/bin\nM\t0\tsha=abc\nR\t0\tdeadbeef\n\
+             F\t1\tdir\nD\t1\tnone\nU\t1\t/srv/b/venv/bin/python blog 755\nY\t1\tnot run as root\n\
+             F\t2\tmissing\nD\t2\tnone\n\
+             L\t{sp}\t\nL\t{sp}\tdjango\nL\t{sp}\tdjango/core\n\
+             {req}  /srv/a/venv/.wsgictl-requirements\n\
+             Y\t0\t3.11.2\n"
+        );
+        let got = parse(&body, &venvs);
+        let a = got["/srv/a/venv"].as_ref().unwrap();
+        let digest = site_digest(["", "django", "django/core"]);
+        assert_eq!(a.fingerprint, fingerprint(Some(&req), None, &digest));
+        let venv = a.venv.as_ref().unwrap();
+        assert_eq!(venv.python, "3.11.2");
+        assert_eq!(venv.home.as_deref(), Some("/usr/bin"));
+        assert_eq!(venv.marker.as_deref(), Some("sha=abc"));
+        assert_eq!(venv.recorded.as_deref(), Some("deadbeef"));
+        assert_eq!(venv.installed.as_deref(), Some(digest.as_str()));
+        let b = got["/srv/b/venv"].as_ref().unwrap();
+        assert_eq!(b.fingerprint, fingerprint(None, None, "none"));
+        let vb = b.venv.as_ref().unwrap();
+        assert!(vb.untrusted.is_some() && vb.marker.is_none() && vb.installed.is_none());
+        let c = got["/srv/c/venv"].as_ref().unwrap();
+        assert_eq!((c.venv.as_ref(), c.fingerprint.as_str()), (None, "missing"));
+        assert!(got["relative/venv"].is_err());
+        // Cut short: a venv the output does not mention is an error, not "missing".
+        let short = parse("F\t0\tdir\nD\t0\tnone\n", &venvs);
+        assert!(short["/srv/b/venv"].is_err(), "{short:?}");
+    }
+}

@@ -1,0 +1,139 @@
+# shellcheck shell=sh
+# The gather's pass over every venv a plan looks at (`facts::venvs`): one `find` over all
+# their site-packages, one `sha256sum` over their `.wsgictl-requirements` and `pyvenv.cfg`,
+# one `realpath`, one `stat` and one `awk` for the trust walk of all their pythons, and one
+# run of each distinct Python binary, whatever the number of venvs. Digests and fingerprints
+# are computed in Rust from what this prints; nothing here hashes per venv.
+#
+# gather_venvs < DATA
+#   DATA: one venv directory per line (absolute, no control characters).
+# Prints, I being the venv's line number (from 0):
+#   V<TAB>I<TAB>DIR             the venv the next lines are about
+#   F<TAB>I<TAB>dir|missing     whether it is a real directory (not a link)
+#   D<TAB>I<TAB>SP              the site-packages directory of its digest (`none`: none)
+#   H<TAB>I<TAB>HOME            `home` in its pyvenv.cfg
+#   M<TAB>I<TAB>LINE            the first line of its .wsgictl-requirements
+#   R<TAB>I<TAB>DIGEST          the `installed=` line there
+#   U<TAB>I<TAB>PATH OWNER MODE what an account other than root (or this one) controls on
+#                               the way to bin/python, which is then not run
+#   Y<TAB>I<TAB>TEXT            bin/python's version (3.11.2), or the first line it printed
+#   L<TAB>SP<TAB>RELPATH        each site-packages entry two levels deep, bytecode left out
+#   SHA  NAME                   sha256sum's own lines (`\SHA  NAME` for an escaped name)
+# A venv without U or Y lines has no bin/python it could run.
+# Needs `wsgictl_uid` (the gather's prelude).
+gather_venvs() {
+  nl='
+'
+  tab='	'
+  : "${wsgictl_uid:=$(id -u)}"
+  n=0
+  sps=
+  files=
+  pythons=
+  while IFS= read -r v; do
+    i=$n
+    n=$((n + 1))
+    echo "V$tab$i$tab$v"
+    if [ -d "$v" ] && [ ! -L "$v" ]; then echo "F$tab$i${tab}dir"; else echo "F$tab$i${tab}missing"; fi
+    sp=none
+    for s in "$v"/lib/python*/site-packages; do
+      [ -d "$s" ] || continue
+      sp=$s
+      sps=$sps$s$nl
+      break
+    done
+    echo "D$tab$i$tab$sp"
+    for f in "$v/.wsgictl-requirements" "$v/pyvenv.cfg"; do
+      if [ -f "$f" ] && [ -r "$f" ]; then files=$files$f$nl; fi
+    done
+    [ -e "$v/bin/python" ] || continue
+    pythons=$pythons$i$tab$v/bin/python$nl
+    if [ -r "$v/pyvenv.cfg" ]; then
+      while IFS= read -r l || [ -n "$l" ]; do
+        case $l in 'home ='* | 'home='*) h=${l#*=}; echo "H$tab$i$tab${h# }" ;; esac
+      done <"$v/pyvenv.cfg"
+    fi
+    if [ -r "$v/.wsgictl-requirements" ]; then
+      first=1
+      while IFS= read -r l || [ -n "$l" ]; do
+        [ -z "$first" ] || echo "M$tab$i$tab$l"
+        first=
+        case $l in installed=*) echo "R$tab$i$tab${l#installed=}" ;; esac
+      done <"$v/.wsgictl-requirements"
+    fi
+  done
+  set -f
+  IFS=$nl
+  # shellcheck disable=SC2086 # split on newlines only, globbing off
+  {
+    # As `site_digest` lists them: `find .` in each site-packages.
+    [ -z "$sps" ] || find $sps -maxdepth 2 ! -name __pycache__ ! -name '*.pyc' -printf "L\t%H\t%P\n"
+    [ -z "$files" ] || sha256sum -- $files 2>/dev/null
+  }
+  unset IFS
+  set +f
+  [ -n "$pythons" ] || return 0
+  # The trust walk of every python at once: as given, then with its links resolved, each
+  # path and the directories above it, in one `stat`; the first someone else controls.
+  set --
+  while IFS="$tab" read -r i p; do [ -z "$p" ] || set -- "$@" "$p"; done <<EOF
+$pythons
+EOF
+  resolved=$(realpath -m -- "$@")
+  chains=
+  set --
+  exec 3<<EOF
+$resolved
+EOF
+  while IFS="$tab" read -r i p; do
+    [ -n "$p" ] || continue
+    IFS= read -r r <&3
+    chain="C$tab$i"
+    for w in "$p" "$r"; do
+      cur=$w
+      while [ -n "$cur" ]; do
+        set -- "$@" "$cur"
+        chain=$chain$tab$cur
+        case "$cur" in */*) cur=${cur%/*} ;; *) cur= ;; esac
+      done
+      chain=$chain$tab/
+    done
+    chains=$chains$chain$tab$r$nl
+  done <<EOF
+$pythons
+EOF
+  exec 3<&-
+  verdicts=$({ stat --printf "S\t%u\t%a\t%U\t%F\t%n\n" -- "$@" / 2>/dev/null; printf '%s' "$chains"; } | awk -F "$tab" -v me="$wsgictl_uid" '
+    $1 == "S" {
+      w = ($3 ~ /[2367].$/ || $3 ~ /[2367]$/)
+      if ($5 == "symbolic link" || $3 ~ /^[1357]...$/) w = 0
+      if (($2 != 0 && $2 != me) || w) bad[$6] = $6 " " $4 " " $3
+      next
+    }
+    $1 == "C" {
+      v = ""
+      for (k = 3; k < NF; k++) if ($k in bad) { v = bad[$k]; break }
+      print $2 "\t" $NF "\t" $3 "\t" v
+    }')
+  # Each distinct binary runs once; venvs whose python resolves to it share its answer.
+  ran=$nl
+  while IFS="$tab" read -r i r p u; do
+    [ -n "$i" ] || continue
+    if [ -n "$u" ]; then
+      echo "U$tab$i$tab$u"
+      echo "Y$tab$i${tab}not run as root"
+    elif [ -x "$p" ]; then
+      case $ran in
+        *"$nl$r$tab"*) pv=${ran#*"$nl$r$tab"}; pv=${pv%%"$nl"*} ;;
+        *)
+          pv=$("$p" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>&1 </dev/null)
+          pv=${pv%%"$nl"*}
+          ran=$ran$r$tab$pv$nl
+          ;;
+      esac
+      echo "Y$tab$i$tab$pv"
+    fi
+  done <<EOF
+$verdicts
+EOF
+}
