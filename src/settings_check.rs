@@ -121,9 +121,10 @@ pub fn command(e: &Expect, user: &str, venv: &str, python_path: &str) -> String 
         "{fps}if ! can_be {u}; then echo settings=skip;\n\
          elif [ ! -x {py} ] || [ ! -d {src} ] || ! id -u {u} >/dev/null 2>&1; then echo settings=absent;\n\
          else\n\
-         \x20 key=$({{ tree_fp {src}; cat {venv}/.wsgictl-requirements {venv}/pyvenv.cfg {env} {overlay} 2>/dev/null; printf '%s' {arg}; }} | sha256sum | cut -c 1-64)\n\
-         \x20 cache={cache}\n\
-         \x20 if [ -f \"$cache\" ] && [ ! -L \"$cache\" ] && [ \"$(head -n 1 \"$cache\")\" = \"$key\" ]; then sed -n 2p \"$cache\";\n\
+         \x20 key=$({{ tree_fp {src}; cat {venv}/.wsgictl-requirements {venv}/pyvenv.cfg {env} {overlay} 2>/dev/null; printf '%s' {arg}; }} | sha256sum); key=${{key%% *}}\n\
+         \x20 cache={cache}; kept=; report=\n\
+         \x20 if [ -f \"$cache\" ] && [ ! -L \"$cache\" ]; then {{ IFS= read -r kept; IFS= read -r report; }} < \"$cache\"; fi\n\
+         \x20 if [ -n \"$key\" ] && [ \"$kept\" = \"$key\" ]; then printf '%s\\n' \"$report\";\n\
          \x20 else\n\
          \x20   out=$(cd {src} && as_user {u} env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={src} PYTHONPATH={pp} timeout 120 {py} -c {code} {arg} 2>&1 </dev/null | grep '^settings=' | tail -n 1)\n\
          \x20   printf '%s\\n' \"$out\"\n\
