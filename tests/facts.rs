@@ -75,6 +75,20 @@ fn probes_run_on_this_machine_and_parse() {
     );
     let link = dir.path().join("current");
     std::os::unix::fs::symlink("releases/1", &link).unwrap();
+    // An app root with one release (its record, its code) that `current` points at.
+    let app = dir.path().join("app");
+    let id = "20261201T090102-3f2a9c";
+    let release = app.join("releases").join(id);
+    std::fs::create_dir_all(release.join("src")).unwrap();
+    std::fs::write(release.join("src/wsgi.py"), "application = None\n").unwrap();
+    std::fs::write(
+        release.join(".wsgictl-release"),
+        format!("id={id}\nsource=abc\ncreated=1796115662\nprepared\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(app.join("releases/20261201T100000-bbbbbb")).unwrap();
+    std::os::unix::fs::symlink(format!("releases/{id}"), app.join("current")).unwrap();
+    std::os::unix::fs::symlink(format!("releases/{id}/static"), app.join("static")).unwrap();
     // A real venv (no pip: quick) with a marker, one whose python does not run, none.
     let venv = dir.path().join("venv");
     run_ok(
@@ -142,6 +156,10 @@ fn probes_run_on_this_machine_and_parse() {
         Probe::Venv {
             path: broken.display().to_string(),
         },
+        Probe::Releases {
+            root: app.display().to_string(),
+            static_link: app.join("static").display().to_string(),
+        },
         Probe::Venv {
             path: dir.path().join("no-venv").display().to_string(),
         },
@@ -201,6 +219,28 @@ fn probes_run_on_this_machine_and_parse() {
     let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(names, ["manage.py", "pkg/odd name.py"]);
 
+    // The tree's and the release's fingerprints are what apply's `tree_fp` prints.
+    let tree_fp = |d: &std::path::Path| {
+        let out = run_ok(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("{}tree_fp \"$1\"", script::FINGERPRINTS))
+                .arg("sh")
+                .arg(d),
+        );
+        stdout(&out).trim().to_string()
+    };
+    assert_eq!(
+        facts.fingerprints[&format!("tree {}", tree.display())],
+        tree_fp(&tree)
+    );
+    let releases = facts.releases[&app.display().to_string()].known().unwrap();
+    assert_eq!(releases.current_id(), Some(id));
+    assert_eq!(releases.partial, ["20261201T100000-bbbbbb"]);
+    let r = releases.get(id).unwrap();
+    assert!(r.prepared && r.source == "abc", "{r:?}");
+    assert_eq!(r.tree_now, tree_fp(&release.join("src")));
+
     // The venvs: what each is, and the digest and fingerprint apply's shell functions compute.
     let key = |p: &std::path::Path| p.display().to_string();
     let real = facts.venvs[&key(&venv)].known().unwrap().as_ref().unwrap();
@@ -256,7 +296,7 @@ fn probes_run_on_this_machine_and_parse() {
             (9, "account", "missing"),
             (10, "group", "root"),
             (11, "venvs", "debian12"),
-            (12, "tree", "small"),
+            (12, "trees", "debian12"),
         ];
         for (i, probe, case) in names {
             let d = fixture(&format!("facts/{probe}"));
@@ -289,7 +329,39 @@ fn every_fixture_parses_to_its_snapshot() {
                     let venvs = wsgictl::facts::venvs::named(&raw);
                     format!("{:#?}", wsgictl::facts::venvs::parse(&raw, &venvs))
                 }
-                "tree" => format!("{:#?}", parse::tree(&raw)),
+                "trees" => {
+                    // The recording's data: a tree, and an app root with its static link.
+                    let tree = raw
+                        .lines()
+                        .find_map(|l| l.strip_prefix("F\t")?.split('\t').next());
+                    let root = raw
+                        .lines()
+                        .find_map(|l| l.strip_prefix("X\t")?.split_once('\t').map(|x| x.1));
+                    let mut items = Vec::new();
+                    if let Some(t) = tree {
+                        items.push(wsgictl::facts::trees::Item::Tree(t.to_string()));
+                    }
+                    if let Some((root, st)) = root.and_then(|r| r.split_once('\t')) {
+                        items.push(wsgictl::facts::trees::Item::Releases {
+                            root: root.into(),
+                            static_link: st.into(),
+                        });
+                    }
+                    let found = wsgictl::facts::trees::parse(&raw, &items);
+                    // Temporary directory names differ between recordings.
+                    let text = format!(
+                        "{:#?}\n{:#?}",
+                        found.trees.values().collect::<Vec<_>>(),
+                        found.releases.values().collect::<Vec<_>>()
+                    );
+                    if found.trees.values().any(Result::is_err)
+                        || found.releases.values().any(Result::is_err)
+                    {
+                        format!("Err(\n{text}")
+                    } else {
+                        text
+                    }
+                }
                 other => panic!("no parser for fixture directory {other}"),
             };
             assert!(!parsed.starts_with("Err("), "{}: {parsed}", case.display());
@@ -333,7 +405,9 @@ fn malformed_output_is_an_error_not_a_panic() {
     );
     assert!(bad["/a"].is_err(), "{bad:?}");
     assert!(parse::account("blog:x\n").is_err());
-    assert!(parse::tree("modes=!!!\nsums=\n").is_err());
+    let items = [wsgictl::facts::trees::Item::Tree("/t".into())];
+    let bad = wsgictl::facts::trees::parse("T\t0\tdir\nF\t/t\tno-mode-here\n", &items);
+    assert!(bad.trees["/t"].is_err(), "{bad:?}");
     assert!(parse::apache("layout=gentoo\n").is_err());
 }
 

@@ -13,6 +13,7 @@ pub mod parse;
 pub mod paths;
 pub mod releases;
 pub mod script;
+pub mod trees;
 pub mod user_server;
 pub mod venvs;
 

@@ -5,8 +5,6 @@
 
 use super::frame::{Frame, Frames};
 use super::*;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 
 /// Assemble the facts of `probes` (in script order) from the split output.
 pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
@@ -15,6 +13,9 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
     f.processes = frames.processes;
     let first_path = probes.iter().position(|p| matches!(p, Probe::Path { .. }));
     let first_venv = probes.iter().position(|p| matches!(p, Probe::Venv { .. }));
+    let first_tree = probes
+        .iter()
+        .position(|p| matches!(p, Probe::Tree { .. } | Probe::Releases { .. }));
     for (i, p) in probes.iter().enumerate() {
         let frame = match frames.frames.get(&i) {
             Some(fr) => Ok(fr),
@@ -95,12 +96,41 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 }
             }
             Probe::Venv { .. } => {}
-            Probe::Tree { path } => {
-                if let Some(fp) = fingerprint(&frame) {
-                    f.fingerprints.insert(format!("tree {path}"), fp);
+            Probe::Tree { .. } | Probe::Releases { .. } if Some(i) == first_tree => {
+                let wanted = super::trees::wanted(probes);
+                match fact(frame, |body| Ok(super::trees::parse(body, &wanted))) {
+                    Fact::Known(found) => {
+                        for (path, tree) in found.trees {
+                            let tree = match tree {
+                                Ok((files, fp)) => {
+                                    f.fingerprints.insert(format!("tree {path}"), fp);
+                                    Fact::Known(files)
+                                }
+                                Err(error) => Fact::Unknown { error },
+                            };
+                            f.trees.insert(path, tree);
+                        }
+                        for (root, r) in found.releases {
+                            let r = r.map_or_else(|error| Fact::Unknown { error }, Fact::Known);
+                            f.releases.insert(root, r);
+                        }
+                    }
+                    Fact::Unknown { error } => {
+                        for item in wanted {
+                            let error = error.clone();
+                            match item {
+                                super::trees::Item::Tree(p) => {
+                                    f.trees.insert(p, Fact::Unknown { error });
+                                }
+                                super::trees::Item::Releases { root, .. } => {
+                                    f.releases.insert(root, Fact::Unknown { error });
+                                }
+                            }
+                        }
+                    }
                 }
-                f.trees.insert(path.clone(), fact(frame, tree));
             }
+            Probe::Tree { .. } | Probe::Releases { .. } => {}
             Probe::Interpreter { path } => {
                 if let Ok(fr) = &frame
                     && let Some(u) = get(&kv(&fr.body), "untrusted")
@@ -131,10 +161,6 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 }
                 f.health.insert(app.clone(), answer);
             }
-            Probe::Releases { root, .. } => {
-                f.releases
-                    .insert(root.clone(), fact(frame, super::releases::parse));
-            }
             Probe::Certificate { cert, .. } => {
                 f.certificates
                     .insert(cert.clone(), fact(frame, super::cert::parse));
@@ -148,14 +174,6 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
     f
 }
 
-/// A probe's `fp=` line (`missing` when it printed none), when the probe ran.
-fn fingerprint(frame: &Result<&Frame, String>) -> Option<String> {
-    match frame {
-        Ok(fr) if fr.status == 0 => Some(get(&kv(&fr.body), "fp").unwrap_or("missing").to_string()),
-        _ => None,
-    }
-}
-
 fn describe(p: &Probe) -> String {
     match p {
         Probe::System => "system".into(),
@@ -166,12 +184,12 @@ fn describe(p: &Probe) -> String {
         Probe::Account { name } => format!("account {name}"),
         Probe::Group { name } => format!("group {name}"),
         Probe::Venv { .. } => "the venvs".into(),
-        Probe::Tree { path } => format!("tree {path}"),
+        Probe::Tree { .. } => "the source trees and releases".into(),
         Probe::Interpreter { path } => format!("interpreter {path}"),
         Probe::Reach { user, path } => format!("reach {path} as {user}"),
         Probe::Leftovers { prefix, .. } => format!("leftovers {prefix}*"),
         Probe::Health { app, url, .. } => format!("health of {app} ({url})"),
-        Probe::Releases { root, .. } => format!("releases of {root}"),
+        Probe::Releases { .. } => "the source trees and releases".into(),
         Probe::RecordOffsets { .. } => "log offsets".into(),
         Probe::Certificate { cert, .. } => format!("certificate {cert}"),
         Probe::Settings { app, .. } => format!("Django settings of {app}"),
@@ -226,10 +244,6 @@ pub(super) fn get<'a>(pairs: &[(&str, &'a str)], key: &str) -> Option<&'a str> {
 
 fn need<'a>(pairs: &[(&str, &'a str)], key: &str) -> Result<&'a str, String> {
     get(pairs, key).ok_or_else(|| format!("no `{key}=` line"))
-}
-
-fn octal(s: &str) -> Result<u32, String> {
-    u32::from_str_radix(s, 8).map_err(|_| format!("bad mode {s:?}"))
 }
 
 pub fn system(body: &str) -> Result<System, String> {
@@ -393,42 +407,6 @@ pub fn interpreter(body: &str) -> Result<Option<String>, String> {
         return Ok(None);
     }
     Ok(Some(need(&kv(body), "version")?.to_string()))
-}
-
-pub fn tree(body: &str) -> Result<Option<Vec<TreeFile>>, String> {
-    if body.trim() == "missing" {
-        return Ok(None);
-    }
-    let p = kv(body);
-    let decode = |key| -> Result<Vec<u8>, String> {
-        STANDARD
-            .decode(need(&p, key)?)
-            .map_err(|e| format!("bad base64 in {key}: {e}"))
-    };
-    let modes = decode("modes")?;
-    let sums = decode("sums")?;
-    let mut by_path: BTreeMap<String, (Option<u32>, Option<String>)> = BTreeMap::new();
-    for rec in modes.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-        let rec = String::from_utf8_lossy(rec);
-        let (mode, path) = rec.split_once(' ').ok_or("bad mode record")?;
-        by_path.entry(path.to_string()).or_default().0 = Some(octal(mode)?);
-    }
-    for rec in sums.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-        let rec = String::from_utf8_lossy(rec);
-        let (sum, path) = rec.split_once("  ").ok_or("bad sha256sum record")?;
-        let path = path.strip_prefix("./").unwrap_or(path);
-        by_path.entry(path.to_string()).or_default().1 = Some(sum.to_string());
-    }
-    by_path
-        .into_iter()
-        .map(|(path, (mode, sum))| match (mode, sum) {
-            (Some(mode), Some(sha256)) => Ok(TreeFile { path, mode, sha256 }),
-            _ => Err(format!(
-                "{path}: mode or checksum missing (file changed while listing?)"
-            )),
-        })
-        .collect::<Result<_, _>>()
-        .map(Some)
 }
 
 #[cfg(test)]

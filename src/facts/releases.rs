@@ -8,7 +8,6 @@
 //! `migration=app.name` line per migration applied while it was made, and `prepared` last,
 //! once everything but the switch is done. Only a prepared release is ever switched to.
 
-use base64::Engine as _;
 use serde::Serialize;
 
 /// The release directories of one app.
@@ -84,27 +83,6 @@ impl Releases {
     }
 }
 
-/// The probe's shell for the app rooted at `root` whose static directory is `static_link`.
-pub fn script(root: &str, static_link: &str) -> String {
-    let q = |s: &str| crate::shell::quote(s).expect("no NUL").into_owned();
-    format!(
-        "\
-{fps}r={root}; s={st}
-if [ -L \"$r/current\" ]; then echo \"current=$(readlink \"$r/current\")\"; elif [ -e \"$r/current\" ]; then echo current=not-a-link; fi
-if [ -d \"$r/src\" ] && [ ! -L \"$r/src\" ]; then echo legacy=yes; fi
-if [ -L \"$s\" ]; then echo \"static=link:$(readlink \"$s\")\"; elif [ -d \"$s\" ]; then echo static=dir; elif [ -e \"$s\" ]; then echo static=other; else echo static=missing; fi
-for d in \"$r\"/releases/*; do
-  [ -d \"$d\" ] && [ ! -L \"$d\" ] || continue
-  if [ -f \"$d/.wsgictl-release\" ]; then echo \"release=${{d##*/}} $(base64 -w 0 < \"$d/.wsgictl-release\") $(tree_fp \"$d/src\")\"; else echo \"partial=${{d##*/}}\"; fi
-done
-exit 0
-",
-        root = q(root),
-        st = q(static_link),
-        fps = crate::facts::script::FINGERPRINTS,
-    )
-}
-
 /// The release id a `current` link target names: `releases/<id>` → `<id>`.
 pub fn id_of(link: &str) -> &str {
     let t = link.trim_end_matches('/');
@@ -124,51 +102,6 @@ pub fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
-pub fn parse(body: &str) -> Result<Releases, String> {
-    let mut out = Releases::default();
-    for line in body.lines() {
-        let (k, v) = line.split_once('=').unwrap_or((line, ""));
-        match k {
-            "current" if v == "not-a-link" => out.current_not_link = true,
-            "current" => out.current = Some(v.to_string()),
-            "legacy" => out.legacy_src = true,
-            "static" => {
-                out.static_link = match v.split_once(':') {
-                    Some(("link", t)) => StaticLink::Link(t.to_string()),
-                    _ => match v {
-                        "dir" => StaticLink::Dir,
-                        "missing" => StaticLink::Missing,
-                        _ => StaticLink::Other,
-                    },
-                }
-            }
-            "partial" if valid_id(v) => out.partial.push(v.to_string()),
-            "release" => {
-                let mut words = v.split(' ');
-                let (id, b64, now) = (
-                    words.next().unwrap_or(""),
-                    words.next().unwrap_or(""),
-                    words.next().unwrap_or(""),
-                );
-                if !valid_id(id) {
-                    continue;
-                }
-                let text = base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .map_err(|e| format!("release {id}: unreadable record ({e})"))?;
-                let mut r = record(id, &String::from_utf8_lossy(&text));
-                r.tree_now = now.to_string();
-                out.releases.push(r);
-            }
-            _ => {}
-        }
-    }
-    out.releases.sort_by(|a, b| a.id.cmp(&b.id));
-    out.partial.sort();
-    Ok(out)
-}
-
-/// A `.wsgictl-release` file's lines.
 pub fn record(id: &str, text: &str) -> Release {
     let mut r = Release {
         id: id.to_string(),
@@ -204,19 +137,42 @@ mod tests {
         assert!(!valid_id("20261201T090102-3F2A9C"));
     }
 
+    /// The releases of `/srv/blog` as the gather's pass (`trees`) reports `lines` of them.
+    fn parse(lines: &str, links: &str) -> Releases {
+        let items = [crate::facts::trees::Item::Releases {
+            root: "/srv/blog".into(),
+            static_link: "/srv/blog/static".into(),
+        }];
+        let body = format!("X\t0\t/srv/blog\t/srv/blog/static\n{lines}{links}");
+        let mut found = crate::facts::trees::parse(&body, &items);
+        found.releases.remove("/srv/blog").unwrap().unwrap()
+    }
+
     #[test]
     fn a_listing_reads_back_in_time_order() {
-        let rec = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
-        let body = format!(
-            "current=releases/20261201T090102-3f2a9c\nstatic=link:/srv/blog/current/static\nrelease=20261201T090102-3f2a9c {}\nrelease=20261130T165000-aa0100 {}\npartial=20261201T100000-bbbbbb\npartial=lost+found\n",
+        let rec = |id: &str, t: &str| {
+            t.lines()
+                .map(|l| format!("W\t0\t{id}\t{l}\n"))
+                .collect::<String>()
+        };
+        let lines = format!(
+            "{}{}P\t0\t20261201T100000-bbbbbb\nP\t0\tlost+found\n",
             rec(
+                "20261201T090102-3f2a9c",
                 "id=20261201T090102-3f2a9c\nsource=s2\nenv=e\nrequirements=r\ncreated=1796115662\nfrom=20261130T165000-aa0100\nmigration=blog.0002_post_subtitle\nprepared\n"
             ),
-            rec("id=20261130T165000-aa0100\nsource=s1\ncreated=1\nprepared\n"),
+            rec(
+                "20261130T165000-aa0100",
+                "id=20261130T165000-aa0100\nsource=s1\ncreated=1\nprepared\n"
+            ),
         );
-        let r = parse(&body).unwrap();
+        let r = parse(
+            &lines,
+            "K\t/srv/blog/current\tl\treleases/20261201T090102-3f2a9c\nK\t/srv/blog/static\tl\t/srv/blog/current/static\n",
+        );
         assert_eq!(r.current_id(), Some("20261201T090102-3f2a9c"));
         assert_eq!(r.releases[0].id, "20261130T165000-aa0100");
+        assert_eq!(r.releases[1].created, 1796115662);
         assert_eq!(
             r.releases[1].migrations,
             vec!["blog.0002_post_subtitle".to_string()]
@@ -231,12 +187,22 @@ mod tests {
             StaticLink::Link("/srv/blog/current/static".into())
         );
         assert!(!r.legacy_src);
+        // Code from before releases, `current` a real directory, the static one too.
+        let r = parse(
+            "G\t0\n",
+            "K\t/srv/blog/current\td\t\nK\t/srv/blog/static\td\t\n",
+        );
+        assert!(r.legacy_src && r.current_not_link && r.current.is_none());
+        assert_eq!(r.static_link, StaticLink::Dir);
     }
 
     #[test]
     fn a_current_link_to_a_partial_release_is_no_current_release() {
-        let r = parse("current=releases/20261201T100000-bbbbbb\npartial=20261201T100000-bbbbbb\n")
-            .unwrap();
+        let r = parse(
+            "P\t0\t20261201T100000-bbbbbb\n",
+            "K\t/srv/blog/current\tl\treleases/20261201T100000-bbbbbb\n",
+        );
         assert_eq!(r.current_id(), None);
+        assert_eq!(r.static_link, StaticLink::Missing);
     }
 }

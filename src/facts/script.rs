@@ -117,6 +117,10 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
     let first_path = probes.iter().position(|p| matches!(p, Probe::Path { .. }));
     // And every Venv probe by one pass (`venvs`), in the frame of the first.
     let first_venv = probes.iter().position(|p| matches!(p, Probe::Venv { .. }));
+    // And every Tree and Releases probe by one pass (`trees`), in the frame of the first.
+    let first_tree = probes
+        .iter()
+        .position(|p| matches!(p, Probe::Tree { .. } | Probe::Releases { .. }));
     let cache = probes.iter().find_map(|p| match p {
         Probe::SumsCache { file } => Some(file.as_str()),
         _ => None,
@@ -129,7 +133,14 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
             Probe::Venv { .. } if Some(i) == first_venv => {
                 super::venvs::script(&super::venvs::wanted(probes))
             }
-            Probe::Path { .. } | Probe::SumsCache { .. } | Probe::Venv { .. } => continue,
+            Probe::Tree { .. } | Probe::Releases { .. } if Some(i) == first_tree => {
+                super::trees::script(&super::trees::wanted(probes))
+            }
+            Probe::Path { .. }
+            | Probe::SumsCache { .. }
+            | Probe::Venv { .. }
+            | Probe::Tree { .. }
+            | Probe::Releases { .. } => continue,
             _ => body(p),
         };
         s.push_str(&format!("echo 'WSGICTL {nonce} BEGIN {i}'\n(\n"));
@@ -172,8 +183,6 @@ echo \"selinux=$(getenforce 2>/dev/null || echo absent)\"
             n = q(name)
         ),
         Probe::Group { name } => format!("getent group {} || echo missing\n", q(name)),
-        // Answered together by `venvs`, in `build`.
-        Probe::Venv { .. } => String::new(),
         // One run of the interpreter answers both: its version, and whether it can make a venv
         // (`ensurepip`, which Debian moves into `python3-venv`).
         Probe::Interpreter { path } => format!(
@@ -252,22 +261,10 @@ echo \"removed=$n\"
             },
             want = q(expect.as_deref().unwrap_or("")),
         ),
-        Probe::Releases { root, static_link } => super::releases::script(root, static_link),
         Probe::Certificate { cert, key } => super::cert::script(cert, key),
         Probe::Settings { command, .. } => command.clone(),
         Probe::RecordOffsets { script } => format!("{{ {script}}} </dev/null\n"),
-        Probe::Tree { path } => format!(
-            "\
-t={path}
-{fps}if [ -d \"$t\" ]; then
-  echo \"fp=$(tree_fp \"$t\")\"
-  cd \"$t\" || exit 1
-  printf modes=; find . -type f -printf '%m %P\\0' | base64 -w 0; echo
-  printf sums=; find . -type f -print0 | xargs -0 -r sha256sum -z | base64 -w 0; echo
-else echo missing; fi
-",
-            path = q(path),
-            fps = FINGERPRINTS,
-        ),
+        // Answered together by `venvs` and `trees`, in `build`.
+        Probe::Venv { .. } | Probe::Tree { .. } | Probe::Releases { .. } => String::new(),
     }
 }
