@@ -723,6 +723,54 @@ fn a_venv_path_holding_something_else_is_not_removed() {
     );
 }
 
+/// A touch of the `.wsgi` while a daemon is still loading it (Django's import is slow) reaches
+/// that daemon too: mod_wsgi notes the mtime after the load, so without the script's own check
+/// the process would keep what it read before the touch (here, the env file) for good. Seen
+/// as the two tests that touch a `.wsgi` right after an apply answering 200 for seconds on a
+/// loaded machine.
+#[test]
+fn a_touch_during_a_slow_load_reaches_that_daemon() {
+    let site = Site::new(1, "");
+    let flag = site.base.join("slow");
+    with_project(
+        &site,
+        &format!(
+            "import time as _t\nif os.path.exists({:?}):\n    _t.sleep(3)\n",
+            flag.display().to_string()
+        ),
+    );
+    site.applied();
+    // A load that reads the env file, then sits in the settings import.
+    std::fs::write(&flag, "").unwrap();
+    let wsgi = site.root(1).join("current/app.wsgi");
+    sh(&format!("touch '{}'", wsgi.display()));
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| site.get(1, "/"));
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // What an apply does meanwhile: a new env file, the script touched.
+        edit(
+            &site.root(1).join("current/app.env"),
+            "hello 1",
+            "changed meanwhile",
+        );
+        std::fs::remove_file(&flag).unwrap();
+        sh(&format!("touch '{}'", wsgi.display()));
+        let (code, body) = slow.join().unwrap();
+        assert_eq!(code, 200, "{body}");
+    });
+    // Every daemon answers with the new env once the restarts are done.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    for _ in 0..20 {
+        let (code, body) = site.get(1, "/");
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            body.contains("greeting: changed meanwhile"),
+            "a daemon kept the env it read before the touch: {body}\n{}",
+            site.apache.error_log()
+        );
+    }
+}
+
 /// The same settings on a deployed site, switched on by hand: the doctor's import test and the
 /// traceback in the app's log would both show the secret.
 #[test]
