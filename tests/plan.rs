@@ -426,9 +426,25 @@ fn sudo_wanting_a_password_is_a_clear_error_not_a_hang() {
 #[test]
 fn a_python_mod_wsgi_is_not_built_for_is_found_and_blocks_apply() {
     let c = Case::new(1);
-    // Debian 12 has one Python; this stand-in answers as 3.12 does (the issue allows faking it).
-    let fake = c.manifest.parent().unwrap().join("python3.12");
-    std::fs::write(&fake, "#!/bin/sh\necho 3.12.1\n").unwrap();
+    // Debian 12 has one Python; this stand-in is the system's, telling whatever asks that it
+    // is 3.12.1 (a sitecustomize sets sys.version_info; the issue allows faking it).
+    let dir = c.manifest.parent().unwrap();
+    let lib = dir.join("fake-3.12");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(
+        lib.join("sitecustomize.py"),
+        "import sys\nsys.version_info = (3, 12, 1, 'final', 0)\n",
+    )
+    .unwrap();
+    let fake = dir.join("python3.12");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nPYTHONPATH={} exec /usr/bin/python3 \"$@\"\n",
+            lib.display()
+        ),
+    )
+    .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let text = std::fs::read_to_string(&c.manifest).unwrap().replace(
         "    user \"blog\"\n",
