@@ -160,6 +160,19 @@ fn a_fresh_host_serves_django_and_a_second_apply_changes_nothing() {
         (code, css.as_str()),
         (200, "body { font-family: sans-serif; }\n")
     );
+    // pip was given the host's one download cache, root's alone, in wsgictl's state. (What
+    // lands in it depends on the index: this lab's registry proxy marks its answers
+    // uncacheable, so its content is not asserted.)
+    let cache = std::path::Path::new("/var/lib/wsgictl/pip-cache");
+    let meta = std::fs::symlink_metadata(cache).expect("the host's pip cache");
+    assert!(meta.is_dir());
+    assert_eq!(
+        (
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            std::os::unix::fs::MetadataExt::uid(&meta)
+        ),
+        (0o700, 0)
+    );
 
     // Second run: nothing to do, nothing reloaded, the same Apache children serving.
     let pid = site.apache.pid().unwrap();

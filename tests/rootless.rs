@@ -258,6 +258,13 @@ fn an_account_without_sudo_deploys_to_an_apache_of_its_own() {
         "{crontab}"
     );
 
+    // pip downloaded through one cache in the account's own state directory, its alone.
+    let cache = format!("{}/.local/share/wsgictl/pip-cache", home());
+    let meta = std::fs::symlink_metadata(&cache).expect("the account's pip cache");
+    let owner = run_ok(Command::new("stat").args(["-c", "%U %a"]).arg(&cache));
+    assert!(meta.is_dir());
+    assert_eq!(stdout(&owner).trim(), format!("{RL_USER} 700"));
+
     // A second apply changes nothing and reloads nothing.
     let (pid, restarts) = (main_pid(), graceful_restarts());
     let (d1, d2) = (daemons("rootless1"), daemons("rootless2"));

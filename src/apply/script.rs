@@ -67,6 +67,9 @@ fn q(s: &str) -> String {
     quote(s).expect("plan values hold no NUL").into_owned()
 }
 
+/// pip's download cache, shared by every venv of the host, in wsgictl's state directory.
+pub const PIP_CACHE: &str = "pip-cache";
+
 /// A heredoc that feeds `data` (base64-encoded) to `command`'s stdin.
 fn heredoc(command: &str, data: &[u8], nonce: &str) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(data);
@@ -500,9 +503,12 @@ fn op_script(
         } => {
             let req = i.requirements.get(venv).map(String::as_str).unwrap_or("");
             // The marker: what was installed, and the digest of site-packages right after.
+            // Every venv of the host downloads through one cache in wsgictl's state directory
+            // (the account's own on a rootless host), whoever's HOME sudo left.
             format!(
-                "{digest}trusted {pip} pip\nreq=$(mktemp) || fail pip\n{}out=$({pip} install --disable-pip-version-check --no-input{force} -r \"$req\" 2>&1 </dev/null) || {{ rm -f \"$req\"; fail pip \"$out\"; }}\nrm -f \"$req\"\nprintf '%s\\ninstalled=%s\\n' {sha} \"$(site_digest {v})\" > {marker} || fail pip\n",
+                "{digest}trusted {pip} pip\nreq=$(mktemp) || fail pip\n{}(umask 077; mkdir -p {cache}) || fail pip\nout=$(PIP_CACHE_DIR={cache} {pip} install --disable-pip-version-check --no-input{force} -r \"$req\" 2>&1 </dev/null) || {{ rm -f \"$req\"; fail pip \"$out\"; }}\nrm -f \"$req\"\nprintf '%s\\ninstalled=%s\\n' {sha} \"$(site_digest {v})\" > {marker} || fail pip\n",
                 heredoc("cat > \"$req\"", req.as_bytes(), n),
+                cache = q(&format!("{}/{PIP_CACHE}", i.state_dir)),
                 digest = crate::facts::script::SITE_DIGEST,
                 force = if *force { " --force-reinstall" } else { "" },
                 pip = q(&format!("{venv}/bin/pip")),
