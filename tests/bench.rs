@@ -9,8 +9,21 @@ use std::time::Instant;
 
 /// Run `wsgictl` with -v and return (seconds, exec channels from its -v line).
 fn timed(site: &Site, cmd: &str, extra: &[&str], marker: &str) -> (f64, u32) {
+    timed_on(site, &site.manifest, cmd, extra, marker)
+}
+
+/// [`timed`] with another manifest for the same site (the delay proxy's).
+fn timed_on(
+    site: &Site,
+    manifest: &std::path::Path,
+    cmd: &str,
+    extra: &[&str],
+    marker: &str,
+) -> (f64, u32) {
+    let mut args = vec![cmd, "-f", manifest.to_str().unwrap()];
+    args.extend_from_slice(extra);
     let started = Instant::now();
-    let o = site.wsgictl(cmd, extra);
+    let o = site.lab.wsgictl(&args, &[("LAB_SECRET", KNOWN_SECRET)]);
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(o.status.code(), Some(0), "{}", crate::apply::all(&o));
     let err = stderr(&o);
@@ -66,6 +79,45 @@ fn gather_processes(site: &Site, apps: usize) -> usize {
         - 1
 }
 
+/// The median wall time of three no-op plans of `manifest`.
+fn plan_median(site: &Site, manifest: &std::path::Path) -> f64 {
+    let mut t: Vec<f64> = (0..3)
+        .map(|_| timed_on(site, manifest, "plan", &["-v"], "exec channel").0)
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[1]
+}
+
+/// The round trip `tests/bench.sh --rtt` asks for (`WSGICTL_BENCH_RTT_MS`), if any.
+fn rtt() -> Option<u64> {
+    std::env::var("WSGICTL_BENCH_RTT_MS").ok()?.parse().ok()
+}
+
+/// The site's sshd behind a delay proxy of `rtt_ms` round trip: the proxy's port, with its
+/// host key pinned in the lab's known_hosts, and a copy of the manifest that goes through it.
+fn through_proxy(site: &Site, rtt_ms: u64) -> (u16, std::path::PathBuf) {
+    let port = crate::support::delay::start(
+        site.lab.port,
+        std::time::Duration::from_micros(rtt_ms * 500),
+    );
+    let line = site.lab.host_key_line().replacen(
+        &format!("]:{} ", site.lab.port),
+        &format!("]:{port} "),
+        1,
+    );
+    let mut known = std::fs::read_to_string(site.lab.known_hosts()).unwrap_or_default();
+    known.push_str(&line);
+    std::fs::write(site.lab.known_hosts(), known).unwrap();
+    let text = std::fs::read_to_string(&site.manifest).unwrap().replacen(
+        &format!("    port {}\n", site.lab.port),
+        &format!("    port {port}\n"),
+        1,
+    );
+    let manifest = site.base.join(format!("site-rtt-{rtt_ms}.kdl"));
+    std::fs::write(&manifest, text).unwrap();
+    (port, manifest)
+}
+
 #[test]
 #[ignore = "benchmark: run tests/bench.sh"]
 fn bench_apply_and_plan() {
@@ -74,8 +126,13 @@ fn bench_apply_and_plan() {
         .unwrap_or_else(|_| vec![1, 5, 10, 50]);
     // A line of its own: libtest's `test … ` is still open on stdout.
     println!();
-    println!("| apps | first apply | no-op plan | no-op apply | gather processes |");
-    println!("|---:|---:|---:|---:|---:|");
+    let rtt = rtt();
+    let rtt_head = rtt.map_or(String::new(), |ms| format!(" no-op plan at {ms} ms RTT |"));
+    println!("| apps | first apply | no-op plan | no-op apply | gather processes |{rtt_head}");
+    println!(
+        "|---:|---:|---:|---:|---:|{}",
+        if rtt.is_some() { "---:|" } else { "" }
+    );
     for n in sizes {
         let site = Site::new(n, "");
         let m = wsgictl::manifest::load(&site.manifest).unwrap();
@@ -85,8 +142,12 @@ fn bench_apply_and_plan() {
         let noop = timed(&site, "apply", &["--yes", "-v"], "exec channel");
         let procs = gather_processes(&site, n);
         let cell = |(s, c): (f64, u32)| format!("{s:.2} s, {c} exec");
+        let far = rtt.map_or(String::new(), |ms| {
+            let (_, manifest) = through_proxy(&site, ms);
+            format!(" {:.2} s |", plan_median(&site, &manifest))
+        });
         println!(
-            "| {n} | {} | {} | {} | {procs} |",
+            "| {n} | {} | {} | {} | {procs} |{far}",
             cell(first),
             cell(plan),
             cell(noop)
@@ -216,29 +277,37 @@ fn bench_peers() {
     }
     let key = site.lab.home().join(".ssh/id_ed25519");
     std::fs::write(dir.join("site.yml"), yml).unwrap();
-    std::fs::write(
-        dir.join("hosts.ini"),
-        format!(
-            "lab ansible_host=127.0.0.1 ansible_port={} ansible_user={} ansible_ssh_private_key_file={} ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o UserKnownHostsFile={}'\n",
-            site.lab.port,
-            crate::support::lab::USER,
-            key.display(),
-            site.lab.known_hosts().display()
-        ),
-    )
-    .unwrap();
     std::fs::write(dir.join("deploy.py"), pyi).unwrap();
-    std::fs::write(
-        dir.join("inventory.py"),
-        format!(
-            "hosts = [(\"127.0.0.1\", {{\"ssh_port\": {}, \"ssh_user\": {:?}, \"ssh_key\": {:?}, \"ssh_known_hosts_file\": {:?}, \"_sudo\": True}})]\n",
-            site.lab.port,
-            crate::support::lab::USER,
-            key.display().to_string(),
-            site.lab.known_hosts().display().to_string()
-        ),
-    )
-    .unwrap();
+    // Each peer's inventory for the sshd's own port, and for the delay proxy's.
+    let inventories = |port: u16, tag: &str| {
+        std::fs::write(
+            dir.join(format!("hosts{tag}.ini")),
+            format!(
+                "lab ansible_host=127.0.0.1 ansible_port={port} ansible_user={} ansible_ssh_private_key_file={} ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o UserKnownHostsFile={}'\n",
+                crate::support::lab::USER,
+                key.display(),
+                site.lab.known_hosts().display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("inventory{tag}.py")),
+            format!(
+                "hosts = [(\"127.0.0.1\", {{\"ssh_port\": {port}, \"ssh_user\": {:?}, \"ssh_key\": {:?}, \"ssh_known_hosts_file\": {:?}, \"_sudo\": True}})]\n",
+                crate::support::lab::USER,
+                key.display().to_string(),
+                site.lab.known_hosts().display().to_string()
+            ),
+        )
+        .unwrap();
+    };
+    inventories(site.lab.port, "");
+    let rtt = rtt();
+    let far = rtt.map(|ms| {
+        let (port, manifest) = through_proxy(&site, ms);
+        inventories(port, "-rtt");
+        manifest
+    });
 
     let run = |program: &str, args: &[&str]| -> (f64, String) {
         use std::io::Write as _;
@@ -266,10 +335,19 @@ fn bench_peers() {
         }
         (secs, text)
     };
-    let (ansible, out) = run(
-        "ansible-playbook",
-        &["-i", "hosts.ini", "--check", "--diff", "site.yml"],
-    );
+    let ansible_on = |tag: &str| {
+        run(
+            "ansible-playbook",
+            &[
+                "-i",
+                &format!("hosts{tag}.ini"),
+                "--check",
+                "--diff",
+                "site.yml",
+            ],
+        )
+    };
+    let (ansible, out) = ansible_on("");
     let recap = out
         .lines()
         .find(|l| l.starts_with("lab ") && l.contains("ok="))
@@ -279,7 +357,8 @@ fn bench_peers() {
         .take(2)
         .collect::<Vec<_>>()
         .join(" ");
-    let (pyinfra, out) = run("pyinfra", &["inventory.py", "deploy.py"]);
+    let pyinfra_on = |tag: &str| run("pyinfra", &[&format!("inventory{tag}.py"), "deploy.py"]);
+    let (pyinfra, out) = pyinfra_on("");
     let ops: Vec<&str> = out
         .lines()
         .filter(|l| l.starts_with("    files.") || l.starts_with("    pip."))
@@ -289,22 +368,50 @@ fn bench_peers() {
         ops.iter().filter(|l| l.contains("(127.0.0.1)")).count(),
         ops.len()
     );
-    let (plan, _) = timed(&site, "plan", &["-v"], "exec channel");
     assert!(!out.contains(KNOWN_SECRET), "pyinfra printed the secret");
+    let plan = plan_median(&site, &site.manifest);
+    // The same three through the delay proxy.
+    let far = far.map(|manifest| {
+        (
+            ansible_on("-rtt").0,
+            pyinfra_on("-rtt").0,
+            plan_median(&site, &manifest),
+        )
+    });
     println!();
-    println!("| tool ({n} converged apps) | no-op change detection | wsgictl's ratio |");
-    println!("|---|---:|---:|");
-    println!(
-        "| Ansible `--check --diff` ({recap}) | {ansible:.2} s | {:.0}x |",
-        ansible / plan
-    );
-    println!(
-        "| pyinfra, answering `n` ({would}) | {pyinfra:.2} s | {:.0}x |",
-        pyinfra / plan
-    );
-    println!("| wsgictl `plan` | {plan:.2} s | 1x |");
+    match (rtt, far) {
+        (Some(ms), Some((a, p, w))) => {
+            println!(
+                "| tool ({n} converged apps) | no-op change detection | at {ms} ms RTT | wsgictl's ratio | at {ms} ms RTT |"
+            );
+            println!("|---|---:|---:|---:|---:|");
+            println!(
+                "| Ansible `--check --diff` ({recap}) | {ansible:.2} s | {a:.2} s | {:.0}x | {:.0}x |",
+                ansible / plan,
+                a / w
+            );
+            println!(
+                "| pyinfra, answering `n` ({would}) | {pyinfra:.2} s | {p:.2} s | {:.0}x | {:.0}x |",
+                pyinfra / plan,
+                p / w
+            );
+            println!("| wsgictl `plan` (median of 3) | {plan:.2} s | {w:.2} s | 1x | 1x |");
+        }
+        _ => {
+            println!("| tool ({n} converged apps) | no-op change detection | wsgictl's ratio |");
+            println!("|---|---:|---:|");
+            println!(
+                "| Ansible `--check --diff` ({recap}) | {ansible:.2} s | {:.0}x |",
+                ansible / plan
+            );
+            println!(
+                "| pyinfra, answering `n` ({would}) | {pyinfra:.2} s | {:.0}x |",
+                pyinfra / plan
+            );
+            println!("| wsgictl `plan` (median of 3) | {plan:.2} s | 1x |");
+        }
+    }
 }
-
 /// A converged lab kept up for profiling by hand (`#[ignore]`d): N apps
 /// (`WSGICTL_BENCH_APPS`, first size, default 5) applied, then `target/tmp/bench-hold.sh`
 /// runs `wsgictl "$@" -f MANIFEST` against it with the lab's HOME and secret; the lab stays

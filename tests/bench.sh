@@ -7,7 +7,13 @@
 # With WSGICTL_BENCH_PEERS=1, also the peers' table: the same no-op change detection by
 # ansible-playbook --check --diff and pyinfra --dry (installed from PyPI into a throwaway
 # venv under target/) against 5 converged apps (WSGICTL_BENCH_PEER_APPS), in the same run.
+# With --rtt [MS] (default 20), every no-op plan is also measured through a delay proxy the
+# benchmark starts on loopback (MS round trip): a column of each table.
+#   WSGICTL_BENCH_PEERS=1 tests/bench.sh --rtt
 set -euo pipefail
+if [ "${1:-}" = --rtt ]; then
+    export WSGICTL_BENCH_RTT_MS=${2:-20}
+fi
 cd "$(dirname "$0")/.."
 bash tests/deps.sh
 out=$(mktemp)

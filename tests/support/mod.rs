@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: paths, running the binary, scrubbing output.
 
 pub mod apache;
+pub mod delay;
 pub mod lab;
 pub mod pebble;
 pub mod place;
