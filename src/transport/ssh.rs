@@ -324,7 +324,15 @@ fn connect_tcp(target: &Target, timeout: Duration) -> anyhow::Result<TcpStream> 
     let mut last = None;
     for addr in &addrs {
         match TcpStream::connect_timeout(addr, timeout) {
-            Ok(s) => return Ok(s),
+            Ok(s) => {
+                // libssh2 writes a packet in more than one send(); with Nagle's algorithm the
+                // second waits for the peer's delayed ACK (40 ms on Linux) at every exchange
+                // of the handshake. Measured: connects of 73 ms or 111 ms, at random, on
+                // loopback.
+                s.set_nodelay(true)
+                    .with_context(|| format!("{addr}: setting TCP_NODELAY"))?;
+                return Ok(s);
+            }
             Err(e) => last = Some(anyhow::anyhow!("{addr}: {e}")),
         }
     }
@@ -538,4 +546,27 @@ fn agent_auth(
     }
     let _ = agent.disconnect();
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_sends_each_packet_at_once() {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let target = Target {
+            name: "t".into(),
+            address: "127.0.0.1".into(),
+            port: listener.local_addr().unwrap().port(),
+            user: "u".into(),
+            identities: vec![],
+            known_hosts: PathBuf::new(),
+            ssh_dir: PathBuf::new(),
+            jump: None,
+            config: "none",
+        };
+        let tcp = connect_tcp(&target, Duration::from_secs(5)).unwrap();
+        assert!(tcp.nodelay().unwrap(), "Nagle's algorithm is on");
+    }
 }
