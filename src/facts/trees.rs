@@ -68,6 +68,11 @@ pub fn script(items: &[Item]) -> String {
 
 /// `tree_fp`: the sha256 of `%P %m %s %T@` of every file, sorted bytewise, one line each.
 pub fn fingerprint<'a>(lines: impl IntoIterator<Item = &'a str>) -> String {
+    sorted_lines_sha256(lines)
+}
+
+/// What `LC_ALL=C sort | sha256sum` prints for these lines (each ends in a newline).
+pub(super) fn sorted_lines_sha256<'a>(lines: impl IntoIterator<Item = &'a str>) -> String {
     let mut lines: Vec<&str> = lines.into_iter().collect();
     lines.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());

@@ -58,7 +58,7 @@ pub struct Found {
 /// The sha256 of site-packages' listing as `site_digest` makes it: `find .` two levels
 /// deep, bytecode left out, sorted bytewise, one line each.
 pub fn site_digest<'a>(relative: impl IntoIterator<Item = &'a str>) -> String {
-    let mut lines: Vec<String> = relative
+    let lines: Vec<String> = relative
         .into_iter()
         .map(|r| {
             if r.is_empty() {
@@ -68,13 +68,7 @@ pub fn site_digest<'a>(relative: impl IntoIterator<Item = &'a str>) -> String {
             }
         })
         .collect();
-    lines.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-    for l in &lines {
-        text.push_str(l);
-        text.push('\n');
-    }
-    crate::source::sha256_hex(text.as_bytes())
+    super::trees::sorted_lines_sha256(lines.iter().map(String::as_str))
 }
 
 /// A venv's fingerprint from the sha256 of its `.wsgictl-requirements` and `pyvenv.cfg`
