@@ -102,8 +102,8 @@ pub const CACHE_DIR: &str = "/var/lib/wsgictl/settings";
 /// Shell that runs [`PROGRAM`] as `user` (root only; otherwise it prints `settings=skip`).
 ///
 /// Loading Django costs each app tens of milliseconds, every plan: a report is kept (root
-/// only, [`CACHE_DIR`]) under a key over what it depends on — the source tree's
-/// fingerprint, the venv's install marker and `pyvenv.cfg`, the env file, the overlay, and
+/// only, [`CACHE_DIR`]) under a key over what it depends on — every source file's path,
+/// mode, size and mtime (as `find` lists them: a new order only costs a new check), the venv's install marker and `pyvenv.cfg`, the env file, the overlay, and
 /// what is asked — and printed again while the key holds. A report with an error is never
 /// kept (an exception may quote a secret).
 pub fn command(e: &Expect, user: &str, venv: &str, python_path: &str) -> String {
@@ -118,10 +118,10 @@ pub fn command(e: &Expect, user: &str, venv: &str, python_path: &str) -> String 
         .collect::<Vec<_>>()
         .join(" ");
     format!(
-        "{fps}if ! can_be {u}; then echo settings=skip;\n\
+        "if ! can_be {u}; then echo settings=skip;\n\
          elif [ ! -x {py} ] || [ ! -d {src} ] || ! id -u {u} >/dev/null 2>&1; then echo settings=absent;\n\
          else\n\
-         \x20 key=$({{ tree_fp {src}; cat {venv}/.wsgictl-requirements {venv}/pyvenv.cfg {env} {overlay} 2>/dev/null; printf '%s' {arg}; }} | sha256sum); key=${{key%% *}}\n\
+         \x20 key=$({{ find {src} -type f -printf '%P %m %s %T@\\n'; cat {venv}/.wsgictl-requirements {venv}/pyvenv.cfg {env} {overlay} 2>/dev/null; printf '%s' {arg}; }} | sha256sum); key=${{key%% *}}\n\
          \x20 cache={cache}; kept=; report=\n\
          \x20 if [ -f \"$cache\" ] && [ ! -L \"$cache\" ]; then {{ IFS= read -r kept; IFS= read -r report; }} < \"$cache\"; fi\n\
          \x20 if [ -n \"$key\" ] && [ \"$kept\" = \"$key\" ]; then printf '%s\\n' \"$report\";\n\
@@ -131,7 +131,6 @@ pub fn command(e: &Expect, user: &str, venv: &str, python_path: &str) -> String 
          \x20   case \"$out\" in *'\"error\": '*) ;; settings=*) (umask 077; mkdir -p {dir} && printf '%s\\n%s\\n' \"$key\" \"$out\" > \"$cache.$$\" && mv -f \"$cache.$$\" \"$cache\") 2>/dev/null;; esac\n\
          \x20 fi\n\
          fi\n",
-        fps = crate::facts::script::FINGERPRINTS,
         py = q(&py),
         src = q(&e.src),
         venv = q(venv),

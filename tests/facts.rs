@@ -529,7 +529,12 @@ fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
     let dir = tempfile::tempdir().unwrap();
     let lib = dir.path().join("lib");
     std::fs::create_dir(&lib).unwrap();
-    std::fs::write(lib.join("ensurepip.py"), "raise ImportError('split out')\n").unwrap();
+    // Debian without python3-venv: no ensurepip to be found.
+    std::fs::write(
+        lib.join("sitecustomize.py"),
+        "import sys\n\nclass Gone:\n    @staticmethod\n    def find_spec(name, path=None, target=None):\n        if name == 'ensurepip':\n            raise ModuleNotFoundError(name)\n\nsys.meta_path.insert(0, Gone)\n",
+    )
+    .unwrap();
     let without = dir.path().join("python-without-venv");
     std::fs::write(
         &without,

@@ -11,6 +11,8 @@
 # running, module (one each), wsgi_load, listen, daemon, vhost (PORT NAME FILE), wsgi_so,
 # wsgi_python; `layout=none` alone without Apache.
 confdir=$1
+nl='
+'
 : "${wsgictl_uid:=$(id -u)}"
 if command -v apache2ctl >/dev/null 2>&1; then
   layout=debian; ctl=apache2ctl; [ -n "$confdir" ] || confdir=/etc/apache2
@@ -79,5 +81,8 @@ so=$(find -L "$confdir" \( -name '*.load' -o -name '*wsgi*.conf' \) -exec sed -n
 case "$so" in /*) ;; ?*) so=$confdir/$so;; esac
 if [ -n "$so" ]; then
   echo "wsgi_so=$so"
-  ldd "$so" 2>/dev/null | sed -n 's/.*libpython\([0-9]*\.[0-9]*\).*/wsgi_python=\1/p' | head -n 1
+  # The libpython it needs, as its dynamic section names it (what ldd would resolve).
+  py=$(grep -a -o -m 1 'libpython[0-9]*\.[0-9]*' "$so" 2>/dev/null)
+  py=${py%%"$nl"*}
+  [ -z "$py" ] || echo "wsgi_python=${py#libpython}"
 fi

@@ -98,14 +98,17 @@ venv_fp() {
 }
 ";
 
-/// What [`Probe::Interpreter`] runs: `version=3.11.2` and `venv=yes|no`.
+/// What [`Probe::Interpreter`] runs: `version=3.11.2` and `venv=yes|no`. The modules a venv
+/// needs are looked for, not imported (importing ensurepip costs more than starting Python):
+/// Debian ships `ensurepip` in `python3-venv`, so without that package it is not found.
 const INTERPRETER_PY: &str = "import sys
 print(\"version=%d.%d.%d\" % sys.version_info[:3])
 try:
-    import ensurepip, venv
-    print(\"venv=yes\")
+    import importlib.util as u
+    ok = all(u.find_spec(m) is not None for m in (\"ensurepip\", \"venv\"))
 except BaseException:
-    print(\"venv=no\")
+    ok = False
+print(\"venv=yes\" if ok else \"venv=no\")
 ";
 
 /// The whole script for `probes`, framed with `nonce`.
