@@ -1,7 +1,9 @@
 //! The benchmark (not a test: `#[ignore]`d, run by tests/bench.sh): wall time and exec-channel
 //! count of a first apply, a no-op plan and a no-op apply, for 1, 5, 10 and 50 apps on one
 //! host of the lab, and the programs the no-op plan's gather starts on the host. Prints a
-//! Markdown table; `WSGICTL_BENCH_VERBOSE=1` also prints each run's `-v` lines.
+//! Markdown table; `WSGICTL_BENCH_VERBOSE=1` also prints each run's `-v` lines, and
+//! `WSGICTL_BENCH_RTT_MS` (`tests/bench.sh --rtt`) adds each no-op plan through a delay proxy.
+//! `bench_hold` keeps a converged lab up for profiling by hand.
 
 use crate::apply::Site;
 use crate::support::*;
@@ -113,6 +115,7 @@ fn through_proxy(site: &Site, rtt_ms: u64) -> (u16, std::path::PathBuf) {
         &format!("    port {port}\n"),
         1,
     );
+    assert!(text.contains(&format!("    port {port}\n")), "{text}");
     let manifest = site.base.join(format!("site-rtt-{rtt_ms}.kdl"));
     std::fs::write(&manifest, text).unwrap();
     (port, manifest)
