@@ -140,6 +140,12 @@ pub enum Fact<T> {
     Unknown { error: String },
 }
 
+impl<T> From<Result<T, String>> for Fact<T> {
+    fn from(r: Result<T, String>) -> Self {
+        r.map_or_else(|error| Fact::Unknown { error }, Fact::Known)
+    }
+}
+
 impl<T> Fact<T> {
     pub fn known(&self) -> Option<&T> {
         match self {

@@ -48,20 +48,15 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
             }
             Probe::Path { .. } if Some(i) == first_path => {
                 let wanted = super::paths::wanted(probes);
-                match fact(frame, |body| Ok(super::paths::parse(body, &wanted))) {
-                    Fact::Known(states) => {
-                        for (path, state) in states {
-                            let state =
-                                state.map_or_else(|error| Fact::Unknown { error }, Fact::Known);
-                            f.paths.insert(path, state);
-                        }
-                    }
-                    Fact::Unknown { error } => {
-                        for (path, _) in wanted {
-                            let error = error.clone();
-                            f.paths.insert(path, Fact::Unknown { error });
-                        }
-                    }
+                let states = match pass_body(&frame) {
+                    Ok(body) => super::paths::parse(body, &wanted),
+                    Err(e) => wanted
+                        .into_iter()
+                        .map(|(p, _)| (p, Err(e.clone())))
+                        .collect(),
+                };
+                for (path, state) in states {
+                    f.paths.insert(path, state.into());
                 }
             }
             Probe::Path { .. } | Probe::SumsCache { .. } => {}
@@ -73,61 +68,33 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
             }
             Probe::Venv { .. } if Some(i) == first_venv => {
                 let wanted = super::venvs::wanted(probes);
-                match fact(frame, |body| Ok(super::venvs::parse(body, &wanted))) {
-                    Fact::Known(found) => {
-                        for (path, one) in found {
-                            let venv = match one {
-                                Ok(one) => {
-                                    f.fingerprints
-                                        .insert(format!("venv {path}"), one.fingerprint);
-                                    Fact::Known(one.venv)
-                                }
-                                Err(error) => Fact::Unknown { error },
-                            };
-                            f.venvs.insert(path, venv);
-                        }
+                let found = match pass_body(&frame) {
+                    Ok(body) => super::venvs::parse(body, &wanted),
+                    Err(e) => wanted.into_iter().map(|p| (p, Err(e.clone()))).collect(),
+                };
+                for (path, one) in found {
+                    if let Ok(one) = &one {
+                        f.fingerprints
+                            .insert(format!("venv {path}"), one.fingerprint.clone());
                     }
-                    Fact::Unknown { error } => {
-                        for path in wanted {
-                            let error = error.clone();
-                            f.venvs.insert(path, Fact::Unknown { error });
-                        }
-                    }
+                    f.venvs.insert(path, one.map(|one| one.venv).into());
                 }
             }
             Probe::Venv { .. } => {}
             Probe::Tree { .. } | Probe::Releases { .. } if Some(i) == first_tree => {
                 let wanted = super::trees::wanted(probes);
-                match fact(frame, |body| Ok(super::trees::parse(body, &wanted))) {
-                    Fact::Known(found) => {
-                        for (path, tree) in found.trees {
-                            let tree = match tree {
-                                Ok((files, fp)) => {
-                                    f.fingerprints.insert(format!("tree {path}"), fp);
-                                    Fact::Known(files)
-                                }
-                                Err(error) => Fact::Unknown { error },
-                            };
-                            f.trees.insert(path, tree);
-                        }
-                        for (root, r) in found.releases {
-                            let r = r.map_or_else(|error| Fact::Unknown { error }, Fact::Known);
-                            f.releases.insert(root, r);
-                        }
+                let found = match pass_body(&frame) {
+                    Ok(body) => super::trees::parse(body, &wanted),
+                    Err(e) => super::trees::Found::failed(&wanted, &e),
+                };
+                for (path, tree) in found.trees {
+                    if let Ok((_, fp)) = &tree {
+                        f.fingerprints.insert(format!("tree {path}"), fp.clone());
                     }
-                    Fact::Unknown { error } => {
-                        for item in wanted {
-                            let error = error.clone();
-                            match item {
-                                super::trees::Item::Tree(p) => {
-                                    f.trees.insert(p, Fact::Unknown { error });
-                                }
-                                super::trees::Item::Releases { root, .. } => {
-                                    f.releases.insert(root, Fact::Unknown { error });
-                                }
-                            }
-                        }
-                    }
+                    f.trees.insert(path, tree.map(|(files, _)| files).into());
+                }
+                for (root, r) in found.releases {
+                    f.releases.insert(root, r.into());
                 }
             }
             Probe::Tree { .. } | Probe::Releases { .. } => {}
@@ -206,19 +173,27 @@ fn settings(body: &str) -> Result<Option<crate::settings_check::Report>, String>
     crate::settings_check::parse(line)
 }
 
+/// A frame's body, or why what it answers is unknown (no frame, or a non-zero exit).
+fn pass_body<'a>(frame: &Result<&'a Frame, String>) -> Result<&'a str, String> {
+    let frame = frame.as_ref().map_err(Clone::clone)?;
+    if frame.status != 0 {
+        return Err(format!(
+            "exit status {}: {}",
+            frame.status,
+            trim(&frame.body)
+        ));
+    }
+    Ok(&frame.body)
+}
+
 fn fact<T>(frame: Result<&Frame, String>, parse: impl Fn(&str) -> Result<T, String>) -> Fact<T> {
-    let frame = match frame {
-        Ok(f) => f,
+    let body = match pass_body(&frame) {
+        Ok(body) => body,
         Err(error) => return Fact::Unknown { error },
     };
-    if frame.status != 0 {
-        return Fact::Unknown {
-            error: format!("exit status {}: {}", frame.status, trim(&frame.body)),
-        };
-    }
-    parse(&frame.body).map_or_else(
+    parse(body).map_or_else(
         |e| Fact::Unknown {
-            error: format!("{e}: {}", trim(&frame.body)),
+            error: format!("{e}: {}", trim(body)),
         },
         Fact::Known,
     )
@@ -446,5 +421,45 @@ mod tests {
                 error: "the output was cut off during probe 1 (account blog)".into()
             }
         );
+    }
+
+    #[test]
+    fn a_failed_pass_leaves_everything_it_answers_unknown() {
+        let path = |p: &str| Probe::Path {
+            path: p.into(),
+            want_sha256: None,
+        };
+        let probes = vec![
+            path("/a"),
+            path("/b"),
+            Probe::Venv { path: "/v".into() },
+            Probe::Tree { path: "/t".into() },
+            Probe::Releases {
+                root: "/r".into(),
+                static_link: "/r/static".into(),
+            },
+        ];
+        let frames = super::super::frame::split(
+            "WSGICTL n BEGIN 0\noops\nWSGICTL n END 0 2\nWSGICTL n BEGIN 2\nno\nWSGICTL n END 2 1\nWSGICTL n BEGIN 3\n",
+            "n",
+        );
+        let f = facts("web1", &probes, &frames);
+        for p in ["/a", "/b"] {
+            assert_eq!(
+                f.paths[p],
+                Fact::Unknown {
+                    error: "exit status 2: oops".into()
+                }
+            );
+        }
+        assert_eq!(
+            f.venvs["/v"],
+            Fact::Unknown {
+                error: "exit status 1: no".into()
+            }
+        );
+        assert!(matches!(&f.trees["/t"], Fact::Unknown { error } if error.contains("cut off")));
+        assert!(matches!(&f.releases["/r"], Fact::Unknown { error } if error.contains("cut off")));
+        assert!(f.fingerprints.is_empty(), "{:?}", f.fingerprints);
     }
 }

@@ -93,6 +93,24 @@ pub struct Found {
     pub releases: BTreeMap<String, Result<Releases, String>>,
 }
 
+impl Found {
+    /// Every item unknown for one reason (the pass's frame failed).
+    pub fn failed(items: &[Item], error: &str) -> Found {
+        let mut found = Found::default();
+        for item in items {
+            match item {
+                Item::Tree(p) => {
+                    found.trees.insert(p.clone(), Err(error.to_string()));
+                }
+                Item::Releases { root, .. } => {
+                    found.releases.insert(root.clone(), Err(error.to_string()));
+                }
+            }
+        }
+        found
+    }
+}
+
 /// What the pass printed → each tree and each app's releases, or why one is not known.
 pub fn parse(body: &str, items: &[Item]) -> Found {
     let mut by_index: BTreeMap<usize, Vec<(&str, Vec<&str>)>> = BTreeMap::new();
@@ -150,17 +168,10 @@ pub fn parse(body: &str, items: &[Item]) -> Found {
             }
         }
     }
-    for item in items.iter().filter(|i| !usable(i)) {
-        let error = "not an absolute path without control characters".to_string();
-        match item {
-            Item::Tree(p) => {
-                found.trees.insert(p.clone(), Err(error));
-            }
-            Item::Releases { root, .. } => {
-                found.releases.insert(root.clone(), Err(error));
-            }
-        }
-    }
+    let unusable: Vec<Item> = items.iter().filter(|i| !usable(i)).cloned().collect();
+    let refused = Found::failed(&unusable, "not an absolute path without control characters");
+    found.trees.extend(refused.trees);
+    found.releases.extend(refused.releases);
     found
 }
 
