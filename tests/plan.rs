@@ -290,6 +290,19 @@ fn exec_channels_do_not_grow_with_the_number_of_apps() {
             "{}",
             stdout(&o)
         );
+        // `gather 80 ms (53 processes on the host)`: the host's count, as /proc told it.
+        let processes: u32 = line
+            .split(", ")
+            .find_map(|s| {
+                s.strip_prefix("gather ")?
+                    .split_once(" ms (")?
+                    .1
+                    .strip_suffix(" processes on the host)")
+            })
+            .unwrap_or_else(|| panic!("no process count in {line}"))
+            .parse()
+            .unwrap();
+        assert!(processes > 0, "{line}");
         line.split(", ")
             .find(|s| s.contains("exec channel"))
             .unwrap()
