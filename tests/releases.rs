@@ -337,6 +337,12 @@ fn make_legacy(site: &Site) {
     assert!(o.status.success(), "{}", all(&o));
 }
 
+/// The vhost's own error log (where mod_wsgi logs a request it could not forward).
+fn vhost_log(site: &Site) -> String {
+    std::fs::read_to_string(site.apache.confdir().join("log/wsgictl-app1-error.log"))
+        .unwrap_or_default()
+}
+
 fn sh(cmd: &str) {
     let o = std::process::Command::new("sh")
         .args(["-c", cmd])
@@ -346,8 +352,9 @@ fn sh(cmd: &str) {
 }
 
 /// A host deployed before releases is migrated by the first apply: its `{root}/src` becomes
-/// the first release (hard-linked), every request meanwhile is answered, and what the old
-/// layout left (code, env file with its secret, `.wsgi`, static directory) goes.
+/// the first release (hard-linked), every request meanwhile is answered (but for the one its
+/// reload may lose, below), and what the old layout left (code, env file with its secret,
+/// `.wsgi`, static directory) goes.
 #[test]
 fn a_host_deployed_before_releases_is_migrated_without_downtime() {
     let site = Site::new(1, "");
@@ -368,18 +375,34 @@ fn a_host_deployed_before_releases_is_migrated_without_downtime() {
         )) && text.contains("- release:app1"),
         "{text}"
     );
+    let logs = (site.apache.error_log().len(), vhost_log(&site).len());
     let (o, answers) = apply_under_load(&site, &["/", "/static/site.css"]);
     let seen: Vec<String> = answers
         .iter()
         .map(|(path, code, _)| format!("{path} {code}"))
         .collect();
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    // The migration changes the vhost, so Apache reloads once. mod_wsgi 4.9's parent removes
+    // the daemon socket while it re-reads its configuration, and a request an old worker
+    // forwards in those few milliseconds is answered 503 (README, "Releases and rollback").
+    // That is the one failure allowed, and only as the vhost's log names it.
+    let reloads = site.apache.error_log()[logs.0..]
+        .matches("Doing graceful restart")
+        .count();
+    let races = vhost_log(&site)[logs.1..]
+        .lines()
+        .filter(|l| {
+            l.contains("(2)No such file or directory")
+                && l.contains("Unable to connect to WSGI daemon process 'app1'")
+        })
+        .count();
     let bad: Vec<&String> = seen.iter().filter(|s| !s.ends_with(" 200")).collect();
     assert!(
-        bad.is_empty() && seen.len() > 4,
-        "{bad:?} of {}",
+        bad.iter().all(|s| s.as_str() == "/ 503") && bad.len() <= races && races <= reloads,
+        "{bad:?} of {} ({reloads} reloads, {races} requests lost to one)",
         seen.len()
     );
+    assert!(seen.len() > 4, "too few requests: {seen:?}");
     assert_eq!(site.get(1, "/"), (200, "a=v2 b=v2\n".into()));
     assert_eq!(site.get(1, "/static/site.css").0, 200);
     for gone in ["src", "app.env", "app.wsgi", "static.wsgictl-old"] {
