@@ -667,3 +667,94 @@ fn json_and_quiet_outcomes_say_what_the_text_says() {
     assert_eq!(o.status.code(), Some(1), "{}", all(&o));
     assert!(stderr(&o).contains("--yes"), "{}", all(&o));
 }
+
+/// The venvs whose pip is running now, among those under `base` (read from /proc).
+fn pips_running(base: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let base = base.display().to_string();
+    let mut venvs = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if let Some(pip) = args
+            .iter()
+            .find(|a| a.starts_with(&base) && a.ends_with("/venv/bin/pip"))
+            && args.iter().any(|a| a == "install")
+        {
+            venvs.insert(pip.clone());
+        }
+    }
+    venvs
+}
+
+/// A first deploy of three apps builds their venvs side by side, as many at once as the host
+/// has cores and no more; the one whose requirements cannot be installed fails the run at its
+/// own step with pip's message, the others' venvs are built and said to stay, and the next
+/// apply, with the requirement fixed, finishes the deploy.
+#[test]
+fn venvs_build_side_by_side_one_per_core_and_a_failed_one_is_named() {
+    let site = Site::new(3, "");
+    let m = wsgictl::manifest::load(&site.manifest).unwrap();
+    ApacheInstance::ensure_accounts(&m, "lab");
+    let blog_req = root().join("examples/single-app/blog/requirements.txt");
+    let req = site.base.join("app3-requirements.txt");
+    let good = std::fs::read_to_string(&blog_req).unwrap();
+    std::fs::write(&req, format!("{good}wsgictl-no-such-package==1.0\n")).unwrap();
+    let text = std::fs::read_to_string(&site.manifest).unwrap();
+    let (head, app3) = text.split_at(text.find("app \"app3\"").unwrap());
+    let app3 = app3.replacen(
+        &blog_req.display().to_string(),
+        &req.display().to_string(),
+        1,
+    );
+    std::fs::write(&site.manifest, format!("{head}{app3}")).unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (stop, base) = (stop.clone(), site.base.clone());
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(pips_running(&base).len());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            most
+        })
+    };
+    let o = site.apply();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let most = watcher.join().unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(most, cores.min(3), "pips at once on {cores} cores");
+
+    let text = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("pip (packages:app3)")
+            && text.contains("No matching distribution found for wsgictl-no-such-package"),
+        "{text}"
+    );
+    for app in [1, 2] {
+        assert!(
+            site.root(app).join("venv/.wsgictl-requirements").exists(),
+            "app{app}'s venv"
+        );
+        assert!(
+            text.contains(&format!("the packages pip installed for `app{app}`")),
+            "{text}"
+        );
+    }
+    assert!(!site.root(3).join("venv/.wsgictl-requirements").exists());
+
+    std::fs::write(&req, good).unwrap();
+    site.applied();
+    for app in 1..=3 {
+        assert_eq!(site.get(app, "/").0, 200, "app{app}");
+    }
+    let o = site.wsgictl("plan", &["--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+}

@@ -94,7 +94,12 @@ fn the_scripts_wsgictl_builds_pass_shellcheck() {
     let p = crate::planning::plan(&w, &crate::planning::fresh(&w)).unwrap();
     let m = wsgictl::manifest::load(&fixture("manifests/ok/two-apps-one-host.kdl")).unwrap();
     let env = wsgictl::render::HostEnv::assumed(&m.hosts[0]);
-    scripts.push(("apply (fresh host)".into(), apply(&p, &w.desired, &env)));
+    let fresh = apply(&p, &w.desired, &env);
+    assert!(
+        fresh.contains("par_start 1 par_job_1"),
+        "two apps' venvs build side by side: {fresh}"
+    );
+    scripts.push(("apply (fresh host)".into(), fresh));
     let (w, f) = crate::planning::rootless_world(&crate::planning::account(false, ""));
     let p = crate::planning::plan(&w, &f).unwrap();
     let m = wsgictl::manifest::load(&fixture("manifests/ok/rootless.kdl")).unwrap();

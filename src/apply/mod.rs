@@ -7,6 +7,7 @@
 //! failed (with its output). Then it gathers and plans again — anything left is an error —
 //! and requests each app's `health` path from the host itself.
 
+mod parallel;
 pub mod script;
 
 use crate::manifest::{Host, Layout, Manifest};

@@ -241,9 +241,30 @@ pub fn build(i: &Inputs<'_>) -> String {
     let mut ops = String::new();
     let unmark = format!("[ -z \"$own_reload\" ] || rm -f {marker}");
     let mut untested: Vec<&(String, String)> = i.import_tests.iter().collect();
+    let mut ran_with: Option<usize> = None;
     for (ci, c) in i.plan.changes.iter().enumerate() {
-        if c.ops.is_empty() {
+        if c.ops.is_empty() || ran_with.is_some_and(|end| ci < end) {
             continue;
+        }
+        // The venvs of different apps build side by side (they come together in the plan).
+        if super::parallel::venv_of(c).is_some() {
+            let end = i.plan.changes[ci..]
+                .iter()
+                .position(|d| !d.ops.is_empty() && super::parallel::venv_of(d).is_none())
+                .map_or(i.plan.changes.len(), |k| ci + k);
+            let block: Vec<&crate::plan::Change> = i.plan.changes[ci..end]
+                .iter()
+                .filter(|d| !d.ops.is_empty())
+                .collect();
+            let jobs = super::parallel::jobs(&block);
+            if !jobs.is_empty() {
+                ops.push_str(&super::parallel::script(&jobs, &block, |op, d| {
+                    let at = i.plan.changes.iter().position(|e| std::ptr::eq(e, d));
+                    op_script(op, d, at.unwrap_or(ci), i, &mut restore)
+                }));
+                ran_with = Some(end);
+                continue;
+            }
         }
         // A release is imported before its migrations run and before it is switched to.
         if let ResourceId::Hook {
