@@ -87,8 +87,17 @@ pub struct Progress {
 
 impl Progress {
     pub fn new<S: AsRef<str>>(hosts: &[S], shown: bool) -> Progress {
-        let shown = shown && hosts.len() > 1;
-        let live = (shown && std::io::stderr().is_terminal()).then(|| {
+        Self::with(hosts, shown && hosts.len() > 1, shown && hosts.len() > 1)
+    }
+
+    /// For the apply itself, whose steps take long: the live line on a terminal also for one
+    /// host (where a plain line would only repeat the outcome's).
+    pub fn of_apply<S: AsRef<str>>(hosts: &[S], shown: bool) -> Progress {
+        Self::with(hosts, shown, shown && hosts.len() > 1)
+    }
+
+    fn with<S: AsRef<str>>(hosts: &[S], live: bool, plain: bool) -> Progress {
+        let live = (live && std::io::stderr().is_terminal()).then(|| {
             let multi = indicatif::MultiProgress::new();
             let style =
                 indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
@@ -109,7 +118,7 @@ impl Progress {
             (multi, bars)
         });
         Progress {
-            plain: shown && live.is_none(),
+            plain: plain && live.is_none(),
             live,
             started: Mutex::new(BTreeMap::new()),
         }

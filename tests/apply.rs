@@ -758,3 +758,47 @@ fn venvs_build_side_by_side_one_per_core_and_a_failed_one_is_named() {
     let o = site.wsgictl("plan", &["--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
 }
+
+/// On a terminal, apply shows the host's step as it runs (`step 7/16 packages:app1`), and the
+/// line ends as `applied in … s`; without a terminal no such line is printed.
+#[test]
+fn apply_on_a_terminal_shows_each_step_as_it_runs() {
+    let site = Site::new(1, "");
+    let q = |s: &str| shlex::try_quote(s).unwrap().into_owned();
+    let command = format!(
+        "HOME={} LAB_SECRET={} NO_COLOR=1 {} apply --yes -v -f {}",
+        q(site.lab.home().to_str().unwrap()),
+        q(KNOWN_SECRET),
+        q(env!("CARGO_BIN_EXE_wsgictl")),
+        q(site.manifest.to_str().unwrap())
+    );
+    // util-linux `script` runs it on a pseudo-terminal and passes on what it drew.
+    let o = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    let drawn = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{drawn}");
+    let shown = |id: &str| {
+        regex::Regex::new(&format!(r"step (\d+)/(\d+) {}", regex::escape(id)))
+            .unwrap()
+            .captures(&drawn)
+            .map(|c| (c[1].parse::<u32>().unwrap(), c[2].parse::<u32>().unwrap()))
+    };
+    let (k, n) = shown("packages:app1").unwrap_or_else(|| panic!("no pip step: {drawn}"));
+    // `-v` lists the steps run: the pip step is the k-th of n.
+    let steps: Vec<&str> = drawn
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("lab: steps: "))
+        .unwrap_or_else(|| panic!("no steps line: {drawn}"))
+        .split(", ")
+        .collect();
+    assert_eq!(steps.len(), n as usize, "{steps:?}");
+    assert_eq!(steps[k as usize - 1], "packages:app1", "{steps:?}");
+
+    crate::apply::edit(&site.manifest, "hello 1", "hello again");
+    let o = site.apply();
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(!all(&o).contains("step "), "{}", all(&o));
+}

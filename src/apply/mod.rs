@@ -246,7 +246,8 @@ pub fn apache_control(env: &HostEnv) -> script::ApacheControl {
     script::ApacheControl { ctl, reload }
 }
 
-/// Apply `hp.plan` on its host, then plan again and check health.
+/// Apply `hp.plan` on its host, then plan again and check health. `watch` is told each step
+/// as the host starts it (`step 3/12 packages:blog`).
 pub fn apply_host(
     m: &Manifest,
     host: &Host,
@@ -254,6 +255,7 @@ pub fn apply_host(
     mut hp: HostPlan,
     opts: &Options,
     lookup: crate::render::EnvLookup<'_>,
+    watch: &dyn Fn(&str),
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let target = hp.transport.describe();
@@ -286,6 +288,7 @@ pub fn apply_host(
     let apache = apache_control(&hp.env);
     let app_names: Vec<&str> = m.apps_on(&host.name).map(|a| a.name.as_str()).collect();
     let offsets = crate::doctor::live::record_offsets(&hp.env, &app_names);
+    let import_tests = import_tests(m, host, &hp);
     let text = script::build(&script::Inputs {
         plan: &hp.plan,
         nonce: &nonce,
@@ -303,10 +306,21 @@ pub fn apply_host(
         backup_prefix: &hp.env.backup_prefix(),
         abort_after: opts.abort_after.as_deref(),
         record_offsets: &offsets,
-        import_tests: &import_tests(m, host, &hp),
+        import_tests: &import_tests,
     });
     hp.transport.set_script_timeout(opts.timeout);
-    let out = hp.transport.run_script(&text, host.sudo)?;
+    // `step 3/12 packages:blog` while it runs.
+    let total = script::step_count(&hp.plan, &import_tests);
+    let tag = format!("WSGICTL {nonce} STEP ");
+    let mut k = 0;
+    let out = hp
+        .transport
+        .run_script_watched(&text, host.sudo, &mut |line| {
+            if let Some(id) = line.strip_prefix(&tag) {
+                k += 1;
+                watch(&format!("step {k}/{total} {id}"));
+            }
+        })?;
     // Programs run on the host (pip, manage.py, the import test) may echo a setting.
     let text = crate::render::scrub(
         &String::from_utf8_lossy(&out.output),

@@ -345,6 +345,21 @@ pub fn build(i: &Inputs<'_>) -> String {
     s
 }
 
+/// How many steps [`build`]'s script announces (`STEP` lines) when it runs to its end: one
+/// per change with ops, per import test, per handler (a reload is two: its configtest and
+/// itself), and the log offsets. The apply's progress shows `step k/n`.
+pub fn step_count(plan: &Plan, import_tests: &[(String, String)]) -> usize {
+    let handlers: usize = plan
+        .handlers
+        .iter()
+        .map(|h| match h {
+            Handler::ConfigtestAndReload => 2,
+            Handler::TouchWsgi { .. } | Handler::RemoveReleases { .. } => 1,
+        })
+        .sum();
+    plan.changes.iter().filter(|c| !c.ops.is_empty()).count() + import_tests.len() + handlers + 1
+}
+
 /// The import test of `app` (`doctor::live::import_command`): when it fails, or Django
 /// refuses a server name, everything is put back and the script stops (exit 78).
 fn import_test(app: &str, command: &str, unmark: &str) -> String {

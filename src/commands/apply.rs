@@ -253,14 +253,16 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     while pending.peek().is_some() {
         let this: Vec<HostPlan> = pending.by_ref().take(batch).collect();
         let names: Vec<String> = this.iter().map(|hp| hp.plan.host.clone()).collect();
-        let progress = crate::fleet::Progress::new(&names, output == Output::Human);
+        let progress = crate::fleet::Progress::of_apply(&names, output == Output::Human);
         let done = crate::fleet::bounded(this, parallel, |hp| {
             let host = m
                 .host(&hp.plan.host)
                 .expect("planned host is in the manifest");
             let name = hp.plan.host.clone();
             progress.stage(&name, "applying");
-            let r = apply_host(&m, host, &templates, hp, &opts, &lookup);
+            let r = apply_host(&m, host, &templates, hp, &opts, &lookup, &|step| {
+                progress.stage(&name, step)
+            });
             progress.done(
                 &name,
                 match &r {

@@ -26,7 +26,12 @@ impl LocalTransport {
 }
 
 impl Transport for LocalTransport {
-    fn run_script(&mut self, script: &str, sudo: bool) -> anyhow::Result<ExecOutput> {
+    fn run_script_watched(
+        &mut self,
+        script: &str,
+        sudo: bool,
+        line: &mut dyn FnMut(&str),
+    ) -> anyhow::Result<ExecOutput> {
         // Already root: sudo adds nothing and may not be installed.
         let sudo = sudo && !is_root();
         let what = || format!("running a script on {} (local)", self.name);
@@ -43,29 +48,60 @@ impl Transport for LocalTransport {
         let mut stdin = child.stdin.take().expect("piped");
         let input = framed(script);
         let writer = std::thread::spawn(move || stdin.write_all(&input));
+        // The output comes over a channel as it is read: handed to `line` as it arrives, and
+        // the end of the output (the shell closed it) is seen at once.
         let mut stdout = child.stdout.take().expect("piped");
-        let reader = std::thread::spawn(move || {
-            let mut out = Vec::new();
-            stdout.read_to_end(&mut out).map(|_| out)
+        let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<Vec<u8>>>();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 32 * 1024];
+            loop {
+                match stdout.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if tx.send(Ok(buf[..n].to_vec())).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
         });
         let deadline = Instant::now() + self.timeout;
+        let mut output = Vec::new();
+        let mut lines = super::Lines::default();
+        let overdue = |child: &mut std::process::Child| {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::anyhow!("{}: no end after {} s", what(), self.timeout.as_secs())
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(chunk) => {
+                    let chunk = chunk.with_context(what)?;
+                    output.extend_from_slice(&chunk);
+                    lines.push(&chunk, line);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Err(overdue(&mut child)),
+            }
+        }
+        // The output ended: the shell has exited or is about to. (A program left running in
+        // the background with the output open keeps the loop above waiting, to the deadline.)
         let status = loop {
             if let Some(status) = child.try_wait().with_context(what)? {
                 break status;
             }
             if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                anyhow::bail!("{}: no end after {} s", what(), self.timeout.as_secs());
+                return Err(overdue(&mut child));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(2));
         };
         // A script that ends before reading all of its input closes the pipe: not an error.
         let _ = writer.join();
-        let output = reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("{}: the reader panicked", what()))?
-            .with_context(what)?;
         let status = match status.code() {
             Some(c) => c,
             None => anyhow::bail!("{}: the shell was killed by a signal", what()),

@@ -33,7 +33,18 @@ pub struct Stats {
 
 pub trait Transport: Send {
     /// Run `script` with `sh -s` on the host, privileged through `sudo -n` when `sudo`.
-    fn run_script(&mut self, script: &str, sudo: bool) -> anyhow::Result<ExecOutput>;
+    fn run_script(&mut self, script: &str, sudo: bool) -> anyhow::Result<ExecOutput> {
+        self.run_script_watched(script, sudo, &mut |_| {})
+    }
+
+    /// [`Transport::run_script`], handing each line of output to `line` as it arrives (the
+    /// apply's progress).
+    fn run_script_watched(
+        &mut self,
+        script: &str,
+        sudo: bool,
+        line: &mut dyn FnMut(&str),
+    ) -> anyhow::Result<ExecOutput>;
 
     fn stats(&self) -> Stats;
 
@@ -60,6 +71,26 @@ pub(crate) fn framed(script: &str) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// Output that arrives in chunks, cut into lines for a watcher: [`Lines::push`] hands over
+/// every line a chunk completes; a last line without its newline is never handed over.
+#[derive(Default)]
+pub(crate) struct Lines {
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    pub(crate) fn push(&mut self, chunk: &[u8], line: &mut dyn FnMut(&str)) {
+        self.pending.extend_from_slice(chunk);
+        let Some(end) = self.pending.iter().rposition(|b| *b == b'\n') else {
+            return;
+        };
+        for l in self.pending[..end].split(|b| *b == b'\n') {
+            line(&String::from_utf8_lossy(l));
+        }
+        self.pending.drain(..=end);
+    }
+}
+
 /// The command a script is run with.
 pub(crate) fn sh_command(sudo: bool) -> &'static str {
     if sudo { "sudo -n sh -s" } else { "sh -s" }
@@ -82,4 +113,19 @@ pub(crate) fn sudo_error(target: &str, user: &str) -> anyhow::Error {
          Allow it without a password, e.g. `{user} ALL=(root) NOPASSWD: ALL` in /etc/sudoers.d/wsgictl \
          (edit with `visudo -f /etc/sudoers.d/wsgictl`), or set `sudo #false` and connect as root"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_handed_over_whole_whatever_the_chunks() {
+        let mut got = Vec::new();
+        let mut l = Lines::default();
+        for chunk in ["WSGICTL n STEP a", "\nWSGICTL n ST", "EP b\n\nlast"] {
+            l.push(chunk.as_bytes(), &mut |s| got.push(s.to_string()));
+        }
+        assert_eq!(got, ["WSGICTL n STEP a", "WSGICTL n STEP b", ""]);
+    }
 }

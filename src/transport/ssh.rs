@@ -242,7 +242,12 @@ impl SshTransport {
 }
 
 impl Transport for SshTransport {
-    fn run_script(&mut self, script: &str, sudo: bool) -> anyhow::Result<ExecOutput> {
+    fn run_script_watched(
+        &mut self,
+        script: &str,
+        sudo: bool,
+        line: &mut dyn FnMut(&str),
+    ) -> anyhow::Result<ExecOutput> {
         let desc = self.target.describe();
         let what = || format!("running a script on {desc}");
         let mut ch = self.session.channel_session().with_context(what)?;
@@ -267,11 +272,15 @@ impl Transport for SshTransport {
         }
         ch.send_eof().with_context(what)?;
         let mut output = Vec::new();
+        let mut lines = super::Lines::default();
         let mut buf = [0u8; 32 * 1024];
         loop {
             match ch.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => output.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    output.extend_from_slice(&buf[..n]);
+                    lines.push(&buf[..n], line);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut && Instant::now() < deadline => {
                     self.session.keepalive_send().with_context(what)?;
                 }
