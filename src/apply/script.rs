@@ -70,6 +70,12 @@ fn q(s: &str) -> String {
 /// pip's download cache, shared by every venv of the host, in wsgictl's state directory.
 pub const PIP_CACHE: &str = "pip-cache";
 
+/// A value for `apply_values`: one line. (Paths are manifest values, refused with a newline;
+/// the holder line is built here.)
+fn one_line(v: &str) -> String {
+    v.replace(['\n', '\r'], " ")
+}
+
 /// A heredoc that feeds `data` (base64-encoded) to `command`'s stdin.
 fn heredoc(command: &str, data: &[u8], nonce: &str) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(data);
@@ -82,79 +88,8 @@ fn heredoc(command: &str, data: &[u8], nonce: &str) -> String {
 }
 
 /// Shell run first: helpers, the private state directories, the lock, leftovers of killed
-/// runs, this run's backup directory. `@…@` names are filled in by [`build`], each value quoted.
-const PRELUDE: &str = r#"set -u
-umask 022
-LC_ALL=C; export LC_ALL
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
-say() { echo "WSGICTL @nonce@ $*"; }
-# A step that fails while the ops run puts back what the site reads first (restore), and a
-# reload marker only this run wrote goes with it.
-fail() {
-  if [ -n "${undo_on_fail:-}" ]; then undo_on_fail=; restore; [ -z "${own_reload:-}" ] || rm -f @marker@; fi
-  say FAILED "$1"; shift; [ $# -gt 0 ] && printf '%s\n' "$@"; exit 1
-}
-# wsgictl's own directories: 0700 and owned by whoever applies (root, or a rootless host's
-# account), never through a link someone else could have planted.
-me=$(id -un)
-private_dir() {
-  mkdir -p "$1" 2>/dev/null
-  if [ -L "$1" ] || [ ! -d "$1" ] || [ "$(stat -c %u "$1")" != "$(id -u)" ]; then fail state "$1 is not a directory owned by $me; remove it and run apply again"; fi
-  chmod 0700 "$1" || fail state
-}
-private_dir @state@
-private_dir @rundir@
-owed=@owed@
-private_dir "$owed"
-lock=@lock@
-[ -L "$lock" ] && fail lock "$lock is a symbolic link"
-umask 077
-exec 9>>"$lock" || fail lock
-umask 022
-chmod 0600 "$lock" || fail lock
-if ! flock -w @timeout@ 9; then say LOCKED; cat "$lock"; exit 75; fi
-printf '%s\n' @holder@ > "$lock"
-# Backups of runs that were killed (old env files among them): nobody restores them now.
-rm -rf @backups@*
-bk=$(mktemp -d @backups@XXXXXX) || fail backup
-trap 'rm -rf "$bk"' EXIT
-n=0; last=
-boundary() { if [ "$n" = @abort_n@ ] || [ "$last" = @abort_id@ ]; then say ABORTED "$last"; kill -9 $$; fi; }
-step() { boundary; n=$((n + 1)); last=$1; say STEP "$1"; }
-fingerprint() {
-  if [ -L "$1" ]; then echo "symlink to $(readlink "$1")";
-  elif [ ! -e "$1" ]; then echo missing;
-  elif [ -d "$1" ]; then find "$1" -maxdepth 0 -printf 'dir %m %u:%g\n';
-  else echo "file $(sha256sum < "$1" | cut -d ' ' -f 1) $(find "$1" -maxdepth 0 -printf '%m %u:%g')"; fi
-}
-account_fp() { if getent passwd "$1" >/dev/null; then echo present; else echo missing; fi; }
-group_fp() { if getent group "$1" >/dev/null; then echo present; else echo missing; fi; }
-# stale_by CHECK WHAT SEEN: the plan saw SEEN; refuse when CHECK WHAT says otherwise now.
-stale_by() { got=$("$1" "$2"); [ "$got" = "$3" ] || { say STALE "$2"; echo "expected: $3"; echo "found:    $got"; exit 76; }; }
-stale() { stale_by fingerprint "$1" "$2"; }
-# A path apply changes the owner or mode of is never followed through a symbolic link.
-nolink() { if [ -L "$1" ]; then say STALE "$1"; echo "expected: not a symbolic link"; echo "found:    symlink to $(readlink "$1")"; exit 76; fi; }
-owe() { : > "$owed/$1" || fail marker; }
-paid() { rm -f "$owed/$1"; }
-# One restore step: what it puts back (for the message), then the command.
-undo() { what=$1; shift; "$@" || say UNRESTORED "$what"; }
-quiet() { "$@" >/dev/null 2>&1; }
-put_back() { if [ -e "$1" ]; then mv -f "$1" "$2"; else rm -f "$2"; fi; }
-# An empty saved crontab was no crontab at all.
-restore_crontab() { if [ -s "$1" ]; then crontab "$1"; else crontab -r; fi; }
-relink() { if [ -n "$1" ]; then ln -sfn "$1" "$2"; else rm -f "$2"; fi; }
-# Point link $2 at $1 atomically: a new link renamed over the old one (never a moment without).
-switch_link() { if [ -n "$1" ]; then ln -sfn "$1" "$2.wsgictl-new" && mv -T "$2.wsgictl-new" "$2"; else rm -f "$2"; fi; }
-# Swap two paths in one step (renameat2 RENAME_EXCHANGE, through the host's Python): a
-# directory replaced by a link is never missing. Fails where the kernel or Python cannot.
-exchange() { command -v python3 >/dev/null 2>&1 && python3 -I -c 'import ctypes, sys
-libc = ctypes.CDLL(None, use_errno=True)
-sys.exit(0 if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) == 0 else 1)' "$1" "$2" </dev/null 2>/dev/null; }
-# The static directory of a host deployed before releases was put aside as $1.wsgictl-old.
-static_back() { rm -f "$1" && mv "$1.wsgictl-old" "$1"; }
-# Never run as root a program another account controls (preflight said so; checked again).
-trusted() { u=$(untrusted "$1"); [ -z "$u" ] || fail "$2" "not running $1 as $me: $u (path, owner, mode) is not $me's alone"; }
-"#;
+/// runs, this run's backup directory; its values come as data ([`build`]).
+const PRELUDE: &str = include_str!("prelude.sh");
 
 pub fn build(i: &Inputs<'_>) -> String {
     let (abort_n, abort_id) = match i.abort_after {
@@ -168,19 +103,27 @@ pub fn build(i: &Inputs<'_>) -> String {
     s.push_str(crate::facts::script::AS_USER);
     s.push_str(crate::facts::script::SITE_DIGEST);
     s.push_str(crate::facts::script::FINGERPRINTS);
-    s.push_str(
-        &PRELUDE
-            .replace("@nonce@", i.nonce)
-            .replace("@owed@", &q(i.owed_dir))
-            .replace("@state@", &q(i.state_dir))
-            .replace("@rundir@", &q(i.run_dir))
-            .replace("@marker@", &q(i.reload_marker))
-            .replace("@lock@", &q(i.lock))
-            .replace("@timeout@", &i.lock_timeout_secs.to_string())
-            .replace("@holder@", &q(i.holder))
-            .replace("@backups@", &q(i.backup_prefix))
-            .replace("@abort_n@", &q(&abort_n))
-            .replace("@abort_id@", &q(&abort_id)),
+    s.push_str(PRELUDE);
+    // The values as data (`prelude.sh`'s `apply_values`): one per line, nothing quoted.
+    let values = [
+        i.nonce,
+        i.state_dir,
+        i.run_dir,
+        i.owed_dir,
+        i.lock,
+        &i.lock_timeout_secs.to_string(),
+        i.holder,
+        i.backup_prefix,
+        i.reload_marker,
+        &abort_n,
+        &abort_id,
+    ]
+    .map(one_line)
+    .join("\n");
+    let _ = writeln!(
+        s,
+        "apply_values <<'WSGICTL_{n}_VALUES'\n{values}\nWSGICTL_{n}_VALUES\napply_start",
+        n = i.nonce
     );
 
     // Staleness, under the lock.
@@ -895,5 +838,59 @@ fn op_script(
                 q(name)
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The start of the script of an empty plan, run with `sh` in a temporary directory: the
+    /// holder is written into the lock as data, whatever it holds.
+    #[test]
+    fn the_prelude_takes_its_values_as_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = |p: &str| format!("{}/{p}", dir.path().display());
+        let planted = d("planted");
+        let holder = format!("user=$(touch {planted}) host=a'b\"c\nWSGICTL_n0nce_VALUES pid=1");
+        let plan = Plan {
+            host: "h".into(),
+            findings: Vec::new(),
+            changes: Vec::new(),
+            handlers: Vec::new(),
+            planned_at: 0,
+            rootless: None,
+        };
+        let text = build(&Inputs {
+            plan: &plan,
+            nonce: "n0nce",
+            holder: &holder,
+            lock_timeout_secs: 1,
+            contents: &BTreeMap::new(),
+            tars: &BTreeMap::new(),
+            requirements: &BTreeMap::new(),
+            apache: &ApacheControl {
+                ctl: "true".into(),
+                reload: "true".into(),
+            },
+            reload_marker: &d("state/reload"),
+            state_dir: &d("state"),
+            run_dir: &d("run"),
+            lock: &d("run/apply.lock"),
+            owed_dir: &d("state/owed"),
+            backup_prefix: &d("state/backup."),
+            abort_after: None,
+            record_offsets: ":\n",
+            import_tests: &[],
+        });
+        let o = std::process::Command::new("sh")
+            .args(["-c", &text])
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.ends_with("WSGICTL n0nce DONE\n"), "{out}");
+        let lock = std::fs::read_to_string(d("run/apply.lock")).unwrap();
+        assert_eq!(lock, format!("{}\n", holder.replace('\n', " ")));
+        assert!(!std::path::Path::new(&planted).exists());
     }
 }
