@@ -78,18 +78,38 @@ fn one_line(v: &str) -> String {
 
 /// A heredoc that feeds `data` (base64-encoded) to `command`'s stdin.
 fn heredoc(command: &str, data: &[u8], nonce: &str) -> String {
+    format!(
+        "base64 -d <<'WSGICTL_{nonce}_DATA' | {command}\n{}WSGICTL_{nonce}_DATA\n",
+        base64_lines(data)
+    )
+}
+
+/// `call` (an `ops.sh` function and its arguments) with `data`, base64-encoded, on its stdin:
+/// a here-document, so the function runs in the script's own shell (its `fail` stops the run).
+fn with_data(call: &str, data: &[u8], nonce: &str) -> String {
+    format!(
+        "{call} <<'WSGICTL_{nonce}_DATA'\n{}WSGICTL_{nonce}_DATA\n",
+        base64_lines(data)
+    )
+}
+
+/// `data` in base64, 76 characters a line.
+fn base64_lines(data: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(data);
     let mut body = String::new();
     for chunk in b64.as_bytes().chunks(76) {
         body.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
         body.push('\n');
     }
-    format!("base64 -d <<'WSGICTL_{nonce}_DATA' | {command}\n{body}WSGICTL_{nonce}_DATA\n")
+    body
 }
 
 /// Shell run first: helpers, the private state directories, the lock, leftovers of killed
 /// runs, this run's backup directory; its values come as data ([`build`]).
 const PRELUDE: &str = include_str!("prelude.sh");
+
+/// The ops that are more than a line or two, as functions (`op_venv`, `op_pip`, `op_release`).
+const OPS: &str = include_str!("ops.sh");
 
 pub fn build(i: &Inputs<'_>) -> String {
     let (abort_n, abort_id) = match i.abort_after {
@@ -104,6 +124,7 @@ pub fn build(i: &Inputs<'_>) -> String {
     s.push_str(crate::facts::script::SITE_DIGEST);
     s.push_str(crate::facts::script::FINGERPRINTS);
     s.push_str(PRELUDE);
+    s.push_str(OPS);
     // The values as data (`prelude.sh`'s `apply_values`): one per line, nothing quoted.
     let values = [
         i.nonce,
@@ -462,38 +483,25 @@ fn op_script(
             }
             s
         }
-        // Only a directory wsgictl made is ever removed: it carries `.wsgictl-venv` (or, from
-        // earlier versions, `.wsgictl-requirements`).
-        Op::CreateVenv { path, python } => format!(
-            "v={p}\nnolink \"$v\"\ntrusted {py} venv\n\
-             if [ -e \"$v\" ]; then\n\
-             \x20 if [ -e \"$v/.wsgictl-venv\" ] || [ -e \"$v/.wsgictl-requirements\" ]; then rm -rf \"$v\" || fail venv;\n\
-             \x20 else fail venv \"$v exists but wsgictl did not create it (no .wsgictl-venv inside), so it is not removed: move it away, or give the app another venv path\"; fi\n\
-             fi\n\
-             out=$({py} -m venv \"$v\" 2>&1 </dev/null) || fail venv \"$out\"\n\
-             : > \"$v/.wsgictl-venv\" || fail venv\n",
-            p = q(path),
-            py = q(python)
-        ),
+        Op::CreateVenv { path, python } => format!("op_venv {} {}\n", q(python), q(path)),
         Op::PipInstall {
             venv,
             requirements_sha256,
             force,
         } => {
             let req = i.requirements.get(venv).map(String::as_str).unwrap_or("");
-            // The marker: what was installed, and the digest of site-packages right after.
             // Every venv of the host downloads through one cache in wsgictl's state directory
             // (the account's own on a rootless host), whoever's HOME sudo left.
-            format!(
-                "{digest}trusted {pip} pip\nreq=$(mktemp) || fail pip\n{}(umask 077; mkdir -p {cache}) || fail pip\nout=$(PIP_CACHE_DIR={cache} {pip} install --disable-pip-version-check --no-input{force} -r \"$req\" 2>&1 </dev/null) || {{ rm -f \"$req\"; fail pip \"$out\"; }}\nrm -f \"$req\"\nprintf '%s\\ninstalled=%s\\n' {sha} \"$(site_digest {v})\" > {marker} || fail pip\n",
-                heredoc("cat > \"$req\"", req.as_bytes(), n),
-                cache = q(&format!("{}/{PIP_CACHE}", i.state_dir)),
-                digest = crate::facts::script::SITE_DIGEST,
-                force = if *force { " --force-reinstall" } else { "" },
-                pip = q(&format!("{venv}/bin/pip")),
-                v = q(venv),
-                sha = q(requirements_sha256),
-                marker = q(&format!("{venv}/.wsgictl-requirements")),
+            with_data(
+                &format!(
+                    "op_pip {} {} {} {}",
+                    q(venv),
+                    q(requirements_sha256),
+                    q(&format!("{}/{PIP_CACHE}", i.state_dir)),
+                    if *force { 1 } else { 0 }
+                ),
+                req.as_bytes(),
+                n,
             )
         }
         Op::WriteFile {
@@ -612,68 +620,32 @@ fn op_script(
             group,
             record,
         } => {
-            let rel = q(dir);
-            let current = q(&format!(
+            let current = format!(
                 "{}/current",
                 std::path::Path::new(dir)
                     .parent()
                     .and_then(|p| p.parent())
                     .map(|p| p.display().to_string())
                     .unwrap_or_default()
-            ));
-            let mut s = format!(
-                "rel={rel}\nnolink \"$rel\"\n\
-                 if [ -e \"$rel\" ]; then\n\
-                 \x20 [ \"$(readlink -f {current})\" != \"$(readlink -f \"$rel\")\" ] || fail release \"$rel is the running release\"\n\
-                 \x20 rm -rf \"$rel\" || fail release\n\
-                 fi\n\
-                 mkdir \"$rel\" && chmod 0755 \"$rel\" || fail release\n"
             );
-            match from {
-                Some(ReleaseBase::Release { dir: base }) => {
-                    let _ = writeln!(
-                        s,
-                        "b={}\ncp -al \"$b/src\" \"$rel/src\" || fail release\n\
-                         if [ -d \"$b/static\" ]; then cp -al \"$b/static\" \"$rel/static\" || fail release; fi\n\
-                         for f in app.wsgi app.env; do if [ -f \"$b/$f\" ]; then ln \"$b/$f\" \"$rel/$f\" || fail release; fi; done",
-                        q(base)
-                    );
-                }
-                Some(ReleaseBase::Legacy { src, static_dir }) => {
-                    let _ = writeln!(
-                        s,
-                        "cp -al {} \"$rel/src\" || fail release\n\
-                         st={}\nif [ -d \"$st\" ] && [ ! -L \"$st\" ]; then cp -al \"$st\" \"$rel/static\" || fail release; fi",
-                        q(src),
-                        q(static_dir)
-                    );
-                }
-                // Hard links where the static directory shares the release's file system,
-                // a copy where it does not.
-                Some(ReleaseBase::Adopted { static_dir }) => {
-                    let _ = writeln!(
-                        s,
-                        "st={}\nif [ -d \"$st\" ] && [ ! -L \"$st\" ]; then cp -al \"$st\" \"$rel/static\" 2>/dev/null || {{ rm -rf \"$rel/static\"; cp -a \"$st\" \"$rel/static\"; }} || fail release; fi",
-                        q(static_dir)
-                    );
-                }
-                None => {}
+            let from: Vec<&str> = match from {
+                Some(ReleaseBase::Release { dir: base }) => vec!["release", base],
+                Some(ReleaseBase::Legacy { src, static_dir }) => vec!["legacy", src, static_dir],
+                Some(ReleaseBase::Adopted { static_dir }) => vec!["adopted", static_dir],
+                None => vec!["none"],
+            };
+            let mut call = format!(
+                "op_release {} {} {} {}",
+                q(dir),
+                q(&current),
+                q(group),
+                q(&format!("{user}:{group}"))
+            );
+            for a in from {
+                call.push(' ');
+                call.push_str(&q(a));
             }
-            let _ = writeln!(
-                s,
-                "mkdir -p \"$rel/src\" \"$rel/static\" || fail release\n\
-                 chown \"$me\":{g} \"$rel/src\" && chmod 0750 \"$rel/src\" || fail release\n\
-                 chown {ug} \"$rel/static\" && chmod 0755 \"$rel/static\" || fail release",
-                g = q(group),
-                ug = q(&format!("{user}:{group}")),
-            );
-            s.push_str(&heredoc(
-                "cat > \"$rel/.wsgictl-release\" || fail release",
-                record.as_bytes(),
-                n,
-            ));
-            s.push_str("chmod 0640 \"$rel/.wsgictl-release\" || fail release\n");
-            s
+            with_data(&call, record.as_bytes(), n)
         }
         Op::Switch {
             app: _,
