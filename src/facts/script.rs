@@ -27,7 +27,7 @@ const PIDS_BEFORE: &str =
     "wsgictl_pid0=; { read -r _ _ _ _ wsgictl_pid0 </proc/loadavg; } 2>/dev/null\n";
 
 fn prelude() -> String {
-    format!("{PRELUDE}{PIDS_BEFORE}{AS_USER}")
+    format!("{PRELUDE}{PIDS_BEFORE}{AS_USER}{UNTRUSTED}{PROBES}")
 }
 
 /// `site_digest VENV`: the sha256 of what the venv's site-packages holds, two levels deep
@@ -98,18 +98,8 @@ venv_fp() {
 }
 ";
 
-/// What [`Probe::Interpreter`] runs: `version=3.11.2` and `venv=yes|no`. The modules a venv
-/// needs are looked for, not imported (importing ensurepip costs more than starting Python):
-/// Debian ships `ensurepip` in `python3-venv`, so without that package it is not found.
-const INTERPRETER_PY: &str = "import sys
-print(\"version=%d.%d.%d\" % sys.version_info[:3])
-try:
-    import importlib.util as u
-    ok = all(u.find_spec(m) is not None for m in (\"ensurepip\", \"venv\"))
-except BaseException:
-    ok = False
-print(\"venv=yes\" if ok else \"venv=no\")
-";
+/// The small probes, one function each (`probe_system`, `probe_account`, …).
+const PROBES: &str = include_str!("probes.sh");
 
 /// The whole script for `probes`, framed with `nonce`.
 pub fn build(probes: &[Probe], nonce: &str) -> String {
@@ -165,104 +155,28 @@ fn q(s: &str) -> String {
 
 fn body(p: &Probe) -> String {
     match p {
-        Probe::System => "\
-. /etc/os-release 2>/dev/null
-echo \"os_id=${ID:-unknown}\"
-echo \"os_like=${ID_LIKE:-}\"
-echo \"os_version=${VERSION_ID:-}\"
-echo \"uid=$wsgictl_uid\"
-if command -v setfacl >/dev/null 2>&1; then echo acl=yes; else echo acl=no; fi
-if command -v certbot >/dev/null 2>&1; then echo certbot=yes; else echo certbot=no; fi
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then echo systemd=yes; else echo systemd=no; fi
-echo \"selinux=$(getenforce 2>/dev/null || echo absent)\"
-"
-        .to_string(),
+        Probe::System => "probe_system\n".to_string(),
         Probe::Apache { confdir } => super::apache::script(confdir.as_deref()),
         Probe::UserApache { server_root } => super::user_server::script(server_root),
         // Answered together by `paths`, in `build`.
         Probe::Path { .. } | Probe::SumsCache { .. } => String::new(),
-        Probe::Account { name } => format!(
-            "getent passwd {n} || {{ echo missing; exit 0; }}\necho \"groups=$(id -Gn {n})\"\n",
-            n = q(name)
-        ),
-        Probe::Group { name } => format!("getent group {} || echo missing\n", q(name)),
-        // One run of the interpreter answers both: its version, and whether it can make a venv
-        // (`ensurepip`, which Debian moves into `python3-venv`).
-        Probe::Interpreter { path } => format!(
-            "{UNTRUSTED}p={}\nu=$(untrusted \"$p\"); if [ -n \"$u\" ]; then echo \"untrusted=$u\"; exit 0; fi\nif [ -x \"$p\" ] && v=$(\"$p\" -c {} 2>/dev/null); then printf '%s\\n' \"$v\"; else echo missing; fi\n",
-            q(path),
-            q(INTERPRETER_PY)
-        ),
-        Probe::Reach { user, path } => format!(
-            "\
-u={user}; p={path}
-[ \"$wsgictl_uid\" = 0 ] || {{ echo skip; exit 0; }}
-id -u \"$u\" >/dev/null 2>&1 || {{ u=nobody; echo as=nobody; }}
-if runuser -u \"$u\" -- test -x \"$p\" 2>/dev/null; then echo ok; exit 0; fi
-r=$(readlink -f \"$p\" 2>/dev/null); [ -n \"$r\" ] || r=$p
-for w in \"$p\" \"$r\"; do
-  cur=; rest=${{w#/}}
-  while [ -n \"$rest\" ]; do
-    c=${{rest%%/*}}
-    if [ \"$c\" = \"$rest\" ]; then rest=; else rest=${{rest#*/}}; fi
-    cur=$cur/$c
-    if ! runuser -u \"$u\" -- test -x \"$cur\" 2>/dev/null; then echo \"deny $(stat -c '%A:%U:%G' \"$cur\" 2>/dev/null || echo missing) $cur\"; exit 0; fi
-  done
-done
-echo \"deny $(stat -c '%A:%U:%G' \"$p\" 2>/dev/null || echo missing) $p\"
-",
-            user = q(user),
-            path = q(path)
-        ),
+        Probe::Account { name } => format!("probe_account {}\n", q(name)),
+        Probe::Group { name } => format!("probe_group {}\n", q(name)),
+        Probe::Interpreter { path } => format!("probe_interpreter {}\n", q(path)),
+        Probe::Reach { user, path } => format!("probe_reach {} {}\n", q(user), q(path)),
         Probe::Leftovers {
             lock,
             prefix,
             run_dir,
-        } => format!(
-            "\
-run={run}
-if [ \"$wsgictl_uid\" = 0 ]; then mkdir -p \"$run\" && chmod 0700 \"$run\"
-elif [ \"$run\" = /run/wsgictl ]; then echo skip; exit 0
-elif [ ! -d \"$run\" ]; then echo removed=0; exit 0; fi
-if [ -L \"$run\" ] || [ \"$(stat -c %u \"$run\")\" != \"$wsgictl_uid\" ] || [ -L {lock} ]; then echo busy; exit 0; fi
-umask 077
-exec 9>>{lock}
-flock -n 9 || {{ echo busy; exit 0; }}
-n=0
-for d in {prefix}* /var/lib/wsgictl/backup.??????; do
-  [ -d \"$d\" ] && [ ! -L \"$d\" ] || continue
-  rm -rf \"$d\" && n=$((n + 1))
-done
-echo \"removed=$n\"
-",
-            lock = q(lock),
-            prefix = q(prefix),
-            run = q(run_dir)
-        ),
-        // A daemon that a switch or a touch is replacing may answer the first request or two
-        // the old way: after an apply, asked again a second apart before the answer counts.
+        } => format!("probe_leftovers {} {} {}\n", q(run_dir), q(lock), q(prefix)),
         Probe::Health {
             target,
             expect,
             attempts,
             ..
         } => format!(
-            "b=$(mktemp) || exit 1\n\
-             k=0\n\
-             while :; do\n\
-             \x20 code=$(curl -s -o \"$b\" -w '%{{http_code}}' --max-time 20 {target} </dev/null)\n\
-             \x20 found=yes; {check}\n\
-             \x20 case \"$code\" in 2??|3??) [ \"$found\" = yes ] && break;; esac\n\
-             \x20 k=$((k + 1)); [ $k -ge {attempts} ] && break; sleep 1\n\
-             done\n\
-             echo \"status=$code\"\n\
-             [ -z {want} ] || echo \"expect=$( [ \"$found\" = yes ] && echo found || echo missing)\"\n\
-             rm -f \"$b\"\nexit 0\n",
-            check = match expect {
-                Some(text) => format!("grep -qF -- {} \"$b\" || found=no", q(text)),
-                None => ":".to_string(),
-            },
-            want = q(expect.as_deref().unwrap_or("")),
+            "probe_health {attempts} {} {target}\n",
+            q(expect.as_deref().unwrap_or(""))
         ),
         Probe::Certificate { cert, key } => super::cert::script(cert, key),
         Probe::Settings { command, .. } => command.clone(),

@@ -1,0 +1,111 @@
+# shellcheck shell=sh
+# shellcheck disable=SC2154 # wsgictl_uid comes from the gather's prelude (AS_USER)
+# The gather's small probes (`facts::script`), one function each, its values its positional
+# arguments. Each runs in its own frame's subshell, so `exit` ends only that probe. The
+# bigger passes are files of their own (paths, venvs, trees, apache, user_server).
+
+# The system: distribution, the account the gather runs as, the tools the plan relies on.
+probe_system() {
+  # shellcheck disable=SC1091 # the host's own file
+  . /etc/os-release 2>/dev/null
+  echo "os_id=${ID:-unknown}"
+  echo "os_like=${ID_LIKE:-}"
+  echo "os_version=${VERSION_ID:-}"
+  echo "uid=$wsgictl_uid"
+  if command -v setfacl >/dev/null 2>&1; then echo acl=yes; else echo acl=no; fi
+  if command -v certbot >/dev/null 2>&1; then echo certbot=yes; else echo certbot=no; fi
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then echo systemd=yes; else echo systemd=no; fi
+  echo "selinux=$(getenforce 2>/dev/null || echo absent)"
+}
+
+# probe_account NAME: its passwd line and groups, or `missing`.
+probe_account() {
+  getent passwd "$1" || { echo missing; exit 0; }
+  echo "groups=$(id -Gn "$1")"
+}
+
+# probe_group NAME: its group line, or `missing`.
+probe_group() { getent group "$1" || echo missing; }
+
+# probe_interpreter PYTHON: `version=3.11.2` and `venv=yes|no` from one run of it, or
+# `missing`; `untrusted=…` (and it is not run) when another account controls the way to it.
+# The modules a venv needs are looked for, not imported (importing ensurepip costs more than
+# starting Python): Debian ships `ensurepip` in `python3-venv`, so without it it is not found.
+probe_interpreter() {
+  u=$(untrusted "$1")
+  if [ -n "$u" ]; then echo "untrusted=$u"; exit 0; fi
+  if [ -x "$1" ] && v=$("$1" -c 'import sys
+print("version=%d.%d.%d" % sys.version_info[:3])
+try:
+    import importlib.util as u
+    ok = all(u.find_spec(m) is not None for m in ("ensurepip", "venv"))
+except BaseException:
+    ok = False
+print("venv=yes" if ok else "venv=no")' 2>/dev/null); then printf '%s\n' "$v"; else echo missing; fi
+}
+
+# probe_reach USER PATH: `ok` when USER can reach PATH, else `deny MODE:OWNER:GROUP DIR` for
+# the first directory on the way (as given, then with links resolved) USER cannot traverse.
+# Only root can ask as another account (`skip` otherwise); an account that does not exist is
+# asked about as nobody (`as=nobody`).
+probe_reach() {
+  u=$1
+  p=$2
+  [ "$wsgictl_uid" = 0 ] || { echo skip; exit 0; }
+  id -u "$u" >/dev/null 2>&1 || { u=nobody; echo as=nobody; }
+  if runuser -u "$u" -- test -x "$p" 2>/dev/null; then echo ok; exit 0; fi
+  r=$(readlink -f "$p" 2>/dev/null); [ -n "$r" ] || r=$p
+  for w in "$p" "$r"; do
+    cur=; rest=${w#/}
+    while [ -n "$rest" ]; do
+      c=${rest%%/*}
+      if [ "$c" = "$rest" ]; then rest=; else rest=${rest#*/}; fi
+      cur=$cur/$c
+      if ! runuser -u "$u" -- test -x "$cur" 2>/dev/null; then echo "deny $(stat -c '%A:%U:%G' "$cur" 2>/dev/null || echo missing) $cur"; exit 0; fi
+    done
+  done
+  echo "deny $(stat -c '%A:%U:%G' "$p" 2>/dev/null || echo missing) $p"
+}
+
+# probe_leftovers RUN_DIR LOCK PREFIX: remove the backup directories (PREFIX + 6 characters)
+# killed applies left, when no apply holds LOCK: `removed=N`, or `busy`; `skip` for an
+# account that cannot own the shared run directory.
+probe_leftovers() {
+  run=$1
+  if [ "$wsgictl_uid" = 0 ]; then mkdir -p "$run" && chmod 0700 "$run"
+  elif [ "$run" = /run/wsgictl ]; then echo skip; exit 0
+  elif [ ! -d "$run" ]; then echo removed=0; exit 0; fi
+  if [ -L "$run" ] || [ "$(stat -c %u "$run")" != "$wsgictl_uid" ] || [ -L "$2" ]; then echo busy; exit 0; fi
+  umask 077
+  exec 9>>"$2"
+  flock -n 9 || { echo busy; exit 0; }
+  n=0
+  for d in "$3"* /var/lib/wsgictl/backup.??????; do
+    [ -d "$d" ] && [ ! -L "$d" ] || continue
+    rm -rf "$d" && n=$((n + 1))
+  done
+  echo "removed=$n"
+}
+
+# probe_health ATTEMPTS EXPECT CURL_ARGS...: `status=CODE` of the app's health request, asked
+# again a second apart (up to ATTEMPTS times) until it is 2xx or 3xx and holds EXPECT (when
+# not empty), then `expect=found|missing`. A daemon a switch or touch is replacing may answer
+# the first request or two the old way.
+probe_health() {
+  attempts=$1
+  want=$2
+  shift 2
+  b=$(mktemp) || exit 1
+  k=0
+  while :; do
+    code=$(curl -s -o "$b" -w '%{http_code}' --max-time 20 "$@" </dev/null)
+    found=yes
+    [ -z "$want" ] || grep -qF -- "$want" "$b" || found=no
+    case "$code" in 2??|3??) [ "$found" = yes ] && break;; esac
+    k=$((k + 1)); [ "$k" -ge "$attempts" ] && break; sleep 1
+  done
+  echo "status=$code"
+  [ -z "$want" ] || echo "expect=$( [ "$found" = yes ] && echo found || echo missing)"
+  rm -f "$b"
+  exit 0
+}
