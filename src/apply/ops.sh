@@ -71,3 +71,61 @@ op_release() {
   base64 -d > "$rel/.wsgictl-release" || fail release
   chmod 0640 "$rel/.wsgictl-release" || fail release
 }
+
+# op_manage USER NAME APP RECORD SRC ENV_FILE SETTINGS PYTHON_PATH PYTHON [STATIC_ROOT]: run
+# `manage.py NAME --noinput` as USER in SRC with the app's environment (ENV_FILE) and the
+# venv's PYTHON; with STATIC_ROOT, collectstatic into it: STATIC_ROOT is set once the settings
+# are read and before Django is set up (an app's `ready()` may already open the static
+# storage). The migrations it applied are added to RECORD (when not empty): a rollback past
+# them is refused. Then the owed step APP.NAME is paid.
+op_manage() {
+  what="manage.py $2"
+  # The values reach the account's shell as its arguments; the env file may set anything,
+  # so ours are read into names of our own first.
+  run='cd "$1" && set -a && . "$2" && set +a && wsgictl_m=$3 wsgictl_p=$4 wsgictl_py=$5 && shift 5 && DJANGO_SETTINGS_MODULE=$wsgictl_m PYTHONPATH=$wsgictl_p exec "$wsgictl_py" "$@"'
+  if [ $# -ge 10 ]; then
+    out=$(as_user "$1" sh -c "$run" sh "$5" "$6" "$7" "$8" "$9" -c 'import sys, django
+from django.conf import settings
+settings.STATIC_ROOT = sys.argv[1]
+django.setup()
+from django.core.management import call_command
+call_command("collectstatic", interactive=False)
+' "${10}" 2>&1 </dev/null) || fail "$what" "$out"
+  else
+    out=$(as_user "$1" sh -c "$run" sh "$5" "$6" "$7" "$8" "$9" manage.py "$2" --noinput 2>&1 </dev/null) || fail "$what" "$out"
+  fi
+  if [ -n "$4" ]; then
+    printf '%s\n' "$out" | sed -n 's/^ *Applying \([^ ]*\)\.\.\..*/migration=\1/p' >> "$4" || fail "$what"
+  fi
+  paid "$3.$2"
+}
+
+# op_certificate LINEAGE EMAIL DIRECTORY WEBROOT HOOK RENEW TRUST READY_URL NAME...: certbot's
+# certificate for every NAME, answered through WEBROOT (--webroot), from the ACME server at
+# DIRECTORY (trusting the CA bundle TRUST when not empty), installed by the deploy hook HOOK;
+# RENEW=1: --force-renewal. Apache is first asked for a file put in the challenge directory
+# (READY_URL, on the host itself, by the first name) until it serves it: a vhost reloaded a
+# moment ago may not answer yet.
+op_certificate() {
+  lineage=$1 email=$2 directory=$3 webroot=$4 hook=$5 renew=$6 trust=$7 ready_url=$8
+  shift 8
+  command -v certbot >/dev/null 2>&1 || fail certificate 'certbot is not installed on the host: install it (apt-get install certbot / dnf install certbot), or keep `packages #true`'
+  trusted "$(command -v certbot)" certificate
+  nolink "$webroot"
+  challenge=$webroot/.well-known/acme-challenge
+  ready=$challenge/${ready_url##*/}
+  mkdir -p "$challenge" && echo ok > "$ready" || fail certificate
+  if command -v curl >/dev/null 2>&1; then
+    k=0
+    while [ $k -lt 50 ]; do
+      [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Host: $1" "$ready_url" </dev/null 2>/dev/null)" = 200 ] && break
+      k=$((k + 1)); sleep 0.2
+    done
+  else sleep 2; fi
+  rm -f "$ready"
+  for d in "$@"; do set -- "$@" -d "$d"; shift; done
+  [ "$renew" != 1 ] || set -- "$@" --force-renewal
+  set -- certbot certonly --non-interactive --agree-tos --no-eff-email -m "$email" --server "$directory" --webroot -w "$webroot" --cert-name "$lineage" --deploy-hook "$hook" "$@"
+  [ -z "$trust" ] || set -- env "REQUESTS_CA_BUNDLE=$trust" "$@"
+  out=$("$@" 2>&1 9>&- </dev/null) || fail certificate "$out"
+}

@@ -573,44 +573,25 @@ fn op_script(
             static_root,
             record,
         } => {
-            // collectstatic into the release's own static directory: STATIC_ROOT is set once
-            // the settings are read and before Django is set up (an app's `ready()` may
-            // already open the static storage).
-            let command = match static_root {
-                Some(root) => format!(
-                    "-c {} {}",
-                    q(
-                        "import sys, django\nfrom django.conf import settings\nsettings.STATIC_ROOT = sys.argv[1]\ndjango.setup()\nfrom django.core.management import call_command\ncall_command(\"collectstatic\", interactive=False)\n"
-                    ),
-                    q(root)
-                ),
-                None => format!("manage.py {} --noinput", q(name)),
-            };
-            let inner = format!(
-                "cd {src} && set -a && . {env} && set +a && DJANGO_SETTINGS_MODULE={settings} PYTHONPATH={pp} exec {py} {command}",
-                src = q(src),
-                env = q(env_file),
-                settings = q(settings),
-                pp = q(python_path.as_deref().unwrap_or(src)),
-                py = q(&format!("{venv}/bin/python")),
-            );
-            let mut s = format!(
-                "out=$(as_user {} sh -c {} 2>&1 </dev/null) || fail {} \"$out\"\n",
-                q(user),
-                q(&inner),
-                q(&format!("manage.py {name}")),
-            );
-            // Which migrations this release applied: a rollback past it is refused.
-            if let Some(r) = record {
-                let _ = writeln!(
-                    s,
-                    "printf '%s\\n' \"$out\" | sed -n 's/^ *Applying \\([^ ]*\\)\\.\\.\\..*/migration=\\1/p' >> {} || fail {}",
-                    q(r),
-                    q(&format!("manage.py {name}")),
-                );
+            let mut call = format!("op_manage {} {} {}", q(user), q(name), q(app));
+            for v in [
+                record.as_deref().unwrap_or(""),
+                src,
+                env_file,
+                settings,
+                python_path.as_deref().unwrap_or(src),
+                &format!("{venv}/bin/python"),
+            ] {
+                call.push(' ');
+                call.push_str(&q(v));
             }
-            let _ = writeln!(s, "paid {}", q(&format!("{app}.{name}")));
-            s
+            // collectstatic into the release's own static directory.
+            if let Some(root) = static_root {
+                call.push(' ');
+                call.push_str(&q(root));
+            }
+            call.push('\n');
+            call
         }
         Op::CreateRelease {
             app: _,
@@ -703,40 +684,28 @@ fn op_script(
             deploy_hook,
             renew,
         } => {
-            let challenge = format!("{webroot}/.well-known/acme-challenge");
-            let ready = format!("{challenge}/wsgictl-ready-{n}");
-            let domains: Vec<String> = names.iter().map(|d| format!("-d {}", q(d))).collect();
-            let ca = trust
-                .as_ref()
-                .map(|t| format!("REQUESTS_CA_BUNDLE={} ", q(t)))
-                .unwrap_or_default();
-            format!(
-                "command -v certbot >/dev/null 2>&1 || fail certificate 'certbot is not installed on the host: install it (apt-get install certbot / dnf install certbot), or keep `packages #true`'\n\
-                 trusted \"$(command -v certbot)\" certificate\n\
-                 nolink {webroot}\n\
-                 mkdir -p {challenge} && echo ok > {ready} || fail certificate\n\
-                 if command -v curl >/dev/null 2>&1; then k=0; while [ $k -lt 50 ]; do\n\
-                 \x20 [ \"$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {target} </dev/null 2>/dev/null)\" = 200 ] && break\n\
-                 \x20 k=$((k + 1)); sleep 0.2\n\
-                 done; else sleep 2; fi\n\
-                 rm -f {ready}\n\
-                 out=$({ca}certbot certonly --non-interactive --agree-tos --no-eff-email -m {email} --server {directory} --webroot -w {webroot} --cert-name {lineage} {domains} --deploy-hook {hook}{force} 2>&1 9>&- </dev/null) || fail certificate \"$out\"\n",
-                webroot = q(webroot),
-                challenge = q(&challenge),
-                ready = q(&ready),
-                target = crate::doctor::live::curl_target(
-                    names.first().map_or("", String::as_str),
-                    *http_port,
-                    &format!("/.well-known/acme-challenge/wsgictl-ready-{n}"),
-                    false,
-                ),
-                email = q(email),
-                directory = q(directory),
-                lineage = q(lineage),
-                domains = domains.join(" "),
-                hook = q(deploy_hook),
-                force = if *renew { " --force-renewal" } else { "" },
-            )
+            let ready = format!(
+                "http://127.0.0.1:{http_port}/.well-known/acme-challenge/wsgictl-ready-{n}"
+            );
+            let mut call = String::from("op_certificate");
+            for v in [
+                lineage.as_str(),
+                email,
+                directory,
+                webroot,
+                deploy_hook,
+                if *renew { "1" } else { "0" },
+                trust.as_deref().unwrap_or(""),
+                &ready,
+            ]
+            .into_iter()
+            .chain(names.iter().map(String::as_str))
+            {
+                call.push(' ');
+                call.push_str(&q(v));
+            }
+            call.push('\n');
+            call
         }
         Op::CheckSettings {
             user,
