@@ -591,3 +591,52 @@ fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
     let pythons = programs.iter().filter(|p| p.starts_with("python3")).count();
     assert_eq!(pythons, 2, "{programs:?}");
 }
+
+/// Apache and the interpreter run beside the other probes, their frames kept in a temporary
+/// file; where none can be made, they run in place instead, with the same answers.
+#[test]
+fn apache_runs_beside_the_other_probes_and_in_place_without_a_temporary_file() {
+    let probes = [
+        Probe::Apache { confdir: None },
+        Probe::System,
+        Probe::Interpreter {
+            path: "/usr/bin/python3".into(),
+        },
+        Probe::Account {
+            name: "root".into(),
+        },
+    ];
+    let nonce = "feedfacecafe0001";
+    let run = |prefix: &str| {
+        let text = format!("{prefix}{}", script::build(&probes, nonce));
+        let mut t = wsgictl::transport::local::LocalTransport::new("local");
+        let out = wsgictl::transport::Transport::run_script(&mut t, &text, false).unwrap();
+        let frames = frame::split(&String::from_utf8_lossy(&out.output), nonce);
+        let facts = parse::facts("local", &probes, &frames);
+        let apache = facts.apache.known().unwrap().clone().expect("apache");
+        assert!(apache.modules.contains("wsgi_module"), "{apache:?}");
+        assert!(facts.accounts.contains_key("root"), "{facts:?}");
+        let python = facts.interpreters.get("/usr/bin/python3").cloned();
+        assert!(
+            matches!(&python, Some(wsgictl::facts::Fact::Known(Some(v))) if v.starts_with("3.")),
+            "{python:?}"
+        );
+        format!("{apache:?} {python:?}")
+    };
+    let beside = run("");
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("none");
+    let in_place = run(&format!("TMPDIR={}; export TMPDIR\n", missing.display()));
+    assert_eq!(beside, in_place);
+    // Nothing is left behind: the temporary file goes at its frame.
+    let left = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name().to_string_lossy().starts_with("tmp.")
+                && e.metadata().is_ok_and(|m| m.is_file() && m.len() < 65536)
+                && std::fs::read_to_string(e.path()).is_ok_and(|t| t.starts_with("layout=debian\n"))
+        })
+        .count();
+    assert_eq!(left, 0);
+}

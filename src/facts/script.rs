@@ -1,7 +1,8 @@
 //! The gather script: probes → one POSIX `sh` script (pure; snapshot-tested).
 //!
 //! Stage: gather. Each probe runs in a subshell (an `exit` in one cannot end the script),
-//! framed by `WSGICTL <nonce> BEGIN <n>` and `WSGICTL <nonce> END <n> <status>` lines. Its
+//! framed by `WSGICTL <nonce> BEGIN <n>` and `WSGICTL <nonce> END <n> <status>` lines, in any
+//! order: Apache's and the interpreters' frames run in the background beside the others. Its
 //! stderr is merged into the frame; file contents and listings travel as base64, so no byte of
 //! them can look like a frame line. Every value is quoted by `crate::shell`.
 
@@ -118,7 +119,36 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
         Probe::SumsCache { file } => Some(file.as_str()),
         _ => None,
     });
+    // Apache parsing its configuration and the interpreters' runs are the gather's longest
+    // probes and need nothing the others do: they run in the background from the start, one
+    // after the other, beside the rest (their frames kept in a temporary file, 0600, gone
+    // once read), and their frames come last. Where no temporary file can be made, they run
+    // there instead.
+    let early: Vec<usize> = probes
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            matches!(
+                p,
+                Probe::Apache { .. } | Probe::UserApache { .. } | Probe::Interpreter { .. }
+            )
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if !early.is_empty() {
+        s.push_str("wsgictl_early() {\n");
+        for &i in &early {
+            s.push_str(&frame(i, &body(&probes[i]), nonce));
+        }
+        s.push_str(
+            "}\nwsgictl_bg=$(mktemp 2>/dev/null) || wsgictl_bg=\n\
+             if [ -n \"$wsgictl_bg\" ]; then wsgictl_early > \"$wsgictl_bg\" 2>&1 </dev/null & wsgictl_bg_pid=$!; fi\n",
+        );
+    }
     for (i, p) in probes.iter().enumerate() {
+        if early.contains(&i) {
+            continue;
+        }
         let text = match p {
             Probe::Path { .. } if Some(i) == first_path => {
                 super::paths::script(&super::paths::wanted(probes), cache)
@@ -136,9 +166,12 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
             | Probe::Releases { .. } => continue,
             _ => body(p),
         };
-        s.push_str(&format!("echo 'WSGICTL {nonce} BEGIN {i}'\n(\n"));
-        s.push_str(&text);
-        s.push_str(&format!(") 2>&1\necho \"WSGICTL {nonce} END {i} $?\"\n"));
+        s.push_str(&frame(i, &text, nonce));
+    }
+    if !early.is_empty() {
+        s.push_str(
+            "if [ -n \"$wsgictl_bg\" ]; then wait \"$wsgictl_bg_pid\"; cat \"$wsgictl_bg\"; rm -f \"$wsgictl_bg\"; else wsgictl_early; fi\n",
+        );
     }
     s.push_str(&format!(
         "wsgictl_pid1=; wsgictl_pidmax=0; {{ read -r _ _ _ _ wsgictl_pid1 </proc/loadavg; }} 2>/dev/null\n\
@@ -146,6 +179,13 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
          echo \"WSGICTL {nonce} PIDS $wsgictl_pid0 $wsgictl_pid1 $wsgictl_pidmax\"\n"
     ));
     s
+}
+
+/// Probe `i`'s frame: its `text` in a subshell (an `exit` ends only the probe), stderr merged.
+fn frame(i: usize, text: &str, nonce: &str) -> String {
+    format!(
+        "echo 'WSGICTL {nonce} BEGIN {i}'\n(\n{text}) 2>&1\necho \"WSGICTL {nonce} END {i} $?\"\n"
+    )
 }
 
 fn q(s: &str) -> String {
