@@ -7,7 +7,10 @@
 //! written atomically (temp file in the same directory, owner and mode set, fsync, `mv -f`);
 //! Apache files are backed up first, so a failed configtest can put every one back before
 //! anything is reloaded. The script reports through `WSGICTL <nonce> <WORD> …` lines that
-//! [`super::outcome`] reads.
+//! [`super::outcome`] reads. Its fixed parts are real files: `prelude.sh` (helpers and the
+//! lock, its values a here-document), `ops.sh` (the larger ops, as functions of their
+//! arguments) and `parallel.sh` (the venvs' jobs, [`super::parallel`]); the rest is built
+//! here, every value through `crate::shell`.
 
 use crate::desired::EnableTool;
 use crate::plan::{Handler, Op, Plan, ReleaseBase};
