@@ -384,7 +384,7 @@ fn a_host_deployed_before_releases_is_migrated_without_downtime() {
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
     // The migration changes the vhost, so Apache reloads once. mod_wsgi 4.9's parent removes
     // the daemon socket while it re-reads its configuration, and a request an old worker
-    // forwards in those few milliseconds is answered 503 (README, "Releases and rollback").
+    // forwards in those few milliseconds is answered 503 (README, "Apply", Handlers).
     // That is the one failure allowed, and only as the vhost's log names it.
     let reloads = site.apache.error_log()[logs.0..]
         .matches("Doing graceful restart")
