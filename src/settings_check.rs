@@ -103,8 +103,9 @@ pub const CACHE_DIR: &str = "/var/lib/wsgictl/settings";
 ///
 /// Loading Django costs each app tens of milliseconds, every plan: a report is kept (root
 /// only, [`CACHE_DIR`]) under a key over what it depends on — every source file's path,
-/// mode, size and mtime (as `find` lists them: a new order only costs a new check), the venv's install marker and `pyvenv.cfg`, the env file, the overlay, and
-/// what is asked — and printed again while the key holds. A report with an error is never
+/// mode, size and mtime (as `find` lists them: a new order only costs a new check), the
+/// venv's install marker and `pyvenv.cfg`, the env file, the overlay, and what is asked — and
+/// printed again while the key holds. A report with an error is never
 /// kept (an exception may quote a secret).
 pub fn command(e: &Expect, user: &str, venv: &str, python_path: &str) -> String {
     let q = |s: &str| crate::shell::quote(s).expect("no NUL").into_owned();

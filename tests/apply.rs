@@ -76,6 +76,19 @@ impl Site {
         self.lab.wsgictl(&args, &[SECRET])
     }
 
+    /// A shell line that runs wsgictl on this site as [`Site::wsgictl`] does (the lab's HOME,
+    /// its secret, no colour), with `args` (shell text) before `-f MANIFEST`.
+    pub fn shell_line(&self, args: &str) -> String {
+        let q = |s: &str| shlex::try_quote(s).unwrap().into_owned();
+        format!(
+            "HOME={} LAB_SECRET={} NO_COLOR=1 exec {} {args} -f {}",
+            q(self.lab.home().to_str().unwrap()),
+            q(KNOWN_SECRET),
+            q(env!("CARGO_BIN_EXE_wsgictl")),
+            q(self.manifest.to_str().unwrap())
+        )
+    }
+
     pub fn apply(&self) -> Output {
         self.wsgictl("apply", &["--yes"])
     }
@@ -531,11 +544,7 @@ fn no_secret_in_any_output_or_command_line_during_apply() {
             let mut seen = std::collections::BTreeSet::new();
             let mut samples = 0;
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-                    if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-                        seen.insert(String::from_utf8_lossy(&cmdline).replace('\0', " "));
-                    }
-                }
+                seen.extend(command_lines().into_iter().map(|args| args.join(" ")));
                 samples += 1;
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
@@ -668,27 +677,32 @@ fn json_and_quiet_outcomes_say_what_the_text_says() {
     assert!(stderr(&o).contains("--yes"), "{}", all(&o));
 }
 
-/// The venvs whose pip is running now, among those under `base` (read from /proc).
+/// Every process's arguments, read from /proc now.
+fn command_lines() -> Vec<Vec<String>> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|cmd| {
+            let cmd = cmd.strip_suffix(b"\0").unwrap_or(&cmd);
+            cmd.split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// The venvs whose pip is running now, among those under `base`.
 fn pips_running(base: &std::path::Path) -> std::collections::BTreeSet<String> {
     let base = base.display().to_string();
-    let mut venvs = std::collections::BTreeSet::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmd
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if let Some(pip) = args
-            .iter()
-            .find(|a| a.starts_with(&base) && a.ends_with("/venv/bin/pip"))
-            && args.iter().any(|a| a == "install")
-        {
-            venvs.insert(pip.clone());
-        }
-    }
-    venvs
+    command_lines()
+        .into_iter()
+        .filter(|args| args.iter().any(|a| a == "install"))
+        .filter_map(|args| {
+            args.into_iter()
+                .find(|a| a.starts_with(&base) && a.ends_with("/venv/bin/pip"))
+        })
+        .collect()
 }
 
 /// A first deploy of three apps builds their venvs side by side, as many at once as the host
@@ -764,14 +778,7 @@ fn venvs_build_side_by_side_one_per_core_and_a_failed_one_is_named() {
 #[test]
 fn apply_on_a_terminal_shows_each_step_as_it_runs() {
     let site = Site::new(1, "");
-    let q = |s: &str| shlex::try_quote(s).unwrap().into_owned();
-    let command = format!(
-        "HOME={} LAB_SECRET={} NO_COLOR=1 {} apply --yes -v -f {}",
-        q(site.lab.home().to_str().unwrap()),
-        q(KNOWN_SECRET),
-        q(env!("CARGO_BIN_EXE_wsgictl")),
-        q(site.manifest.to_str().unwrap())
-    );
+    let command = site.shell_line("apply --yes -v");
     // util-linux `script` runs it on a pseudo-terminal and passes on what it drew.
     let o = Command::new("script")
         .args(["-qefc", &command, "/dev/null"])

@@ -436,18 +436,7 @@ fn bench_hold() {
     crate::support::apache::ApacheInstance::ensure_accounts(&m, "lab");
     timed(&site, "apply", &["--yes", "-v"], "exec channels");
     let hold = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-hold.sh");
-    let q = |s: &str| shlex::try_quote(s).unwrap().into_owned();
-    std::fs::write(
-        &hold,
-        format!(
-            "HOME={} LAB_SECRET={} NO_COLOR=1 exec {} \"$@\" -f {}\n",
-            q(site.lab.home().to_str().unwrap()),
-            q(KNOWN_SECRET),
-            q(env!("CARGO_BIN_EXE_wsgictl")),
-            q(site.manifest.to_str().unwrap())
-        ),
-    )
-    .unwrap();
+    std::fs::write(&hold, format!("{}\n", site.shell_line("\"$@\""))).unwrap();
     eprintln!("lab of {n} apps up: sh {}", hold.display());
     while hold.exists() {
         std::thread::sleep(std::time::Duration::from_millis(500));
