@@ -10,11 +10,14 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-/// Open `host:port` through `jump` and return the local end of the bridge.
-pub fn bridge(jump: ssh2::Session, host: &str, port: u16) -> anyhow::Result<UnixStream> {
-    let channel = jump
-        .channel_direct_tcpip(host, port, None)
-        .map_err(|e| anyhow::anyhow!("opening a channel to {host}:{port}: {e}"))?;
+/// Bridge `channel` (a `direct-tcpip` channel of `jump` to `host:port`) and return the local
+/// end of the bridge.
+pub fn bridge(
+    jump: ssh2::Session,
+    channel: ssh2::Channel,
+    host: &str,
+    port: u16,
+) -> anyhow::Result<UnixStream> {
     let (ours, theirs) = UnixStream::pair()?;
     theirs.set_nonblocking(true)?;
     std::thread::Builder::new()

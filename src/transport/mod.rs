@@ -9,6 +9,7 @@
 pub mod jump;
 pub mod known_hosts;
 pub mod local;
+pub mod open;
 pub mod ssh;
 pub mod ssh_config;
 

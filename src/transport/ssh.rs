@@ -176,6 +176,9 @@ impl Default for SshOptions {
 pub struct SshTransport {
     target: Target,
     session: ssh2::Session,
+    /// The session's socket (a second descriptor of it), to acknowledge at once while a
+    /// channel opens (`open`); `None` over a jump host.
+    tcp: Option<TcpStream>,
     stats: Stats,
     timeout: Duration,
 }
@@ -186,19 +189,34 @@ impl SshTransport {
         let desc = target.describe();
         let mut session = ssh2::Session::new().with_context(|| format!("connecting to {desc}"))?;
         session.set_timeout(opts.timeout.as_millis().min(u32::MAX as u128) as u32);
+        let mut own_tcp = None;
         match &target.jump {
             // Through the jump host: its key checked and its login done first, then this
             // session over one of its channels.
             Some(jump) => {
                 let hop = SshTransport::connect((**jump).clone(), opts)
                     .with_context(|| format!("connecting to {desc}"))?;
-                let stream = super::jump::bridge(hop.session.clone(), &target.address, target.port)
-                    .with_context(|| format!("connecting to {desc}"))?;
+                let channel =
+                    super::open::channel(&hop.session, hop.tcp.as_ref(), opts.timeout, |s| {
+                        s.channel_direct_tcpip(&target.address, target.port, None)
+                    })
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "connecting to {desc}: opening a channel to {}:{} through {}: {e}",
+                            target.address,
+                            target.port,
+                            hop.target.describe()
+                        )
+                    })?;
+                let stream =
+                    super::jump::bridge(hop.session.clone(), channel, &target.address, target.port)
+                        .with_context(|| format!("connecting to {desc}"))?;
                 session.set_tcp_stream(stream);
             }
             None => {
                 let tcp = connect_tcp(&target, opts.connect_timeout)
                     .with_context(|| format!("connecting to {desc}"))?;
+                own_tcp = tcp.try_clone().ok();
                 session.set_tcp_stream(tcp);
             }
         }
@@ -235,6 +253,7 @@ impl SshTransport {
         Ok(SshTransport {
             target,
             session,
+            tcp: own_tcp,
             stats,
             timeout: opts.timeout,
         })
@@ -250,7 +269,10 @@ impl Transport for SshTransport {
     ) -> anyhow::Result<ExecOutput> {
         let desc = self.target.describe();
         let what = || format!("running a script on {desc}");
-        let mut ch = self.session.channel_session().with_context(what)?;
+        let mut ch = super::open::channel(&self.session, self.tcp.as_ref(), self.timeout, |s| {
+            s.channel_session()
+        })
+        .with_context(what)?;
         self.stats.exec_channels += 1;
         ch.handle_extended_data(ssh2::ExtendedData::Merge)
             .with_context(what)?;
