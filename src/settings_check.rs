@@ -1,10 +1,11 @@
 //! Django's own settings as the truth: load them as the daemon user, as mod_wsgi would, and
 //! compare them with what the manifest says.
 //!
-//! Stage: facts and apply (pure: builds the shell and Python that run on the host, and turns
+//! Stage: facts and apply (pure: the Python that runs on the host, and what turns
 //! their JSON into findings). One Python program, [`PROGRAM`], reads the settings and decides
 //! which values contradict the manifest (each with a code and a severity); plan runs it as a
-//! probe when the venv and source are in place, and apply runs it before any Django hook.
+//! probe when the venv and source are in place, and apply runs it before any Django hook, both
+//! through `facts::settings` (one pass for every app, its report kept under a key).
 //! The messages and their fixes are written here, once, for both. No credential is ever
 //! read: of `DATABASES` only the engine and, for SQLite, the file.
 
@@ -96,54 +97,9 @@ pub fn cache_path(src: &str) -> String {
     format!("{CACHE_DIR}/{}", &id[..16])
 }
 
-/// wsgictl's private cache of settings reports (root's, 0700 like its parent).
+/// wsgictl's private cache of settings reports (root's, 0700 like its parent; `facts::settings`
+/// says what a report is kept under).
 pub const CACHE_DIR: &str = "/var/lib/wsgictl/settings";
-
-/// Shell that runs [`PROGRAM`] as `user` (root only; otherwise it prints `settings=skip`).
-///
-/// Loading Django costs each app tens of milliseconds, every plan: a report is kept (root
-/// only, [`CACHE_DIR`]) under a key over what it depends on — every source file's path,
-/// mode, size and mtime (as `find` lists them: a new order only costs a new check), the
-/// venv's install marker and `pyvenv.cfg`, the env file, the overlay, and what is asked — and
-/// printed again while the key holds. A report with an error is never
-/// kept (an exception may quote a secret).
-pub fn command(e: &Expect, user: &str, venv: &str, python_path: &str) -> String {
-    let q = |s: &str| crate::shell::quote(s).expect("no NUL").into_owned();
-    let py = format!("{venv}/bin/python");
-    let arg = serde_json::to_string(e).expect("plain data");
-    let overlay = python_path
-        .split(':')
-        .skip(1)
-        .map(|d| format!("{d}/{}.py", crate::render::OVERLAY_MODULE))
-        .map(|p| q(&p))
-        .collect::<Vec<_>>()
-        .join(" ");
-    format!(
-        "if ! can_be {u}; then echo settings=skip;\n\
-         elif [ ! -x {py} ] || [ ! -d {src} ] || ! id -u {u} >/dev/null 2>&1; then echo settings=absent;\n\
-         else\n\
-         \x20 key=$({{ find {src} -type f -printf '%P %m %s %T@\\n'; cat {venv}/.wsgictl-requirements {venv}/pyvenv.cfg {env} {overlay} 2>/dev/null; printf '%s' {arg}; }} | sha256sum); key=${{key%% *}}\n\
-         \x20 cache={cache}; kept=; report=\n\
-         \x20 if [ -f \"$cache\" ] && [ ! -L \"$cache\" ]; then {{ IFS= read -r kept; IFS= read -r report; }} < \"$cache\"; fi\n\
-         \x20 if [ -n \"$key\" ] && [ \"$kept\" = \"$key\" ]; then printf '%s\\n' \"$report\";\n\
-         \x20 else\n\
-         \x20   out=$(cd {src} && as_user {u} env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={src} PYTHONPATH={pp} timeout 120 {py} -c {code} {arg} 2>&1 </dev/null | grep '^settings=' | tail -n 1)\n\
-         \x20   printf '%s\\n' \"$out\"\n\
-         \x20   case \"$out\" in *'\"error\": '*) ;; settings=*) (umask 077; mkdir -p {dir} && printf '%s\\n%s\\n' \"$key\" \"$out\" > \"$cache.$$\" && mv -f \"$cache.$$\" \"$cache\") 2>/dev/null;; esac\n\
-         \x20 fi\n\
-         fi\n",
-        py = q(&py),
-        src = q(&e.src),
-        venv = q(venv),
-        env = q(&e.env_file),
-        u = q(user),
-        pp = q(python_path),
-        code = q(PROGRAM),
-        arg = q(&arg),
-        cache = q(&cache_path(&e.src)),
-        dir = q(CACHE_DIR),
-    )
-}
 
 /// The `settings=…` line's value: `None` for `skip`/`absent` (nothing to check yet).
 pub fn parse(value: &str) -> Result<Option<Report>, String> {

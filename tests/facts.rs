@@ -411,26 +411,184 @@ fn malformed_output_is_an_error_not_a_panic() {
     assert!(parse::apache("layout=gentoo\n").is_err());
 }
 
-/// Run a gather script under `strace -f`: its output and the programs it started.
+/// Run a gather script under `strace -f`: its output and the programs it started, in the
+/// order of their process ids. Each process is traced to a file of its own (`-ff`), so that
+/// the execs of a pipeline's programs, which run side by side, are not split across lines.
 fn traced(script: &str) -> (String, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let (file, log) = (dir.path().join("gather.sh"), dir.path().join("trace"));
     std::fs::write(&file, script).unwrap();
     let out = run_ok(
         Command::new("strace")
-            .args(["-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o"])
+            .args([
+                "-ff",
+                "-qq",
+                "-e",
+                "trace=execve",
+                "-e",
+                "signal=none",
+                "-o",
+            ])
             .arg(&log)
             .arg("sh")
             .arg(&file),
     );
-    let programs = std::fs::read_to_string(&log)
+    let mut traces: Vec<(u32, String)> = std::fs::read_dir(dir.path())
         .unwrap()
-        .lines()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let pid = e
+                .file_name()
+                .to_str()?
+                .strip_prefix("trace.")?
+                .parse()
+                .ok()?;
+            Some((pid, std::fs::read_to_string(e.path()).unwrap()))
+        })
+        .collect();
+    traces.sort();
+    let programs = traces
+        .iter()
+        .flat_map(|(_, t)| t.lines())
         .filter(|l| l.contains("execve(\"") && l.ends_with("= 0"))
         .filter_map(|l| l.split('"').nth(1))
         .map(|p| p.rsplit('/').next().unwrap().to_string())
         .collect();
     (String::from_utf8_lossy(&out.stdout).into_owned(), programs)
+}
+
+/// The Settings pass starts as many programs for six apps as for one once their reports are
+/// kept, and runs the check again only for an app whose key changed: a source file, the env
+/// file (same size and mtime, new content), or what is asked. A report with an error is
+/// never kept. The venv's `python` here is a stand-in that logs each run.
+#[test]
+fn the_settings_pass_is_flat_in_the_number_of_apps_and_checks_again_only_what_changed() {
+    use wsgictl::facts::{Fact, settings};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs");
+    let app = |i: usize| dir.path().join(format!("app{i}"));
+    let expect = |i: usize, tls: bool| wsgictl::settings_check::Expect {
+        app: format!("app{i}"),
+        settings: "blog.settings".into(),
+        env_file: app(i).join("app.env").display().to_string(),
+        src: app(i).join("src").display().to_string(),
+        code: app(i).display().to_string(),
+        static_dir: app(i).join("static").display().to_string(),
+        media_dir: None,
+        data: None,
+        served: vec![],
+        tls,
+        collectstatic: true,
+        overlay: false,
+    };
+    for i in 0..6 {
+        std::fs::create_dir_all(app(i).join("src/blog")).unwrap();
+        std::fs::create_dir_all(app(i).join("venv/bin")).unwrap();
+        std::fs::write(app(i).join("src/blog/settings.py"), "DEBUG = False\n").unwrap();
+        std::fs::write(app(i).join("src/manage.py"), "# manage\n").unwrap();
+        std::fs::write(app(i).join("venv/pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+        std::fs::write(app(i).join("app.env"), "SECRET_KEY=aaaa\n").unwrap();
+        // App 5's settings do not load: an error report, never kept.
+        let report = if i == 5 {
+            r#"{"error": "ImportError: no"}"#
+        } else {
+            r#"{"problems": [], "debug": false}"#
+        };
+        let python = app(i).join("venv/bin/python");
+        std::fs::write(
+            &python,
+            format!(
+                "#!/bin/sh\necho \"app{i} $PWD\" >> {}\necho 'settings={report}'\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    // App 6 has no venv yet.
+    std::fs::create_dir_all(app(6).join("src")).unwrap();
+    let probes = |n: usize, tls_of_1: bool| -> Vec<Probe> {
+        let mut p = vec![Probe::System];
+        for i in (0..n).chain([6]) {
+            let e = expect(i, i == 1 && tls_of_1);
+            let venv = app(i).join("venv").display().to_string();
+            let data = settings::data(&e, "root", &venv, &e.src);
+            // The kept reports in the test's directory, not the host's cache.
+            let cache = dir.path().join(format!("kept/{i}")).display().to_string();
+            let mut lines: Vec<&str> = data.lines().collect();
+            lines[4] = &cache;
+            p.push(Probe::Settings {
+                app: e.app.clone(),
+                data: lines.iter().map(|l| format!("{l}\n")).collect(),
+            });
+        }
+        p
+    };
+    let runs = || -> Vec<String> {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        std::fs::remove_file(&log).ok();
+        let mut r: Vec<String> = text
+            .lines()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect();
+        r.sort();
+        r
+    };
+    let gather = |p: &[Probe]| {
+        let (out, progs) = traced(&script::build(p, "n"));
+        (parse::facts("local", p, &frame::split(&out, "n")), progs)
+    };
+
+    let (facts, _) = gather(&probes(6, false));
+    assert_eq!(runs(), ["app0", "app1", "app2", "app3", "app4", "app5"]);
+    for i in 0..5 {
+        match &facts.settings[&format!("app{i}")] {
+            Fact::Known(Some(r)) => assert!(r.problems.is_empty() && r.error.is_none(), "{r:?}"),
+            other => panic!("app{i}: {other:?}"),
+        }
+    }
+    assert!(
+        matches!(&facts.settings["app5"], Fact::Known(Some(r)) if r.error.is_some()),
+        "{:?}",
+        facts.settings["app5"]
+    );
+    assert!(
+        matches!(&facts.settings["app6"], Fact::Known(None)),
+        "{:?}",
+        facts.settings["app6"]
+    );
+    // What is kept: the key, then the report.
+    let text = std::fs::read_to_string(dir.path().join("kept/0")).unwrap();
+    assert!(
+        text.starts_with(char::is_alphanumeric) && text.contains("settings={"),
+        "{text}"
+    );
+
+    // Kept: only the app with the error is checked again; five kept apps start what one does.
+    gather(&probes(6, false));
+    assert_eq!(runs(), ["app5"]);
+    let (_, five) = gather(&probes(5, false));
+    let (_, one) = gather(&probes(1, false));
+    assert_eq!(runs(), Vec::<String>::new());
+    assert_eq!(one, five, "1 app: {one:?}\n5 apps: {five:?}");
+    assert_eq!(five.iter().filter(|p| *p == "find").count(), 1, "{five:?}");
+
+    // A source file, the env file's content alone, what is asked: each app checked again.
+    std::fs::write(app(2).join("src/blog/settings.py"), "DEBUG = True\n").unwrap();
+    let env = app(3).join("app.env");
+    let mtime = std::fs::metadata(&env).unwrap().modified().unwrap();
+    std::fs::write(&env, "SECRET_KEY=bbbb\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&env)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    gather(&probes(6, true));
+    assert_eq!(runs(), ["app1", "app2", "app3", "app5"]);
+    gather(&probes(6, true));
+    assert_eq!(runs(), ["app5"]);
 }
 
 /// The Path pass starts as many programs for 60 files as for one, and a file whose inode,

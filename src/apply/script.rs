@@ -717,11 +717,19 @@ fn op_script(
             expect,
         } => {
             let app = q(&expect.app);
+            // The gather's pass for this one app: the same key, so the report it keeps is
+            // the one the next plan finds.
             format!(
                 "out=$({{\n{cmd}}} 2>&1)\n\
-                 say SETTINGS {app} \"$(printf '%s\\n' \"$out\" | sed -n 's/^settings=//p' | tail -n 1)\"\n\
+                 say SETTINGS {app} \"$(printf '%s\\n' \"$out\" | sed -n 's/^S\t0\t//p' | tail -n 1)\"\n\
                  case \"$out\" in *'\"error\": '*|*'\"severity\": \"error\"'*) restore; [ -z \"$own_reload\" ] || rm -f {marker}; say SETTINGSFAIL {app}; exit 78;; esac\n",
-                cmd = crate::settings_check::command(expect, user, venv, python_path),
+                cmd = crate::facts::settings::script([crate::facts::settings::data(
+                    expect,
+                    user,
+                    venv,
+                    python_path
+                )
+                .as_str()]),
                 marker = q(i.reload_marker),
             )
         }

@@ -13,6 +13,7 @@ pub mod parse;
 pub mod paths;
 pub mod releases;
 pub mod script;
+pub mod settings;
 pub mod trees;
 pub mod user_server;
 pub mod venvs;
@@ -100,10 +101,11 @@ pub enum Probe {
         cert: String,
         key: String,
     },
-    /// Django's settings as the daemon user sees them (`settings_check::command`).
+    /// Django's settings as the daemon user sees them: one pass for all apps
+    /// (`settings`), `data` being this app's lines of it (`settings::data`).
     Settings {
         app: String,
-        command: String,
+        data: String,
     },
     /// `apply` only: record the error logs' sizes for `doctor` (`doctor::live::record_offsets`).
     RecordOffsets {

@@ -16,6 +16,9 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
     let first_tree = probes
         .iter()
         .position(|p| matches!(p, Probe::Tree { .. } | Probe::Releases { .. }));
+    let first_settings = probes
+        .iter()
+        .position(|p| matches!(p, Probe::Settings { .. }));
     for (i, p) in probes.iter().enumerate() {
         let frame = match frames.frames.get(&i) {
             Some(fr) => Ok(fr),
@@ -132,9 +135,22 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 f.certificates
                     .insert(cert.clone(), fact(frame, super::cert::parse));
             }
-            Probe::Settings { app, .. } => {
-                f.settings.insert(app.clone(), fact(frame, settings));
+            Probe::Settings { .. } if Some(i) == first_settings => {
+                let wanted = super::settings::wanted(probes);
+                let data = || wanted.iter().map(|(_, d)| d.as_str());
+                let values = match pass_body(&frame) {
+                    Ok(body) => super::settings::parse(body, data()),
+                    Err(e) => data().map(|_| Err(e.clone())).collect(),
+                };
+                for ((app, _), value) in wanted.iter().zip(values) {
+                    let answer = match value.and_then(|v| crate::settings_check::parse(&v)) {
+                        Ok(report) => Fact::Known(report),
+                        Err(error) => Fact::Unknown { error },
+                    };
+                    f.settings.insert(app.clone(), answer);
+                }
             }
+            Probe::Settings { .. } => {}
             Probe::RecordOffsets { .. } => {}
         }
     }
@@ -161,16 +177,6 @@ fn describe(p: &Probe) -> String {
         Probe::Certificate { cert, .. } => format!("certificate {cert}"),
         Probe::Settings { app, .. } => format!("Django settings of {app}"),
     }
-}
-
-/// `settings=…` (`settings_check::command`).
-fn settings(body: &str) -> Result<Option<crate::settings_check::Report>, String> {
-    let line = body
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("settings="))
-        .ok_or("no `settings=` line")?;
-    crate::settings_check::parse(line)
 }
 
 /// A frame's body, or why what it answers is unknown (no frame, or a non-zero exit).

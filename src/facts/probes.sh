@@ -2,7 +2,7 @@
 # shellcheck disable=SC2154 # wsgictl_uid comes from the gather's prelude (AS_USER)
 # The gather's small probes (`facts::script`), one function each, its values its positional
 # arguments. Each runs in its own frame's subshell, so `exit` ends only that probe. The
-# bigger passes are files of their own (paths, venvs, trees, apache, user_server).
+# bigger passes are files of their own (paths, venvs, trees, settings, apache, user_server).
 
 # The system: distribution, the account the gather runs as, the tools the plan relies on.
 probe_system() {

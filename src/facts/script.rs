@@ -115,6 +115,10 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
     let first_tree = probes
         .iter()
         .position(|p| matches!(p, Probe::Tree { .. } | Probe::Releases { .. }));
+    // And every Settings probe by one pass (`settings`), in the frame of the first.
+    let first_settings = probes
+        .iter()
+        .position(|p| matches!(p, Probe::Settings { .. }));
     let cache = probes.iter().find_map(|p| match p {
         Probe::SumsCache { file } => Some(file.as_str()),
         _ => None,
@@ -159,11 +163,16 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
             Probe::Tree { .. } | Probe::Releases { .. } if Some(i) == first_tree => {
                 super::trees::script(&super::trees::wanted(probes))
             }
+            Probe::Settings { .. } if Some(i) == first_settings => {
+                let wanted = super::settings::wanted(probes);
+                super::settings::script(wanted.iter().map(|(_, d)| d.as_str()))
+            }
             Probe::Path { .. }
             | Probe::SumsCache { .. }
             | Probe::Venv { .. }
             | Probe::Tree { .. }
-            | Probe::Releases { .. } => continue,
+            | Probe::Releases { .. }
+            | Probe::Settings { .. } => continue,
             _ => body(p),
         };
         s.push_str(&frame(i, &text, nonce));
@@ -219,7 +228,8 @@ fn body(p: &Probe) -> String {
             q(expect.as_deref().unwrap_or(""))
         ),
         Probe::Certificate { cert, key } => super::cert::script(cert, key),
-        Probe::Settings { command, .. } => command.clone(),
+        // Answered together by `settings`, in `build`.
+        Probe::Settings { .. } => String::new(),
         Probe::RecordOffsets { script } => format!("{{ {script}}} </dev/null\n"),
         // Answered together by `venvs` and `trees`, in `build`.
         Probe::Venv { .. } | Probe::Tree { .. } | Probe::Releases { .. } => String::new(),

@@ -170,12 +170,7 @@ pub fn probes(host: &crate::manifest::Host, states: &[DesiredState]) -> Vec<Prob
         for c in &s.settings_checks {
             p.push(Probe::Settings {
                 app: c.expect.app.clone(),
-                command: crate::settings_check::command(
-                    &c.expect,
-                    &c.user,
-                    &c.venv,
-                    &c.python_path,
-                ),
+                data: crate::facts::settings::data(&c.expect, &c.user, &c.venv, &c.python_path),
             });
         }
     }

@@ -1,0 +1,127 @@
+//! The one pass over every app's Django settings check: the script (`settings.sh`, each
+//! app's values as eight lines of a here-document) and the parse of its output (pure).
+//!
+//! Stage: gather and apply. `script::build` emits one frame for all the [`Probe::Settings`]
+//! probes, at the place of the first; apply's `CheckSettings` runs the same function for one
+//! app, so both compute the same cache key. The programs started do not grow with the number
+//! of apps (`settings.sh` says which); Python runs only for an app whose key changed.
+
+use super::Probe;
+use crate::settings_check::{Expect, PROGRAM};
+use std::collections::BTreeMap;
+
+const SCRIPT: &str = include_str!("settings.sh");
+const END: &str = "WSGICTL_SETTINGS";
+
+/// One app's values for the pass, its eight lines (`settings.sh` says which).
+pub fn data(e: &Expect, user: &str, venv: &str, python_path: &str) -> String {
+    let arg = serde_json::to_string(e).expect("plain data");
+    let overlays = python_path
+        .split(':')
+        .skip(1)
+        .map(|d| format!("{d}/{}.py", crate::render::OVERLAY_MODULE))
+        .collect::<Vec<_>>()
+        .join(":");
+    let cache = crate::settings_check::cache_path(&e.src);
+    [
+        user,
+        venv,
+        &e.src,
+        &e.env_file,
+        &cache,
+        python_path,
+        &arg,
+        &overlays,
+    ]
+    .iter()
+    .fold(String::new(), |mut s, l| {
+        s.push_str(l);
+        s.push('\n');
+        s
+    })
+}
+
+/// Whether the pass can be given `data`: eight lines without other control characters, none
+/// of them the here-document's end (the manifest refuses such values; one left out reads as
+/// an error).
+fn usable(data: &str) -> bool {
+    data.lines().count() == 8
+        && data
+            .lines()
+            .all(|l| l != END && !l.chars().any(char::is_control))
+}
+
+/// Every Settings probe of `probes`, in order: the app and its data.
+pub fn wanted(probes: &[Probe]) -> Vec<(String, String)> {
+    probes
+        .iter()
+        .filter_map(|p| match p {
+            Probe::Settings { app, data } => Some((app.clone(), data.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The frame's body: the function, then its call with every usable app's data.
+pub fn script<'a>(data: impl IntoIterator<Item = &'a str>) -> String {
+    let q = |s: &str| crate::shell::quote(s).expect("no NUL").into_owned();
+    let mut s = String::with_capacity(SCRIPT.len() + PROGRAM.len() + 1024);
+    s.push_str(SCRIPT);
+    s.push_str(&format!("gather_settings {} <<'{END}'\n", q(PROGRAM)));
+    for d in data.into_iter().filter(|d| usable(d)) {
+        s.push_str(d);
+    }
+    s.push_str(END);
+    s.push('\n');
+    s
+}
+
+/// Each app's `settings=` value (`skip`, `absent` or the report), in the order of `data`.
+pub fn parse<'a>(
+    body: &str,
+    data: impl IntoIterator<Item = &'a str>,
+) -> Vec<Result<String, String>> {
+    let mut found: BTreeMap<usize, &str> = BTreeMap::new();
+    for line in body.lines() {
+        let mut f = line.splitn(3, '\t');
+        if let (Some("S"), Some(i), Some(v)) = (f.next(), f.next(), f.next())
+            && let Ok(i) = i.parse()
+        {
+            found.insert(i, v);
+        }
+    }
+    let mut n = 0;
+    data.into_iter()
+        .map(|d| {
+            if !usable(d) {
+                return Err("its paths hold a control character".to_string());
+            }
+            let i = n;
+            n += 1;
+            found
+                .get(&i)
+                .map(|v| v.to_string())
+                .ok_or_else(|| "not in the pass's output".to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_numbered_in_order_and_an_unusable_one_is_an_error() {
+        let good = "u\n/v\n/s\n/e\n/c\n/s:/o\n{}\n/o/x.py\n";
+        let bad = "u\n/v\n/s\tx\n/e\n/c\n/s\n{}\n\n";
+        let body = "S\t1\tabsent\nnoise\nS\t0\t{\"a\": 1}\n";
+        let got = parse(body, [good, bad, good]);
+        assert_eq!(got[0].as_deref(), Ok("{\"a\": 1}"));
+        assert!(got[1].as_ref().unwrap_err().contains("control character"));
+        assert_eq!(got[2].as_deref(), Ok("absent"));
+        let s = script([good, bad]);
+        assert!(s.contains("\n/s:/o\n"), "{s}");
+        assert!(!s.contains("/s\tx"), "an unusable app is not passed");
+        assert!(s.ends_with("\nWSGICTL_SETTINGS\n"));
+    }
+}
