@@ -15,14 +15,21 @@ nl='
 '
 : "${wsgictl_uid:=$(id -u)}"
 if command -v apache2ctl >/dev/null 2>&1; then
-  layout=debian; ctl=apache2ctl; [ -n "$confdir" ] || confdir=/etc/apache2
+  layout=debian; [ -n "$confdir" ] || confdir=/etc/apache2
   APACHE_CONFDIR=$confdir; export APACHE_CONFDIR
   # shellcheck disable=SC1091
   [ -r "$confdir/envvars" ] && . "$confdir/envvars"
   pidfile=${APACHE_PID_FILE:-/run/apache2/apache2.pid}
   rundir=${APACHE_RUN_DIR:-/run/apache2}
+  # What `apache2ctl ARGS` runs, called directly: apache2ctl is a shell script that would
+  # also create the run and lock directories on the way (a plan changes nothing on the host)
+  # and costs a shell and an `id` each time. Its arguments are split as apache2ctl splits
+  # them (the directory is `[A-Za-z0-9/._-]` only, the manifest's `confdir` rule).
+  ctl=${APACHE_HTTPD:-/usr/sbin/apache2}
+  args=${APACHE_ARGUMENTS:-}
+  [ "$confdir" = /etc/apache2 ] || args="-d $confdir $args"
 elif command -v httpd >/dev/null 2>&1; then
-  layout=rhel; ctl=httpd; [ -n "$confdir" ] || confdir=/etc/httpd
+  layout=rhel; ctl=httpd; args=; [ -n "$confdir" ] || confdir=/etc/httpd
   pidfile=/run/httpd/httpd.pid
   rundir=/run/httpd
 else
@@ -30,13 +37,17 @@ else
 fi
 echo "layout=$layout"
 echo "confdir=$confdir"
-"$ctl" -v 2>/dev/null | while IFS= read -r l; do
+set -f
+# shellcheck disable=SC2086 # split as apache2ctl splits them
+set -- $args
+set +f
+"$ctl" "$@" -v 2>/dev/null | while IFS= read -r l; do
   case $l in 'Server version: '*) echo "version=${l#Server version: }" ;; esac
 done
 echo "run_dir=$rundir"
 # Sections of the dump, by their headings; `files=` lines are the included files (the main
 # one too), one per line.
-dump=$("$ctl" -t -D DUMP_INCLUDES -D DUMP_VHOSTS -D DUMP_RUN_CFG -D DUMP_MODULES 2>/dev/null | awk '
+dump=$("$ctl" "$@" -t -D DUMP_INCLUDES -D DUMP_VHOSTS -D DUMP_RUN_CFG -D DUMP_MODULES 2>/dev/null | awk '
   function file(x) { sub(/^\(/, "", x); sub(/:[0-9]*\)$/, "", x); return x }
   /^Included configuration files:/ { s = "inc"; next }
   /^VirtualHost configuration:/ { s = "vh"; next }
@@ -69,15 +80,29 @@ fi
 if [ -d "$rundir" ] && [ -n "$au" ] && [ "$wsgictl_uid" = 0 ] && ! as_user "$au" test -x "$rundir" 2>/dev/null; then
   echo "run_dir_denied=$(stat -c '%A %U %G' "$rundir")"
 fi
-if [ -r "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo running=yes; else echo running=no; fi
-[ $# -eq 0 ] || awk '
+pid=
+[ -r "$pidfile" ] && IFS= read -r pid < "$pidfile"
+if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo running=yes; else echo running=no; fi
+# The enabled module's file, from its LoadModule line (`module_so=`, not printed); found
+# below among every *.load and *wsgi*.conf when it is not enabled.
+found=
+[ $# -eq 0 ] || found=$(awk '
   FNR == 1 { skip = FILENAME ~ /\/(sites|conf|mods)-available\//; own = FILENAME ~ /\/(00-)?wsgictl\.conf$/ || FILENAME ~ /\/wsgictl-.*\.conf$/ }
   skip { next }
-  tolower($1) == "loadmodule" && $2 == "wsgi_module" { print "wsgi_load=" FILENAME }
+  tolower($1) == "loadmodule" && $2 == "wsgi_module" { print "wsgi_load=" FILENAME; if (!so++) { m = $3; gsub(/"/, "", m); print "module_so=" m } }
   own { next }
   tolower($1) == "listen" { print "listen=" $2 " " FILENAME }
-  tolower($1) == "wsgidaemonprocess" { print "daemon=" $2 " " FILENAME }' "$@"
-so=$(find -L "$confdir" \( -name '*.load' -o -name '*wsgi*.conf' \) -exec sed -n 's/^[[:space:]]*LoadModule[[:space:]]\{1,\}wsgi_module[[:space:]]\{1,\}//p' {} + 2>/dev/null | head -n 1)
+  tolower($1) == "wsgidaemonprocess" { print "daemon=" $2 " " FILENAME }' "$@")
+so=
+while IFS= read -r l; do
+  case $l in
+    module_so=*) so=${l#module_so=} ;;
+    ?*) printf '%s\n' "$l" ;;
+  esac
+done <<EOF
+$found
+EOF
+[ -n "$so" ] || so=$(find -L "$confdir" \( -name '*.load' -o -name '*wsgi*.conf' \) -exec sed -n 's/^[[:space:]]*LoadModule[[:space:]]\{1,\}wsgi_module[[:space:]]\{1,\}//p' {} + 2>/dev/null | head -n 1)
 case "$so" in /*) ;; ?*) so=$confdir/$so;; esac
 if [ -n "$so" ]; then
   echo "wsgi_so=$so"

@@ -10,9 +10,11 @@ use super::Probe;
 use crate::shell::quote;
 
 /// GNU coreutils and findutils are assumed (Debian, RHEL and their derivatives). The umask is
-/// the usual 022, not a tighter one: `apache2ctl` creates the instance's run directory (where
-/// mod_wsgi's sockets live) the first time it runs, and a 0700 one would lock Apache's
-/// children out of every daemon process (ERRORS.md `socket-dir-not-accessible`).
+/// the usual 022, not a tighter one: the gather calls Apache's binary itself, not
+/// `apache2ctl` (which creates the instance's run directory, where mod_wsgi's sockets live,
+/// the first time it runs), but should anything it starts create a directory, a 0700 one
+/// would lock Apache's children out of every daemon process (ERRORS.md
+/// `socket-dir-not-accessible`).
 const PRELUDE: &str = "\
 export LC_ALL=C
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
