@@ -83,7 +83,10 @@ SUMS
       )
     fi
   fi
-  printf '%s' "$shas" | while IFS="$tab" read -r sha p; do printf 'S\t%s\t%s\n' "$sha" "$p"; done
+  # Here-documents, not pipes, feed these loops: no subshell for each.
+  while IFS="$tab" read -r sha p; do [ -z "$p" ] || printf 'S\t%s\t%s\n' "$sha" "$p"; done <<SHAS
+$shas
+SHAS
   if [ -n "$dirs" ] && command -v getfacl >/dev/null 2>&1; then
     set -f
     IFS=$nl
@@ -94,10 +97,13 @@ SUMS
     getfacl --absolute-names --skip-base -- "$@" 2>/dev/null
     echo ACL-END
   fi
-  printf '%s' "$shas" | while IFS="$tab" read -r sha p; do
+  while IFS="$tab" read -r sha p; do
+    [ -n "$p" ] || continue
     case $wants in
       *"$nl$sha$tab$p$nl"*) ;;
       *) printf 'C\t%s\t' "$p"; base64 -w 0 <"$p"; echo ;;
     esac
-  done
+  done <<SHAS
+$shas
+SHAS
 }

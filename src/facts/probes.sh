@@ -15,7 +15,7 @@ probe_system() {
   if command -v setfacl >/dev/null 2>&1; then echo acl=yes; else echo acl=no; fi
   if command -v certbot >/dev/null 2>&1; then echo certbot=yes; else echo certbot=no; fi
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then echo systemd=yes; else echo systemd=no; fi
-  echo "selinux=$(getenforce 2>/dev/null || echo absent)"
+  if command -v getenforce >/dev/null 2>&1; then echo "selinux=$(getenforce 2>/dev/null || echo absent)"; else echo selinux=absent; fi
 }
 
 # probe_account NAME: its passwd line and groups, or `missing`.
@@ -72,10 +72,10 @@ probe_reach() {
 # account that cannot own the shared run directory.
 probe_leftovers() {
   run=$1
-  if [ "$wsgictl_uid" = 0 ]; then mkdir -p "$run" && chmod 0700 "$run"
+  if [ "$wsgictl_uid" = 0 ]; then { [ -d "$run" ] || mkdir -p "$run"; } && chmod 0700 "$run"
   elif [ "$run" = /run/wsgictl ]; then echo skip; exit 0
   elif [ ! -d "$run" ]; then echo removed=0; exit 0; fi
-  if [ -L "$run" ] || [ "$(stat -c %u "$run")" != "$wsgictl_uid" ] || [ -L "$2" ]; then echo busy; exit 0; fi
+  if [ -L "$run" ] || [ ! -O "$run" ] || [ -L "$2" ]; then echo busy; exit 0; fi
   umask 077
   exec 9>>"$2"
   flock -n 9 || { echo busy; exit 0; }

@@ -49,8 +49,11 @@ site_digest() {
 ";
 
 /// `as_user USER CMD...`: run CMD as USER: directly when the script already runs as USER (a
-/// rootless host), through `runuser` as root; `can_be USER`: whether this script can.
-pub const AS_USER: &str = r#"wsgictl_uid=$(id -u); wsgictl_user=$(id -un)
+/// rootless host), through `runuser` as root; `can_be USER`: whether this script can. The
+/// account's uid and name come from one `id` (`uid=0(root) gid=…`); `id -un` only for a uid
+/// without a name.
+pub const AS_USER: &str = r#"wsgictl_id=$(LC_ALL=C id); wsgictl_uid=${wsgictl_id#uid=}; wsgictl_uid=${wsgictl_uid%%[!0-9]*}
+case $wsgictl_id in "uid=$wsgictl_uid("*) wsgictl_user=${wsgictl_id#*\(}; wsgictl_user=${wsgictl_user%%\)*} ;; *) wsgictl_user=$(id -un 2>/dev/null) ;; esac
 as_user() { u_=$1; shift; if [ "$wsgictl_user" = "$u_" ]; then "$@"; else runuser -u "$u_" -- "$@"; fi; }
 can_be() { [ "$wsgictl_uid" = 0 ] || [ "$wsgictl_user" = "$1" ]; }
 "#;
@@ -59,24 +62,27 @@ can_be() { [ "$wsgictl_uid" = 0 ] || [ "$wsgictl_user" = "$1" ]; }
 /// every link resolved) that an account other than root (and the account the script runs as)
 /// owns, or that group or others may write, as `path owner mode`; nothing when they alone
 /// control all of it. The gather runs as root (or as a rootless host's account): an
-/// interpreter someone else controls is never run, only reported.
+/// interpreter someone else controls is never run, only reported. Both ways are walked by one
+/// `stat` and one `awk` (the first offender of the first way, else of the second).
 pub const UNTRUSTED: &str = r#"untrusted() {
   target=$1
-  for w in "$target" "$(readlink -f -- "$target" 2>/dev/null)"; do
+  real=$(readlink -f -- "$target" 2>/dev/null)
+  [ "$real" != "$target" ] || real=
+  set --
+  for w in "$target" "$real"; do
     [ -n "$w" ] || continue
     cur=$w
-    set --
     while [ -n "$cur" ]; do
       set -- "$@" "$cur"
       case "$cur" in */*) cur=${cur%/*};; *) cur=;; esac
     done
     set -- "$@" /
-    r=$(stat -c '%u|%a|%U|%F|%n' -- "$@" 2>/dev/null | awk -F '|' -v me="${wsgictl_uid:-$(id -u)}" '
-      { w = ($2 ~ /[2367].$/ || $2 ~ /[2367]$/) }
-      $4 == "symbolic link" || $2 ~ /^[1357]...$/ { w = 0 }
-      ($1 != 0 && $1 != me) || w { print $5, $3, $2; exit }')
-    if [ -n "$r" ]; then echo "$r"; return; fi
   done
+  [ $# -gt 0 ] || return 0
+  stat -c '%u|%a|%U|%F|%n' -- "$@" 2>/dev/null | awk -F '|' -v me="${wsgictl_uid:-$(id -u)}" '
+    { w = ($2 ~ /[2367].$/ || $2 ~ /[2367]$/) }
+    $4 == "symbolic link" || $2 ~ /^[1357]...$/ { w = 0 }
+    ($1 != 0 && $1 != me) || w { print $5, $3, $2; exit }'
 }
 "#;
 
@@ -235,5 +241,58 @@ fn body(p: &Probe) -> String {
         Probe::RecordOffsets { script } => format!("{{ {script}}} </dev/null\n"),
         // Answered together by `venvs` and `trees`, in `build`.
         Probe::Venv { .. } | Probe::Tree { .. } | Probe::Releases { .. } => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    /// `untrusted PATH` run by `sh` as this account, with the prelude's `id`.
+    fn untrusted(path: &std::path::Path) -> String {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{}{}untrusted \"$1\"",
+                super::AS_USER,
+                super::UNTRUSTED
+            ))
+            .arg("sh")
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn untrusted_walks_the_path_then_where_its_links_lead() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for (sub, mode) in [("clean", 0o755), ("open", 0o777)] {
+            std::fs::create_dir(d.join(sub)).unwrap();
+            std::fs::set_permissions(d.join(sub), std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        for f in ["clean/python", "open/python"] {
+            std::fs::write(d.join(f), "").unwrap();
+        }
+        std::os::unix::fs::symlink("../open/python", d.join("clean/link")).unwrap();
+        let open = d.join("open");
+        assert_eq!(untrusted(&d.join("clean/python")), "");
+        let me = String::from_utf8(
+            std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let want = format!("{} {} 777\n", open.display(), me.trim());
+        assert_eq!(untrusted(&d.join("open/python")), want, "on the way");
+        assert_eq!(
+            untrusted(&d.join("clean/link")),
+            want,
+            "where the link leads"
+        );
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! Stage: gather. `script::build` emits one frame for all of them, at the place of the first.
 //! The programs it starts do not grow with the number of apps or releases: one `find` over
-//! every tree and release's code, one `sha256sum` (through `xargs`) over the trees' files,
-//! one `find` over the `current` and static links. Fingerprints are computed here and must
+//! every tree and release's code, one `sha256sum` (through `find -exec … +`) over the trees'
+//! files, one `find` over the `current` and static links. Fingerprints are computed here and must
 //! stay equal to apply's `tree_fp` (`script::FINGERPRINTS`); a test holds them together.
 
 use super::releases::{self, Release, Releases, StaticLink};

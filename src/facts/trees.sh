@@ -1,9 +1,9 @@
 # shellcheck shell=sh
 # The gather's pass over every source tree and every app's releases a plan looks at
 # (`facts::trees`): one `find` lists the files of every tree and of every release's `src`,
-# one `sha256sum` (through `xargs`) reads the trees' files, one `find` reads the `current` and
-# static links, whatever the number of apps and releases. The fingerprints are computed in
-# Rust from the listing; nothing here hashes per tree.
+# one `sha256sum` (through `find -exec … +`) reads the trees' files, one `find` reads the
+# `current` and static links, whatever the number of apps and releases. The fingerprints are
+# computed in Rust from the listing; nothing here hashes per tree.
 #
 # gather_trees < DATA
 #   DATA: `T<TAB>DIR` (a tree: its files, modes and sha256s) or `R<TAB>ROOT<TAB>STATIC` (an
@@ -70,7 +70,7 @@ gather_trees() {
   {
     [ -z "$links" ] || find $links -maxdepth 0 -printf "K\t%p\t%y\t%l\n" 2>/dev/null
     [ -z "$listed" ] || find $listed -type f -printf "F\t%H\t%P %m %s %T@\n"
-    [ -z "$hashed" ] || find $hashed -type f -print0 | xargs -0 -r sha256sum --
+    [ -z "$hashed" ] || find $hashed -type f -exec sha256sum -- {} +
   }
   unset IFS
   set +f
