@@ -680,28 +680,27 @@ fn the_path_pass_is_flat_in_the_number_of_files_and_rereads_only_what_changed() 
 }
 
 /// One run of an interpreter tells its version and whether it can make a venv: a Python
-/// whose `ensurepip` cannot be imported (Debian without `python3-venv`) says `venv=no`, one
-/// that does not run is missing, and it is run once per probe.
+/// whose standard library has no `ensurepip` (Debian without `python3-venv`) says
+/// `venv=no`, one that does not run is missing, and it is run once per probe.
 #[test]
 fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
     let dir = tempfile::tempdir().unwrap();
-    let lib = dir.path().join("lib");
-    std::fs::create_dir(&lib).unwrap();
-    // Debian without python3-venv: no ensurepip to be found.
-    std::fs::write(
-        lib.join("sitecustomize.py"),
-        "import sys\n\nclass Gone:\n    @staticmethod\n    def find_spec(name, path=None, target=None):\n        if name == 'ensurepip':\n            raise ModuleNotFoundError(name)\n\nsys.meta_path.insert(0, Gone)\n",
-    )
-    .unwrap();
-    let without = dir.path().join("python-without-venv");
-    std::fs::write(
-        &without,
-        format!(
-            "#!/bin/sh\nPYTHONPATH={} exec /usr/bin/python3 \"$@\"\n",
-            lib.display()
-        ),
-    )
-    .unwrap();
+    // Debian without python3-venv: the system's Python binary, copied beside a standard
+    // library of its own that holds everything of the system's but `ensurepip` (Python finds
+    // its library from where its binary is, by `lib/python3.X/os.py`).
+    let real = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    let version = real.file_name().unwrap().to_str().unwrap().to_string();
+    let stdlib = std::path::Path::new("/usr/lib").join(&version);
+    let lib = dir.path().join("lib").join(&version);
+    std::fs::create_dir_all(&lib).unwrap();
+    for e in std::fs::read_dir(&stdlib).unwrap().flatten() {
+        if e.file_name() != "ensurepip" {
+            std::os::unix::fs::symlink(e.path(), lib.join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    let without = dir.path().join("bin/python3");
+    std::fs::copy(&real, &without).unwrap();
     let broken = dir.path().join("python-broken");
     std::fs::write(&broken, "#!/bin/sh\nexit 1\n").unwrap();
     for f in [&without, &broken] {

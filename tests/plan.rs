@@ -440,7 +440,8 @@ fn sudo_wanting_a_password_is_a_clear_error_not_a_hang() {
 fn a_python_mod_wsgi_is_not_built_for_is_found_and_blocks_apply() {
     let c = Case::new(1);
     // Debian 12 has one Python; this stand-in is the system's, telling whatever asks that it
-    // is 3.12.1 (a sitecustomize sets sys.version_info; the issue allows faking it).
+    // is 3.12.1 (a sitecustomize sets sys.version_info; the issue allows faking it). It drops
+    // the -E and -S the probes start Python with, which would skip its sitecustomize.
     let dir = c.manifest.parent().unwrap();
     let lib = dir.join("fake-3.12");
     std::fs::create_dir_all(&lib).unwrap();
@@ -453,7 +454,7 @@ fn a_python_mod_wsgi_is_not_built_for_is_found_and_blocks_apply() {
     std::fs::write(
         &fake,
         format!(
-            "#!/bin/sh\nPYTHONPATH={} exec /usr/bin/python3 \"$@\"\n",
+            "#!/bin/sh\nfor a; do shift; case $a in -E|-S) ;; *) set -- \"$@\" \"$a\" ;; esac; done\nPYTHONPATH={} exec /usr/bin/python3 \"$@\"\n",
             lib.display()
         ),
     )

@@ -29,16 +29,18 @@ probe_group() { getent group "$1" || echo missing; }
 
 # probe_interpreter PYTHON: `version=3.11.2` and `venv=yes|no` from one run of it, or
 # `missing`; `untrusted=…` (and it is not run) when another account controls the way to it.
-# The modules a venv needs are looked for, not imported (importing ensurepip costs more than
-# starting Python): Debian ships `ensurepip` in `python3-venv`, so without it it is not found.
+# The packages a venv needs are looked for in the standard library's directory, not imported
+# (importing ensurepip costs more than starting Python): Debian ships `ensurepip` in
+# `python3-venv`, so without it there is none. Run without `site` and the environment's
+# PYTHON* variables (-S -E): a third of its start-up, and nothing here needs them.
 probe_interpreter() {
   u=$(untrusted "$1")
   if [ -n "$u" ]; then echo "untrusted=$u"; exit 0; fi
-  if [ -x "$1" ] && v=$("$1" -c 'import sys
+  if [ -x "$1" ] && v=$("$1" -E -S -c 'import os, sys
 print("version=%d.%d.%d" % sys.version_info[:3])
 try:
-    import importlib.util as u
-    ok = all(u.find_spec(m) is not None for m in ("ensurepip", "venv"))
+    d = os.path.dirname(os.__file__)
+    ok = all(os.path.isfile(os.path.join(d, m, "__init__.py")) for m in ("ensurepip", "venv"))
 except BaseException:
     ok = False
 print("venv=yes" if ok else "venv=no")' 2>/dev/null); then printf '%s\n' "$v"; else echo missing; fi

@@ -115,7 +115,8 @@ EOF
       for (k = 3; k < NF; k++) if ($k in bad) { v = bad[$k]; break }
       print $2 "\t" $NF "\t" $3 "\t" v
     }')
-  # Each distinct binary runs once; venvs whose python resolves to it share its answer.
+  # Each distinct binary runs once (without site and PYTHON* variables, -E -S: only its
+  # version is asked); venvs whose python resolves to it share its answer.
   ran=$nl
   while IFS="$tab" read -r i r p u; do
     [ -n "$i" ] || continue
@@ -126,7 +127,7 @@ EOF
       case $ran in
         *"$nl$r$tab"*) pv=${ran#*"$nl$r$tab"}; pv=${pv%%"$nl"*} ;;
         *)
-          pv=$("$p" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>&1 </dev/null)
+          pv=$("$p" -E -S -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>&1 </dev/null)
           pv=${pv%%"$nl"*}
           ran=$ran$r$tab$pv$nl
           ;;
