@@ -749,10 +749,13 @@ fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
     assert_eq!(pythons, 2, "{programs:?}");
 }
 
-/// Apache and the interpreter run beside the other probes, their frames kept in a temporary
-/// file; where none can be made, they run in place instead, with the same answers.
+/// Apache, the interpreter, the reach checks and the leftovers sweep run beside the other
+/// probes, their frames kept in a temporary file; where none can be made, they run in place
+/// instead, with the same answers.
 #[test]
 fn apache_runs_beside_the_other_probes_and_in_place_without_a_temporary_file() {
+    let run_dir = tempfile::tempdir().unwrap();
+    let backups = run_dir.path().join("backup.");
     let probes = [
         Probe::Apache { confdir: None },
         Probe::System,
@@ -761,6 +764,15 @@ fn apache_runs_beside_the_other_probes_and_in_place_without_a_temporary_file() {
         },
         Probe::Account {
             name: "root".into(),
+        },
+        Probe::Reach {
+            user: "nobody".into(),
+            path: "/usr/bin/python3".into(),
+        },
+        Probe::Leftovers {
+            lock: run_dir.path().join("lock").display().to_string(),
+            prefix: backups.display().to_string(),
+            run_dir: run_dir.path().display().to_string(),
         },
     ];
     let nonce = "feedfacecafe0001";
@@ -778,9 +790,16 @@ fn apache_runs_beside_the_other_probes_and_in_place_without_a_temporary_file() {
             matches!(&python, Some(wsgictl::facts::Fact::Known(Some(v))) if v.starts_with("3.")),
             "{python:?}"
         );
-        format!("{apache:?} {python:?}")
+        let reach = facts.reach["nobody /usr/bin/python3"].clone();
+        assert!(reach.known().is_some(), "{reach:?}");
+        // A killed apply's backup, swept (no apply holds the lock).
+        assert_eq!(facts.leftovers_removed, Some(1), "{facts:?}");
+        format!("{apache:?} {python:?} {reach:?}")
     };
+    let backup = || std::fs::create_dir_all(format!("{}x1y2z3", backups.display())).unwrap();
+    backup();
     let beside = run("");
+    backup();
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("none");
     let in_place = run(&format!("TMPDIR={}; export TMPDIR\n", missing.display()));
