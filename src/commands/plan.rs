@@ -96,10 +96,10 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
                             .map(|n| format!(" ({n} processes on the host)"))
                             .unwrap_or_default(),
                         if channels == 1 { "" } else { "s" },
-                        if hp.stats.config.is_empty() {
-                            String::new()
-                        } else {
-                            format!(", ~/.ssh/config read with {}", hp.stats.config)
+                        match hp.stats.config {
+                            "" => String::new(),
+                            crate::transport::ssh_config::NO_FILE => ", no ~/.ssh/config".into(),
+                            via => format!(", ~/.ssh/config read with {via}"),
                         }
                     );
                 }

@@ -88,13 +88,29 @@ fn via_ssh_g(config: &Path, alias: &str, home: &Path) -> Option<Resolved> {
         .then(|| parse_ssh_g(&String::from_utf8_lossy(&out.stdout), home))
 }
 
-/// Look `alias` up in `config` (a missing file resolves nothing).
+/// What `ssh -G -F /dev/null ALIAS` resolves: ssh's defaults alone, the host name lowercased
+/// as ssh lowercases it. No client is started for it (5 ms a host).
+fn without_file(alias: &str) -> Resolved {
+    Resolved {
+        host_name: (alias != alias.to_ascii_lowercase()).then(|| alias.to_ascii_lowercase()),
+        via: NO_FILE,
+        ..Resolved::default()
+    }
+}
+
+/// `Resolved::via` when there is no `~/.ssh/config`.
+pub const NO_FILE: &str = "none";
+
+/// Look `alias` up in `config` (a missing file resolves nothing but ssh's defaults).
 pub fn resolve(config: &Path, alias: &str) -> anyhow::Result<Resolved> {
     use anyhow::Context as _;
     let home = config
         .parent()
         .and_then(Path::parent)
         .unwrap_or(Path::new("/"));
+    if !config.exists() {
+        return Ok(without_file(alias));
+    }
     if std::env::var_os("WSGICTL_NO_SSH_G").is_none()
         && let Some(r) = via_ssh_g(config, alias, home)
     {
@@ -155,5 +171,31 @@ mod tests {
             home,
         );
         assert!(r.identity_files.is_empty() && r.proxy_jump.is_none());
+    }
+
+    /// Without a file, what ssh itself resolves (`-F /dev/null`), without starting it.
+    #[test]
+    fn no_file_resolves_what_ssh_resolves_from_its_defaults() {
+        let missing = Path::new("/nonexistent/.ssh/config");
+        for alias in ["Web1.Example.COM", "192.0.2.7", "lab"] {
+            let r = resolve(missing, alias).unwrap();
+            assert_eq!(r.via, NO_FILE);
+            assert!(r.user.is_none() && r.port.is_none() && r.proxy_jump.is_none());
+            assert!(r.identity_files.is_empty());
+            let Ok(out) = std::process::Command::new("ssh")
+                .args(["-G", "-F", "/dev/null", alias])
+                .output()
+            else {
+                continue; // no OpenSSH client here
+            };
+            let ssh = parse_ssh_g(&String::from_utf8_lossy(&out.stdout), Path::new("/"));
+            assert_eq!(
+                r.host_name.as_deref().unwrap_or(alias),
+                ssh.host_name.as_deref().unwrap(),
+                "{alias}"
+            );
+            assert_eq!(ssh.port, Some(22));
+            assert!(ssh.identity_files.is_empty() && ssh.proxy_jump.is_none());
+        }
     }
 }
