@@ -516,11 +516,11 @@ fn the_settings_pass_is_flat_in_the_number_of_apps_and_checks_again_only_what_ch
             let data = settings::data(&e, "root", &venv, &e.src);
             // The kept reports in the test's directory, not the host's cache.
             let cache = dir.path().join(format!("kept/{i}")).display().to_string();
-            let mut lines: Vec<&str> = data.lines().collect();
-            lines[4] = &cache;
+            let mut fields: Vec<&str> = data.trim_end_matches('\n').split('\t').collect();
+            fields[4] = &cache;
             p.push(Probe::Settings {
                 app: e.app.clone(),
-                data: lines.iter().map(|l| format!("{l}\n")).collect(),
+                data: format!("{}\n", fields.join("\t")),
             });
         }
         p

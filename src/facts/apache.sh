@@ -60,17 +60,20 @@ dump=$("$ctl" "$@" -t -D DUMP_INCLUDES -D DUMP_VHOSTS -D DUMP_RUN_CFG -D DUMP_MO
   s == "cfg" && $1 == "User:" && match($2, /^name="[^"]*"/) { print "user=" substr($2, 7, RLENGTH - 7); next }
   s == "cfg" && $1 == "Group:" && match($2, /^name="[^"]*"/) { print "group=" substr($2, 7, RLENGTH - 7); next }
   s == "mod" && $1 ~ /^[a-z0-9_]+$/ && $2 ~ /^\(/ { print "module=" $1 }')
+# Split in memory (`read` would take a byte per system call from a pipe).
 au=
 set --
-while IFS= read -r l; do
+set -f
+IFS=$nl
+for l in $dump; do
   case $l in
     file=*) f=${l#file=}; [ -r "$f" ] && set -- "$@" "$f" ;;
-    user=*) au=${l#user=}; echo "$l" ;;
-    ?*) echo "$l" ;;
+    user=*) au=${l#user=}; printf '%s\n' "$l" ;;
+    ?*) printf '%s\n' "$l" ;;
   esac
-done <<EOF
-$dump
-EOF
+done
+unset IFS
+set +f
 if [ $# -eq 0 ]; then
   # No dump (a configuration Apache refuses): every *.conf below the directory, as written.
   while IFS= read -r f; do [ -r "$f" ] && set -- "$@" "$f"; done <<EOF
@@ -94,14 +97,16 @@ found=
   tolower($1) == "listen" { print "listen=" $2 " " FILENAME }
   tolower($1) == "wsgidaemonprocess" { print "daemon=" $2 " " FILENAME }' "$@")
 so=
-while IFS= read -r l; do
+set -f
+IFS=$nl
+for l in $found; do
   case $l in
     module_so=*) so=${l#module_so=} ;;
     ?*) printf '%s\n' "$l" ;;
   esac
-done <<EOF
-$found
-EOF
+done
+unset IFS
+set +f
 [ -n "$so" ] || so=$(find -L "$confdir" \( -name '*.load' -o -name '*wsgi*.conf' \) -exec sed -n 's/^[[:space:]]*LoadModule[[:space:]]\{1,\}wsgi_module[[:space:]]\{1,\}//p' {} + 2>/dev/null | head -n 1)
 case "$so" in /*) ;; ?*) so=$confdir/$so;; esac
 if [ -n "$so" ]; then

@@ -25,12 +25,21 @@ gather_paths() {
   d=${cache%/*}
   if [ -z "$cache" ] || [ ! -d "$d" ] || [ -L "$d" ] || [ ! -O "$d" ] || [ -L "$cache" ]; then cache=; fi
   wants=$nl
+  # The data and every list below are split in memory (IFS a newline, globbing off): `read`
+  # takes a byte per system call from a pipe, 8000 of them for a hundred paths.
+  data=$(cat)
+  set -f
+  IFS=$nl
   set --
-  while IFS="$tab" read -r want p; do
+  for l in $data; do
+    want=${l%%"$tab"*}
+    p=${l#*"$tab"}
     case $p in /*) ;; *) continue ;; esac
     set -- "$@" "$p"
     wants=$wants$want$tab$p$nl
   done
+  unset IFS
+  set +f
   [ $# -gt 0 ] || return 0
   meta=$(find "$@" -maxdepth 0 -printf 'P\t%y\t%m\t%u\t%g\t%i:%s:%T@:%C@\t%p\t%l\n' 2>/dev/null)
   [ -n "$meta" ] || return 0
@@ -45,15 +54,21 @@ gather_paths() {
   shas=
   tohash=
   dirs=
-  while IFS="$tab" read -r kind _ sha p; do
+  set -f
+  IFS=$nl
+  for l in $sorted; do
+    kind=${l%%"$tab"*}
+    p=${l#*"$tab"*"$tab"}
+    sha=${p%%"$tab"*}
+    p=${p#*"$tab"}
     case $kind in
       S) shas=$shas$sha$tab$p$nl ;;
       H) tohash=$tohash$p$nl ;;
       D) dirs=$dirs$p$nl ;;
     esac
-  done <<SORTED
-$sorted
-SORTED
+  done
+  unset IFS
+  set +f
   if [ -n "$tohash" ]; then
     set -f
     IFS=$nl
@@ -61,14 +76,18 @@ SORTED
     set -- $tohash
     set +f
     sums=$(sha256sum -- "$@" 2>/dev/null)
-    while IFS=' ' read -r sha p; do
+    set -f
+    IFS=$nl
+    for l in $sums; do
+      sha=${l%% *}
+      p=${l#*  }
       case $sha in
-        \\*) printf '%s  %s\n' "$sha" "$p" ;;
+        \\*) printf '%s\n' "$l" ;;
         ?*) shas=$shas$sha$tab$p$nl ;;
       esac
-    done <<SUMS
-$sums
-SUMS
+    done
+    unset IFS
+    set +f
     if [ -n "$cache" ]; then
       (
         umask 077
@@ -83,27 +102,22 @@ SUMS
       )
     fi
   fi
-  # Here-documents, not pipes, feed these loops: no subshell for each.
-  while IFS="$tab" read -r sha p; do [ -z "$p" ] || printf 'S\t%s\t%s\n' "$sha" "$p"; done <<SHAS
-$shas
-SHAS
+  set -f
+  IFS=$nl
+  for l in $shas; do printf 'S\t%s\n' "$l"; done
   if [ -n "$dirs" ] && command -v getfacl >/dev/null 2>&1; then
-    set -f
-    IFS=$nl
     # shellcheck disable=SC2086 # as above
     set -- $dirs
-    set +f
     echo ACL-BEGIN
     getfacl --absolute-names --skip-base -- "$@" 2>/dev/null
     echo ACL-END
   fi
-  while IFS="$tab" read -r sha p; do
-    [ -n "$p" ] || continue
+  for l in $shas; do
     case $wants in
-      *"$nl$sha$tab$p$nl"*) ;;
-      *) printf 'C\t%s\t' "$p"; base64 -w 0 <"$p"; echo ;;
+      *"$nl$l$nl"*) ;;
+      *) p=${l#*"$tab"}; printf 'C\t%s\t' "$p"; base64 -w 0 <"$p"; echo ;;
     esac
-  done <<SHAS
-$shas
-SHAS
+  done
+  unset IFS
+  set +f
 }

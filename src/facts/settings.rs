@@ -1,5 +1,6 @@
 //! The one pass over every app's Django settings check: the script (`settings.sh`, each
-//! app's values as eight lines of a here-document) and the parse of its output (pure).
+//! app's values as one tab-separated line of a here-document) and the parse of its output
+//! (pure).
 //!
 //! Stage: gather and apply. `script::build` emits one frame for all the [`Probe::Settings`]
 //! probes, at the place of the first; apply's `CheckSettings` runs the same function for one
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 const SCRIPT: &str = include_str!("settings.sh");
 const END: &str = "WSGICTL_SETTINGS";
 
-/// One app's values for the pass, its eight lines (`settings.sh` says which).
+/// One app's values for the pass: its line, eight fields (`settings.sh` says which).
 pub fn data(e: &Expect, user: &str, venv: &str, python_path: &str) -> String {
     let arg = serde_json::to_string(e).expect("plain data");
     let overlays = python_path
@@ -33,22 +34,19 @@ pub fn data(e: &Expect, user: &str, venv: &str, python_path: &str) -> String {
         &arg,
         &overlays,
     ]
-    .iter()
-    .fold(String::new(), |mut s, l| {
-        s.push_str(l);
-        s.push('\n');
-        s
-    })
+    .join("\t")
+        + "\n"
 }
 
-/// Whether the pass can be given `data`: eight lines without other control characters, none
-/// of them the here-document's end (the manifest refuses such values; one left out reads as
-/// an error).
+/// Whether the pass can be given `data`: one line of eight fields with no other control
+/// character (the manifest refuses such values; one left out reads as an error).
 fn usable(data: &str) -> bool {
-    data.lines().count() == 8
-        && data
-            .lines()
-            .all(|l| l != END && !l.chars().any(char::is_control))
+    let Some(line) = data.strip_suffix('\n') else {
+        return false;
+    };
+    line.split('\t').count() == 8
+        && !line.starts_with(END)
+        && !line.chars().any(|c| c.is_control() && c != '\t')
 }
 
 /// Every Settings probe of `probes`, in order: the app and its data.
@@ -112,15 +110,15 @@ mod tests {
 
     #[test]
     fn values_are_numbered_in_order_and_an_unusable_one_is_an_error() {
-        let good = "u\n/v\n/s\n/e\n/c\n/s:/o\n{}\n/o/x.py\n";
-        let bad = "u\n/v\n/s\tx\n/e\n/c\n/s\n{}\n\n";
+        let good = "u\t/v\t/s\t/e\t/c\t/s:/o\t{}\t/o/x.py\n";
+        let bad = "u\t/v\t/s\tx\t/e\t/c\t/s\t{}\t\n";
         let body = "S\t1\tabsent\nnoise\nS\t0\t{\"a\": 1}\n";
         let got = parse(body, [good, bad, good]);
         assert_eq!(got[0].as_deref(), Ok("{\"a\": 1}"));
         assert!(got[1].as_ref().unwrap_err().contains("control character"));
         assert_eq!(got[2].as_deref(), Ok("absent"));
         let s = script([good, bad]);
-        assert!(s.contains("\n/s:/o\n"), "{s}");
+        assert!(s.contains("\t/s:/o\t"), "{s}");
         assert!(!s.contains("/s\tx"), "an unusable app is not passed");
         assert!(s.ends_with("\nWSGICTL_SETTINGS\n"));
     }

@@ -8,15 +8,17 @@
 # venv's install marker, its `pyvenv.cfg`, the env file and the overlay modules, and what is
 # asked (the JSON argument). The keys of all apps cost one `getent`, one `find`, one
 # `sha256sum` over those files, one `awk` and one `sha256sum` over the keys' texts (in a
-# 0700 temporary directory, removed at once), whatever the number of apps; Python runs only
-# for an app whose key changed. A report with an error is never kept (an exception may quote
-# a secret).
+# 0700 temporary directory, removed at once), and one `awk` that reads the kept reports,
+# whatever the number of apps; Python runs only for an app whose key changed. A report with
+# an error is never kept (an exception may quote a secret). Lists are split in memory, not
+# read with `read` (a byte per system call from a pipe).
 #
 # gather_settings PROGRAM < DATA
 #   PROGRAM: the check's Python text.
-#   DATA: eight lines per app: the daemon user, the venv, the source, the env file, the
-#   report's cache file, the daemon's python-path, the check's JSON argument (one line), the
-#   overlay modules separated by `:` (or an empty line). No control characters.
+#   DATA: one line per app, its fields separated by tabs: the daemon user, the venv, the
+#   source, the env file, the report's cache file, the daemon's python-path, the check's
+#   JSON argument, the overlay modules separated by `:` (or nothing). No other control
+#   characters.
 # Prints one line per app, I being its number (from 0):
 #   S<TAB>I<TAB>skip      this account cannot run the check as the daemon user
 #   S<TAB>I<TAB>absent    no venv python, source or daemon user yet
@@ -27,27 +29,25 @@ gather_settings() {
   tab='	'
   nl='
 '
-  data=
-  while IFS= read -r l; do data=$data$l$nl; done
+  data=$(cat)
+  set -f
+  IFS=$nl
   # The daemon users' passwd lines, once for all apps.
   set --
-  while IFS= read -r u && IFS= read -r _ && IFS= read -r _ && IFS= read -r _ \
-    && IFS= read -r _ && IFS= read -r _ && IFS= read -r _ && IFS= read -r _; do
-    set -- "$@" "$u"
-  done <<EOF
-$data
-EOF
+  for r in $data; do set -- "$@" "${r%%"$tab"*}"; done
   pw=
   [ $# -eq 0 ] || pw=$nl$(getent passwd "$@" 2>/dev/null)$nl
-  # Which apps can be checked: their sources for `find`, their files for `sha256sum`, and
-  # one line each for `awk` (number, source, argument, files).
+  # Which apps can be checked: their sources for `find`, their files for `sha256sum`, one
+  # line each for the keys' `awk` (number, source, argument, files) and for the kept
+  # reports' (number, cache file: a regular file, not a link, or nothing).
   i=0
   live=
   srcs=
   apps=
+  caches=
   set --
-  while IFS= read -r u && IFS= read -r venv && IFS= read -r src && IFS= read -r env \
-    && IFS= read -r cache && IFS= read -r pp && IFS= read -r arg && IFS= read -r ov; do
+  for r in $data; do
+    settings_fields "$r"
     if ! can_be "$u"; then
       echo "S$tab$i${tab}skip"
     elif [ ! -x "$venv/bin/python" ] || [ ! -d "$src" ]; then
@@ -70,23 +70,27 @@ EOF
             [ -f "$f" ] && [ -r "$f" ] && set -- "$@" "$f"
           done
           apps=$apps$line$nl
+          if [ -f "$cache" ] && [ ! -L "$cache" ]; then caches=$caches$i$tab$cache$nl; fi
           ;;
         *) echo "S$tab$i${tab}absent" ;;
       esac
     fi
     i=$((i + 1))
-  done <<EOF
-$data
-EOF
+  done
+  unset IFS
+  set +f
   [ -n "$live" ] || return 0
-  keys=
   sums=
   [ $# -eq 0 ] || sums=$(sha256sum -- "$@" 2>/dev/null)
+  # I<TAB>hit<TAB>REPORT when the kept report's key holds, else I<TAB>miss<TAB>KEY.
+  verdicts=
   if t=$(mktemp -d 2>/dev/null); then
-    set --
-    while IFS= read -r s; do [ -z "$s" ] || set -- "$@" "$s"; done <<EOF
-$srcs
-EOF
+    set -f
+    IFS=$nl
+    # shellcheck disable=SC2086 # split on newlines only: paths hold no control character
+    set -- $srcs
+    unset IFS
+    set +f
     # Each key's text in its own file, named by the app's number (zero-padded, so that the
     # files sort in the apps' order): the source's listing, the files' sums by name (`-`
     # for one that is missing), the argument.
@@ -124,39 +128,71 @@ EOF
             close(out)
           }
         }'
-    keys=$(cd "$t" && sha256sum -- *)
+    verdicts=$(cd "$t" && sha256sum -- * | WSGICTL_CACHES=$caches awk '
+      { key[$2 + 0] = $1 }
+      END {
+        n = split(ENVIRON["WSGICTL_CACHES"], c, "\n")
+        for (k = 1; k <= n; k++) {
+          if (split(c[k], x, "\t") != 2) continue
+          i = x[1] + 0
+          kept = ""; report = ""
+          if ((getline kept < x[2]) > 0 && (getline report < x[2]) > 0 && (i in key) && kept == key[i]) {
+            print i "\thit\t" report
+            hit[i] = 1
+          }
+          close(x[2])
+        }
+        for (i in key) if (!(i in hit)) print i "\tmiss\t" key[i]
+      }')
     rm -rf "$t"
   fi
-  # shellcheck disable=SC2086 # hex digests and numbered names: nothing to split or expand
-  set -- $keys
+  verdicts=$nl$verdicts$nl
   i=0
-  while IFS= read -r u && IFS= read -r venv && IFS= read -r src && IFS= read -r env \
-    && IFS= read -r cache && IFS= read -r pp && IFS= read -r arg && IFS= read -r ov; do
+  set -f
+  IFS=$nl
+  for r in $data; do
     case "$live " in
       *" $i "*)
-        key=
-        p=00000$i
-        p=${p#"${p%??????}"}
-        if [ $# -ge 2 ] && [ "$2" = "$p" ]; then key=$1; shift 2; fi
-        kept=
-        report=
-        if [ -f "$cache" ] && [ ! -L "$cache" ]; then { IFS= read -r kept; IFS= read -r report; } < "$cache"; fi
-        if [ -n "$key" ] && [ "$kept" = "$key" ]; then
-          echo "S$tab$i$tab${report#settings=}"
-        else
-          out=$(cd "$src" && as_user "$u" env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME="$src" PYTHONPATH="$pp" timeout 120 "$venv/bin/python" -c "$prog" "$arg" 2>&1 </dev/null | grep '^settings=' | tail -n 1)
-          echo "S$tab$i$tab${out#settings=}"
-          case "$out" in
-            *'"error": '*) ;;
-            settings=*)
-              [ -z "$key" ] || (umask 077; mkdir -p "${cache%/*}" && printf '%s\n%s\n' "$key" "$out" > "$cache.$$" && mv -f "$cache.$$" "$cache") 2>/dev/null
-              ;;
-          esac
-        fi
+        settings_fields "$r"
+        case $verdicts in
+          *"$nl$i${tab}hit$tab"*)
+            report=${verdicts#*"$nl$i${tab}hit$tab"}
+            report=${report%%"$nl"*}
+            echo "S$tab$i$tab${report#settings=}"
+            ;;
+          *)
+            key=
+            case $verdicts in
+              *"$nl$i${tab}miss$tab"*) key=${verdicts#*"$nl$i${tab}miss$tab"}; key=${key%%"$nl"*} ;;
+            esac
+            out=$(cd "$src" && as_user "$u" env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME="$src" PYTHONPATH="$pp" timeout 120 "$venv/bin/python" -c "$prog" "$arg" 2>&1 </dev/null | grep '^settings=' | tail -n 1)
+            echo "S$tab$i$tab${out#settings=}"
+            case "$out" in
+              *'"error": '*) ;;
+              settings=*)
+                [ -z "$key" ] || (umask 077; mkdir -p "${cache%/*}" && printf '%s\n%s\n' "$key" "$out" > "$cache.$$" && mv -f "$cache.$$" "$cache") 2>/dev/null
+                ;;
+            esac
+            ;;
+        esac
         ;;
     esac
     i=$((i + 1))
-  done <<EOF
-$data
-EOF
+  done
+  unset IFS
+  set +f
+}
+
+# settings_fields LINE: one app's fields (u, venv, src, env, cache, pp, arg, ov) from its
+# line of DATA.
+settings_fields() {
+  r_=$1
+  u=${r_%%"$tab"*}; r_=${r_#*"$tab"}
+  venv=${r_%%"$tab"*}; r_=${r_#*"$tab"}
+  src=${r_%%"$tab"*}; r_=${r_#*"$tab"}
+  env=${r_%%"$tab"*}; r_=${r_#*"$tab"}
+  cache=${r_%%"$tab"*}; r_=${r_#*"$tab"}
+  pp=${r_%%"$tab"*}; r_=${r_#*"$tab"}
+  arg=${r_%%"$tab"*}
+  ov=${r_#*"$tab"}
 }
