@@ -74,11 +74,7 @@ fn gather_processes(site: &Site, apps: usize) -> usize {
         .output()
         .expect("strace (tests/deps.sh installs it)");
     assert!(o.status.success(), "{}", crate::apply::all(&o));
-    let text = std::fs::read_to_string(&log).unwrap();
-    text.lines()
-        .filter(|l| l.contains("execve(") && l.ends_with("= 0"))
-        .count()
-        - 1
+    crate::support::strace::execs(&std::fs::read_to_string(&log).unwrap()).len() - 1
 }
 
 /// The median wall time of three no-op plans of `manifest`.

@@ -412,8 +412,9 @@ fn malformed_output_is_an_error_not_a_panic() {
 }
 
 /// Run a gather script under `strace -f`: its output and the programs it started, in the
-/// order of their process ids. Each process is traced to a file of its own (`-ff`), so that
-/// the execs of a pipeline's programs, which run side by side, are not split across lines.
+/// order of their process ids. Each process is traced to a file of its own (`-ff`), read in
+/// that order, so that the list does not depend on how programs running side by side (a
+/// pipeline, the background job) happened to interleave.
 fn traced(script: &str) -> (String, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let (file, log) = (dir.path().join("gather.sh"), dir.path().join("trace"));
@@ -449,10 +450,7 @@ fn traced(script: &str) -> (String, Vec<String>) {
     traces.sort();
     let programs = traces
         .iter()
-        .flat_map(|(_, t)| t.lines())
-        .filter(|l| l.contains("execve(\"") && l.ends_with("= 0"))
-        .filter_map(|l| l.split('"').nth(1))
-        .map(|p| p.rsplit('/').next().unwrap().to_string())
+        .flat_map(|(_, t)| crate::support::strace::execs(t))
         .collect();
     (String::from_utf8_lossy(&out.stdout).into_owned(), programs)
 }

@@ -5,6 +5,7 @@ pub mod delay;
 pub mod lab;
 pub mod pebble;
 pub mod place;
+pub mod strace;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
