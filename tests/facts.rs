@@ -589,6 +589,112 @@ fn the_settings_pass_is_flat_in_the_number_of_apps_and_checks_again_only_what_ch
     assert_eq!(runs(), ["app5"]);
 }
 
+/// Reading 150 kept settings reports back costs the shell work linear in their size: the
+/// pass once took each app's report out of all of them with `${verdicts#*…}`, which dash
+/// matches against every prefix in turn (quadratic in the text, so cubic in the apps: 7 s of
+/// a 50-app plan). Not a speed target (that is `tests/bench.sh`): the CPU limit here is
+/// hundreds of times what the linear pass takes (about 0.1 s), and far below what the
+/// quadratic one did.
+#[test]
+fn kept_settings_reports_of_many_apps_are_read_back_in_linear_shell_work() {
+    use wsgictl::facts::{Fact, settings};
+    const APPS: usize = 150;
+    let dir = tempfile::tempdir().unwrap();
+    let app = |i: usize| dir.path().join(format!("app{i}"));
+    // A report of the size real ones have (a kilobyte: databases, hosts, origins).
+    let hosts: Vec<String> = (0..20)
+        .map(|k| format!("\"h{k}.blog.example.org\""))
+        .collect();
+    let report = |i: usize| {
+        format!(
+            r#"{{"django": "5.2.19", "wsgi_application": "blog.wsgi.application", "static_root": "{}", "databases": [{{"alias": "default", "engine": "django.db.backends.sqlite3", "name": "{}"}}], "debug": false, "allowed_hosts": [{}], "csrf_trusted_origins": ["https://app{i}.example.org"], "problems": []}}"#,
+            app(i).join("static").display(),
+            app(i).join("data/db.sqlite3").display(),
+            hosts.join(", ")
+        )
+    };
+    let mut probes = vec![Probe::System];
+    for i in 0..APPS {
+        std::fs::create_dir_all(app(i).join("src/blog")).unwrap();
+        std::fs::create_dir_all(app(i).join("venv/bin")).unwrap();
+        std::fs::write(app(i).join("src/blog/settings.py"), "DEBUG = False\n").unwrap();
+        let python = app(i).join("venv/bin/python");
+        std::fs::write(
+            &python,
+            format!("#!/bin/sh\necho 'settings={}'\n", report(i)),
+        )
+        .unwrap();
+        std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let e = wsgictl::settings_check::Expect {
+            app: format!("app{i}"),
+            settings: "blog.settings".into(),
+            env_file: app(i).join("app.env").display().to_string(),
+            src: app(i).join("src").display().to_string(),
+            code: app(i).display().to_string(),
+            static_dir: app(i).join("static").display().to_string(),
+            media_dir: None,
+            data: None,
+            served: vec![],
+            tls: false,
+            collectstatic: true,
+            overlay: false,
+        };
+        let venv = app(i).join("venv").display().to_string();
+        let data = settings::data(&e, "root", &venv, &e.src);
+        let cache = dir.path().join(format!("kept/{i}")).display().to_string();
+        let mut fields: Vec<&str> = data.trim_end_matches('\n').split('\t').collect();
+        fields[4] = &cache;
+        probes.push(Probe::Settings {
+            app: e.app.clone(),
+            data: format!("{}\n", fields.join("\t")),
+        });
+    }
+    let script = script::build(&probes, "n");
+    // The first pass checks every app and keeps its report; the second reads them all back.
+    for pass in ["checked", "kept"] {
+        let mut child = Command::new("sh")
+            .args(["-c", "ulimit -t 30 && exec sh -s"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "{pass}: the gather used more than 30 s of CPU for {APPS} apps' settings ({:?})",
+            o.status
+        );
+        let out = String::from_utf8(o.stdout).unwrap();
+        let facts = parse::facts("local", &probes, &frame::split(&out, "n"));
+        for i in 0..APPS {
+            match &facts.settings[&format!("app{i}")] {
+                Fact::Known(Some(r)) => assert_eq!(
+                    (r.allowed_hosts.len(), r.csrf_trusted_origins.clone()),
+                    (20, vec![format!("https://app{i}.example.org")]),
+                    "{pass}: app{i}"
+                ),
+                Fact::Unknown { error }
+                    if error.starts_with("exit status 137")
+                        || error.starts_with("exit status 152") =>
+                {
+                    panic!(
+                        "{pass}: the settings pass was killed at the CPU limit of 30 s for {APPS} apps"
+                    )
+                }
+                other => panic!("{pass}: app{i}: {other:?}"),
+            }
+        }
+    }
+}
+
 /// The Path pass starts as many programs for 60 files as for one, and a file whose inode,
 /// size, mtime and ctime the cache still holds is not read again (acceptance: the gather's
 /// process count is flat in the number of managed files).

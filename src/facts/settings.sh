@@ -129,42 +129,45 @@ gather_settings() {
           }
         }'
     verdicts=$(cd "$t" && sha256sum -- * | WSGICTL_CACHES=$caches awk '
-      { key[$2 + 0] = $1 }
+      { i = $2 + 0; key[i] = $1; order[++apps] = i }
       END {
         n = split(ENVIRON["WSGICTL_CACHES"], c, "\n")
         for (k = 1; k <= n; k++) {
           if (split(c[k], x, "\t") != 2) continue
           i = x[1] + 0
-          kept = ""; report = ""
-          if ((getline kept < x[2]) > 0 && (getline report < x[2]) > 0 && (i in key) && kept == key[i]) {
-            print i "\thit\t" report
-            hit[i] = 1
-          }
+          kept = ""; got = ""
+          if ((getline kept < x[2]) > 0 && (getline got < x[2]) > 0 && (i in key) && kept == key[i]) report[i] = got
           close(x[2])
         }
-        for (i in key) if (!(i in hit)) print i "\tmiss\t" key[i]
+        for (k = 1; k <= apps; k++) {
+          i = order[k]
+          if (i in report) print i "\thit\t" report[i]; else print i "\tmiss\t" key[i]
+        }
       }')
     rm -rf "$t"
   fi
-  verdicts=$nl$verdicts$nl
+  # One verdict line per app in `live`, in its order; each taken off the front as its app
+  # comes (`${verdicts#*…}` would cost dash a match against every prefix of all of them: 7 s
+  # for 50 apps).
   i=0
   set -f
   IFS=$nl
+  # shellcheck disable=SC2086 # split on newlines only: verdicts hold no other control character
+  set -- $verdicts
   for r in $data; do
     case "$live " in
       *" $i "*)
-        settings_fields "$r"
-        case $verdicts in
-          *"$nl$i${tab}hit$tab"*)
-            report=${verdicts#*"$nl$i${tab}hit$tab"}
-            report=${report%%"$nl"*}
+        v=
+        case ${1-} in "$i$tab"*) v=${1#"$i$tab"}; shift ;; esac
+        case $v in
+          hit"$tab"*)
+            report=${v#hit"$tab"}
             echo "S$tab$i$tab${report#settings=}"
             ;;
           *)
             key=
-            case $verdicts in
-              *"$nl$i${tab}miss$tab"*) key=${verdicts#*"$nl$i${tab}miss$tab"}; key=${key%%"$nl"*} ;;
-            esac
+            case $v in miss"$tab"*) key=${v#miss"$tab"} ;; esac
+            settings_fields "$r"
             out=$(cd "$src" && as_user "$u" env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME="$src" PYTHONPATH="$pp" timeout 120 "$venv/bin/python" -c "$prog" "$arg" 2>&1 </dev/null | grep '^settings=' | tail -n 1)
             echo "S$tab$i$tab${out#settings=}"
             case "$out" in
