@@ -182,6 +182,13 @@ fn probes_run_on_this_machine_and_parse() {
         .as_ref()
         .expect("apache is installed");
     assert!(apache.modules.contains("wsgi_module"), "{apache:?}");
+    // Read from the binary, as `-v` prints it.
+    let v = String::from_utf8(run_ok(Command::new("/usr/sbin/apache2").arg("-v")).stdout).unwrap();
+    assert_eq!(
+        Some(apache.version.as_str()),
+        v.lines().find_map(|l| l.strip_prefix("Server version: ")),
+        "{v}"
+    );
     assert!(
         apache
             .wsgi_python
@@ -693,6 +700,40 @@ fn kept_settings_reports_of_many_apps_are_read_back_in_linear_shell_work() {
             }
         }
     }
+}
+
+/// Apache's version is read from its binary (every run of Apache ends with a 10 ms sleep);
+/// a binary that does not hold the string is asked with `-v`, as before.
+#[test]
+fn an_apache_binary_without_its_version_string_is_asked_with_dash_v() {
+    let dir = tempfile::tempdir().unwrap();
+    let httpd = dir.path().join("httpd");
+    std::fs::write(
+        &httpd,
+        "#!/bin/sh\nfor a; do [ \"$a\" = -v ] && printf 'Server version: Apache/2.4.99 (Test)\\nServer built: now\\n'; done\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&httpd, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("envvars"),
+        format!("APACHE_HTTPD={}\n", httpd.display()),
+    )
+    .unwrap();
+    let probes = vec![Probe::Apache {
+        confdir: Some(dir.path().display().to_string()),
+    }];
+    let out = run_ok(
+        Command::new("sh")
+            .arg("-c")
+            .arg(script::build(&probes, "n")),
+    );
+    let facts = parse::facts(
+        "local",
+        &probes,
+        &frame::split(&String::from_utf8_lossy(&out.stdout), "n"),
+    );
+    let apache = facts.apache.known().unwrap().as_ref().unwrap();
+    assert_eq!(apache.version, "Apache/2.4.99 (Test)");
 }
 
 /// The Path pass starts as many programs for 60 files as for one, and a file whose inode,

@@ -41,9 +41,20 @@ set -f
 # shellcheck disable=SC2086 # split as apache2ctl splits them
 set -- $args
 set +f
-"$ctl" "$@" -v 2>/dev/null | while IFS= read -r l; do
-  case $l in 'Server version: '*) echo "version=${l#Server version: }" ;; esac
-done
+# The version as `-v` prints it, which is one string in the binary (`Apache/2.4.62
+# (Debian)`: AP_SERVER_BASEVERSION " (" PLATFORM ")"), read there: every run of Apache ends
+# with a 10 ms sleep. `-v` itself where the binary does not hold it.
+bin=$ctl
+case $bin in */*) ;; *) bin=$(command -v "$bin") ;; esac
+v=$(grep -a -o -m 1 'Apache/[0-9][0-9.]* ([^)]*)' "$bin" 2>/dev/null)
+v=${v%%"$nl"*}
+if [ -n "$v" ]; then
+  echo "version=$v"
+else
+  "$ctl" "$@" -v 2>/dev/null | while IFS= read -r l; do
+    case $l in 'Server version: '*) echo "version=${l#Server version: }" ;; esac
+  done
+fi
 echo "run_dir=$rundir"
 # Sections of the dump, by their headings; `files=` lines are the included files (the main
 # one too), one per line.
@@ -61,25 +72,29 @@ dump=$("$ctl" "$@" -t -D DUMP_INCLUDES -D DUMP_VHOSTS -D DUMP_RUN_CFG -D DUMP_MO
   s == "cfg" && $1 == "Group:" && match($2, /^name="[^"]*"/) { print "group=" substr($2, 7, RLENGTH - 7); next }
   s == "mod" && $1 ~ /^[a-z0-9_]+$/ && $2 ~ /^\(/ { print "module=" $1 }')
 # Split in memory (`read` would take a byte per system call from a pipe).
+# The files become arguments once: `set -- "$@" X` in a loop copies every argument each time.
 au=
-set --
+files=
 set -f
 IFS=$nl
 for l in $dump; do
   case $l in
-    file=*) f=${l#file=}; [ -r "$f" ] && set -- "$@" "$f" ;;
+    file=*) f=${l#file=}; if [ -r "$f" ]; then files=$files$f$nl; fi ;;
     user=*) au=${l#user=}; printf '%s\n' "$l" ;;
     ?*) printf '%s\n' "$l" ;;
   esac
 done
+if [ -z "$files" ]; then
+  # No dump (a configuration Apache refuses): every *.conf below the directory, as written.
+  # shellcheck disable=SC2044 # split on newlines only, globbing off
+  for f in $(find -L "$confdir" -name '*.conf' 2>/dev/null); do
+    if [ -r "$f" ]; then files=$files$f$nl; fi
+  done
+fi
+# shellcheck disable=SC2086 # split on newlines only, globbing off
+set -- $files
 unset IFS
 set +f
-if [ $# -eq 0 ]; then
-  # No dump (a configuration Apache refuses): every *.conf below the directory, as written.
-  while IFS= read -r f; do [ -r "$f" ] && set -- "$@" "$f"; done <<EOF
-$(find -L "$confdir" -name '*.conf' 2>/dev/null)
-EOF
-fi
 if [ -d "$rundir" ] && [ -n "$au" ] && [ "$wsgictl_uid" = 0 ] && ! as_user "$au" test -x "$rundir" 2>/dev/null; then
   echo "run_dir_denied=$(stat -c '%A %U %G' "$rundir")"
 fi

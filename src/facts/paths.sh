@@ -26,18 +26,22 @@ gather_paths() {
   if [ -z "$cache" ] || [ ! -d "$d" ] || [ -L "$d" ] || [ ! -O "$d" ] || [ -L "$cache" ]; then cache=; fi
   wants=$nl
   # The data and every list below are split in memory (IFS a newline, globbing off): `read`
-  # takes a byte per system call from a pipe, 8000 of them for a hundred paths.
+  # takes a byte per system call from a pipe, 8000 of them for a hundred paths. Lists grow as
+  # text and become arguments once: `set -- "$@" X` copies every argument each time (60 ms
+  # for 460 paths).
   data=$(cat)
+  paths=
   set -f
   IFS=$nl
-  set --
   for l in $data; do
     want=${l%%"$tab"*}
     p=${l#*"$tab"}
     case $p in /*) ;; *) continue ;; esac
-    set -- "$@" "$p"
+    paths=$paths$p$nl
     wants=$wants$want$tab$p$nl
   done
+  # shellcheck disable=SC2086 # split on newlines only, globbing off
+  set -- $paths
   unset IFS
   set +f
   [ $# -gt 0 ] || return 0

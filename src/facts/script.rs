@@ -132,36 +132,49 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
         _ => None,
     });
     // Apache parsing its configuration and the interpreters' runs are the gather's longest
-    // probes and need nothing the others do: they run in the background from the start, one
-    // after the other, beside the rest (their frames kept in a temporary file, 0600, gone
-    // once read), and their frames come last. So do the reach checks (a `runuser` each) and
-    // the leftovers sweep, which the others do not need either: measured on 5 apps, that
-    // evens out the two lines of work. Where no temporary file can be made, they run there
-    // instead.
-    let early: Vec<usize> = probes
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| {
-            matches!(
-                p,
-                Probe::Apache { .. }
-                    | Probe::UserApache { .. }
-                    | Probe::Interpreter { .. }
-                    | Probe::Reach { .. }
-                    | Probe::Leftovers { .. }
-            )
-        })
-        .map(|(i, _)| i)
+    // probes and need nothing the others do: they run in the background from the start,
+    // beside the rest, in two lanes of their own (their frames kept in a temporary directory,
+    // 0700, gone once read), and their frames come last. Apache's lane is Apache alone: each
+    // run of Apache ends with a 10 ms sleep (`destroy_and_exit_process` in its main.c), which
+    // the other lane's work fills. That one also takes the reach checks (a `runuser` each)
+    // and the leftovers sweep, which the others do not need either. Where no temporary
+    // directory can be made, both run in line instead.
+    let lane = |apache: bool| -> Vec<usize> {
+        probes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| match p {
+                Probe::Apache { .. } | Probe::UserApache { .. } => apache,
+                Probe::Interpreter { .. } | Probe::Reach { .. } | Probe::Leftovers { .. } => {
+                    !apache
+                }
+                _ => false,
+            })
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let lanes: Vec<Vec<usize>> = [lane(true), lane(false)]
+        .into_iter()
+        .filter(|l| !l.is_empty())
         .collect();
-    if !early.is_empty() {
-        s.push_str("wsgictl_early() {\n");
-        for &i in &early {
-            s.push_str(&frame(i, &body(&probes[i]), nonce));
+    let early: Vec<usize> = lanes.iter().flatten().copied().collect();
+    if !lanes.is_empty() {
+        for (k, l) in lanes.iter().enumerate() {
+            s.push_str(&format!("wsgictl_early{k}() {{\n"));
+            for &i in l {
+                s.push_str(&frame(i, &body(&probes[i]), nonce));
+            }
+            s.push_str("}\n");
         }
         s.push_str(
-            "}\nwsgictl_bg=$(mktemp 2>/dev/null) || wsgictl_bg=\n\
-             if [ -n \"$wsgictl_bg\" ]; then wsgictl_early > \"$wsgictl_bg\" 2>&1 </dev/null & wsgictl_bg_pid=$!; fi\n",
+            "wsgictl_bg=$(mktemp -d 2>/dev/null) || wsgictl_bg=\nif [ -n \"$wsgictl_bg\" ]; then\n",
         );
+        for k in 0..lanes.len() {
+            s.push_str(&format!(
+                "  wsgictl_early{k} > \"$wsgictl_bg/{k}\" 2>&1 </dev/null & wsgictl_bg{k}=$!\n"
+            ));
+        }
+        s.push_str("fi\n");
     }
     for (i, p) in probes.iter().enumerate() {
         if early.contains(&i) {
@@ -191,10 +204,22 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
         };
         s.push_str(&frame(i, &text, nonce));
     }
-    if !early.is_empty() {
-        s.push_str(
-            "if [ -n \"$wsgictl_bg\" ]; then wait \"$wsgictl_bg_pid\"; cat \"$wsgictl_bg\"; rm -f \"$wsgictl_bg\"; else wsgictl_early; fi\n",
-        );
+    if !lanes.is_empty() {
+        let waits: Vec<String> = (0..lanes.len())
+            .map(|k| format!("\"$wsgictl_bg{k}\""))
+            .collect();
+        let files: Vec<String> = (0..lanes.len())
+            .map(|k| format!("\"$wsgictl_bg/{k}\""))
+            .collect();
+        let inline: Vec<String> = (0..lanes.len())
+            .map(|k| format!("wsgictl_early{k}"))
+            .collect();
+        s.push_str(&format!(
+            "if [ -n \"$wsgictl_bg\" ]; then wait {}; cat {}; rm -rf \"$wsgictl_bg\"; else {}; fi\n",
+            waits.join(" "),
+            files.join(" "),
+            inline.join("; ")
+        ));
     }
     s.push_str(&format!(
         "wsgictl_pid1=; wsgictl_pidmax=0; {{ read -r _ _ _ _ wsgictl_pid1 </proc/loadavg; }} 2>/dev/null\n\

@@ -32,9 +32,12 @@ gather_settings() {
   data=$(cat)
   set -f
   IFS=$nl
-  # The daemon users' passwd lines, once for all apps.
-  set --
-  for r in $data; do set -- "$@" "${r%%"$tab"*}"; done
+  # The daemon users' passwd lines, once for all apps. Lists grow as text and become
+  # arguments once (`set -- "$@" X` in a loop copies every argument each time).
+  users=
+  for r in $data; do users=$users${r%%"$tab"*}$nl; done
+  # shellcheck disable=SC2086 # split on newlines only, globbing off
+  set -- $users
   pw=
   [ $# -eq 0 ] || pw=$nl$(getent passwd "$@" 2>/dev/null)$nl
   # Which apps can be checked: their sources for `find`, their files for `sha256sum`, one
@@ -45,7 +48,7 @@ gather_settings() {
   srcs=
   apps=
   caches=
-  set --
+  files=
   for r in $data; do
     settings_fields "$r"
     if ! can_be "$u"; then
@@ -60,14 +63,14 @@ gather_settings() {
           line=$i$tab$src$tab$arg
           for f in "$venv/.wsgictl-requirements" "$venv/pyvenv.cfg" "$env"; do
             line=$line$tab$f
-            [ -f "$f" ] && [ -r "$f" ] && set -- "$@" "$f"
+            if [ -f "$f" ] && [ -r "$f" ]; then files=$files$f$nl; fi
           done
           rest=$ov
           while [ -n "$rest" ]; do
             f=${rest%%:*}
             if [ "$f" = "$rest" ]; then rest=; else rest=${rest#*:}; fi
             line=$line$tab$f
-            [ -f "$f" ] && [ -r "$f" ] && set -- "$@" "$f"
+            if [ -f "$f" ] && [ -r "$f" ]; then files=$files$f$nl; fi
           done
           apps=$apps$line$nl
           if [ -f "$cache" ] && [ ! -L "$cache" ]; then caches=$caches$i$tab$cache$nl; fi
@@ -77,6 +80,8 @@ gather_settings() {
     fi
     i=$((i + 1))
   done
+  # shellcheck disable=SC2086 # split on newlines only, globbing off
+  set -- $files
   unset IFS
   set +f
   [ -n "$live" ] || return 0

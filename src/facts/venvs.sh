@@ -30,6 +30,7 @@ gather_venvs() {
   sps=
   files=
   pythons=
+  pypaths=
   while IFS= read -r v; do
     i=$n
     n=$((n + 1))
@@ -48,6 +49,7 @@ gather_venvs() {
     done
     [ -e "$v/bin/python" ] || continue
     pythons=$pythons$i$tab$v/bin/python$nl
+    pypaths=$pypaths$v/bin/python$nl
     if [ -r "$v/pyvenv.cfg" ]; then
       while IFS= read -r l || [ -n "$l" ]; do
         case $l in 'home ='* | 'home='*) h=${l#*=}; echo "H$tab$i$tab${h# }" ;; esac
@@ -75,34 +77,38 @@ gather_venvs() {
   [ -n "$pythons" ] || return 0
   # The trust walk of every python at once: as given, then with its links resolved, each
   # path and the directories above it, in one `stat`; the first someone else controls.
-  set --
-  while IFS="$tab" read -r i p; do [ -z "$p" ] || set -- "$@" "$p"; done <<EOF
-$pythons
-EOF
+  # Lists are split in memory and become arguments once (`set -- "$@" X` in a loop copies
+  # every argument each time: quadratic).
+  set -f
+  IFS=$nl
+  # shellcheck disable=SC2086 # split on newlines only, globbing off
+  set -- $pypaths
   resolved=$(realpath -m -- "$@")
+  # shellcheck disable=SC2086 # as above; each python's resolved path, in its order
+  set -- $resolved
   chains=
-  set --
-  exec 3<<EOF
-$resolved
-EOF
-  while IFS="$tab" read -r i p; do
-    [ -n "$p" ] || continue
-    IFS= read -r r <&3
+  walk=
+  for l in $pythons; do
+    i=${l%%"$tab"*}
+    p=${l#*"$tab"}
+    r=${1-}
+    [ $# -eq 0 ] || shift
     chain="C$tab$i"
     for w in "$p" "$r"; do
       cur=$w
       while [ -n "$cur" ]; do
-        set -- "$@" "$cur"
+        walk=$walk$cur$nl
         chain=$chain$tab$cur
         case "$cur" in */*) cur=${cur%/*} ;; *) cur= ;; esac
       done
       chain=$chain$tab/
     done
     chains=$chains$chain$tab$r$nl
-  done <<EOF
-$pythons
-EOF
-  exec 3<&-
+  done
+  # shellcheck disable=SC2086 # as above
+  set -- $walk
+  unset IFS
+  set +f
   verdicts=$({ stat --printf "S\t%u\t%a\t%U\t%F\t%n\n" -- "$@" / 2>/dev/null; printf '%s' "$chains"; } | awk -F "$tab" -v me="$wsgictl_uid" '
     $1 == "S" {
       w = ($3 ~ /[2367].$/ || $3 ~ /[2367]$/)
@@ -118,7 +124,15 @@ EOF
   # Each distinct binary runs once (without site and PYTHON* variables, -E -S: only its
   # version is asked); venvs whose python resolves to it share its answer.
   ran=$nl
-  while IFS="$tab" read -r i r p u; do
+  set -f
+  IFS=$nl
+  for l in $verdicts; do
+    i=${l%%"$tab"*}
+    l=${l#*"$tab"}
+    r=${l%%"$tab"*}
+    l=${l#*"$tab"}
+    p=${l%%"$tab"*}
+    u=${l#*"$tab"}
     [ -n "$i" ] || continue
     if [ -n "$u" ]; then
       echo "U$tab$i$tab$u"
@@ -134,7 +148,7 @@ EOF
       esac
       echo "Y$tab$i$tab$pv"
     fi
-  done <<EOF
-$verdicts
-EOF
+  done
+  unset IFS
+  set +f
 }
