@@ -826,7 +826,8 @@ fn the_path_pass_is_flat_in_the_number_of_files_and_rereads_only_what_changed() 
 
 /// One run of an interpreter tells its version and whether it can make a venv: a Python
 /// whose standard library has no `ensurepip` (Debian without `python3-venv`) says
-/// `venv=no`, one that does not run is missing, and it is run once per probe.
+/// `venv=no`, one that does not run is missing, and each binary runs once: a venv made with
+/// the system's interpreter shares that interpreter's run.
 #[test]
 fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
     let dir = tempfile::tempdir().unwrap();
@@ -854,8 +855,16 @@ fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
     let probe = |p: &std::path::Path| Probe::Interpreter {
         path: p.display().to_string(),
     };
+    // A venv as `python3 -m venv` makes it: bin/python a link to the interpreter.
+    let venv = dir.path().join("venv");
+    std::fs::create_dir_all(venv.join("bin")).unwrap();
+    std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+    std::os::unix::fs::symlink("/usr/bin/python3", venv.join("bin/python")).unwrap();
     let probes = [
         probe(std::path::Path::new("/usr/bin/python3")),
+        Probe::Venv {
+            path: venv.display().to_string(),
+        },
         probe(&without),
         probe(&broken),
     ];
@@ -866,7 +875,13 @@ fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
         Probe::Interpreter { path } => path.clone(),
         _ => unreachable!(),
     };
-    let (system, without, broken) = (key(&probes[0]), key(&probes[1]), key(&probes[2]));
+    let (system, without, broken) = (key(&probes[0]), key(&probes[2]), key(&probes[3]));
+    let made = facts.venvs[&venv.display().to_string()].clone();
+    assert_eq!(
+        made.known().unwrap().as_ref().map(|v| v.python.clone()),
+        facts.interpreters[&system].known().unwrap().clone(),
+        "{out}"
+    );
     assert!(
         facts.interpreters[&system]
             .known()
@@ -890,7 +905,11 @@ fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
         "{out}"
     );
     assert_eq!(facts.interpreters[&broken].known(), Some(&None), "{out}");
-    let pythons = programs.iter().filter(|p| p.starts_with("python3")).count();
+    // The system's binary (through the venv's link, which came first) and the copy.
+    let pythons = programs
+        .iter()
+        .filter(|p| p.starts_with("python") && *p != "python-broken")
+        .count();
     assert_eq!(pythons, 2, "{programs:?}");
 }
 

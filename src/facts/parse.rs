@@ -12,7 +12,9 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
     f.stray = frames.stray.clone();
     f.processes = frames.processes;
     let first_path = probes.iter().position(|p| matches!(p, Probe::Path { .. }));
-    let first_venv = probes.iter().position(|p| matches!(p, Probe::Venv { .. }));
+    let first_venv = probes
+        .iter()
+        .position(|p| matches!(p, Probe::Venv { .. } | Probe::Interpreter { .. }));
     let first_tree = probes
         .iter()
         .position(|p| matches!(p, Probe::Tree { .. } | Probe::Releases { .. }));
@@ -69,12 +71,34 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
             Probe::Group { name } => {
                 f.groups.insert(name.clone(), fact(frame, group));
             }
-            Probe::Venv { .. } if Some(i) == first_venv => {
+            Probe::Venv { .. } | Probe::Interpreter { .. } if Some(i) == first_venv => {
                 let wanted = super::venvs::wanted(probes);
-                let found = match pass_body(&frame) {
-                    Ok(body) => super::venvs::parse(body, &wanted),
-                    Err(e) => wanted.into_iter().map(|p| (p, Err(e.clone()))).collect(),
+                let interpreters = super::venvs::interpreters(probes);
+                let (found, asked) = match pass_body(&frame) {
+                    Ok(body) => (
+                        super::venvs::parse(body, &wanted),
+                        super::venvs::interpreter_bodies(body, &interpreters),
+                    ),
+                    Err(e) => (
+                        wanted.into_iter().map(|p| (p, Err(e.clone()))).collect(),
+                        interpreters
+                            .into_iter()
+                            .map(|p| (p, Err(e.clone())))
+                            .collect(),
+                    ),
                 };
+                for (path, body) in asked {
+                    if let Ok(b) = &body
+                        && let Some(u) = get(&kv(b), "untrusted")
+                    {
+                        f.untrusted.insert(path.clone(), u.to_string());
+                    }
+                    let body = body.as_deref().map_err(Clone::clone);
+                    f.interpreters
+                        .insert(path.clone(), parsed(body.clone(), interpreter));
+                    f.interpreter_venv
+                        .insert(path, parsed(body, interpreter_venv));
+                }
                 for (path, one) in found {
                     if let Ok(one) = &one {
                         f.fingerprints
@@ -83,7 +107,7 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                     f.venvs.insert(path, one.map(|one| one.venv).into());
                 }
             }
-            Probe::Venv { .. } => {}
+            Probe::Venv { .. } | Probe::Interpreter { .. } => {}
             Probe::Tree { .. } | Probe::Releases { .. } if Some(i) == first_tree => {
                 let wanted = super::trees::wanted(probes);
                 let found = match pass_body(&frame) {
@@ -101,17 +125,6 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 }
             }
             Probe::Tree { .. } | Probe::Releases { .. } => {}
-            Probe::Interpreter { path } => {
-                if let Ok(fr) = &frame
-                    && let Some(u) = get(&kv(&fr.body), "untrusted")
-                {
-                    f.untrusted.insert(path.clone(), u.to_string());
-                }
-                f.interpreters
-                    .insert(path.clone(), fact(frame.clone(), interpreter));
-                f.interpreter_venv
-                    .insert(path.clone(), fact(frame, interpreter_venv));
-            }
             Probe::Reach { user, path } => {
                 f.reach.insert(format!("{user} {path}"), fact(frame, reach));
             }
@@ -193,7 +206,12 @@ fn pass_body<'a>(frame: &Result<&'a Frame, String>) -> Result<&'a str, String> {
 }
 
 fn fact<T>(frame: Result<&Frame, String>, parse: impl Fn(&str) -> Result<T, String>) -> Fact<T> {
-    let body = match pass_body(&frame) {
+    parsed(pass_body(&frame), parse)
+}
+
+/// A body (or why there is none) through its parser; a parse error quotes the body.
+fn parsed<T>(body: Result<&str, String>, parse: impl Fn(&str) -> Result<T, String>) -> Fact<T> {
+    let body = match body {
         Ok(body) => body,
         Err(error) => return Fact::Unknown { error },
     };

@@ -27,25 +27,6 @@ probe_account() {
 # probe_group NAME: its group line, or `missing`.
 probe_group() { getent group "$1" || echo missing; }
 
-# probe_interpreter PYTHON: `version=3.11.2` and `venv=yes|no` from one run of it, or
-# `missing`; `untrusted=…` (and it is not run) when another account controls the way to it.
-# The packages a venv needs are looked for in the standard library's directory, not imported
-# (importing ensurepip costs more than starting Python): Debian ships `ensurepip` in
-# `python3-venv`, so without it there is none. Run without `site` and the environment's
-# PYTHON* variables (-S -E): a third of its start-up, and nothing here needs them.
-probe_interpreter() {
-  u=$(untrusted "$1")
-  if [ -n "$u" ]; then echo "untrusted=$u"; exit 0; fi
-  if [ -x "$1" ] && v=$("$1" -E -S -c 'import os, sys
-print("version=%d.%d.%d" % sys.version_info[:3])
-try:
-    d = os.path.dirname(os.__file__)
-    ok = all(os.path.isfile(os.path.join(d, m, "__init__.py")) for m in ("ensurepip", "venv"))
-except BaseException:
-    ok = False
-print("venv=yes" if ok else "venv=no")' 2>/dev/null); then printf '%s\n' "$v"; else echo missing; fi
-}
-
 # probe_reach USER PATH: `ok` when USER can reach PATH, else `deny MODE:OWNER:GROUP DIR` for
 # the first directory on the way (as given, then with links resolved) USER cannot traverse.
 # Only root can ask as another account (`skip` otherwise); an account that does not exist is

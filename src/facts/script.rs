@@ -117,8 +117,10 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
     let mut s = prelude();
     // Every Path probe is answered by one pass (`paths`), in the frame of the first.
     let first_path = probes.iter().position(|p| matches!(p, Probe::Path { .. }));
-    // And every Venv probe by one pass (`venvs`), in the frame of the first.
-    let first_venv = probes.iter().position(|p| matches!(p, Probe::Venv { .. }));
+    // And every Venv and Interpreter probe by one pass (`venvs`), in the frame of the first.
+    let first_venv = probes
+        .iter()
+        .position(|p| matches!(p, Probe::Venv { .. } | Probe::Interpreter { .. }));
     // And every Tree and Releases probe by one pass (`trees`), in the frame of the first.
     let first_tree = probes
         .iter()
@@ -131,23 +133,20 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
         Probe::SumsCache { file } => Some(file.as_str()),
         _ => None,
     });
-    // Apache parsing its configuration and the interpreters' runs are the gather's longest
-    // probes and need nothing the others do: they run in the background from the start,
-    // beside the rest, in two lanes of their own (their frames kept in a temporary directory,
-    // 0700, gone once read), and their frames come last. Apache's lane is Apache alone: each
-    // run of Apache ends with a 10 ms sleep (`destroy_and_exit_process` in its main.c), which
-    // the other lane's work fills. That one also takes the reach checks (a `runuser` each)
-    // and the leftovers sweep, which the others do not need either. Where no temporary
-    // directory can be made, both run in line instead.
+    // Apache parsing its configuration is the gather's longest probe and needs nothing the
+    // others do: it runs in the background from the start, beside the rest, in a lane of
+    // its own (its frame kept in a temporary directory, 0700, gone once read), and its frame
+    // comes last. Each run of Apache ends with a 10 ms sleep (`destroy_and_exit_process` in
+    // its main.c), which the other lanes' work fills. A second lane takes the reach checks
+    // (a `runuser` each) and the leftovers sweep, which the others do not need either. Where
+    // no temporary directory can be made, both run in line instead.
     let lane = |apache: bool| -> Vec<usize> {
         probes
             .iter()
             .enumerate()
             .filter(|(_, p)| match p {
                 Probe::Apache { .. } | Probe::UserApache { .. } => apache,
-                Probe::Interpreter { .. } | Probe::Reach { .. } | Probe::Leftovers { .. } => {
-                    !apache
-                }
+                Probe::Reach { .. } | Probe::Leftovers { .. } => !apache,
                 _ => false,
             })
             .map(|(i, _)| i)
@@ -184,8 +183,11 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
             Probe::Path { .. } if Some(i) == first_path => {
                 super::paths::script(&super::paths::wanted(probes), cache)
             }
-            Probe::Venv { .. } if Some(i) == first_venv => {
-                super::venvs::script(&super::venvs::wanted(probes))
+            Probe::Venv { .. } | Probe::Interpreter { .. } if Some(i) == first_venv => {
+                super::venvs::script(
+                    &super::venvs::wanted(probes),
+                    &super::venvs::interpreters(probes),
+                )
             }
             Probe::Tree { .. } | Probe::Releases { .. } if Some(i) == first_tree => {
                 super::trees::script(&super::trees::wanted(probes))
@@ -197,6 +199,7 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
             Probe::Path { .. }
             | Probe::SumsCache { .. }
             | Probe::Venv { .. }
+            | Probe::Interpreter { .. }
             | Probe::Tree { .. }
             | Probe::Releases { .. }
             | Probe::Settings { .. } => continue,
@@ -250,7 +253,6 @@ fn body(p: &Probe) -> String {
         Probe::Path { .. } | Probe::SumsCache { .. } => String::new(),
         Probe::Account { name } => format!("probe_account {}\n", q(name)),
         Probe::Group { name } => format!("probe_group {}\n", q(name)),
-        Probe::Interpreter { path } => format!("probe_interpreter {}\n", q(path)),
         Probe::Reach { user, path } => format!("probe_reach {} {}\n", q(user), q(path)),
         Probe::Leftovers {
             lock,
@@ -271,7 +273,10 @@ fn body(p: &Probe) -> String {
         Probe::Settings { .. } => String::new(),
         Probe::RecordOffsets { script } => format!("{{ {script}}} </dev/null\n"),
         // Answered together by `venvs` and `trees`, in `build`.
-        Probe::Venv { .. } | Probe::Tree { .. } | Probe::Releases { .. } => String::new(),
+        Probe::Venv { .. }
+        | Probe::Interpreter { .. }
+        | Probe::Tree { .. }
+        | Probe::Releases { .. } => String::new(),
     }
 }
 

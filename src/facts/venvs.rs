@@ -1,11 +1,13 @@
-//! The gather's one pass over every [`Probe::Venv`]: the script (`venvs.sh`, the venv
-//! directories as a here-document) and the parse of its output into each venv's fact and
-//! fingerprint (pure).
+//! The gather's one pass over every [`Probe::Venv`] and [`Probe::Interpreter`]: the script
+//! (`venvs.sh`, the interpreters as its arguments, the venv directories as a here-document)
+//! and the parse of its output into each venv's fact and fingerprint and each interpreter's
+//! answer (pure).
 //!
-//! Stage: gather. `script::build` emits one frame for all the Venv probes, at the place of
-//! the first one. The programs it starts do not grow with the number of venvs: one `find`
-//! over every site-packages, one `sha256sum`, one trust walk (`realpath`, `stat`, `awk`),
-//! and one run of each distinct Python binary. The site-packages digest and the fingerprint
+//! Stage: gather. `script::build` emits one frame for all the Venv and Interpreter probes,
+//! at the place of the first one. The programs it starts do not grow with the number of
+//! venvs: one `find` over every site-packages, one `sha256sum`, one trust walk (`realpath`,
+//! `stat`, `awk`), and one run of each distinct Python binary, shared by the venvs made
+//! with an interpreter and the interpreter itself. The site-packages digest and the fingerprint
 //! are computed here, and must stay equal to what apply's shell functions compute
 //! (`script::SITE_DIGEST`, `script::FINGERPRINTS`); a test holds them together.
 
@@ -27,17 +29,74 @@ pub fn wanted(probes: &[Probe]) -> Vec<String> {
     out
 }
 
+/// Every interpreter the Interpreter probes of `probes` ask about, once each, in order.
+pub fn interpreters(probes: &[Probe]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in probes {
+        if let Probe::Interpreter { path } = p
+            && !out.contains(path)
+        {
+            out.push(path.clone());
+        }
+    }
+    out
+}
+
+/// What the pass printed of each interpreter (its `I` lines), as the body its own probe
+/// once printed (`version=…` and `venv=…`, `missing`, or `untrusted=…`), by path; an
+/// interpreter the pass was not given reads as an error.
+pub fn interpreter_bodies(
+    body: &str,
+    interpreters: &[String],
+) -> BTreeMap<String, Result<String, String>> {
+    let mut lines: BTreeMap<usize, String> = BTreeMap::new();
+    for l in body.lines() {
+        if let Some((k, text)) = l.strip_prefix("I\t").and_then(|r| r.split_once('\t'))
+            && let Ok(k) = k.parse()
+        {
+            let b = lines.entry(k).or_default();
+            b.push_str(text);
+            b.push('\n');
+        }
+    }
+    interpreters
+        .iter()
+        .filter(|p| usable(p))
+        .enumerate()
+        .map(|(k, p)| {
+            (
+                p.clone(),
+                lines
+                    .remove(&k)
+                    .ok_or_else(|| "not in the pass's output".to_string()),
+            )
+        })
+        .chain(interpreters.iter().filter(|p| !usable(p)).map(|p| {
+            (
+                p.clone(),
+                Err("not an absolute path without control characters".to_string()),
+            )
+        }))
+        .collect()
+}
+
 /// A directory the pass can be given: absolute, no control character (the manifest refuses
 /// others; one left out reads as an error).
 fn usable(path: &str) -> bool {
     path.starts_with('/') && !path.chars().any(char::is_control)
 }
 
-/// The frame's body for `venvs`: the function, then its call with the directories as data.
-pub fn script(venvs: &[String]) -> String {
+/// The frame's body for `venvs`: the function, then its call with the interpreters as its
+/// arguments and the directories as data.
+pub fn script(venvs: &[String], interpreters: &[String]) -> String {
     let mut s = String::with_capacity(SCRIPT.len() + venvs.len() * 80);
     s.push_str(SCRIPT);
-    s.push_str("gather_venvs <<'WSGICTL_VENVS'\n");
+    s.push_str("gather_venvs");
+    for p in interpreters.iter().filter(|p| usable(p)) {
+        s.push(' ');
+        s.push_str(&crate::shell::quote(p).expect("no control character"));
+    }
+    s.push_str(" <<'WSGICTL_VENVS'\n");
     for v in venvs.iter().filter(|v| usable(v)) {
         s.push_str(v);
         s.push('\n');

@@ -1,13 +1,21 @@
 # shellcheck shell=sh
-# The gather's pass over every venv a plan looks at (`facts::venvs`): one `find` over all
-# their site-packages, one `sha256sum` over their `.wsgictl-requirements` and `pyvenv.cfg`,
-# one `realpath`, one `stat` and one `awk` for the trust walk of all their pythons, and one
-# run of each distinct Python binary, whatever the number of venvs. Digests and fingerprints
-# are computed in Rust from what this prints; nothing here hashes per venv.
+# The gather's pass over every venv and interpreter a plan looks at (`facts::venvs`): one
+# `find` over all the venvs' site-packages, one `sha256sum` over their
+# `.wsgictl-requirements` and `pyvenv.cfg`, one `realpath`, one `stat` and one `awk` for the
+# trust walk of all their pythons and the interpreters, and one run of each distinct Python
+# binary (a venv's python is most often the interpreter it was made with), whatever the
+# number of venvs. Digests and fingerprints are computed in Rust from what this prints;
+# nothing here hashes per venv.
 #
-# gather_venvs < DATA
+# gather_venvs [PYTHON...] < DATA
+#   PYTHON: the interpreters asked about (absolute paths), K being their place (from 0).
 #   DATA: one venv directory per line (absolute, no control characters).
-# Prints, I being the venv's line number (from 0):
+# Prints, for interpreter K:
+#   I<TAB>K<TAB>version=3.11.2  and  I<TAB>K<TAB>venv=yes|no  (whether its standard library
+#                               holds `ensurepip` and `venv`: Debian ships them apart)
+#   I<TAB>K<TAB>missing         nothing there runs
+#   I<TAB>K<TAB>untrusted=PATH OWNER MODE  what another account controls on the way to it
+# and, I being the venv's line number (from 0):
 #   V<TAB>I<TAB>DIR             the venv the next lines are about
 #   F<TAB>I<TAB>dir|missing     whether it is a real directory (not a link)
 #   D<TAB>I<TAB>SP              the site-packages directory of its digest (`none`: none)
@@ -31,6 +39,12 @@ gather_venvs() {
   files=
   pythons=
   pypaths=
+  ipythons=
+  k=0
+  for p in "$@"; do
+    ipythons=$ipythons"p$k$tab$p$nl"
+    k=$((k + 1))
+  done
   while IFS= read -r v; do
     i=$n
     n=$((n + 1))
@@ -74,6 +88,9 @@ gather_venvs() {
   }
   unset IFS
   set +f
+  # The interpreters join the venvs' pythons: one trust walk, one run of each binary.
+  pythons=$pythons$ipythons
+  for p in "$@"; do pypaths=$pypaths$p$nl; done
   [ -n "$pythons" ] || return 0
   # The trust walk of every python at once: as given, then with its links resolved, each
   # path and the directories above it, in one `stat`; the first someone else controls.
@@ -121,8 +138,18 @@ gather_venvs() {
       for (k = 3; k < NF; k++) if ($k in bad) { v = bad[$k]; break }
       print $2 "\t" $NF "\t" $3 "\t" v
     }')
-  # Each distinct binary runs once (without site and PYTHON* variables, -E -S: only its
-  # version is asked); venvs whose python resolves to it share its answer.
+  # Each distinct binary runs once, without site and the PYTHON* variables (-E -S: a third
+  # of its start-up, and nothing here needs them); every venv and interpreter that resolves
+  # to it shares its answer. The packages a venv needs are looked for in the standard
+  # library's directory, not imported (importing ensurepip costs more than starting Python).
+  prog='import os, sys
+print("version=%d.%d.%d" % sys.version_info[:3])
+try:
+    d = os.path.dirname(os.__file__)
+    ok = all(os.path.isfile(os.path.join(d, m, "__init__.py")) for m in ("ensurepip", "venv"))
+except BaseException:
+    ok = False
+print("venv=yes" if ok else "venv=no")'
   ran=$nl
   set -f
   IFS=$nl
@@ -135,19 +162,51 @@ gather_venvs() {
     u=${l#*"$tab"}
     [ -n "$i" ] || continue
     if [ -n "$u" ]; then
-      echo "U$tab$i$tab$u"
-      echo "Y$tab$i${tab}not run as root"
-    elif [ -x "$p" ]; then
-      case $ran in
-        *"$nl$r$tab"*) pv=${ran#*"$nl$r$tab"}; pv=${pv%%"$nl"*} ;;
-        *)
-          pv=$("$p" -E -S -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>&1 </dev/null)
-          pv=${pv%%"$nl"*}
-          ran=$ran$r$tab$pv$nl
-          ;;
+      case $i in
+        p*) echo "I$tab${i#p}${tab}untrusted=$u" ;;
+        *) echo "U$tab$i$tab$u"; echo "Y$tab$i${tab}not run as root" ;;
       esac
-      echo "Y$tab$i$tab$pv"
+      continue
     fi
+    if [ ! -x "$p" ]; then
+      case $i in p*) echo "I$tab${i#p}${tab}missing" ;; esac
+      continue
+    fi
+    # Its answer: the version (empty when it did not run), venv=, and the first line it
+    # printed (what a venv shows when it does not run).
+    case $ran in
+      *"$nl$r$tab"*) e=${ran#*"$nl$r$tab"}; e=${e%%"$nl"*} ;;
+      *)
+        st=0
+        out=$("$p" -E -S -c "$prog" 2>&1 </dev/null) || st=$?
+        ver=
+        vv=no
+        for o in $out; do
+          case $o in
+            version=*) [ -n "$ver" ] || ver=${o#version=} ;;
+            venv=yes) vv=yes ;;
+          esac
+        done
+        [ "$st" = 0 ] || ver=
+        e=$ver$tab$vv$tab${out%%"$nl"*}
+        ran=$ran$r$tab$e$nl
+        ;;
+    esac
+    ver=${e%%"$tab"*}
+    e=${e#*"$tab"}
+    vv=${e%%"$tab"*}
+    first=${e#*"$tab"}
+    case $i in
+      p*)
+        if [ -n "$ver" ]; then
+          echo "I$tab${i#p}${tab}version=$ver"
+          echo "I$tab${i#p}${tab}venv=$vv"
+        else
+          echo "I$tab${i#p}${tab}missing"
+        fi
+        ;;
+      *) echo "Y$tab$i$tab${ver:-$first}" ;;
+    esac
   done
   unset IFS
   set +f
