@@ -1,5 +1,5 @@
-//! The gather's one pass over every [`Probe::Path`]: the script (`paths.sh`, values as a
-//! here-document) and the parse of its output into one [`PathState`] per path (pure).
+//! The gather's one pass over every [`Probe::Path`]: the script (`paths.sh`, the paths as
+//! one argument, quoted by `crate::shell`) and the parse of its output into one [`PathState`] per path (pure).
 //!
 //! Stage: gather. `script::build` emits one frame for all the Path probes of a script, at the
 //! place of the first one; `parse::facts` hands each path its state from that frame. The
@@ -43,20 +43,24 @@ pub fn wanted(probes: &[Probe]) -> Vec<(String, Option<String>)> {
 pub fn script(paths: &[(String, Option<String>)], cache: Option<&str>) -> String {
     let mut s = String::with_capacity(SCRIPT.len() + paths.len() * 100);
     s.push_str(SCRIPT);
-    s.push_str(&format!(
-        "gather_paths {} <<'WSGICTL_PATHS'\n",
-        crate::shell::quote(cache.unwrap_or(""))
-            .expect("a state directory holds no NUL")
-            .as_ref()
-    ));
+    let mut data = String::with_capacity(paths.len() * 100);
     for (path, want) in paths {
         if !path.starts_with('/') || path.chars().any(char::is_control) {
             continue;
         }
         let want = want.as_deref().filter(|w| is_sha(w)).unwrap_or("-");
-        s.push_str(&format!("{want}\t{path}\n"));
+        data.push_str(&format!("{want}\t{path}\n"));
     }
-    s.push_str("WSGICTL_PATHS\n");
+    let q = |s: &str| {
+        crate::shell::quote(s)
+            .expect("paths and the state directory hold no NUL")
+            .into_owned()
+    };
+    s.push_str(&format!(
+        "gather_paths {} {}\n",
+        q(cache.unwrap_or("")),
+        q(&data)
+    ));
     s
 }
 
@@ -255,12 +259,18 @@ mod tests {
             ],
             Some("/var/lib/wsgictl/sums"),
         );
+        // The call, run by `sh` against a stand-in that prints what it was given.
         let call = &s[s.rfind("gather_paths ").unwrap()..];
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "gather_paths() {{ printf '%s|%s' \"$1\" \"$2\"; }}\n{call}"
+            ))
+            .output()
+            .unwrap();
         assert_eq!(
-            call,
-            format!(
-                "gather_paths /var/lib/wsgictl/sums <<'WSGICTL_PATHS'\n{SHA}\t/srv/it's here\n-\t/x\nWSGICTL_PATHS\n"
-            )
+            String::from_utf8(out.stdout).unwrap(),
+            format!("/var/lib/wsgictl/sums|{SHA}\t/srv/it's here\n-\t/x\n")
         );
     }
 

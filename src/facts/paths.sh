@@ -3,7 +3,7 @@
 # one `sha256sum` over the files whose content may have changed, one `getfacl` over the
 # directories, whatever the number of paths. Parsed in Rust; nothing here reformats output.
 #
-# gather_paths CACHE < DATA
+# gather_paths CACHE DATA
 #   DATA: one line per path, `WANT<TAB>PATH` (WANT: the sha256 the plan expects there, or -).
 #   CACHE: where this pass keeps the sha256 of each file it read (`KEY<TAB>SHA<TAB>PATH`, KEY
 #   being inode, size, mtime and ctime), or empty for none. A file whose KEY is unchanged is
@@ -25,11 +25,11 @@ gather_paths() {
   d=${cache%/*}
   if [ -z "$cache" ] || [ ! -d "$d" ] || [ -L "$d" ] || [ ! -O "$d" ] || [ -L "$cache" ]; then cache=; fi
   wants=$nl
-  # The data and every list below are split in memory (IFS a newline, globbing off): `read`
-  # takes a byte per system call from a pipe, 8000 of them for a hundred paths. Lists grow as
-  # text and become arguments once: `set -- "$@" X` copies every argument each time (60 ms
-  # for 460 paths).
-  data=$(cat)
+  # The data (an argument: no `cat` to read it) and every list below are split in memory
+  # (IFS a newline, globbing off): `read` takes a byte per system call from a pipe, 8000 of
+  # them for a hundred paths. Lists grow as text and become arguments once: `set -- "$@" X`
+  # copies every argument each time (60 ms for 460 paths).
+  data=$2
   paths=
   set -f
   IFS=$nl

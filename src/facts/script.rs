@@ -133,53 +133,10 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
         Probe::SumsCache { file } => Some(file.as_str()),
         _ => None,
     });
-    // Apache parsing its configuration is the gather's longest probe and needs nothing the
-    // others do: it runs in the background from the start, beside the rest, in a lane of
-    // its own (its frame kept in a temporary directory, 0700, gone once read), and its frame
-    // comes last. Each run of Apache ends with a 10 ms sleep (`destroy_and_exit_process` in
-    // its main.c), which the other lanes' work fills. A second lane takes the reach checks
-    // (a `runuser` each) and the leftovers sweep, which the others do not need either. Where
-    // no temporary directory can be made, both run in line instead.
-    let lane = |apache: bool| -> Vec<usize> {
-        probes
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| match p {
-                Probe::Apache { .. } | Probe::UserApache { .. } => apache,
-                Probe::Reach { .. } | Probe::Leftovers { .. } => !apache,
-                _ => false,
-            })
-            .map(|(i, _)| i)
-            .collect()
-    };
-    let lanes: Vec<Vec<usize>> = [lane(true), lane(false)]
-        .into_iter()
-        .filter(|l| !l.is_empty())
-        .collect();
-    let early: Vec<usize> = lanes.iter().flatten().copied().collect();
-    if !lanes.is_empty() {
-        for (k, l) in lanes.iter().enumerate() {
-            s.push_str(&format!("wsgictl_early{k}() {{\n"));
-            for &i in l {
-                s.push_str(&frame(i, &body(&probes[i]), nonce));
-            }
-            s.push_str("}\n");
-        }
-        s.push_str(
-            "wsgictl_bg=$(mktemp -d 2>/dev/null) || wsgictl_bg=\nif [ -n \"$wsgictl_bg\" ]; then\n",
-        );
-        for k in 0..lanes.len() {
-            s.push_str(&format!(
-                "  wsgictl_early{k} > \"$wsgictl_bg/{k}\" 2>&1 </dev/null & wsgictl_bg{k}=$!\n"
-            ));
-        }
-        s.push_str("fi\n");
-    }
-    for (i, p) in probes.iter().enumerate() {
-        if early.contains(&i) {
-            continue;
-        }
-        let text = match p {
+    // Each probe's frame text; `None` for one a pass answers in the frame of the first.
+    let text = |i: usize| -> Option<String> {
+        let p = &probes[i];
+        Some(match p {
             Probe::Path { .. } if Some(i) == first_path => {
                 super::paths::script(&super::paths::wanted(probes), cache)
             }
@@ -202,10 +159,64 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
             | Probe::Interpreter { .. }
             | Probe::Tree { .. }
             | Probe::Releases { .. }
-            | Probe::Settings { .. } => continue,
+            | Probe::Settings { .. } => return None,
             _ => body(p),
-        };
-        s.push_str(&frame(i, &text, nonce));
+        })
+    };
+    // Apache parsing its configuration is the gather's longest probe and needs nothing the
+    // others do: it runs in the background from the start, beside the rest, in a lane of
+    // its own (its frame kept in a temporary directory, 0700, gone once read), and its frame
+    // comes last. Each run of Apache ends with a 10 ms sleep (`destroy_and_exit_process` in
+    // its main.c), which the other lanes' work fills. A second lane takes the reach checks
+    // (a `runuser` each), the leftovers sweep, and the source trees' and settings passes,
+    // which the others do not need either: measured on 5 apps, that evens out the three
+    // lanes. Where no temporary directory can be made, both run in line instead.
+    let lane = |apache: bool| -> Vec<usize> {
+        probes
+            .iter()
+            .enumerate()
+            .filter(|&(i, p)| match p {
+                Probe::Apache { .. } | Probe::UserApache { .. } => apache,
+                Probe::Reach { .. } | Probe::Leftovers { .. } => !apache,
+                Probe::Tree { .. } | Probe::Releases { .. } => !apache && Some(i) == first_tree,
+                Probe::Settings { .. } => !apache && Some(i) == first_settings,
+                _ => false,
+            })
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let lanes: Vec<Vec<usize>> = [lane(true), lane(false)]
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect();
+    let early: Vec<usize> = lanes.iter().flatten().copied().collect();
+    if !lanes.is_empty() {
+        for (k, l) in lanes.iter().enumerate() {
+            s.push_str(&format!("wsgictl_early{k}() {{\n"));
+            for &i in l {
+                if let Some(t) = text(i) {
+                    s.push_str(&frame(i, &t, nonce));
+                }
+            }
+            s.push_str("}\n");
+        }
+        s.push_str(
+            "wsgictl_bg=$(mktemp -d 2>/dev/null) || wsgictl_bg=\nif [ -n \"$wsgictl_bg\" ]; then\n",
+        );
+        for k in 0..lanes.len() {
+            s.push_str(&format!(
+                "  wsgictl_early{k} > \"$wsgictl_bg/{k}\" 2>&1 </dev/null & wsgictl_bg{k}=$!\n"
+            ));
+        }
+        s.push_str("fi\n");
+    }
+    for i in 0..probes.len() {
+        if early.contains(&i) {
+            continue;
+        }
+        if let Some(t) = text(i) {
+            s.push_str(&frame(i, &t, nonce));
+        }
     }
     if !lanes.is_empty() {
         let waits: Vec<String> = (0..lanes.len())

@@ -1,6 +1,6 @@
 //! The one pass over every app's Django settings check: the script (`settings.sh`, each
-//! app's values as one tab-separated line of a here-document) and the parse of its output
-//! (pure).
+//! app's values as one tab-separated line of its argument, quoted by `crate::shell`) and
+//! the parse of its output (pure).
 //!
 //! Stage: gather and apply. `script::build` emits one frame for all the [`Probe::Settings`]
 //! probes, at the place of the first; apply's `CheckSettings` runs the same function for one
@@ -12,7 +12,6 @@ use crate::settings_check::{Expect, PROGRAM};
 use std::collections::BTreeMap;
 
 const SCRIPT: &str = include_str!("settings.sh");
-const END: &str = "WSGICTL_SETTINGS";
 
 /// One app's values for the pass: its line, eight fields (`settings.sh` says which).
 pub fn data(e: &Expect, user: &str, venv: &str, python_path: &str) -> String {
@@ -44,9 +43,7 @@ fn usable(data: &str) -> bool {
     let Some(line) = data.strip_suffix('\n') else {
         return false;
     };
-    line.split('\t').count() == 8
-        && !line.starts_with(END)
-        && !line.chars().any(|c| c.is_control() && c != '\t')
+    line.split('\t').count() == 8 && !line.chars().any(|c| c.is_control() && c != '\t')
 }
 
 /// Every Settings probe of `probes`, in order: the app and its data.
@@ -65,12 +62,8 @@ pub fn script<'a>(data: impl IntoIterator<Item = &'a str>) -> String {
     let q = |s: &str| crate::shell::quote(s).expect("no NUL").into_owned();
     let mut s = String::with_capacity(SCRIPT.len() + PROGRAM.len() + 1024);
     s.push_str(SCRIPT);
-    s.push_str(&format!("gather_settings {} <<'{END}'\n", q(PROGRAM)));
-    for d in data.into_iter().filter(|d| usable(d)) {
-        s.push_str(d);
-    }
-    s.push_str(END);
-    s.push('\n');
+    let lines: String = data.into_iter().filter(|d| usable(d)).collect();
+    s.push_str(&format!("gather_settings {} {}\n", q(PROGRAM), q(&lines)));
     s
 }
 
@@ -120,6 +113,15 @@ mod tests {
         let s = script([good, bad]);
         assert!(s.contains("\t/s:/o\t"), "{s}");
         assert!(!s.contains("/s\tx"), "an unusable app is not passed");
-        assert!(s.ends_with("\nWSGICTL_SETTINGS\n"));
+        // The call, run by `sh` against a stand-in that prints its data.
+        let call = &s[s.rfind("gather_settings ").unwrap()..];
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "gather_settings() {{ printf '%s' \"$2\"; }}\n{call}"
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), good);
     }
 }

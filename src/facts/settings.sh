@@ -13,7 +13,7 @@
 # an error is never kept (an exception may quote a secret). Lists are split in memory, not
 # read with `read` (a byte per system call from a pipe).
 #
-# gather_settings PROGRAM < DATA
+# gather_settings PROGRAM DATA
 #   PROGRAM: the check's Python text.
 #   DATA: one line per app, its fields separated by tabs: the daemon user, the venv, the
 #   source, the env file, the report's cache file, the daemon's python-path, the check's
@@ -29,7 +29,7 @@ gather_settings() {
   tab='	'
   nl='
 '
-  data=$(cat)
+  data=$2
   set -f
   IFS=$nl
   # The daemon users' passwd lines, once for all apps. Lists grow as text and become
