@@ -462,23 +462,17 @@ fn traced(script: &str) -> (String, Vec<String>) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), programs)
 }
 
-/// The Settings pass starts as many programs for six apps as for one once their reports are
-/// kept, and runs the check again only for an app whose key changed: a source file, the env
-/// file (same size and mtime, new content), or what is asked. A report with an error is
-/// never kept. The venv's `python` here is a stand-in that logs each run.
-#[test]
-fn the_settings_pass_is_flat_in_the_number_of_apps_and_checks_again_only_what_changed() {
-    use wsgictl::facts::{Fact, settings};
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("runs");
-    let app = |i: usize| dir.path().join(format!("app{i}"));
-    let expect = |i: usize, tls: bool| wsgictl::settings_check::Expect {
+/// A Settings probe of app `i` below `dir` (`app{i}`: `src`, `venv`, `app.env`), its report
+/// kept in `dir/kept/{i}`, not in the host's cache.
+fn settings_probe(dir: &std::path::Path, i: usize, tls: bool) -> Probe {
+    let app = dir.join(format!("app{i}"));
+    let e = wsgictl::settings_check::Expect {
         app: format!("app{i}"),
         settings: "blog.settings".into(),
-        env_file: app(i).join("app.env").display().to_string(),
-        src: app(i).join("src").display().to_string(),
-        code: app(i).display().to_string(),
-        static_dir: app(i).join("static").display().to_string(),
+        env_file: app.join("app.env").display().to_string(),
+        src: app.join("src").display().to_string(),
+        code: app.display().to_string(),
+        static_dir: app.join("static").display().to_string(),
         media_dir: None,
         data: None,
         served: vec![],
@@ -486,6 +480,27 @@ fn the_settings_pass_is_flat_in_the_number_of_apps_and_checks_again_only_what_ch
         collectstatic: true,
         overlay: false,
     };
+    let venv = app.join("venv").display().to_string();
+    let data = wsgictl::facts::settings::data(&e, "root", &venv, &e.src);
+    let cache = dir.join(format!("kept/{i}")).display().to_string();
+    let mut fields: Vec<&str> = data.trim_end_matches('\n').split('\t').collect();
+    fields[4] = &cache;
+    Probe::Settings {
+        app: e.app.clone(),
+        data: format!("{}\n", fields.join("\t")),
+    }
+}
+
+/// The Settings pass starts as many programs for six apps as for one once their reports are
+/// kept, and runs the check again only for an app whose key changed: a source file, the env
+/// file (same size and mtime, new content), or what is asked. A report with an error is
+/// never kept. The venv's `python` here is a stand-in that logs each run.
+#[test]
+fn the_settings_pass_is_flat_in_the_number_of_apps_and_checks_again_only_what_changed() {
+    use wsgictl::facts::Fact;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs");
+    let app = |i: usize| dir.path().join(format!("app{i}"));
     for i in 0..6 {
         std::fs::create_dir_all(app(i).join("src/blog")).unwrap();
         std::fs::create_dir_all(app(i).join("venv/bin")).unwrap();
@@ -516,17 +531,7 @@ fn the_settings_pass_is_flat_in_the_number_of_apps_and_checks_again_only_what_ch
     let probes = |n: usize, tls_of_1: bool| -> Vec<Probe> {
         let mut p = vec![Probe::System];
         for i in (0..n).chain([6]) {
-            let e = expect(i, i == 1 && tls_of_1);
-            let venv = app(i).join("venv").display().to_string();
-            let data = settings::data(&e, "root", &venv, &e.src);
-            // The kept reports in the test's directory, not the host's cache.
-            let cache = dir.path().join(format!("kept/{i}")).display().to_string();
-            let mut fields: Vec<&str> = data.trim_end_matches('\n').split('\t').collect();
-            fields[4] = &cache;
-            p.push(Probe::Settings {
-                app: e.app.clone(),
-                data: format!("{}\n", fields.join("\t")),
-            });
+            p.push(settings_probe(dir.path(), i, i == 1 && tls_of_1));
         }
         p
     };
@@ -604,7 +609,7 @@ fn the_settings_pass_is_flat_in_the_number_of_apps_and_checks_again_only_what_ch
 /// quadratic one did.
 #[test]
 fn kept_settings_reports_of_many_apps_are_read_back_in_linear_shell_work() {
-    use wsgictl::facts::{Fact, settings};
+    use wsgictl::facts::Fact;
     const APPS: usize = 150;
     let dir = tempfile::tempdir().unwrap();
     let app = |i: usize| dir.path().join(format!("app{i}"));
@@ -633,47 +638,17 @@ fn kept_settings_reports_of_many_apps_are_read_back_in_linear_shell_work() {
         .unwrap();
         std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        let e = wsgictl::settings_check::Expect {
-            app: format!("app{i}"),
-            settings: "blog.settings".into(),
-            env_file: app(i).join("app.env").display().to_string(),
-            src: app(i).join("src").display().to_string(),
-            code: app(i).display().to_string(),
-            static_dir: app(i).join("static").display().to_string(),
-            media_dir: None,
-            data: None,
-            served: vec![],
-            tls: false,
-            collectstatic: true,
-            overlay: false,
-        };
-        let venv = app(i).join("venv").display().to_string();
-        let data = settings::data(&e, "root", &venv, &e.src);
-        let cache = dir.path().join(format!("kept/{i}")).display().to_string();
-        let mut fields: Vec<&str> = data.trim_end_matches('\n').split('\t').collect();
-        fields[4] = &cache;
-        probes.push(Probe::Settings {
-            app: e.app.clone(),
-            data: format!("{}\n", fields.join("\t")),
-        });
+        probes.push(settings_probe(dir.path(), i, false));
     }
-    let script = script::build(&probes, "n");
+    let script = dir.path().join("gather.sh");
+    std::fs::write(&script, script::build(&probes, "n")).unwrap();
     // The first pass checks every app and keeps its report; the second reads them all back.
     for pass in ["checked", "kept"] {
-        let mut child = Command::new("sh")
-            .args(["-c", "ulimit -t 30 && exec sh -s"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
+        let o = Command::new("sh")
+            .args(["-c", "ulimit -t 30 && exec sh \"$1\"", "sh"])
+            .arg(&script)
+            .output()
             .unwrap();
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
         assert!(
             o.status.success(),
             "{pass}: the gather used more than 30 s of CPU for {APPS} apps' settings ({:?})",
@@ -788,8 +763,10 @@ fn the_path_pass_is_flat_in_the_number_of_files_and_rereads_only_what_changed() 
     );
 
     // Files changed in the last two seconds are not cached (their ctime could still move
-    // within the same tick); once older, one pass records them and the next reads none.
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // within the same tick); once older, one pass records them and the next reads none. The
+    // pass compares whole seconds (`ctime + 2 < now`), so "older" takes three of them: after
+    // 2.5 s it held only for files written late in their second (the test failed at times).
+    std::thread::sleep(std::time::Duration::from_millis(3100));
     let all = probes(60, Some(&cache));
     traced(&script::build(&all, "n"));
     let (out, progs) = traced(&script::build(&all, "n"));
@@ -913,9 +890,9 @@ fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
     assert_eq!(pythons, 2, "{programs:?}");
 }
 
-/// Apache, the interpreter, the reach checks and the leftovers sweep run beside the other
-/// probes, their frames kept in a temporary file; where none can be made, they run in place
-/// instead, with the same answers.
+/// Apache, the reach checks and the leftovers sweep run beside the other probes, their frames
+/// kept in a temporary directory; where none can be made, they run in place instead, with
+/// the same answers, and nothing is left behind either way.
 #[test]
 fn apache_runs_beside_the_other_probes_and_in_place_without_a_temporary_file() {
     let run_dir = tempfile::tempdir().unwrap();
@@ -968,15 +945,22 @@ fn apache_runs_beside_the_other_probes_and_in_place_without_a_temporary_file() {
     let missing = tmp.path().join("none");
     let in_place = run(&format!("TMPDIR={}; export TMPDIR\n", missing.display()));
     assert_eq!(beside, in_place);
-    // Nothing is left behind: the temporary file goes at its frame.
-    let left = std::fs::read_dir(std::env::temp_dir())
+    // Nothing is left behind: the temporary directory goes once its frames are printed (a
+    // file or directory of `mktemp` holding this test's frames would be one left).
+    let ours = |p: &std::path::Path| std::fs::read_to_string(p).is_ok_and(|t| t.contains(nonce));
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tmp."))
         .filter(|e| {
-            e.file_name().to_string_lossy().starts_with("tmp.")
-                && e.metadata().is_ok_and(|m| m.is_file() && m.len() < 65536)
-                && std::fs::read_to_string(e.path()).is_ok_and(|t| t.starts_with("layout=debian\n"))
+            ours(&e.path())
+                || std::fs::read_dir(e.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|f| ours(&f.path()))
         })
-        .count();
-    assert_eq!(left, 0);
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
