@@ -218,6 +218,11 @@ fn probes_run_on_this_machine_and_parse() {
         })
     );
     assert_eq!(facts.accounts["no-such-user-wsgictl"].known(), Some(&None));
+    let root = facts.accounts["root"].known().unwrap().clone().unwrap();
+    assert_eq!((root.uid, root.gid), (0, 0));
+    assert!(root.groups.contains(&"root".to_string()), "{root:?}");
+    let group = facts.groups["root"].known().unwrap().clone().unwrap();
+    assert_eq!((group.name.as_str(), group.gid), ("root", 0));
     let files = facts.trees[&tree.display().to_string()]
         .known()
         .unwrap()
@@ -675,6 +680,53 @@ fn kept_settings_reports_of_many_apps_are_read_back_in_linear_shell_work() {
             }
         }
     }
+}
+
+/// Every account's groups come from one `id -Gn` given them all; where `id` takes one
+/// account only (coreutils before 8.31), from one `id` each, with the same answer.
+#[test]
+fn accounts_groups_come_from_one_id_or_one_each_where_it_takes_one() {
+    let probes = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/facts/probes.sh"),
+    )
+    .unwrap();
+    let stub = tempfile::tempdir().unwrap();
+    let id = stub.path().join("id");
+    std::fs::write(
+        &id,
+        "#!/bin/sh\n[ \"$1\" = -Gn ] && [ $# -gt 2 ] && { echo \"id: extra operand\" >&2; exit 1; }\nexec /usr/bin/id \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = |path: &str| {
+        let out = run_ok(Command::new("sh").arg("-c").arg(format!(
+            "{probes}\nPATH={path}\nprobe_accounts 'root\nno-such-user-wsgictl\nwww-data\n' 'root\nno-such-group-wsgictl\n'"
+        )));
+        let mut lines: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let system = std::env::var("PATH").unwrap();
+    let all = run(&system);
+    assert!(all.contains(&"N\troot\troot".to_string()), "{all:?}");
+    assert!(
+        all.contains(&"N\twww-data\twww-data".to_string()),
+        "{all:?}"
+    );
+    assert!(
+        all.iter().any(|l| l.starts_with("A\troot\troot:x:0:0:")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter().any(|l| l.starts_with("G\troot\troot:x:0:")),
+        "{all:?}"
+    );
+    assert!(!all.iter().any(|l| l.contains("no-such")), "{all:?}");
+    assert_eq!(run(&format!("{}:{system}", stub.path().display())), all);
 }
 
 /// Apache's version is read from its binary (every run of Apache ends with a 10 ms sleep);

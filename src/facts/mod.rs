@@ -6,6 +6,7 @@
 //! or that the output was cut off before, becomes [`Fact::Unknown`] with the reason, never a
 //! panic. Everything but [`gather`] is pure and tested on fixtures.
 
+pub mod accounts;
 pub mod apache;
 pub mod cert;
 pub mod frame;

@@ -15,6 +15,9 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
     let first_venv = probes
         .iter()
         .position(|p| matches!(p, Probe::Venv { .. } | Probe::Interpreter { .. }));
+    let first_account = probes
+        .iter()
+        .position(|p| matches!(p, Probe::Account { .. } | Probe::Group { .. }));
     let first_tree = probes
         .iter()
         .position(|p| matches!(p, Probe::Tree { .. } | Probe::Releases { .. }));
@@ -65,12 +68,25 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 }
             }
             Probe::Path { .. } | Probe::SumsCache { .. } => {}
-            Probe::Account { name } => {
-                f.accounts.insert(name.clone(), fact(frame, account));
+            Probe::Account { .. } | Probe::Group { .. } if Some(i) == first_account => {
+                let (users, groups) = super::accounts::wanted(probes);
+                let (a, g) = match pass_body(&frame) {
+                    Ok(body) => super::accounts::split(body, &users, &groups),
+                    Err(e) => (
+                        users.into_iter().map(|u| (u, Err(e.clone()))).collect(),
+                        groups.into_iter().map(|g| (g, Err(e.clone()))).collect(),
+                    ),
+                };
+                for (name, body) in a {
+                    f.accounts
+                        .insert(name, parsed(body.as_deref().map_err(Clone::clone), account));
+                }
+                for (name, body) in g {
+                    f.groups
+                        .insert(name, parsed(body.as_deref().map_err(Clone::clone), group));
+                }
             }
-            Probe::Group { name } => {
-                f.groups.insert(name.clone(), fact(frame, group));
-            }
+            Probe::Account { .. } | Probe::Group { .. } => {}
             Probe::Venv { .. } | Probe::Interpreter { .. } if Some(i) == first_venv => {
                 let wanted = super::venvs::wanted(probes);
                 let interpreters = super::venvs::interpreters(probes);

@@ -18,14 +18,44 @@ probe_system() {
   if command -v getenforce >/dev/null 2>&1; then echo "selinux=$(getenforce 2>/dev/null || echo absent)"; else echo selinux=absent; fi
 }
 
-# probe_account NAME: its passwd line and groups, or `missing`.
-probe_account() {
-  getent passwd "$1" || { echo missing; exit 0; }
-  echo "groups=$(id -Gn "$1")"
+# probe_accounts USERS GROUPS: for the names in USERS and GROUPS (one per line), every
+# account's passwd line and groups and every group's line, from one `getent passwd`, one
+# `getent group` and one `id -Gn` for all of them (one `id` per account where it takes only
+# one, coreutils before 8.31). Prints `A<TAB>NAME<TAB>LINE`, `N<TAB>NAME<TAB>GROUPS` and
+# `G<TAB>NAME<TAB>LINE`; a name without its line does not exist (`facts::accounts`).
+probe_accounts() {
+  nl='
+'
+  set -f
+  IFS=$nl
+  found=
+  # shellcheck disable=SC2086 # split on newlines only, globbing off
+  [ -z "$1" ] || for l in $(getent passwd $1 2>/dev/null); do
+    n=${l%%:*}
+    printf 'A\t%s\t%s\n' "$n" "$l"
+    found=$found$n$nl
+  done
+  # shellcheck disable=SC2086 # as above
+  [ -z "$2" ] || for l in $(getent group $2 2>/dev/null); do printf 'G\t%s\t%s\n' "${l%%:*}" "$l"; done
+  [ -n "$found" ] || return 0
+  # One line per account, in their order, when `id` takes them all and finds each.
+  # shellcheck disable=SC2086 # as above
+  ids=$(id -Gn $found 2>/dev/null) || ids=
+  # shellcheck disable=SC2086 # as above
+  set -- $ids
+  k=0
+  for n in $found; do k=$((k + 1)); done
+  [ "$#" = "$k" ] || ids=
+  for n in $found; do
+    if [ -n "$ids" ]; then
+      g=$1
+      shift
+    else
+      g=$(id -Gn "$n" 2>/dev/null)
+    fi
+    printf 'N\t%s\t%s\n' "$n" "$g"
+  done
 }
-
-# probe_group NAME: its group line, or `missing`.
-probe_group() { getent group "$1" || echo missing; }
 
 # probe_reach USER PATH: `ok` when USER can reach PATH, else `deny MODE:OWNER:GROUP DIR` for
 # the first directory on the way (as given, then with links resolved) USER cannot traverse.

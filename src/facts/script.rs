@@ -107,7 +107,7 @@ venv_fp() {
 }
 ";
 
-/// The small probes, one function each (`probe_system`, `probe_account`, …).
+/// The small probes, one function each (`probe_system`, `probe_accounts`, …).
 const PROBES: &str = include_str!("probes.sh");
 
 /// The whole script for `probes`, framed with `nonce`.
@@ -125,6 +125,10 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
     let first_tree = probes
         .iter()
         .position(|p| matches!(p, Probe::Tree { .. } | Probe::Releases { .. }));
+    // And every Account and Group probe by one (`accounts`), in the frame of the first.
+    let first_account = probes
+        .iter()
+        .position(|p| matches!(p, Probe::Account { .. } | Probe::Group { .. }));
     // And every Settings probe by one pass (`settings`), in the frame of the first.
     let first_settings = probes
         .iter()
@@ -153,7 +157,13 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
                 let wanted = super::settings::wanted(probes);
                 super::settings::script(wanted.iter().map(|(_, d)| d.as_str()))
             }
-            Probe::Path { .. }
+            Probe::Account { .. } | Probe::Group { .. } if Some(i) == first_account => {
+                let (users, groups) = super::accounts::wanted(probes);
+                super::accounts::script(&users, &groups)
+            }
+            Probe::Account { .. }
+            | Probe::Group { .. }
+            | Probe::Path { .. }
             | Probe::SumsCache { .. }
             | Probe::Venv { .. }
             | Probe::Interpreter { .. }
@@ -262,8 +272,6 @@ fn body(p: &Probe) -> String {
         Probe::UserApache { server_root } => super::user_server::script(server_root),
         // Answered together by `paths`, in `build`.
         Probe::Path { .. } | Probe::SumsCache { .. } => String::new(),
-        Probe::Account { name } => format!("probe_account {}\n", q(name)),
-        Probe::Group { name } => format!("probe_group {}\n", q(name)),
         Probe::Reach { user, path } => format!("probe_reach {} {}\n", q(user), q(path)),
         Probe::Leftovers {
             lock,
@@ -283,8 +291,10 @@ fn body(p: &Probe) -> String {
         // Answered together by `settings`, in `build`.
         Probe::Settings { .. } => String::new(),
         Probe::RecordOffsets { script } => format!("{{ {script}}} </dev/null\n"),
-        // Answered together by `venvs` and `trees`, in `build`.
-        Probe::Venv { .. }
+        // Answered together by `accounts`, `venvs` and `trees`, in `build`.
+        Probe::Account { .. }
+        | Probe::Group { .. }
+        | Probe::Venv { .. }
         | Probe::Interpreter { .. }
         | Probe::Tree { .. }
         | Probe::Releases { .. } => String::new(),
