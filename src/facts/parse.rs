@@ -11,19 +11,8 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
     let mut f = Facts::empty(host);
     f.stray = frames.stray.clone();
     f.processes = frames.processes;
-    let first_path = probes.iter().position(|p| matches!(p, Probe::Path { .. }));
-    let first_venv = probes
-        .iter()
-        .position(|p| matches!(p, Probe::Venv { .. } | Probe::Interpreter { .. }));
-    let first_account = probes
-        .iter()
-        .position(|p| matches!(p, Probe::Account { .. } | Probe::Group { .. }));
-    let first_tree = probes
-        .iter()
-        .position(|p| matches!(p, Probe::Tree { .. } | Probe::Releases { .. }));
-    let first_settings = probes
-        .iter()
-        .position(|p| matches!(p, Probe::Settings { .. }));
+    // The first probe of each pass holds the answers of all of its kind.
+    let first = super::script::first_of_pass(probes);
     for (i, p) in probes.iter().enumerate() {
         let frame = match frames.frames.get(&i) {
             Some(fr) => Ok(fr),
@@ -54,7 +43,7 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 f.apache = apache;
                 f.rootless = Some(server);
             }
-            Probe::Path { .. } if Some(i) == first_path => {
+            Probe::Path { .. } if first[i] => {
                 let wanted = super::paths::wanted(probes);
                 let states = match pass_body(&frame) {
                     Ok(body) => super::paths::parse(body, &wanted),
@@ -68,7 +57,7 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 }
             }
             Probe::Path { .. } | Probe::SumsCache { .. } => {}
-            Probe::Account { .. } | Probe::Group { .. } if Some(i) == first_account => {
+            Probe::Account { .. } | Probe::Group { .. } if first[i] => {
                 let (users, groups) = super::accounts::wanted(probes);
                 let (a, g) = match pass_body(&frame) {
                     Ok(body) => super::accounts::split(body, &users, &groups),
@@ -87,7 +76,7 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 }
             }
             Probe::Account { .. } | Probe::Group { .. } => {}
-            Probe::Venv { .. } | Probe::Interpreter { .. } if Some(i) == first_venv => {
+            Probe::Venv { .. } | Probe::Interpreter { .. } if first[i] => {
                 let wanted = super::venvs::wanted(probes);
                 let interpreters = super::venvs::interpreters(probes);
                 let (found, asked) = match pass_body(&frame) {
@@ -124,7 +113,7 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 }
             }
             Probe::Venv { .. } | Probe::Interpreter { .. } => {}
-            Probe::Tree { .. } | Probe::Releases { .. } if Some(i) == first_tree => {
+            Probe::Tree { .. } | Probe::Releases { .. } if first[i] => {
                 let wanted = super::trees::wanted(probes);
                 let found = match pass_body(&frame) {
                     Ok(body) => super::trees::parse(body, &wanted),
@@ -164,7 +153,7 @@ pub fn facts(host: &str, probes: &[Probe], frames: &Frames) -> Facts {
                 f.certificates
                     .insert(cert.clone(), fact(frame, super::cert::parse));
             }
-            Probe::Settings { .. } if Some(i) == first_settings => {
+            Probe::Settings { .. } if first[i] => {
                 let wanted = super::settings::wanted(probes);
                 let data = || wanted.iter().map(|(_, d)| d.as_str());
                 let values = match pass_body(&frame) {

@@ -110,29 +110,50 @@ venv_fp() {
 /// The small probes, one function each (`probe_system`, `probe_accounts`, …).
 const PROBES: &str = include_str!("probes.sh");
 
+/// The passes that answer every probe of their kind in the frame of the first of them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Paths,
+    Venvs,
+    Trees,
+    Accounts,
+    Settings,
+}
+
+fn pass_of(p: &Probe) -> Option<Pass> {
+    Some(match p {
+        Probe::Path { .. } => Pass::Paths,
+        Probe::Venv { .. } | Probe::Interpreter { .. } => Pass::Venvs,
+        Probe::Tree { .. } | Probe::Releases { .. } => Pass::Trees,
+        Probe::Account { .. } | Probe::Group { .. } => Pass::Accounts,
+        Probe::Settings { .. } => Pass::Settings,
+        _ => return None,
+    })
+}
+
+/// Whether each of `probes` is the first of its pass, whose frame answers them all (`paths`,
+/// `venvs`, `trees`, `accounts`, `settings`): what `build` writes and `parse::facts` reads.
+/// `false` for the rest of a pass and for a probe with a frame of its own.
+pub(crate) fn first_of_pass(probes: &[Probe]) -> Vec<bool> {
+    let mut seen = Vec::new();
+    probes
+        .iter()
+        .map(|p| match pass_of(p) {
+            Some(k) if !seen.contains(&k) => {
+                seen.push(k);
+                true
+            }
+            _ => false,
+        })
+        .collect()
+}
+
 /// The whole script for `probes`, framed with `nonce`.
 pub fn build(probes: &[Probe], nonce: &str) -> String {
     // The transport sends it as one group read whole before it runs (`transport::framed`):
     // no probe can read the rest of the script.
     let mut s = prelude();
-    // Every Path probe is answered by one pass (`paths`), in the frame of the first.
-    let first_path = probes.iter().position(|p| matches!(p, Probe::Path { .. }));
-    // And every Venv and Interpreter probe by one pass (`venvs`), in the frame of the first.
-    let first_venv = probes
-        .iter()
-        .position(|p| matches!(p, Probe::Venv { .. } | Probe::Interpreter { .. }));
-    // And every Tree and Releases probe by one pass (`trees`), in the frame of the first.
-    let first_tree = probes
-        .iter()
-        .position(|p| matches!(p, Probe::Tree { .. } | Probe::Releases { .. }));
-    // And every Account and Group probe by one (`accounts`), in the frame of the first.
-    let first_account = probes
-        .iter()
-        .position(|p| matches!(p, Probe::Account { .. } | Probe::Group { .. }));
-    // And every Settings probe by one pass (`settings`), in the frame of the first.
-    let first_settings = probes
-        .iter()
-        .position(|p| matches!(p, Probe::Settings { .. }));
+    let first = first_of_pass(probes);
     let cache = probes.iter().find_map(|p| match p {
         Probe::SumsCache { file } => Some(file.as_str()),
         _ => None,
@@ -141,23 +162,21 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
     let text = |i: usize| -> Option<String> {
         let p = &probes[i];
         Some(match p {
-            Probe::Path { .. } if Some(i) == first_path => {
+            Probe::Path { .. } if first[i] => {
                 super::paths::script(&super::paths::wanted(probes), cache)
             }
-            Probe::Venv { .. } | Probe::Interpreter { .. } if Some(i) == first_venv => {
-                super::venvs::script(
-                    &super::venvs::wanted(probes),
-                    &super::venvs::interpreters(probes),
-                )
-            }
-            Probe::Tree { .. } | Probe::Releases { .. } if Some(i) == first_tree => {
+            Probe::Venv { .. } | Probe::Interpreter { .. } if first[i] => super::venvs::script(
+                &super::venvs::wanted(probes),
+                &super::venvs::interpreters(probes),
+            ),
+            Probe::Tree { .. } | Probe::Releases { .. } if first[i] => {
                 super::trees::script(&super::trees::wanted(probes))
             }
-            Probe::Settings { .. } if Some(i) == first_settings => {
+            Probe::Settings { .. } if first[i] => {
                 let wanted = super::settings::wanted(probes);
                 super::settings::script(wanted.iter().map(|(_, d)| d.as_str()))
             }
-            Probe::Account { .. } | Probe::Group { .. } if Some(i) == first_account => {
+            Probe::Account { .. } | Probe::Group { .. } if first[i] => {
                 let (users, groups) = super::accounts::wanted(probes);
                 super::accounts::script(&users, &groups)
             }
@@ -188,8 +207,9 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
             .filter(|&(i, p)| match p {
                 Probe::Apache { .. } | Probe::UserApache { .. } => apache,
                 Probe::Reach { .. } | Probe::Leftovers { .. } => !apache,
-                Probe::Tree { .. } | Probe::Releases { .. } => !apache && Some(i) == first_tree,
-                Probe::Settings { .. } => !apache && Some(i) == first_settings,
+                Probe::Tree { .. } | Probe::Releases { .. } | Probe::Settings { .. } => {
+                    !apache && first[i]
+                }
                 _ => false,
             })
             .map(|(i, _)| i)
