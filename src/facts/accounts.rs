@@ -68,34 +68,36 @@ pub fn split(body: &str, users: &[String], groups: &[String]) -> (Bodies, Bodies
         into.entry(name.to_string())
             .or_insert_with(|| rest.to_string());
     }
-    let answer = |name: &String, f: &dyn Fn() -> String| -> Result<String, String> {
-        if usable(name) {
-            Ok(f())
+    let answer = |name: &String, body: String| {
+        let body = if usable(name) {
+            Ok(body)
         } else {
             Err(format!("{name:?} is not a name the pass can ask about"))
-        }
+        };
+        (name.clone(), body)
     };
     let accounts = users
         .iter()
         .map(|u| {
-            let body = answer(u, &|| match passwd.get(u) {
+            let body = match passwd.get(u) {
                 Some(line) => format!(
                     "{line}\ngroups={}\n",
                     member.get(u).map(String::as_str).unwrap_or("")
                 ),
                 None => "missing\n".to_string(),
-            });
-            (u.clone(), body)
+            };
+            answer(u, body)
         })
         .collect();
     let groups = groups
         .iter()
         .map(|g| {
-            let body = answer(g, &|| match group.get(g) {
-                Some(line) => format!("{line}\n"),
-                None => "missing\n".to_string(),
-            });
-            (g.clone(), body)
+            answer(
+                g,
+                group
+                    .get(g)
+                    .map_or("missing\n".to_string(), |l| format!("{l}\n")),
+            )
         })
         .collect();
     (accounts, groups)

@@ -1,5 +1,6 @@
 //! The gather's one pass over every [`Probe::Path`]: the script (`paths.sh`, the paths as
-//! one argument, quoted by `crate::shell`) and the parse of its output into one [`PathState`] per path (pure).
+//! one argument, quoted by `crate::shell`) and the parse of its output into one
+//! [`PathState`] per path (pure).
 //!
 //! Stage: gather. `script::build` emits one frame for all the Path probes of a script, at the
 //! place of the first one; `parse::facts` hands each path its state from that frame. The

@@ -18,24 +18,25 @@ const SCRIPT: &str = include_str!("venvs.sh");
 
 /// Every venv the Venv probes of `probes` ask about, once each, in order.
 pub fn wanted(probes: &[Probe]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for p in probes {
-        if let Probe::Venv { path } = p
-            && !out.contains(path)
-        {
-            out.push(path.clone());
-        }
-    }
-    out
+    distinct(probes, |p| match p {
+        Probe::Venv { path } => Some(path),
+        _ => None,
+    })
 }
 
 /// Every interpreter the Interpreter probes of `probes` ask about, once each, in order.
 pub fn interpreters(probes: &[Probe]) -> Vec<String> {
+    distinct(probes, |p| match p {
+        Probe::Interpreter { path } => Some(path),
+        _ => None,
+    })
+}
+
+/// What `pick` takes of `probes`, once each, in order.
+fn distinct(probes: &[Probe], pick: impl Fn(&Probe) -> Option<&String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for p in probes {
-        if let Probe::Interpreter { path } = p
-            && !out.contains(path)
-        {
+    for path in probes.iter().filter_map(pick) {
+        if !out.contains(path) {
             out.push(path.clone());
         }
     }

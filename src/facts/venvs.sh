@@ -40,9 +40,11 @@ gather_venvs() {
   pythons=
   pypaths=
   ipythons=
+  ipaths=
   k=0
   for p in "$@"; do
     ipythons=$ipythons"p$k$tab$p$nl"
+    ipaths=$ipaths$p$nl
     k=$((k + 1))
   done
   while IFS= read -r v; do
@@ -90,7 +92,7 @@ gather_venvs() {
   set +f
   # The interpreters join the venvs' pythons: one trust walk, one run of each binary.
   pythons=$pythons$ipythons
-  for p in "$@"; do pypaths=$pypaths$p$nl; done
+  pypaths=$pypaths$ipaths
   [ -n "$pythons" ] || return 0
   # The trust walk of every python at once: as given, then with its links resolved, each
   # path and the directories above it, in one `stat`; the first someone else controls.
