@@ -6,6 +6,12 @@ use crate::support::*;
 use std::process::Command;
 use wsgictl::facts::{Probe, frame, parse, script};
 
+/// A stand-in program: `text` written to `path`, mode 0755.
+fn executable(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(b)
@@ -115,16 +121,10 @@ fn probes_run_on_this_machine_and_parse() {
     let broken = dir.path().join("broken");
     std::fs::create_dir_all(broken.join("bin")).unwrap();
     std::fs::write(broken.join("pyvenv.cfg"), "home = /opt/python3.12/bin\n").unwrap();
-    std::fs::write(
-        broken.join("bin/python"),
+    executable(
+        &broken.join("bin/python"),
         "#!/bin/sh\necho 'error while loading shared libraries: libpython3.12.so' >&2\nexit 127\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        broken.join("bin/python"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    );
     let path = |p: &std::path::Path, want: Option<String>| Probe::Path {
         path: p.display().to_string(),
         want_sha256: want,
@@ -520,16 +520,13 @@ fn the_settings_pass_is_flat_in_the_number_of_apps_and_checks_again_only_what_ch
             r#"{"problems": [], "debug": false}"#
         };
         let python = app(i).join("venv/bin/python");
-        std::fs::write(
+        executable(
             &python,
-            format!(
+            &format!(
                 "#!/bin/sh\necho \"app{i} $PWD\" >> {}\necho 'settings={report}'\n",
                 log.display()
             ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        );
     }
     // App 6 has no venv yet.
     std::fs::create_dir_all(app(6).join("src")).unwrap();
@@ -636,13 +633,10 @@ fn kept_settings_reports_of_many_apps_are_read_back_in_linear_shell_work() {
         std::fs::create_dir_all(app(i).join("venv/bin")).unwrap();
         std::fs::write(app(i).join("src/blog/settings.py"), "DEBUG = False\n").unwrap();
         let python = app(i).join("venv/bin/python");
-        std::fs::write(
+        executable(
             &python,
-            format!("#!/bin/sh\necho 'settings={}'\n", report(i)),
-        )
-        .unwrap();
-        std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+            &format!("#!/bin/sh\necho 'settings={}'\n", report(i)),
+        );
         probes.push(settings_probe(dir.path(), i, false));
     }
     let script = dir.path().join("gather.sh");
@@ -692,12 +686,10 @@ fn accounts_groups_come_from_one_id_or_one_each_where_it_takes_one() {
     .unwrap();
     let stub = tempfile::tempdir().unwrap();
     let id = stub.path().join("id");
-    std::fs::write(
+    executable(
         &id,
         "#!/bin/sh\n[ \"$1\" = -Gn ] && [ $# -gt 2 ] && { echo \"id: extra operand\" >&2; exit 1; }\nexec /usr/bin/id \"$@\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let run = |path: &str| {
         let out = run_ok(Command::new("sh").arg("-c").arg(format!(
             "{probes}\nPATH={path}\nprobe_accounts 'root\nno-such-user-wsgictl\nwww-data\n' 'root\nno-such-group-wsgictl\n'"
@@ -735,12 +727,10 @@ fn accounts_groups_come_from_one_id_or_one_each_where_it_takes_one() {
 fn an_apache_binary_without_its_version_string_is_asked_with_dash_v() {
     let dir = tempfile::tempdir().unwrap();
     let httpd = dir.path().join("httpd");
-    std::fs::write(
+    executable(
         &httpd,
         "#!/bin/sh\nfor a; do [ \"$a\" = -v ] && printf 'Server version: Apache/2.4.99 (Test)\\nServer built: now\\n'; done\nexit 0\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&httpd, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     std::fs::write(
         dir.path().join("envvars"),
         format!("APACHE_HTTPD={}\n", httpd.display()),
@@ -876,11 +866,13 @@ fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
     std::fs::create_dir(dir.path().join("bin")).unwrap();
     let without = dir.path().join("bin/python3");
     std::fs::copy(&real, &without).unwrap();
+    std::fs::set_permissions(
+        &without,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let broken = dir.path().join("python-broken");
-    std::fs::write(&broken, "#!/bin/sh\nexit 1\n").unwrap();
-    for f in [&without, &broken] {
-        std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    }
+    executable(&broken, "#!/bin/sh\nexit 1\n");
     let probe = |p: &std::path::Path| Probe::Interpreter {
         path: p.display().to_string(),
     };
