@@ -1008,3 +1008,82 @@ fn apache_runs_beside_the_other_probes_and_in_place_without_a_temporary_file() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A reach check answers with the credentials Apache and mod_wsgi's daemons run with: the
+/// account's uid, primary group and supplementary groups (setgid, initgroups, setuid). A
+/// directory only a supplementary group may enter is reached by its member and not by
+/// another account, with `setpriv` and with the `runuser` fallback alike.
+#[test]
+fn a_reach_check_takes_the_groups_the_daemons_get_with_or_without_setpriv() {
+    let (user, group) = ("wsgictl-reach", "wsgictl-reachx");
+    {
+        let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let exists = |db: &str, name: &str| {
+            Command::new("getent")
+                .args([db, name])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !exists("group", group) {
+            run_ok(Command::new("groupadd").args(["--system", group]));
+        }
+        if !exists("passwd", user) {
+            run_ok(Command::new("useradd").args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--groups",
+                group,
+                user,
+            ]));
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let closed = tmp.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    run_ok(Command::new("chgrp").arg(group).arg(&closed));
+    std::fs::set_permissions(&closed, std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
+    let target = closed.join("app.wsgi");
+    executable(&target, "# the script\n");
+    let target = target.display().to_string();
+    let probes: Vec<Probe> = [user, "nobody", "wsgictl-no-such-account"]
+        .iter()
+        .map(|u| Probe::Reach {
+            user: u.to_string(),
+            path: target.clone(),
+        })
+        .collect();
+    let nonce = "feedfacecafe0002";
+    let answers = |text: String| {
+        let mut t = wsgictl::transport::local::LocalTransport::new("local");
+        let out = wsgictl::transport::Transport::run_script(&mut t, &text, false).unwrap();
+        let frames = frame::split(&String::from_utf8_lossy(&out.output), nonce);
+        let facts = parse::facts("local", &probes, &frames);
+        [user, "nobody", "wsgictl-no-such-account"].map(|u| {
+            let r = facts.reach[&format!("{u} {target}")].clone();
+            format!("{:?}", r.known().expect("a reach answer"))
+        })
+    };
+    let text = script::build(&probes, nonce);
+    assert!(text.contains("setpriv --reuid"), "{text}");
+    let with = answers(text.clone());
+    assert!(with[0].contains("Ok"), "{with:?}");
+    let denied = format!("{}", closed.display());
+    assert!(
+        with[1].contains("Denied") && with[1].contains(&denied),
+        "{with:?}"
+    );
+    assert!(
+        with[2].contains("as_nobody: true") && with[2].contains(&denied),
+        "{with:?}"
+    );
+    // Where util-linux has no setpriv: runuser, the same answers.
+    let without = answers(text.replace("command -v setpriv", "command -v setpriv-not-here"));
+    assert_eq!(with, without);
+}

@@ -243,13 +243,13 @@ fn sections(apps: usize) -> Vec<Section> {
 const WALK: &str = r#"walk() {
   n=$1; u=$2; t=$3; p=$4; cur=; rest=${p#/}
   if ! can_be "$u"; then echo "$n skip"; return; fi
-  id -u "$u" >/dev/null 2>&1 || { echo "$n nouser"; return; }
+  ids_of "$u" || { echo "$n nouser"; return; }
   while [ -n "$rest" ]; do
     c=${rest%%/*}
     if [ "$c" = "$rest" ]; then rest=; else rest=${rest#*/}; fi
     cur=$cur/$c
     if [ -n "$rest" ]; then tt=-x; else tt=$t; fi
-    if ! as_user "$u" test "$tt" "$cur" 2>/dev/null; then
+    if ! test_as "$u" "$tt" "$cur" 2>/dev/null; then
       echo "$n deny $(stat -c '%A:%U:%G' "$cur" 2>/dev/null || echo missing) $cur"; return
     fi
   done

@@ -6,7 +6,7 @@
 # reads that dump and one the included files.
 #
 # $1: the configuration directory from the manifest, or empty for the layout's default.
-# Needs `as_user` and `wsgictl_uid` (the gather's prelude).
+# Needs `test_as` and `wsgictl_uid` (the gather's prelude).
 # Prints `key=value` lines: layout, confdir, version, user, group, run_dir, run_dir_denied,
 # running, module (one each), wsgi_load, listen, daemon, vhost (PORT NAME FILE), wsgi_so,
 # wsgi_python; `layout=none` alone without Apache.
@@ -95,7 +95,7 @@ fi
 set -- $files
 unset IFS
 set +f
-if [ -d "$rundir" ] && [ -n "$au" ] && [ "$wsgictl_uid" = 0 ] && ! as_user "$au" test -x "$rundir" 2>/dev/null; then
+if [ -d "$rundir" ] && [ -n "$au" ] && [ "$wsgictl_uid" = 0 ] && ! test_as "$au" -x "$rundir" 2>/dev/null; then
   echo "run_dir_denied=$(stat -c '%A %U %G' "$rundir")"
 fi
 pid=

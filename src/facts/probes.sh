@@ -65,8 +65,8 @@ probe_reach() {
   u=$1
   p=$2
   [ "$wsgictl_uid" = 0 ] || { echo skip; exit 0; }
-  id -u "$u" >/dev/null 2>&1 || { u=nobody; echo as=nobody; }
-  if runuser -u "$u" -- test -x "$p" 2>/dev/null; then echo ok; exit 0; fi
+  ids_of "$u" || { u=nobody; echo as=nobody; }
+  if test_as "$u" -x "$p" 2>/dev/null; then echo ok; exit 0; fi
   r=$(readlink -f "$p" 2>/dev/null); [ -n "$r" ] || r=$p
   for w in "$p" "$r"; do
     cur=; rest=${w#/}
@@ -74,7 +74,7 @@ probe_reach() {
       c=${rest%%/*}
       if [ "$c" = "$rest" ]; then rest=; else rest=${rest#*/}; fi
       cur=$cur/$c
-      if ! runuser -u "$u" -- test -x "$cur" 2>/dev/null; then echo "deny $(stat -c '%A:%U:%G' "$cur" 2>/dev/null || echo missing) $cur"; exit 0; fi
+      if ! test_as "$u" -x "$cur" 2>/dev/null; then echo "deny $(stat -c '%A:%U:%G' "$cur" 2>/dev/null || echo missing) $cur"; exit 0; fi
     done
   done
   echo "deny $(stat -c '%A:%U:%G' "$p" 2>/dev/null || echo missing) $p"
