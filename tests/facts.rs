@@ -850,27 +850,7 @@ fn the_path_pass_is_flat_in_the_number_of_files_and_rereads_only_what_changed() 
 #[test]
 fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
     let dir = tempfile::tempdir().unwrap();
-    // Debian without python3-venv: the system's Python binary, copied beside a standard
-    // library of its own that holds everything of the system's but `ensurepip` (Python finds
-    // its library from where its binary is, by `lib/python3.X/os.py`).
-    let real = std::fs::canonicalize("/usr/bin/python3").unwrap();
-    let version = real.file_name().unwrap().to_str().unwrap().to_string();
-    let stdlib = std::path::Path::new("/usr/lib").join(&version);
-    let lib = dir.path().join("lib").join(&version);
-    std::fs::create_dir_all(&lib).unwrap();
-    for e in std::fs::read_dir(&stdlib).unwrap().flatten() {
-        if e.file_name() != "ensurepip" {
-            std::os::unix::fs::symlink(e.path(), lib.join(e.file_name())).unwrap();
-        }
-    }
-    std::fs::create_dir(dir.path().join("bin")).unwrap();
-    let without = dir.path().join("bin/python3");
-    std::fs::copy(&real, &without).unwrap();
-    std::fs::set_permissions(
-        &without,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let (without, _) = python_without_ensurepip(dir.path());
     let broken = dir.path().join("python-broken");
     executable(&broken, "#!/bin/sh\nexit 1\n");
     let probe = |p: &std::path::Path| Probe::Interpreter {
@@ -932,6 +912,133 @@ fn an_interpreter_is_run_once_and_says_whether_it_can_make_a_venv() {
         .filter(|p| p.starts_with("python") && *p != "python-broken")
         .count();
     assert_eq!(pythons, 2, "{programs:?}");
+}
+
+/// Debian without python3-venv: the system's Python binary copied to `dir/bin/python3`,
+/// beside a standard library of its own (`dir/lib/python3.X`, returned second) that holds
+/// everything of the system's but `ensurepip` (Python finds its library from where its
+/// binary is, by `lib/python3.X/os.py`).
+fn python_without_ensurepip(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let real = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    let version = real.file_name().unwrap().to_str().unwrap().to_string();
+    let stdlib = std::path::Path::new("/usr/lib").join(&version);
+    let lib = dir.join("lib").join(&version);
+    std::fs::create_dir_all(&lib).unwrap();
+    for e in std::fs::read_dir(&stdlib).unwrap().flatten() {
+        if e.file_name() != "ensurepip" {
+            std::os::unix::fs::symlink(e.path(), lib.join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    let without = dir.join("bin/python3");
+    std::fs::copy(&real, &without).unwrap();
+    std::fs::set_permissions(
+        &without,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    (without, lib)
+}
+
+/// A Python binary's answer is kept in the state directory under its stat: the next gather
+/// does not run it and reads whether it can make a venv from its standard library as that
+/// is now; once the binary changes, it runs again. A venv's own copy of a binary (its
+/// `pyvenv.cfg` beside `bin/`) is never kept, and neither is a binary changed in the last two
+/// seconds.
+#[test]
+fn a_pythons_answer_is_kept_until_its_binary_changes_and_its_library_is_read_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let (without, lib) = python_without_ensurepip(&dir.path().join("debian"));
+    // `python3 -m venv --copies`: bin/python a copy, its library named by pyvenv.cfg.
+    let copies = dir.path().join("copies");
+    std::fs::create_dir_all(copies.join("bin")).unwrap();
+    std::fs::write(copies.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+    std::fs::copy("/usr/bin/python3", copies.join("bin/python")).unwrap();
+    let interpreter = |p: &std::path::Path| Probe::Interpreter {
+        path: p.display().to_string(),
+    };
+    let probes = [
+        Probe::SumsCache {
+            file: state.join("sums").display().to_string(),
+        },
+        interpreter(std::path::Path::new("/usr/bin/python3")),
+        interpreter(&without),
+        Probe::Venv {
+            path: copies.display().to_string(),
+        },
+    ];
+    let (system, debian) = (
+        "/usr/bin/python3".to_string(),
+        without.display().to_string(),
+    );
+    let gather = || {
+        let (out, programs) = traced(&script::build(&probes, "n"));
+        let facts = parse::facts("local", &probes, &frame::split(&out, "n"));
+        let runs = programs.iter().filter(|p| p.starts_with("python")).count();
+        let answer = |k: &String| {
+            (
+                facts.interpreters[k].known().unwrap().clone(),
+                *facts.interpreter_venv[k].known().unwrap(),
+            )
+        };
+        let copy = facts.venvs[&copies.display().to_string()]
+            .known()
+            .unwrap()
+            .as_ref()
+            .map(|v| v.python.clone());
+        (runs, answer(&system), answer(&debian), copy, out)
+    };
+    // Each binary runs; the system's is kept, the copies just written are not.
+    let (runs, sys_a, deb_a, copy_a, out) = gather();
+    assert_eq!(runs, 3, "{out}");
+    assert!(
+        sys_a.0.as_deref().is_some_and(|v| v.starts_with("3.")) && sys_a.1,
+        "{out}"
+    );
+    assert_eq!(
+        (deb_a.0.as_ref(), deb_a.1),
+        (sys_a.0.as_ref(), false),
+        "{out}"
+    );
+    assert_eq!(copy_a, sys_a.0, "{out}");
+    let kept = std::fs::read_to_string(state.join("pythons")).unwrap_or_default();
+    let real = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    assert!(kept.contains(&format!("\t{}\t", real.display())), "{kept}");
+    assert!(!kept.contains(&debian), "{kept}");
+
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let (runs, ..) = gather();
+    assert_eq!(
+        runs, 2,
+        "the copies are old enough now: they run, Debian's is kept"
+    );
+    let (runs, sys_b, deb_b, copy_b, out) = gather();
+    assert_eq!(runs, 1, "only the venv's own copy runs: {out}");
+    assert_eq!(
+        (&sys_b, &deb_b, &copy_b),
+        (&sys_a, &deb_a, &copy_a),
+        "{out}"
+    );
+    let meta = std::fs::metadata(state.join("pythons")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+
+    // python3-venv installed since: read from the library, without running the binary.
+    let system_lib = std::path::Path::new("/usr/lib").join(lib.file_name().unwrap());
+    std::os::unix::fs::symlink(system_lib.join("ensurepip"), lib.join("ensurepip")).unwrap();
+    let (runs, _, deb_c, ..) = gather();
+    assert_eq!((runs, deb_c.1), (1, true));
+
+    // A new binary at the same path (an upgrade): it runs again.
+    std::fs::remove_file(&without).unwrap();
+    executable(&without, "#!/bin/sh\necho 'version=3.99.1'; echo venv=no\n");
+    let (runs, _, deb_d, ..) = gather();
+    assert_eq!(runs, 2, "the new binary and the copy");
+    assert_eq!(deb_d, (Some("3.99.1".to_string()), false));
 }
 
 /// Apache, the reach checks and the leftovers sweep run beside the other probes, their frames

@@ -41,8 +41,9 @@ pub enum Probe {
         path: String,
         want_sha256: Option<String>,
     },
-    /// Where the Path pass keeps the sha256s it read (`paths::CACHE` in the state directory);
-    /// runs nothing itself.
+    /// Where the Path pass keeps the sha256s it read (`paths::CACHE` in the state directory;
+    /// the venvs pass keeps its Pythons' answers beside it, `venvs::CACHE`); runs nothing
+    /// itself.
     SumsCache {
         file: String,
     },

@@ -179,6 +179,10 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
         Probe::SumsCache { file } => Some(file.as_str()),
         _ => None,
     });
+    // The venvs pass keeps its answers in the same state directory.
+    let pythons = cache
+        .and_then(|c| c.rsplit_once('/'))
+        .map(|(dir, _)| format!("{dir}/{}", super::venvs::CACHE));
     // Each probe's frame text; `None` for one a pass answers in the frame of the first.
     let text = |i: usize| -> Option<String> {
         let p = &probes[i];
@@ -189,6 +193,7 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
             Probe::Venv { .. } | Probe::Interpreter { .. } if first[i] => super::venvs::script(
                 &super::venvs::wanted(probes),
                 &super::venvs::interpreters(probes),
+                pythons.as_deref(),
             ),
             Probe::Tree { .. } | Probe::Releases { .. } if first[i] => {
                 super::trees::script(&super::trees::wanted(probes))

@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 
 const SCRIPT: &str = include_str!("venvs.sh");
 
+/// The file in the state directory where the pass keeps each Python binary's answer.
+pub const CACHE: &str = "pythons";
+
 /// Every venv the Venv probes of `probes` ask about, once each, in order.
 pub fn wanted(probes: &[Probe]) -> Vec<String> {
     distinct(probes, |p| match p {
@@ -87,12 +90,16 @@ fn usable(path: &str) -> bool {
     path.starts_with('/') && !path.chars().any(char::is_control)
 }
 
-/// The frame's body for `venvs`: the function, then its call with the interpreters as its
-/// arguments and the directories as data.
-pub fn script(venvs: &[String], interpreters: &[String]) -> String {
+/// The frame's body for `venvs`: the function, then its call with the answers' cache file
+/// (`None`: none kept) and the interpreters as its arguments and the directories as data.
+pub fn script(venvs: &[String], interpreters: &[String], cache: Option<&str>) -> String {
     let mut s = String::with_capacity(SCRIPT.len() + venvs.len() * 80);
     s.push_str(SCRIPT);
-    s.push_str("gather_venvs");
+    s.push_str("gather_venvs ");
+    let cache = cache
+        .filter(|c| usable(c))
+        .and_then(|c| crate::shell::quote(c).ok());
+    s.push_str(cache.as_deref().unwrap_or("''"));
     for p in interpreters.iter().filter(|p| usable(p)) {
         s.push(' ');
         s.push_str(&crate::shell::quote(p).expect("no control character"));

@@ -5,9 +5,17 @@
 # trust walk of all their pythons and the interpreters, and one run of each distinct Python
 # binary (a venv's python is most often the interpreter it was made with), whatever the
 # number of venvs. Digests and fingerprints are computed in Rust from what this prints;
-# nothing here hashes per venv.
+# nothing here hashes per venv. A binary's answer is kept in CACHE under its device, inode,
+# size, mtime and ctime (what the trust walk's `stat` reads anyway), with the standard
+# library directory it found: while the key holds, the binary is not run again, and whether
+# it can make a venv is read from that directory as it is now (two `test -f`). Kept only
+# from a run that succeeded, for a binary with no `pyvenv.cfg` beside or above it (a venv's
+# own copy, whose library the file names) and whose ctime is more than two seconds old.
 #
-# gather_venvs [PYTHON...] < DATA
+# gather_venvs CACHE [PYTHON...] < DATA
+#   CACHE: the answers' file (`1<TAB>BINARY<TAB>KEY<TAB>VERSION<TAB>STDLIB` lines), only
+#   read and written in a directory this account owns (wsgictl's state directory), through
+#   a file named by this shell's PID and `mv`; empty for none.
 #   PYTHON: the interpreters asked about (absolute paths), K being their place (from 0).
 #   DATA: one venv directory per line (absolute, no control characters).
 # Prints, for interpreter K:
@@ -34,6 +42,10 @@ gather_venvs() {
 '
   tab='	'
   : "${wsgictl_uid:=$(id -u)}"
+  cache=$1
+  shift
+  d=${cache%/*}
+  if [ -z "$cache" ] || [ ! -d "$d" ] || [ -L "$d" ] || [ ! -O "$d" ] || [ -L "$cache" ]; then cache=; fi
   n=0
   sps=
   files=
@@ -128,17 +140,27 @@ gather_venvs() {
   set -- $walk
   unset IFS
   set +f
-  verdicts=$({ stat --printf "S\t%u\t%a\t%U\t%F\t%n\n" -- "$@" / 2>/dev/null; printf '%s' "$chains"; } | awk -F "$tab" -v me="$wsgictl_uid" '
+  # Each line: number, resolved binary, python, what is untrusted, the binary's key (or -),
+  # its kept version and library (or - -), and 1 when its ctime is old enough to keep.
+  verdicts=$({ stat --printf "S\t%u\t%a\t%U\t%F\t%d:%i:%s:%Y:%Z\t%n\n" -- "$@" / 2>/dev/null; printf '%s' "$chains"; } | awk -F "$tab" -v me="$wsgictl_uid" -v cache="$cache" '
+    BEGIN {
+      srand(); now = srand()
+      if (cache != "") while ((getline l < cache) > 0) if (split(l, a, "\t") == 5 && a[1] == "1") { ck[a[2]] = a[3]; cv[a[2]] = a[4]; cl[a[2]] = a[5] }
+    }
     $1 == "S" {
       w = ($3 ~ /[2367].$/ || $3 ~ /[2367]$/)
       if ($5 == "symbolic link" || $3 ~ /^[1357]...$/) w = 0
-      if (($2 != 0 && $2 != me) || w) bad[$6] = $6 " " $4 " " $3
+      if (($2 != 0 && $2 != me) || w) bad[$7] = $7 " " $4 " " $3
+      if ($5 == "regular file") key[$7] = $6
       next
     }
     $1 == "C" {
       v = ""
       for (k = 3; k < NF; k++) if ($k in bad) { v = bad[$k]; break }
-      print $2 "\t" $NF "\t" $3 "\t" v
+      r = $NF; kr = "-"; ver = "-"; lib = "-"; old = 0
+      if (r in key) { kr = key[r]; split(kr, t, ":"); old = t[5] + 2 < now }
+      if (kr != "-" && (r in ck) && ck[r] == kr) { ver = cv[r]; lib = cl[r] }
+      print $2 "\t" r "\t" $3 "\t" v "\t" kr "\t" ver "\t" lib "\t" old
     }')
   # Each distinct binary runs once, without site and the PYTHON* variables (-E -S: a third
   # of its start-up, and nothing here needs them); every venv and interpreter that resolves
@@ -149,10 +171,12 @@ print("version=%d.%d.%d" % sys.version_info[:3])
 try:
     d = os.path.dirname(os.__file__)
     ok = all(os.path.isfile(os.path.join(d, m, "__init__.py")) for m in ("ensurepip", "venv"))
+    print("stdlib=" + d)
 except BaseException:
     ok = False
 print("venv=yes" if ok else "venv=no")'
   ran=$nl
+  new=
   set -f
   IFS=$nl
   for l in $verdicts; do
@@ -161,7 +185,15 @@ print("venv=yes" if ok else "venv=no")'
     r=${l%%"$tab"*}
     l=${l#*"$tab"}
     p=${l%%"$tab"*}
-    u=${l#*"$tab"}
+    l=${l#*"$tab"}
+    u=${l%%"$tab"*}
+    l=${l#*"$tab"}
+    key=${l%%"$tab"*}
+    l=${l#*"$tab"}
+    kv=${l%%"$tab"*}
+    l=${l#*"$tab"}
+    kl=${l%%"$tab"*}
+    old=${l#*"$tab"}
     [ -n "$i" ] || continue
     if [ -n "$u" ]; then
       case $i in
@@ -179,18 +211,35 @@ print("venv=yes" if ok else "venv=no")'
     case $ran in
       *"$nl$r$tab"*) e=${ran#*"$nl$r$tab"}; e=${e%%"$nl"*} ;;
       *)
-        st=0
-        out=$("$p" -E -S -c "$prog" 2>&1 </dev/null) || st=$?
-        ver=
-        vv=no
-        for o in $out; do
-          case $o in
-            version=*) [ -n "$ver" ] || ver=${o#version=} ;;
-            venv=yes) vv=yes ;;
-          esac
-        done
-        [ "$st" = 0 ] || ver=
-        e=$ver$tab$vv$tab${out%%"$nl"*}
+        # A venv's own copy of a binary finds its library through the pyvenv.cfg beside or
+        # above it: never kept.
+        own=
+        if [ -e "${r%/*}/pyvenv.cfg" ] || [ -e "${r%/*/*}/pyvenv.cfg" ]; then own=y; fi
+        if [ "$kv" != - ] && [ -z "$own" ]; then
+          ver=$kv
+          vv=no
+          if [ -f "$kl/ensurepip/__init__.py" ] && [ -f "$kl/venv/__init__.py" ]; then vv=yes; fi
+          e=$ver$tab$vv${tab}version=$ver
+        else
+          st=0
+          out=$("$p" -E -S -c "$prog" 2>&1 </dev/null) || st=$?
+          ver=
+          vv=no
+          lib=
+          for o in $out; do
+            case $o in
+              version=*) [ -n "$ver" ] || ver=${o#version=} ;;
+              stdlib=/*) [ -n "$lib" ] || lib=${o#stdlib=} ;;
+              venv=yes) vv=yes ;;
+            esac
+          done
+          [ "$st" = 0 ] || ver=
+          e=$ver$tab$vv$tab${out%%"$nl"*}
+          case $ver$lib in *"$tab"*) lib= ;; esac
+          if [ -n "$ver" ] && [ -n "$lib" ] && [ "$key" != - ] && [ "$old" = 1 ] && [ -z "$own" ]; then
+            new=$new"1$tab$r$tab$key$tab$ver$tab$lib$nl"
+          fi
+        fi
         ran=$ran$r$tab$e$nl
         ;;
     esac
@@ -212,4 +261,14 @@ print("venv=yes" if ok else "venv=no")'
   done
   unset IFS
   set +f
+  # The new answers join those kept for other binaries (another manifest's interpreters).
+  if [ -n "$new" ] && [ -n "$cache" ]; then
+    (
+      umask 077
+      printf '%s' "$new" | awk -F "$tab" -v cache="$cache" -v out="$cache.new.$$" '
+        BEGIN { while ((getline l < cache) > 0) if (split(l, a, "\t") == 5 && a[1] == "1") kept[a[2]] = l }
+        { kept[$2] = $0 }
+        END { printf "" > out; for (r in kept) print kept[r] > out; close(out) }' && mv -f "$cache.new.$$" "$cache"
+    ) 2>/dev/null || rm -f "$cache.new.$$"
+  fi
 }
