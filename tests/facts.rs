@@ -843,6 +843,80 @@ fn the_path_pass_is_flat_in_the_number_of_files_and_rereads_only_what_changed() 
     assert!(!std::fs::read_to_string(&cache).unwrap().contains("line"));
 }
 
+/// The passes' caches (the files' sha256 and the pythons' answers) are read and written only
+/// in a real directory the gather's account owns: a cache planted in a directory someone else
+/// owns, or reached through a link, is neither believed nor written to.
+#[test]
+fn a_cache_is_read_and_written_only_in_a_directory_this_account_owns() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("site.conf");
+    std::fs::write(&file, "real\n").unwrap();
+    let key = run_ok(Command::new("find").arg(&file).args([
+        "-maxdepth",
+        "0",
+        "-printf",
+        "%i:%s:%T@:%C@",
+    ]));
+    let key = String::from_utf8(key.stdout).unwrap();
+    let forged = sha256_hex(b"forged\n");
+    let planted = format!("{key}\t{forged}\t{}\n", file.display());
+    let (owned, foreign, linked) = (
+        dir.path().join("owned"),
+        dir.path().join("foreign"),
+        dir.path().join("linked"),
+    );
+    for d in [&owned, &foreign] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join("sums"), &planted).unwrap();
+    }
+    std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+    std::os::unix::fs::symlink(&owned, &linked).unwrap();
+    let gather = |state: &std::path::Path| -> String {
+        let probes = [
+            Probe::SumsCache {
+                file: state.join("sums").display().to_string(),
+            },
+            Probe::Path {
+                path: file.display().to_string(),
+                want_sha256: None,
+            },
+            Probe::Interpreter {
+                path: "/usr/bin/python3".into(),
+            },
+        ];
+        let out = run_ok(
+            Command::new("sh")
+                .arg("-c")
+                .arg(script::build(&probes, "n")),
+        );
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        let facts = parse::facts("local", &probes, &frame::split(&out, "n"));
+        assert!(
+            facts.interpreters["/usr/bin/python3"].known().is_some(),
+            "{out}"
+        );
+        match facts.paths[&file.display().to_string()].known() {
+            Some(wsgictl::facts::PathState::File { sha256, .. }) => sha256.clone(),
+            other => panic!("{other:?}\n{out}"),
+        }
+    };
+    let real = sha256_hex(b"real\n");
+    for d in [&foreign, &linked] {
+        assert_eq!(gather(d), real, "{}", d.display());
+        assert_eq!(
+            std::fs::read_to_string(d.join("sums")).unwrap(),
+            planted,
+            "{}",
+            d.display()
+        );
+        assert!(!d.join("pythons").exists(), "{}", d.display());
+    }
+    // The same planted line where the account owns the directory is believed (what makes the
+    // refusals above mean something), and the pythons' answers are kept there.
+    assert_eq!(gather(&owned), forged);
+    assert!(owned.join("pythons").exists());
+}
+
 /// One run of an interpreter tells its version and whether it can make a venv: a Python
 /// whose standard library has no `ensurepip` (Debian without `python3-venv`) says
 /// `venv=no`, one that does not run is missing, and each binary runs once: a venv made with

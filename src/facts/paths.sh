@@ -10,7 +10,7 @@
 #   not read again. The cache is only read and written in a directory this account owns
 #   (wsgictl's state directory), through a file named by this shell's PID and `mv` (two
 #   gathers at once never mix their lines), and a file changed in the last two seconds is
-#   not kept in it.
+#   not kept in it. Needs `state_file` (the gather's prelude).
 # Prints:
 #   P<TAB>TYPE<TAB>MODE<TAB>OWNER<TAB>GROUP<TAB>KEY<TAB>PATH<TAB>LINK   what exists (find's %y…)
 #   S<TAB>SHA<TAB>PATH                                                 each regular file
@@ -22,8 +22,7 @@ gather_paths() {
   nl='
 '
   tab='	'
-  d=${cache%/*}
-  if [ -z "$cache" ] || [ ! -d "$d" ] || [ -L "$d" ] || [ ! -O "$d" ] || [ -L "$cache" ]; then cache=; fi
+  state_file "$cache" || cache=
   wants=$nl
   # The data (an argument: no `cat` to read it) and every list below are split in memory
   # (IFS a newline, globbing off): `read` takes a byte per system call from a pipe, 8000 of

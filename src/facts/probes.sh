@@ -4,6 +4,14 @@
 # arguments. Each runs in its own frame's subshell, so `exit` ends only that probe. The
 # bigger passes are files of their own (paths, venvs, trees, settings, apache, user_server).
 
+# state_file FILE: whether the passes may read and write FILE, one of their caches in
+# wsgictl's state directory: FILE is named, its directory is a real directory (not a link)
+# this account owns, and FILE itself is not a link. Nobody else can then plant or swap what
+# a pass trusts, or make it write through a link.
+state_file() {
+  [ -n "$1" ] && [ -d "${1%/*}" ] && [ ! -L "${1%/*}" ] && [ -O "${1%/*}" ] && [ ! -L "$1" ]
+}
+
 # The system: distribution, the account the gather runs as, the tools the plan relies on.
 probe_system() {
   # shellcheck disable=SC1091 # the host's own file

@@ -36,7 +36,7 @@
 #   L<TAB>SP<TAB>RELPATH        each site-packages entry two levels deep, bytecode left out
 #   SHA  NAME                   sha256sum's own lines (`\SHA  NAME` for an escaped name)
 # A venv without U or Y lines has no bin/python it could run.
-# Needs `wsgictl_uid` (the gather's prelude).
+# Needs `wsgictl_uid` and `state_file` (the gather's prelude).
 gather_venvs() {
   nl='
 '
@@ -44,8 +44,7 @@ gather_venvs() {
   : "${wsgictl_uid:=$(id -u)}"
   cache=$1
   shift
-  d=${cache%/*}
-  if [ -z "$cache" ] || [ ! -d "$d" ] || [ -L "$d" ] || [ ! -O "$d" ] || [ -L "$cache" ]; then cache=; fi
+  state_file "$cache" || cache=
   n=0
   sps=
   files=
