@@ -585,6 +585,15 @@ fn the_settings_pass_is_flat_in_the_number_of_apps_and_checks_again_only_what_ch
     assert_eq!(runs(), Vec::<String>::new());
     assert_eq!(one, five, "1 app: {one:?}\n5 apps: {five:?}");
     assert_eq!(five.iter().filter(|p| *p == "find").count(), 1, "{five:?}");
+    // The keys' texts go into the gather's own temporary directory: no second one.
+    assert_eq!(
+        (
+            five.iter().filter(|p| *p == "mktemp").count(),
+            five.iter().filter(|p| *p == "rm").count()
+        ),
+        (1, 1),
+        "{five:?}"
+    );
 
     // A source file, the env file's content alone, what is asked: each app checked again.
     std::fs::write(app(2).join("src/blog/settings.py"), "DEBUG = True\n").unwrap();

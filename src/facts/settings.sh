@@ -7,8 +7,9 @@
 # lists it (path, mode, size, mtime; a new order only costs a new check), the sha256 of the
 # venv's install marker, its `pyvenv.cfg`, the env file and the overlay modules, and what is
 # asked (the JSON argument). The keys of all apps cost one `getent`, one `find`, one
-# `sha256sum` over those files, one `awk` and one `sha256sum` over the keys' texts (in a
-# 0700 temporary directory, removed at once), and one `awk` that reads the kept reports,
+# `sha256sum` over those files, one `awk` and one `sha256sum` over the keys' texts (in the
+# gather's 0700 temporary directory, `$wsgictl_bg`, or in one of their own, removed at once,
+# when there is none), and one `awk` that reads the kept reports,
 # whatever the number of apps; Python runs only for an app whose key changed. A report with
 # an error is never kept (an exception may quote a secret). Lists are split in memory, not
 # read with `read` (a byte per system call from a pipe).
@@ -89,7 +90,12 @@ gather_settings() {
   [ $# -eq 0 ] || sums=$(sha256sum -- "$@" 2>/dev/null)
   # I<TAB>hit<TAB>REPORT when the kept report's key holds, else I<TAB>miss<TAB>KEY.
   verdicts=
-  if t=$(mktemp -d 2>/dev/null); then
+  # The keys' files are named by six digits: the gather's lanes' frames there are one.
+  own_t=
+  if [ -n "${wsgictl_bg:-}" ] && [ -d "$wsgictl_bg" ] && [ ! -L "$wsgictl_bg" ] && [ -O "$wsgictl_bg" ]; then t=$wsgictl_bg
+  elif t=$(mktemp -d 2>/dev/null); then own_t=$t
+  else t=; fi
+  if [ -n "$t" ]; then
     set -f
     IFS=$nl
     # shellcheck disable=SC2086 # split on newlines only: paths hold no control character
@@ -133,7 +139,7 @@ gather_settings() {
             close(out)
           }
         }'
-    verdicts=$(cd "$t" && sha256sum -- * | WSGICTL_CACHES=$caches awk '
+    verdicts=$(cd "$t" && sha256sum -- [0-9][0-9][0-9][0-9][0-9][0-9] | WSGICTL_CACHES=$caches awk '
       { i = $2 + 0; key[i] = $1; order[++apps] = i }
       END {
         n = split(ENVIRON["WSGICTL_CACHES"], c, "\n")
@@ -149,7 +155,7 @@ gather_settings() {
           if (i in report) print i "\thit\t" report[i]; else print i "\tmiss\t" key[i]
         }
       }')
-    rm -rf "$t"
+    [ -z "$own_t" ] || rm -rf "$own_t"
   fi
   # One verdict line per app in `live`, in its order; each taken off the front as its app
   # comes (`${verdicts#*…}` would cost dash a match against every prefix of all of them: 7 s
