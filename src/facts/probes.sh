@@ -9,7 +9,7 @@
 # this account owns, and FILE itself is not a link. Nobody else can then plant or swap what
 # a pass trusts, or make it write through a link.
 state_file() {
-  [ -n "$1" ] && [ -d "${1%/*}" ] && [ ! -L "${1%/*}" ] && [ -O "${1%/*}" ] && [ ! -L "$1" ]
+  [ -n "$1" ] && own_dir "${1%/*}" && [ ! -L "$1" ]
 }
 
 # The system: distribution, the account the gather runs as, the tools the plan relies on.

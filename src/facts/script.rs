@@ -85,7 +85,14 @@ test_as() {
 /// control all of it. The gather runs as root (or as a rootless host's account): an
 /// interpreter someone else controls is never run, only reported. Both ways are walked by one
 /// `stat` and one `awk` (the first offender of the first way, else of the second).
-pub const UNTRUSTED: &str = r#"untrusted() {
+///
+/// `own_dir DIR`: DIR is named and is a real directory (not a link) this account owns, so
+/// nobody else can plant or swap what lies in it (the passes' caches, the settings pass's
+/// key files).
+pub const UNTRUSTED: &str = r#"own_dir() {
+  [ -n "$1" ] && [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ]
+}
+untrusted() {
   target=$1
   real=$(readlink -f -- "$target" 2>/dev/null)
   [ "$real" != "$target" ] || real=

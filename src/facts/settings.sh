@@ -92,7 +92,7 @@ gather_settings() {
   verdicts=
   # The keys' files are named by six digits: the gather's lanes' frames there are one.
   own_t=
-  if [ -n "${wsgictl_bg:-}" ] && [ -d "$wsgictl_bg" ] && [ ! -L "$wsgictl_bg" ] && [ -O "$wsgictl_bg" ]; then t=$wsgictl_bg
+  if own_dir "${wsgictl_bg:-}"; then t=$wsgictl_bg
   elif t=$(mktemp -d 2>/dev/null); then own_t=$t
   else t=; fi
   if [ -n "$t" ]; then
