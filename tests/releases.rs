@@ -238,7 +238,8 @@ fn a_daemon_restarted_during_a_large_upload_never_mixes_two_releases() {
         .map(|(_, code, body)| format!("{body}\n{code}"))
         .collect();
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
-    assert!(seen.len() > 10, "too few requests: {seen:?}");
+    // Each request costs a daemon start here (and a load the switch came during, one more).
+    assert!(seen.len() >= 6, "too few requests: {seen:?}");
     let (mut v1, mut v2) = (0, 0);
     for s in &seen {
         match s.as_str() {
