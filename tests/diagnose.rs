@@ -37,11 +37,43 @@ fn diagnosed(site: &Site, ids: &[&str], fixes: &[&str]) -> String {
 
 fn healthy(site: &Site) {
     let (code, out) = doctor(site);
-    assert_eq!(code, 0, "doctor should find nothing wrong:\n{out}");
+    assert_eq!(
+        code,
+        0,
+        "doctor should find nothing wrong:\n{out}\n{}",
+        logs_since_offsets(site)
+    );
     assert!(
         out.contains("app app1: healthy") && out.contains("All 1 app healthy."),
         "{out}"
     );
+}
+
+/// The offsets apply and doctor record, and each log's lines past its offset, with their
+/// timestamps: what a failed `healthy` shows, to tell a stale offset from a late line.
+fn logs_since_offsets(site: &Site) -> String {
+    let instance = site
+        .apache
+        .confdir()
+        .display()
+        .to_string()
+        .replace('/', "_");
+    let path = format!("/var/lib/wsgictl/log-offsets{instance}");
+    let offsets = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("({e})"));
+    let mut out = format!("{path}:\n{offsets}");
+    for line in offsets.lines() {
+        let Some((log, off)) = line.split_once('\t') else {
+            continue;
+        };
+        let text = std::fs::read(log).unwrap_or_default();
+        let off = off.parse::<usize>().unwrap_or(0).min(text.len());
+        out += &format!(
+            "{log} ({} bytes) past {off}:\n{}\n",
+            text.len(),
+            String::from_utf8_lossy(&text[off..])
+        );
+    }
+    out
 }
 
 fn vhost(site: &Site) -> std::path::PathBuf {
