@@ -363,14 +363,7 @@ fn a_second_concurrent_apply_fails_fast_and_names_the_holder() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let first = first.spawn().unwrap();
-    let lock = format!(
-        "/run/wsgictl/apply{}.lock",
-        site.apache
-            .confdir()
-            .display()
-            .to_string()
-            .replace('/', "_")
-    );
+    let lock = format!("/run/wsgictl/apply{}.lock", site.apache.instance());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !std::fs::read_to_string(&lock)
         .unwrap_or_default()

@@ -52,12 +52,7 @@ fn healthy(site: &Site) {
 /// The offsets apply and doctor record, and each log's lines past its offset, with their
 /// timestamps: what a failed `healthy` shows, to tell a stale offset from a late line.
 fn logs_since_offsets(site: &Site) -> String {
-    let instance = site
-        .apache
-        .confdir()
-        .display()
-        .to_string()
-        .replace('/', "_");
+    let instance = site.apache.instance();
     let path = format!("/var/lib/wsgictl/log-offsets{instance}");
     let offsets = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("({e})"));
     let mut out = format!("{path}:\n{offsets}");

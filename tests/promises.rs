@@ -367,12 +367,7 @@ fn the_apply_script_refuses_a_symlink_where_the_plan_saw_a_directory() {
 #[test]
 fn another_account_can_neither_take_nor_block_the_host_lock() {
     let site = Site::deployed();
-    let instance = site
-        .apache
-        .confdir()
-        .display()
-        .to_string()
-        .replace('/', "_");
+    let instance = site.apache.instance();
     // A user holds what earlier versions used as the lock, in world-writable /run/lock.
     let old_lock = format!("/run/lock/wsgictl{instance}.lock");
     let mut holder = Command::new("runuser")

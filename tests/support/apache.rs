@@ -139,6 +139,12 @@ impl ApacheInstance {
         self.dir.path()
     }
 
+    /// What wsgictl names this instance's state files after (`HostEnv::instance`): the
+    /// confdir with `/` as `_`, as in `/var/lib/wsgictl/log-offsets_tmp_.tmpAbc123`.
+    pub fn instance(&self) -> String {
+        self.confdir().display().to_string().replace('/', "_")
+    }
+
     /// Write the state's Apache files (rendered with this instance's confdir) and enable them
     /// as `a2ensite` / `a2enconf` would.
     pub fn install(&self, state: &DesiredState) -> Vec<PathBuf> {
