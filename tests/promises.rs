@@ -753,8 +753,8 @@ fn a_touch_during_a_slow_load_reaches_that_daemon() {
         let (code, body) = slow.join().unwrap();
         assert_eq!(code, 200, "{body}");
     });
-    // No request after the touch is answered by a load that began before it: mod_wsgi
-    // restarts such a daemon at its next request and hands that request to a fresh one.
+    // No request after the touch is answered by a load that began before it: a preload the
+    // touch came during replaces its daemon before that daemon takes a request.
     for _ in 0..20 {
         let (code, body) = site.get(1, "/");
         assert_eq!(code, 200, "{body}");
@@ -762,8 +762,7 @@ fn a_touch_during_a_slow_load_reaches_that_daemon() {
             body.contains("greeting: changed meanwhile"),
             "a daemon kept the env it read before the touch: {body}\n{}\n{}",
             site.apache.error_log(),
-            std::fs::read_to_string(site.apache.confdir().join("log/wsgictl-app1-error.log"))
-                .unwrap_or_default()
+            site.apache.app_error_log("app1")
         );
     }
 }

@@ -338,12 +338,6 @@ fn make_legacy(site: &Site) {
     assert!(o.status.success(), "{}", all(&o));
 }
 
-/// The vhost's own error log (where mod_wsgi logs a request it could not forward).
-fn vhost_log(site: &Site) -> String {
-    std::fs::read_to_string(site.apache.confdir().join("log/wsgictl-app1-error.log"))
-        .unwrap_or_default()
-}
-
 fn sh(cmd: &str) {
     let o = std::process::Command::new("sh")
         .args(["-c", cmd])
@@ -376,7 +370,10 @@ fn a_host_deployed_before_releases_is_migrated_without_downtime() {
         )) && text.contains("- release:app1"),
         "{text}"
     );
-    let logs = (site.apache.error_log().len(), vhost_log(&site).len());
+    let logs = (
+        site.apache.error_log().len(),
+        site.apache.app_error_log("app1").len(),
+    );
     let (o, answers) = apply_under_load(&site, &["/", "/static/site.css"]);
     let seen: Vec<String> = answers
         .iter()
@@ -390,7 +387,7 @@ fn a_host_deployed_before_releases_is_migrated_without_downtime() {
     let reloads = site.apache.error_log()[logs.0..]
         .matches("Doing graceful restart")
         .count();
-    let races = vhost_log(&site)[logs.1..]
+    let races = site.apache.app_error_log("app1")[logs.1..]
         .lines()
         .filter(|l| {
             l.contains("(2)No such file or directory")

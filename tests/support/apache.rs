@@ -113,6 +113,13 @@ impl ApacheInstance {
         std::fs::read_to_string(self.confdir().join("log/error.log")).unwrap_or_default()
     }
 
+    /// App `app`'s own error log (its vhost's `ErrorLog`, where its daemons and mod_wsgi's
+    /// forwarding write).
+    pub fn app_error_log(&self, app: &str) -> String {
+        std::fs::read_to_string(self.confdir().join(format!("log/wsgictl-{app}-error.log")))
+            .unwrap_or_default()
+    }
+
     /// Create the accounts the apps of `m` on `host` run as, as apply does before it writes a
     /// vhost: mod_wsgi resolves `WSGIDaemonProcess user=` while parsing the configuration.
     pub fn ensure_accounts(m: &wsgictl::manifest::Manifest, host: &str) {
