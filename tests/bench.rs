@@ -87,13 +87,20 @@ const PYINFRA_RUNS: usize = 3;
 /// medians measured in the same stretch of the VM's drift, not a minute apart.
 const PLANS_PER_PYINFRA_RUN: usize = 3;
 
+/// The median of `t` (not empty).
+fn median(mut t: Vec<f64>) -> f64 {
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// The wall time of one no-op plan of `manifest`.
+fn plan_once(site: &Site, manifest: &std::path::Path) -> f64 {
+    timed_on(site, manifest, "plan", &["-v"], "exec channel").0
+}
+
 /// The median wall time of [`PLANS`] no-op plans of `manifest`.
 fn plan_median(site: &Site, manifest: &std::path::Path) -> f64 {
-    let mut t: Vec<f64> = (0..PLANS)
-        .map(|_| timed_on(site, manifest, "plan", &["-v"], "exec channel").0)
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[PLANS / 2]
+    median((0..PLANS).map(|_| plan_once(site, manifest)).collect())
 }
 
 /// The round trip `tests/bench.sh --rtt` asks for (`WSGICTL_BENCH_RTT_MS`), if any.
@@ -168,10 +175,10 @@ fn bench_apply_and_plan() {
 /// ansible-core and pyinfra from PyPI into a throwaway venv and passes its `bin/` here): a
 /// no-op change detection of the same converged apps by `ansible-playbook --check --diff`,
 /// pyinfra (its change detection, then "n" at its prompt; the median of three runs) and
-/// `wsgictl plan` (the median of nine, three after each pyinfra run), over the same sshd, with sudo, in the same run. The
-/// playbook and the deploy are generated from what wsgictl renders for the site: every
-/// directory and file (owner, group, mode, content), every enablement link, each app's
-/// source tree and each venv's requirements.
+/// `wsgictl plan` (the median of nine, three after each pyinfra run), over the same sshd,
+/// with sudo, in the same run. The playbook and the deploy are generated from what wsgictl
+/// renders for the site: every directory and file (owner, group, mode, content), every
+/// enablement link, each app's source tree and each venv's requirements.
 #[test]
 #[ignore = "benchmark: run WSGICTL_BENCH_PEERS=1 tests/bench.sh"]
 fn bench_peers() {
@@ -378,15 +385,11 @@ fn bench_peers() {
                 "pyinfra",
                 &[&format!("inventory{tag}.py"), "deploy.py"],
             ));
-            plans.extend(
-                (0..PLANS_PER_PYINFRA_RUN)
-                    .map(|_| timed_on(&site, manifest, "plan", &["-v"], "exec channel").0),
-            );
+            plans.extend((0..PLANS_PER_PYINFRA_RUN).map(|_| plan_once(&site, manifest)));
         }
         runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        plans.sort_by(f64::total_cmp);
         let (secs, out) = runs.swap_remove(PYINFRA_RUNS / 2);
-        (secs, out, plans[plans.len() / 2])
+        (secs, out, median(plans))
     };
     let (pyinfra, out, plan) = pyinfra_on("", &site.manifest);
     let ops: Vec<&str> = out
