@@ -186,10 +186,9 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
         Probe::SumsCache { file } => Some(file.as_str()),
         _ => None,
     });
-    // The venvs pass keeps its answers in the same state directory.
-    let pythons = cache
-        .and_then(|c| c.rsplit_once('/'))
-        .map(|(dir, _)| format!("{dir}/{}", super::venvs::CACHE));
+    // The venvs pass and the Apache probe keep their answers in the same state directory.
+    let state_dir = cache.and_then(|c| c.rsplit_once('/')).map(|(dir, _)| dir);
+    let pythons = state_dir.map(|dir| format!("{dir}/{}", super::venvs::CACHE));
     // Each probe's frame text; `None` for one a pass answers in the frame of the first.
     let text = |i: usize| -> Option<String> {
         let p = &probes[i];
@@ -222,7 +221,7 @@ pub fn build(probes: &[Probe], nonce: &str) -> String {
             | Probe::Tree { .. }
             | Probe::Releases { .. }
             | Probe::Settings { .. } => return None,
-            _ => body(p),
+            _ => body(p, state_dir),
         })
     };
     // Apache parsing its configuration is the gather's longest probe and needs nothing the
@@ -318,10 +317,16 @@ fn q(s: &str) -> String {
     quote(s).expect("probe values hold no NUL").into_owned()
 }
 
-fn body(p: &Probe) -> String {
+/// Probe `p`'s text; `state_dir` is where the passes keep their caches (none without one).
+fn body(p: &Probe, state_dir: Option<&str>) -> String {
     match p {
         Probe::System => "probe_system\n".to_string(),
-        Probe::Apache { confdir } => super::apache::script(confdir.as_deref()),
+        Probe::Apache { confdir } => super::apache::script(
+            confdir.as_deref(),
+            state_dir
+                .map(|d| super::apache::cache(d, confdir.as_deref()))
+                .as_deref(),
+        ),
         Probe::UserApache { server_root } => super::user_server::script(server_root),
         // Answered together by `paths`, in `build`.
         Probe::Path { .. } | Probe::SumsCache { .. } => String::new(),
