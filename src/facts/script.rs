@@ -50,8 +50,9 @@ site_digest() {
 
 /// `as_user USER CMD...`: run CMD as USER: directly when the script already runs as USER (a
 /// rootless host), through `runuser` as root; `can_be USER`: whether this script can. The
-/// account's uid and name come from one `id` (`uid=0(root) gid=…`); `id -un` only for a uid
-/// without a name.
+/// account's effective uid is read from `/proc/self/status` by the shell itself (no program
+/// started: `root` for 0, `id -un` for another); without /proc, from one `id`
+/// (`uid=0(root) gid=…`).
 ///
 /// `ids_of USER`: whether USER exists (one `getent passwd`), keeping its uid and primary group
 /// for `test_as USER ARGS...`, which answers `test ARGS` with USER's credentials as Apache and
@@ -59,8 +60,17 @@ site_digest() {
 /// gives it, through `setpriv` (util-linux). That is exactly what a permission check needs,
 /// at half of `runuser`'s cost (no PAM session, which could also add groups the daemons never
 /// get); `runuser` where there is no `setpriv`.
-pub const AS_USER: &str = r#"wsgictl_id=$(LC_ALL=C id); wsgictl_uid=${wsgictl_id#uid=}; wsgictl_uid=${wsgictl_uid%%[!0-9]*}
-case $wsgictl_id in "uid=$wsgictl_uid("*) wsgictl_user=${wsgictl_id#*\(}; wsgictl_user=${wsgictl_user%%\)*} ;; *) wsgictl_user=$(id -un 2>/dev/null) ;; esac
+pub const AS_USER: &str = r#"wsgictl_uid=
+if [ -r /proc/self/status ]; then
+  while read -r k_ _ e_ _; do case $k_ in Uid:) wsgictl_uid=$e_; break ;; esac; done </proc/self/status
+fi
+case $wsgictl_uid in
+  0) wsgictl_user=root ;;
+  '' | *[!0-9]*)
+    wsgictl_id=$(LC_ALL=C id); wsgictl_uid=${wsgictl_id#uid=}; wsgictl_uid=${wsgictl_uid%%[!0-9]*}
+    case $wsgictl_id in "uid=$wsgictl_uid("*) wsgictl_user=${wsgictl_id#*\(}; wsgictl_user=${wsgictl_user%%\)*} ;; *) wsgictl_user=$(id -un 2>/dev/null) ;; esac ;;
+  *) wsgictl_user=$(id -un 2>/dev/null) ;;
+esac
 as_user() { u_=$1; shift; if [ "$wsgictl_user" = "$u_" ]; then "$@"; else runuser -u "$u_" -- "$@"; fi; }
 can_be() { [ "$wsgictl_uid" = 0 ] || [ "$wsgictl_user" = "$1" ]; }
 ids_of() {
@@ -362,6 +372,28 @@ fn body(p: &Probe, state_dir: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;
+
+    /// The prelude's account is this process's, as `id` tells it, read without `id` when
+    /// /proc is there.
+    #[test]
+    fn the_prelude_knows_its_account_as_id_does() {
+        let id = |a: &str| {
+            let o = std::process::Command::new("id").arg(a).output().unwrap();
+            String::from_utf8(o.stdout).unwrap().trim().to_string()
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{}printf '%s %s' \"$wsgictl_uid\" \"$wsgictl_user\"",
+                super::AS_USER
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{} {}", id("-u"), id("-un"))
+        );
+    }
 
     /// `untrusted PATH` run by `sh` as this account, with the prelude's `id`.
     fn untrusted(path: &std::path::Path) -> String {
