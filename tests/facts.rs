@@ -1282,6 +1282,66 @@ fn a_pythons_answer_is_kept_until_its_binary_changes_and_its_library_is_read_as_
     assert_eq!(deb_d, (Some("3.99.1".to_string()), false));
 }
 
+/// The sweep of killed applies' backups starts no program when there is none (the usual
+/// case), leaves them alone while an apply holds the lock, and removes them once none does.
+#[test]
+fn the_leftovers_sweep_starts_nothing_without_leftovers_and_waits_for_a_running_apply() {
+    let run_dir = tempfile::tempdir().unwrap();
+    let lock = run_dir.path().join("lock");
+    let backups = run_dir.path().join("backup.");
+    let probes = [Probe::Leftovers {
+        lock: lock.display().to_string(),
+        prefix: backups.display().to_string(),
+        run_dir: run_dir.path().display().to_string(),
+    }];
+    let text = script::build(&probes, "n");
+    let sweep = || {
+        let (out, progs) = traced(&text);
+        let facts = parse::facts("local", &probes, &frame::split(&out, "n"));
+        (facts.leftovers_removed, progs)
+    };
+    let (removed, progs) = sweep();
+    assert_eq!(removed, Some(0));
+    for p in ["flock", "chmod", "mkdir"] {
+        assert!(!progs.iter().any(|x| x == p), "{p} ran: {progs:?}");
+    }
+
+    let left = std::path::PathBuf::from(format!("{}a1b2c3", backups.display()));
+    std::fs::create_dir(&left).unwrap();
+    std::fs::write(left.join("app.env"), "SECRET=x\n").unwrap();
+    // An apply holds the lock: nothing is removed, and the answer says so.
+    // (`-o`: the lock is flock's own, not its command's, so killing flock releases it.)
+    let mut holder = Command::new("flock")
+        .arg("-o")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Command::new("flock")
+        .args(["-n"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock was never taken"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (removed, _) = sweep();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(removed, None, "busy");
+    assert!(left.join("app.env").exists());
+    let (removed, _) = sweep();
+    assert_eq!(removed, Some(1));
+    assert!(!left.exists());
+}
+
 /// Apache, the reach checks and the leftovers sweep run beside the other probes, their frames
 /// kept in a temporary directory; where none can be made, they run in place instead, with
 /// the same answers, and nothing is left behind either way.

@@ -90,11 +90,18 @@ probe_reach() {
 
 # probe_leftovers RUN_DIR LOCK PREFIX: remove the backup directories (PREFIX + 6 characters)
 # killed applies left, when no apply holds LOCK: `removed=N`, or `busy`; `skip` for an
-# account that cannot own the shared run directory.
+# account that cannot own the shared run directory. Where there is none (the usual case),
+# `removed=0` from the shell's own glob: no lock to take, no program started (apply's
+# prelude keeps the run directory 0700 itself).
 probe_leftovers() {
   run=$1
+  if [ "$wsgictl_uid" != 0 ] && [ "$run" = /run/wsgictl ]; then echo skip; exit 0; fi
+  n=0
+  for d in "$3"* /var/lib/wsgictl/backup.??????; do
+    if [ -d "$d" ] && [ ! -L "$d" ]; then n=1; break; fi
+  done
+  if [ "$n" = 0 ]; then echo removed=0; exit 0; fi
   if [ "$wsgictl_uid" = 0 ]; then { [ -d "$run" ] || mkdir -p "$run"; } && chmod 0700 "$run"
-  elif [ "$run" = /run/wsgictl ]; then echo skip; exit 0
   elif [ ! -d "$run" ]; then echo removed=0; exit 0; fi
   if [ -L "$run" ] || [ ! -O "$run" ] || [ -L "$2" ]; then echo busy; exit 0; fi
   umask 077
