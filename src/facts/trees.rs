@@ -49,20 +49,22 @@ fn usable(item: &Item) -> bool {
     }
 }
 
-/// The frame's body: the function, then its call with the items as data.
+/// The frame's body: the function, then its call with the items as its one argument.
 pub fn script(items: &[Item]) -> String {
     let mut s = String::with_capacity(SCRIPT.len() + items.len() * 100);
     s.push_str(SCRIPT);
-    s.push_str("gather_trees <<'WSGICTL_TREES'\n");
+    let mut data = String::new();
     for item in items.iter().filter(|i| usable(i)) {
         match item {
-            Item::Tree(p) => s.push_str(&format!("T\t{p}\n")),
+            Item::Tree(p) => data.push_str(&format!("T\t{p}\n")),
             Item::Releases { root, static_link } => {
-                s.push_str(&format!("R\t{root}\t{static_link}\n"))
+                data.push_str(&format!("R\t{root}\t{static_link}\n"))
             }
         }
     }
-    s.push_str("WSGICTL_TREES\n");
+    s.push_str("gather_trees ");
+    s.push_str(&crate::shell::quote(&data).expect("no NUL: usable() refuses control characters"));
+    s.push('\n');
     s
 }
 

@@ -91,7 +91,8 @@ fn usable(path: &str) -> bool {
 }
 
 /// The frame's body for `venvs`: the function, then its call with the answers' cache file
-/// (`None`: none kept) and the interpreters as its arguments and the directories as data.
+/// (`None`: none kept), the directories (one argument, a line each) and the interpreters as
+/// its arguments.
 pub fn script(venvs: &[String], interpreters: &[String], cache: Option<&str>) -> String {
     let mut s = String::with_capacity(SCRIPT.len() + venvs.len() * 80);
     s.push_str(SCRIPT);
@@ -100,16 +101,18 @@ pub fn script(venvs: &[String], interpreters: &[String], cache: Option<&str>) ->
         .filter(|c| usable(c))
         .and_then(|c| crate::shell::quote(c).ok());
     s.push_str(cache.as_deref().unwrap_or("''"));
+    let mut list = String::new();
+    for v in venvs.iter().filter(|v| usable(v)) {
+        list.push_str(v);
+        list.push('\n');
+    }
+    s.push(' ');
+    s.push_str(&crate::shell::quote(&list).expect("no control character"));
     for p in interpreters.iter().filter(|p| usable(p)) {
         s.push(' ');
         s.push_str(&crate::shell::quote(p).expect("no control character"));
     }
-    s.push_str(" <<'WSGICTL_VENVS'\n");
-    for v in venvs.iter().filter(|v| usable(v)) {
-        s.push_str(v);
-        s.push('\n');
-    }
-    s.push_str("WSGICTL_VENVS\n");
+    s.push('\n');
     s
 }
 

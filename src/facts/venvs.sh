@@ -11,13 +11,15 @@
 # it can make a venv is read from that directory as it is now (two `test -f`). Kept only
 # from a run that succeeded, for a binary with no `pyvenv.cfg` beside or above it (a venv's
 # own copy, whose library the file names) and whose ctime is more than two seconds old.
+# The venvs' `pyvenv.cfg` and `.wsgictl-requirements` are read by that `awk` too (dash's
+# `read` takes a byte per system call: a millisecond per kilobyte).
 #
-# gather_venvs CACHE [PYTHON...] < DATA
+# gather_venvs CACHE VENVS [PYTHON...]
 #   CACHE: the answers' file (`1<TAB>BINARY<TAB>KEY<TAB>VERSION<TAB>STDLIB` lines), only
 #   read and written in a directory this account owns (wsgictl's state directory), through
 #   a file named by this shell's PID and `mv`; empty for none.
 #   PYTHON: the interpreters asked about (absolute paths), K being their place (from 0).
-#   DATA: one venv directory per line (absolute, no control characters).
+#   VENVS: one venv directory per line (absolute, no control characters).
 # Prints, for interpreter K:
 #   I<TAB>K<TAB>version=3.11.2  and  I<TAB>K<TAB>venv=yes|no  (whether its standard library
 #                               holds `ensurepip` and `venv`: Debian ships them apart)
@@ -43,7 +45,8 @@ gather_venvs() {
   tab='	'
   : "${wsgictl_uid:=$(id -u)}"
   cache=$1
-  shift
+  venvs=$2
+  shift 2
   state_file "$cache" || cache=
   n=0
   sps=
@@ -58,7 +61,14 @@ gather_venvs() {
     ipaths=$ipaths$p$nl
     k=$((k + 1))
   done
-  while IFS= read -r v; do
+  # The lines the trust walk's `awk` reads for H, M and R: number, tag, file.
+  vfiles=
+  set -f
+  IFS=$nl
+  # shellcheck disable=SC2086 # split on newlines only, globbing off
+  for v in $venvs; do
+    unset IFS
+    set +f
     i=$n
     n=$((n + 1))
     echo "V$tab$i$tab$v"
@@ -77,20 +87,13 @@ gather_venvs() {
     [ -e "$v/bin/python" ] || continue
     pythons=$pythons$i$tab$v/bin/python$nl
     pypaths=$pypaths$v/bin/python$nl
-    if [ -r "$v/pyvenv.cfg" ]; then
-      while IFS= read -r l || [ -n "$l" ]; do
-        case $l in 'home ='* | 'home='*) h=${l#*=}; echo "H$tab$i$tab${h# }" ;; esac
-      done <"$v/pyvenv.cfg"
-    fi
+    if [ -r "$v/pyvenv.cfg" ]; then vfiles=$vfiles$i${tab}H$tab$v/pyvenv.cfg$nl; fi
     if [ -r "$v/.wsgictl-requirements" ]; then
-      first=1
-      while IFS= read -r l || [ -n "$l" ]; do
-        [ -z "$first" ] || echo "M$tab$i$tab$l"
-        first=
-        case $l in installed=*) echo "R$tab$i$tab${l#installed=}" ;; esac
-      done <"$v/.wsgictl-requirements"
+      vfiles=$vfiles$i${tab}M$tab$v/.wsgictl-requirements$nl
     fi
   done
+  unset IFS
+  set +f
   set -f
   IFS=$nl
   # shellcheck disable=SC2086 # split on newlines only, globbing off
@@ -140,9 +143,24 @@ gather_venvs() {
   unset IFS
   set +f
   # Each line: number, resolved binary, python, what is untrusted, the binary's key (or -),
-  # its kept version and library (or - -), and 1 when its ctime is old enough to keep.
-  verdicts=$({ stat --printf "S\t%u\t%a\t%U\t%F\t%d:%i:%s:%Y:%Z\t%n\n" -- "$@" / 2>/dev/null; printf '%s' "$chains"; } | awk -F "$tab" -v me="$wsgictl_uid" -v cache="$cache" '
+  # its kept version and library (or - -), and 1 when its ctime is old enough to keep; and
+  # first the H, M and R lines of the files in `vfiles` (an unreadable one gives none).
+  verdicts=$({ stat --printf "S\t%u\t%a\t%U\t%F\t%d:%i:%s:%Y:%Z\t%n\n" -- "$@" / 2>/dev/null; printf '%s' "$chains"; } | wsgictl_vf=$vfiles awk -F "$tab" -v me="$wsgictl_uid" -v cache="$cache" '
     BEGIN {
+      nf = split(ENVIRON["wsgictl_vf"], vf, "\n")
+      for (j = 1; j <= nf; j++) {
+        if (split(vf[j], e, "\t") != 3) continue
+        first = 1
+        while ((getline l < e[3]) > 0) {
+          if (e[2] == "H" && l ~ /^home ?=/) { sub(/^[^=]*=/, "", l); sub(/^ /, "", l); print "H\t" e[1] "\t" l }
+          if (e[2] == "M") {
+            if (first) print "M\t" e[1] "\t" l
+            if (l ~ /^installed=/) print "R\t" e[1] "\t" substr(l, 11)
+          }
+          first = 0
+        }
+        close(e[3])
+      }
       srand(); now = srand()
       if (cache != "") while ((getline l < cache) > 0) if (split(l, a, "\t") == 5 && a[1] == "1") { ck[a[2]] = a[3]; cv[a[2]] = a[4]; cl[a[2]] = a[5] }
     }
@@ -179,6 +197,7 @@ print("venv=yes" if ok else "venv=no")'
   set -f
   IFS=$nl
   for l in $verdicts; do
+    case $l in [HMR]"$tab"*) printf '%s\n' "$l"; continue ;; esac
     i=${l%%"$tab"*}
     l=${l#*"$tab"}
     r=${l%%"$tab"*}
