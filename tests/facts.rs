@@ -927,51 +927,33 @@ fn apaches_answer_is_kept_until_something_it_was_made_of_changes() {
         "{closed:?}"
     );
 
+    // What changes after a hit is seen at once: Apache runs again, and its answer is new.
+    let after = |change: &dyn Fn(), name: &str| {
+        kept();
+        change();
+        let (after, progs) = gather(name);
+        assert!(ran(&progs), "{progs:?}");
+        after
+    };
+    let write = |f: &str, text: &str| std::fs::write(conf.join(f), text).unwrap();
     // A new site in sites-enabled/.
-    kept();
-    std::fs::write(
-        conf.join("sites-enabled/b.conf"),
-        "<VirtualHost *:80>\n    ServerName b.example\n</VirtualHost>\n",
-    )
-    .unwrap();
-    let (after, progs) = gather("a.example");
-    assert!(ran(&progs), "{progs:?}");
-    assert_eq!(names(&after), ["a.example", "b.example"]);
-
+    let site = "<VirtualHost *:80>\n    ServerName b.example\n</VirtualHost>\n";
+    let a = after(&|| write("sites-enabled/b.conf", site), "a.example");
+    assert_eq!(names(&a), ["a.example", "b.example"]);
     // A Listen in a new file of conf-enabled/, empty until now.
-    kept();
-    std::fs::write(
-        conf.join("conf-enabled/extra.conf"),
-        "Listen 127.0.0.1:18123\n",
-    )
-    .unwrap();
-    let (after, progs) = gather("a.example");
-    assert!(ran(&progs), "{progs:?}");
-    assert!(after.listen_ports.contains(&18123), "{after:?}");
-
+    let listen = || write("conf-enabled/extra.conf", "Listen 127.0.0.1:18123\n");
+    let a = after(&listen, "a.example");
+    assert!(a.listen_ports.contains(&18123), "{a:?}");
     // ports.conf edited in place.
-    kept();
-    std::fs::write(conf.join("ports.conf"), "Listen 18124\n").unwrap();
-    let (after, progs) = gather("a.example");
-    assert!(ran(&progs), "{progs:?}");
-    assert!(after.listen_ports.contains(&18124), "{after:?}");
-
+    let a = after(&|| write("ports.conf", "Listen 18124\n"), "a.example");
+    assert!(a.listen_ports.contains(&18124), "{a:?}");
     // envvars: another run user.
-    kept();
     let envvars = std::fs::read_to_string(conf.join("envvars")).unwrap();
-    std::fs::write(
-        conf.join("envvars"),
-        envvars.replace("APACHE_RUN_USER=www-data", "APACHE_RUN_USER=nobody"),
-    )
-    .unwrap();
-    let (after, progs) = gather("a.example");
-    assert!(ran(&progs), "{progs:?}");
-    assert_eq!(after.user.as_deref(), Some("nobody"));
-
+    let user = envvars.replace("APACHE_RUN_USER=www-data", "APACHE_RUN_USER=nobody");
+    let a = after(&|| write("envvars", &user), "a.example");
+    assert_eq!(a.user.as_deref(), Some("nobody"));
     // The environment: the variable the site names, and no other variable kept.
-    kept();
-    let (after, progs) = gather("c.example");
-    assert!(ran(&progs), "{progs:?}");
+    let after = after(&|| (), "c.example");
     assert!(
         names(&after).contains(&"c.example".to_string()),
         "{after:?}"
