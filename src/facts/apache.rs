@@ -2,16 +2,13 @@
 //! manifest's configuration directory as its one argument. Its `key=value` lines are parsed
 //! by `parse::apache`.
 
-use sha2::Digest as _;
-
 const SCRIPT: &str = include_str!("apache.sh");
 
 /// The file in the state directory that keeps Apache's answer for `confdir` (`apache.sh`),
 /// one per configuration directory: `apache-` and 16 hex digits of the directory's sha256.
 pub fn cache(state_dir: &str, confdir: Option<&str>) -> String {
-    let h = sha2::Sha256::digest(confdir.unwrap_or("").as_bytes());
-    let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{state_dir}/apache-{hex}")
+    let hex = crate::source::sha256_hex(confdir.unwrap_or("").as_bytes());
+    format!("{state_dir}/apache-{}", &hex[..16])
 }
 
 /// The probe's text: `confdir` (empty: the layout's default) as `$1`, the answer's `cache`

@@ -88,6 +88,11 @@ apache_key() {
   stat -L -c '%Z %d:%i:%s:%y:%z:%a:%u:%g %n' -- "$@" 2>&1
 }
 
+# key_path PATH: PATH joins the key's paths (`kpaths`), once.
+key_path() {
+  case $nl$kpaths in *"$nl$1$nl"*) ;; *) kpaths=$kpaths$1$nl ;; esac
+}
+
 # The kept answer, split by a walk over its lines: dash's `${x#*pattern}` is quadratic in
 # the length of x.
 body=
@@ -172,9 +177,8 @@ else
       file=*)
         f=${l#file=}
         if [ -r "$f" ]; then files=$files$f$nl; fi
-        for k in "$f" "${f%/*}"; do
-          case $nl$kpaths in *"$nl$k$nl"*) ;; *) kpaths=$kpaths$k$nl ;; esac
-        done
+        key_path "$f"
+        key_path "${f%/*}"
         ;;
       now=*) now=${l#now=} ;;
       root=*) root=${l#root=} ;;
@@ -230,10 +234,7 @@ else
   for l in $found; do
     case $l in
       module_so=*) so=${l#module_so=} ;;
-      k=*)
-        k=${l#k=}
-        case $nl$kpaths in *"$nl$k$nl"*) ;; *) kpaths=$kpaths$k$nl ;; esac
-        ;;
+      k=*) key_path "${l#k=}" ;;
       nocache=*) keep= ;;
       ?*) body=$body$l$nl ;;
     esac

@@ -92,8 +92,6 @@ gather_venvs() {
       vfiles=$vfiles$i${tab}M$tab$v/.wsgictl-requirements$nl
     fi
   done
-  unset IFS
-  set +f
   set -f
   IFS=$nl
   # shellcheck disable=SC2086 # split on newlines only, globbing off
