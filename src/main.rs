@@ -7,6 +7,14 @@ use wsgictl::exit::ExitStatus;
 use wsgictl::manifest::ManifestError;
 
 fn main() -> ExitCode {
+    // A connection kept for later runs (`transport::keep`): started by wsgictl, never typed. It keeps
+    // SIGPIPE ignored: a run that hangs up is an error to handle (`keep::serve`), not its death.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == wsgictl::transport::keep::KEEPER_ARG)
+    {
+        return wsgictl::transport::keep::keeper_main();
+    }
     // Output piped into `head` or a pager that quits: end quietly, as Unix tools do, rather
     // than panic on EPIPE (Rust ignores SIGPIPE by default).
     // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.

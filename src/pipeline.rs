@@ -12,6 +12,7 @@ use crate::render::{EnvLookup, HostEnv, Only, render_host};
 use crate::resources;
 use crate::source::SourceFile;
 use crate::templates::Templates;
+use crate::transport::keep;
 use crate::transport::local::LocalTransport;
 use crate::transport::ssh::{SshOptions, SshTransport, Target};
 use crate::transport::{Stats, Transport};
@@ -48,7 +49,19 @@ pub fn connect(host: &Host, reach: &Reach) -> anyhow::Result<Box<dyn Transport>>
         return Ok(Box::new(LocalTransport::new(&host.name)));
     }
     let target = Target::resolve(host, &reach.home)?;
-    Ok(Box::new(SshTransport::connect(target, &reach.ssh)?))
+    // A connection kept by an earlier run (`transport::keep`), else a new one, kept for the
+    // next run when keeping is on.
+    let persist = keep::persist();
+    if persist.is_some()
+        && let Some(kept) = keep::reuse(&target, &reach.ssh)
+    {
+        return Ok(Box::new(kept));
+    }
+    let direct = SshTransport::connect(target.clone(), &reach.ssh)?;
+    if let Some(p) = persist {
+        let _ = keep::spawn(&target, &reach.ssh, p);
+    }
+    Ok(Box::new(direct))
 }
 
 /// What a gather does besides reading facts, in the same round trip (`apply` asks for both).

@@ -22,10 +22,28 @@ fn timed_on(
     extra: &[&str],
     marker: &str,
 ) -> (f64, u32) {
+    timed_env(site, manifest, cmd, extra, marker, &[])
+}
+
+/// The environment of a run whose connection is kept for the next (`transport::keep`): what
+/// a terminal gets by default.
+const KEPT: &[(&str, &str)] = &[("WSGICTL_SSH_PERSIST", "60")];
+
+/// [`timed_on`] with more environment.
+fn timed_env(
+    site: &Site,
+    manifest: &std::path::Path,
+    cmd: &str,
+    extra: &[&str],
+    marker: &str,
+    env: &[(&str, &str)],
+) -> (f64, u32) {
     let mut args = vec![cmd, "-f", manifest.to_str().unwrap()];
     args.extend_from_slice(extra);
+    let mut all = vec![("LAB_SECRET", KNOWN_SECRET)];
+    all.extend_from_slice(env);
     let started = Instant::now();
-    let o = site.lab.wsgictl(&args, &[("LAB_SECRET", KNOWN_SECRET)]);
+    let o = site.lab.wsgictl(&args, &all);
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(o.status.code(), Some(0), "{}", crate::apply::all(&o));
     let err = stderr(&o);
@@ -103,6 +121,23 @@ fn plan_median(site: &Site, manifest: &std::path::Path) -> f64 {
     median((0..PLANS).map(|_| plan_once(site, manifest)).collect())
 }
 
+/// The wall time of one no-op plan of `manifest` through the connection a [`keep_for`] left.
+fn kept_once(site: &Site, manifest: &std::path::Path) -> f64 {
+    timed_env(site, manifest, "plan", &["-v"], "(kept connection)", KEPT).0
+}
+
+/// One plan that leaves a connection kept, and a second for its keeper to log in.
+fn keep_for(site: &Site, manifest: &std::path::Path) {
+    timed_env(site, manifest, "plan", &["-v"], "exec channel", KEPT);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+}
+
+/// The median wall time of [`PLANS`] no-op plans of `manifest` through a kept connection.
+fn kept_median(site: &Site, manifest: &std::path::Path) -> f64 {
+    keep_for(site, manifest);
+    median((0..PLANS).map(|_| kept_once(site, manifest)).collect())
+}
+
 /// The round trip `tests/bench.sh --rtt` asks for (`WSGICTL_BENCH_RTT_MS`), if any.
 fn rtt() -> Option<u64> {
     std::env::var("WSGICTL_BENCH_RTT_MS").ok()?.parse().ok()
@@ -143,11 +178,15 @@ fn bench_apply_and_plan() {
     // A line of its own: libtest's `test … ` is still open on stdout.
     println!();
     let rtt = rtt();
-    let rtt_head = rtt.map_or(String::new(), |ms| format!(" no-op plan at {ms} ms RTT |"));
-    println!("| apps | first apply | no-op plan | no-op apply | gather processes |{rtt_head}");
+    let rtt_head = rtt.map_or(String::new(), |ms| {
+        format!(" no-op plan at {ms} ms RTT | kept, at {ms} ms RTT |")
+    });
     println!(
-        "|---:|---:|---:|---:|---:|{}",
-        if rtt.is_some() { "---:|" } else { "" }
+        "| apps | first apply | no-op plan | no-op plan, connection kept | no-op apply | gather processes |{rtt_head}"
+    );
+    println!(
+        "|---:|---:|---:|---:|---:|---:|{}",
+        if rtt.is_some() { "---:|---:|" } else { "" }
     );
     for n in sizes {
         let site = Site::new(n, "");
@@ -155,15 +194,20 @@ fn bench_apply_and_plan() {
         crate::support::apache::ApacheInstance::ensure_accounts(&m, "lab");
         let first = timed(&site, "apply", &["--yes", "-v"], "exec channels");
         let plan = timed(&site, "plan", &["-v"], "exec channel");
+        let kept = kept_median(&site, &site.manifest);
         let noop = timed(&site, "apply", &["--yes", "-v"], "exec channel");
         let procs = gather_processes(&site, n);
         let cell = |(s, c): (f64, u32)| format!("{s:.2} s, {c} exec");
         let far = rtt.map_or(String::new(), |ms| {
             let (_, manifest) = through_proxy(&site, ms);
-            format!(" {:.2} s |", plan_median(&site, &manifest))
+            format!(
+                " {:.2} s | {:.2} s |",
+                plan_median(&site, &manifest),
+                kept_median(&site, &manifest)
+            )
         });
         println!(
-            "| {n} | {} | {} | {} | {procs} |{far}",
+            "| {n} | {} | {} | {kept:.2} s | {} | {procs} |{far}",
             cell(first),
             cell(plan),
             cell(noop)
@@ -377,21 +421,25 @@ fn bench_peers() {
     // The median of a few runs, as wsgictl's figure is: one run's time drifts with the VM.
     // wsgictl's plans of the same lab (`manifest`) come between them, and their median is
     // the figure both ratios are taken against.
+    // So are the plans through a kept connection (the keeper outlives each pyinfra run).
     let pyinfra_on = |tag: &str, manifest: &std::path::Path| {
         let mut runs: Vec<(f64, String)> = Vec::new();
         let mut plans: Vec<f64> = Vec::new();
+        let mut kept: Vec<f64> = Vec::new();
+        keep_for(&site, manifest);
         for _ in 0..PYINFRA_RUNS {
             runs.push(run(
                 "pyinfra",
                 &[&format!("inventory{tag}.py"), "deploy.py"],
             ));
             plans.extend((0..PLANS_PER_PYINFRA_RUN).map(|_| plan_once(&site, manifest)));
+            kept.extend((0..PLANS_PER_PYINFRA_RUN).map(|_| kept_once(&site, manifest)));
         }
         runs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (secs, out) = runs.swap_remove(PYINFRA_RUNS / 2);
-        (secs, out, median(plans))
+        (secs, out, median(plans), median(kept))
     };
-    let (pyinfra, out, plan) = pyinfra_on("", &site.manifest);
+    let (pyinfra, out, plan, kept) = pyinfra_on("", &site.manifest);
     let ops: Vec<&str> = out
         .lines()
         .filter(|l| l.starts_with("    files.") || l.starts_with("    pip."))
@@ -405,48 +453,71 @@ fn bench_peers() {
     // The same three through the delay proxy.
     let far = far.map(|manifest| {
         let ansible = ansible_on("-rtt").0;
-        let (pyinfra, _, plan) = pyinfra_on("-rtt", &manifest);
-        (ansible, pyinfra, plan)
+        let (pyinfra, _, plan, kept) = pyinfra_on("-rtt", &manifest);
+        (ansible, pyinfra, plan, kept)
     });
     let plans = PYINFRA_RUNS * PLANS_PER_PYINFRA_RUN;
+    let peers = [
+        (format!("Ansible `--check --diff` ({recap})"), ansible),
+        (
+            format!("pyinfra, answering `n` ({would}; median of {PYINFRA_RUNS})"),
+            pyinfra,
+        ),
+    ];
+    let ours = [
+        (
+            format!(
+                "wsgictl `plan` (median of {plans}, {PLANS_PER_PYINFRA_RUN} after each pyinfra run)"
+            ),
+            plan,
+        ),
+        (
+            format!(
+                "wsgictl `plan`, connection kept (`{}=60`, a terminal's default; median of {plans}, taken with the others)",
+                KEPT[0].0
+            ),
+            kept,
+        ),
+    ];
     println!();
-    match (rtt, far) {
-        (Some(ms), Some((a, p, w))) => {
-            println!(
-                "| tool ({n} converged apps) | no-op change detection | at {ms} ms RTT | wsgictl's ratio | at {ms} ms RTT |"
-            );
-            println!("|---|---:|---:|---:|---:|");
-            println!(
-                "| Ansible `--check --diff` ({recap}) | {ansible:.2} s | {a:.2} s | {:.0}x | {:.0}x |",
-                ansible / plan,
-                a / w
-            );
-            println!(
-                "| pyinfra, answering `n` ({would}; median of {PYINFRA_RUNS}) | {pyinfra:.2} s | {p:.2} s | {:.0}x | {:.0}x |",
-                pyinfra / plan,
-                p / w
-            );
-            println!(
-                "| wsgictl `plan` (median of {plans}, {PLANS_PER_PYINFRA_RUN} after each pyinfra run) | {plan:.2} s | {w:.2} s | 1x | 1x |"
-            );
+    let far_rows = far.map(|(a, p, w, k)| ([a, p], [w, k]));
+    let at = rtt.map_or(String::new(), |ms| format!(" at {ms} ms RTT |"));
+    println!(
+        "| tool ({n} converged apps) | no-op change detection |{at} ratio to `plan` |{at} ratio to kept `plan` |{at}"
+    );
+    println!(
+        "|---|---:|{}",
+        if far_rows.is_some() {
+            "---:|---:|---:|---:|---:|"
+        } else {
+            "---:|---:|"
         }
-        _ => {
-            println!("| tool ({n} converged apps) | no-op change detection | wsgictl's ratio |");
-            println!("|---|---:|---:|");
-            println!(
-                "| Ansible `--check --diff` ({recap}) | {ansible:.2} s | {:.0}x |",
-                ansible / plan
-            );
-            println!(
-                "| pyinfra, answering `n` ({would}; median of {PYINFRA_RUNS}) | {pyinfra:.2} s | {:.0}x |",
-                pyinfra / plan
-            );
-            println!(
-                "| wsgictl `plan` (median of {plans}, {PLANS_PER_PYINFRA_RUN} after each pyinfra run) | {plan:.2} s | 1x |"
-            );
+    );
+    for (k, (name, secs)) in peers.iter().enumerate() {
+        match &far_rows {
+            Some((fp, fw)) => println!(
+                "| {name} | {secs:.2} s | {:.2} s | {:.0}x | {:.0}x | {:.0}x | {:.0}x |",
+                fp[k],
+                secs / plan,
+                fp[k] / fw[0],
+                secs / kept,
+                fp[k] / fw[1]
+            ),
+            None => println!(
+                "| {name} | {secs:.2} s | {:.0}x | {:.0}x |",
+                secs / plan,
+                secs / kept
+            ),
+        }
+    }
+    for (k, (name, secs)) in ours.iter().enumerate() {
+        match &far_rows {
+            Some((_, fw)) => println!("| {name} | {secs:.2} s | {:.2} s | | | | |", fw[k]),
+            None => println!("| {name} | {secs:.2} s | | |"),
         }
     }
 }
+
 /// A converged lab kept up for profiling by hand (`#[ignore]`d): N apps
 /// (`WSGICTL_BENCH_APPS`, first size, default 5) applied, then `target/tmp/bench-hold.sh`
 /// runs `wsgictl "$@" -f MANIFEST` against it with the lab's HOME and secret; the lab stays

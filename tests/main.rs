@@ -13,6 +13,7 @@ mod doctor;
 mod facts;
 mod fleet;
 mod import;
+mod keep;
 mod manifest;
 mod plan;
 mod planning;

@@ -88,8 +88,13 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
                 if args.verbose {
                     let channels = hp.stats.exec_channels;
                     eprintln!(
-                        "{name}: connect {} ms, gather {} ms{}, {channels} exec channel{}{}",
+                        "{name}: connect {} ms{}, gather {} ms{}, {channels} exec channel{}{}",
                         hp.stats.connect.as_millis(),
+                        if hp.stats.kept {
+                            " (kept connection)"
+                        } else {
+                            ""
+                        },
                         hp.gather_time.as_millis(),
                         hp.facts
                             .processes

@@ -7,6 +7,7 @@
 //! here builds shell text beyond the fixed `sh -s` command: scripts come from `crate::shell`.
 
 pub mod jump;
+pub mod keep;
 pub mod known_hosts;
 pub mod local;
 pub mod open;
@@ -30,6 +31,8 @@ pub struct Stats {
     pub exec_channels: u32,
     /// How `~/.ssh/config` was read: `ssh -G`, `ssh2-config`, or empty (not over SSH).
     pub config: &'static str,
+    /// The scripts went through a kept connection (`keep`): no connect, no login.
+    pub kept: bool,
 }
 
 pub trait Transport: Send {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Where and as whom to connect, after `~/.ssh/config`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Target {
     /// The manifest's host name, for messages.
     pub name: String,
@@ -33,6 +33,7 @@ pub struct Target {
     /// The jump host the connection goes through (`jump`, or `ProxyJump` in `~/.ssh/config`).
     pub jump: Option<Box<Target>>,
     /// How `~/.ssh/config` was read (`ssh -G` or `ssh2-config`), for `-v`.
+    #[serde(skip)]
     pub config: &'static str,
 }
 
@@ -249,6 +250,7 @@ impl SshTransport {
             connect: started.elapsed(),
             exec_channels: 0,
             config: target.config,
+            kept: false,
         };
         Ok(SshTransport {
             target,
@@ -257,6 +259,21 @@ impl SshTransport {
             stats,
             timeout: opts.timeout,
         })
+    }
+}
+
+/// No channel could be opened: the session is unusable, and nothing ran.
+#[derive(Debug, thiserror::Error)]
+#[error("opening a channel: {0}")]
+pub struct NoChannel(String);
+
+impl SshTransport {
+    /// Send a keepalive (a kept connection's idle time); `Err` when the session is gone.
+    pub fn keepalive(&self) -> anyhow::Result<()> {
+        self.session
+            .keepalive_send()
+            .map(|_| ())
+            .with_context(|| format!("keeping {} alive", self.target.describe()))
     }
 }
 
@@ -272,6 +289,7 @@ impl Transport for SshTransport {
         let mut ch = super::open::channel(&self.session, self.tcp.as_ref(), self.timeout, |s| {
             s.channel_session()
         })
+        .map_err(|e| anyhow::Error::new(NoChannel(e.message().to_string())))
         .with_context(what)?;
         self.stats.exec_channels += 1;
         ch.handle_extended_data(ssh2::ExtendedData::Merge)

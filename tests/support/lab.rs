@@ -192,6 +192,11 @@ impl Lab {
         cmd.output().expect("running wsgictl")
     }
 
+    /// The listening sshd: each connection's processes are its children.
+    pub fn sshd_pid(&self) -> u32 {
+        self.sshd.id()
+    }
+
     pub fn sshd_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
