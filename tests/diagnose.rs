@@ -456,6 +456,51 @@ fn log_lines_from_before_the_last_apply_or_doctor_are_not_evidence() {
     healthy(&site);
 }
 
+/// A daemon that starts while the script is unreadable (on its own: a crash, maximum-requests;
+/// here killed) logs its failed load after the doctor that saw the break: once the file is
+/// fixed and the script loads, those lines are history, shown as a warning, not a break.
+#[test]
+fn a_failed_load_logged_before_the_fix_is_history_once_the_script_loads() {
+    let site = Site::deployed();
+    let wsgi = site.root(1).join("current/app.wsgi");
+    let w = wsgi.display();
+    sh(&format!("chmod 0600 '{w}' && touch '{w}'"));
+    answers(&site, 500);
+    diagnosed(&site, &["wsgi-file-unreadable-by-daemon"], &[]);
+    let failures = || {
+        site.apache
+            .app_error_log("app1")
+            .matches("Could not read/compile source file")
+            .count()
+    };
+    let before = failures();
+    sh("pkill -f '^\\(wsgi:app1\\)' || pkill -f 'wsgi:app1'");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while failures() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new daemon failed to load the script:\n{}",
+            site.apache.app_error_log("app1")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    sh(&format!("chmod 0644 '{w}' && touch '{w}'"));
+    answers(&site, 200);
+    let (code, out) = doctor(&site);
+    assert_eq!(code, 0, "{out}\n{}", logs_since_offsets(&site));
+    assert!(
+        out.contains("app app1: healthy") && out.contains("All 1 app healthy."),
+        "{out}"
+    );
+    assert!(out.contains("! wsgi-file-unreadable-by-daemon"), "{out}");
+    assert!(
+        out.contains("logged before the script loaded again"),
+        "{out}"
+    );
+    // Seen once: the next doctor starts after them.
+    healthy(&site);
+}
+
 /// urls.py imports a module the venv lacks: the import test (settings and the `.wsgi`) does
 /// not reach it, the first request does; the doctor names the exception and the app's line.
 #[test]

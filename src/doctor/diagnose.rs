@@ -304,16 +304,23 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
             for f in i.plan.findings.iter().filter(|f| f.app.as_deref() == Some(&p.name)) {
                 findings.push(from_preflight(&i.src, f));
             }
-            let lines = || live.log.lines.iter().map(String::as_str).chain(main_by_app[k].iter().copied());
-            log_findings(&mut findings, lines(), &ctx, Some(&p.name), |n, _| app_fix(p, n));
-            // Frames in any release of the app are its own code.
-            add_traceback(&mut findings, lines(), &format!("{}/releases", p.root));
-
             let (status, error, millis) = match &live.http {
                 Some(Ok((code, secs))) => (Some(*code), None, Some((secs * 1000.0) as u64)),
                 Some(Err(e)) => (None, Some(e.clone()), None),
                 None => (None, Some("not requested (the output was cut off)".into()), None),
             };
+            let lines = || live.log.lines.iter().map(String::as_str).chain(main_by_app[k].iter().copied());
+            let from_log = findings.len();
+            log_findings(&mut findings, lines(), &ctx, Some(&p.name), |n, _| app_fix(p, n));
+            // Frames in any release of the app are its own code.
+            add_traceback(&mut findings, lines(), &format!("{}/releases", p.root));
+            if let Some(code) = status
+                && code < 400
+                && matches!(live.django, Some(Ok(_)))
+            {
+                settled(&mut findings[from_log..], code);
+            }
+
             // Rootless: the site must also be reachable through the host's web server.
             if let (Some(front), Some((false, code))) = (p.front_port, &live.front) {
                 let answered = if code == "000" {
@@ -385,6 +392,28 @@ pub fn diagnose(i: &Inputs<'_>) -> HostReport {
         target: i.target.to_string(),
         findings: host_findings,
         apps,
+    }
+}
+
+/// Scenarios of a script that does not load: unreadable by the daemon, or raising on import.
+const LOAD_FAILURES: &[u8] = &[22, 44];
+
+/// Log findings of a failed load when the live checks say the script loads now (the daemon
+/// user imports it and the site answered `code`): a daemon that started while it was broken
+/// logged them, before the fix. Live checks are definite; these become warnings that say so.
+fn settled(log_findings: &mut [Diagnosis], code: u16) {
+    for f in log_findings
+        .iter_mut()
+        .filter(|f| f.number.is_some_and(|n| LOAD_FAILURES.contains(&n)))
+    {
+        f.severity = Severity::Warning;
+        f.cause = format!(
+            "logged before the script loaded again: the daemon user imports it now and the site answers {code}. Then: {}",
+            f.cause
+        );
+        f.fix =
+            "nothing, if it was fixed since: the next doctor reads the log from after these lines"
+                .into();
     }
 }
 
@@ -886,6 +915,47 @@ mod tests {
             f[0].evidence[0],
             "ModuleNotFoundError: No module named 'markdown_extra' (raised in /srv/blog/src/blog/urls.py, line 3)"
         );
+    }
+
+    /// A daemon's failed load while the script was unreadable, from the log; the live checks
+    /// now pass: a warning that says when, and no error.
+    #[test]
+    fn a_failed_load_the_live_checks_contradict_is_history() {
+        let p = "[Tue Dec 01 08:12:01.000001 2026] [wsgi:error] [pid 4790:tid 4790]";
+        let lines = [
+            format!(
+                "{p} (13)Permission denied: mod_wsgi (pid=4790, process='app1', application=''): Could not read/compile source file '/srv/a/current/app.wsgi'."
+            ),
+            format!(
+                "{p} mod_wsgi (pid=4790): Exception occurred processing WSGI script '/srv/a/current/app.wsgi'."
+            ),
+            format!("{p} PermissionError: [Errno 13] Permission denied: '/srv/a/current/app.wsgi'"),
+        ];
+        let mut f = vec![Diagnosis::own(
+            "drift",
+            "a live finding",
+            Some("app1"),
+            "x".into(),
+            "y",
+            "z".into(),
+        )];
+        log_findings(
+            &mut f,
+            lines.iter().map(String::as_str),
+            &Context::default(),
+            Some("app1"),
+            |_, _| None,
+        );
+        assert!(f.iter().any(|d| d.number == Some(22)), "{f:#?}");
+        settled(&mut f[1..], 200);
+        assert_eq!(f[0].severity, Severity::Error, "a live finding stays");
+        for d in &f[1..] {
+            assert_eq!(d.severity, Severity::Warning, "{d:#?}");
+            assert!(
+                d.cause.starts_with("logged before the script loaded again"),
+                "{d:#?}"
+            );
+        }
     }
 
     #[test]
