@@ -228,6 +228,32 @@ fn a_keeper_whose_session_died_hands_the_run_to_a_new_connection() {
     });
 }
 
+/// A keeper killed outright (the OOM killer) leaves its socket behind: the next run connects
+/// itself, and the keeper it leaves takes the socket's place.
+#[test]
+fn a_killed_keepers_socket_is_passed_over_and_replaced() {
+    let k = Kept::new();
+    k.facts("20");
+    k.until("the keeper's login", |k| k.logins() == 2);
+    let socket = k.socket();
+    for pid in k.keepers() {
+        // SAFETY: a pid read from /proc this instant; SIGKILL, as the OOM killer sends.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    k.until("the keeper to die", |k| k.keepers().is_empty());
+    assert!(
+        socket.exists(),
+        "a killed keeper cannot take its socket away"
+    );
+    // The run connects itself (3), and leaves a keeper (4).
+    k.facts("20");
+    k.until("a new keeper", |k| {
+        k.logins() == 4 && k.keepers().len() == 1
+    });
+    k.facts("20");
+    assert_eq!(k.logins(), 4, "the new keeper serves the socket's path");
+}
+
 #[test]
 fn a_busy_keeper_leaves_the_run_to_its_own_connection() {
     let k = Kept::new();

@@ -148,6 +148,31 @@ fn own_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Write all of `bytes` to `s` without SIGPIPE (wsgictl keeps its default disposition for
+/// `| head`): a keeper that is gone is an `EPIPE` error here, not the run's death.
+fn send_all(s: &UnixStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: a valid socket and a buffer of the length given.
+        let n = unsafe {
+            libc::send(
+                s.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        bytes = &bytes[n as usize..];
+    }
+    Ok(())
+}
+
 /// A run's side: scripts go to the keeper, until it says its session is gone; then to a
 /// direct connection made on the spot.
 pub struct KeptTransport {
@@ -217,10 +242,11 @@ impl KeptTransport {
             timeout.as_millis(),
             script.len()
         );
-        let w = conn.get_mut();
-        w.write_all(head.as_bytes())?;
-        w.write_all(script.as_bytes())?;
-        w.flush()?;
+        // Not a byte of it reached a keeper that is gone (killed): nothing ran.
+        if send_all(conn.get_ref(), head.as_bytes()).is_err() {
+            return Ok(Answer::Gone);
+        }
+        send_all(conn.get_ref(), script.as_bytes())?;
         loop {
             let mut header = String::new();
             if conn.read_line(&mut header)? == 0 {
@@ -273,7 +299,11 @@ impl Transport for KeptTransport {
                     self.stats.exec_channels += 1;
                     return Ok(out);
                 }
-                Answer::Failed(msg) => bail!("{msg}"),
+                Answer::Failed(msg) => {
+                    // The keeper leaves after a failure: a next script connects itself.
+                    self.conn = None;
+                    bail!("{msg}")
+                }
                 Answer::Gone => self.conn = None,
             }
         }
