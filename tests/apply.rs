@@ -780,6 +780,8 @@ fn apply_on_a_terminal_shows_each_step_as_it_runs() {
     let o = Command::new("script")
         .args(["-qefc", &command, "/dev/null"])
         .env_remove("SSH_AUTH_SOCK")
+        // A terminal keeps the connection by default (`transport::keep`): not for a test.
+        .env("WSGICTL_SSH_PERSIST", "0")
         .output()
         .unwrap();
     let drawn = String::from_utf8_lossy(&o.stdout).into_owned();

@@ -370,3 +370,45 @@ fn an_apply_through_a_kept_connection_converges() {
     );
     assert_eq!(logins(), 2, "{}", site.lab.sshd_log());
 }
+
+/// Without `WSGICTL_SSH_PERSIST`: a run in a pipe (CI, a script) leaves nothing behind, a run
+/// on a terminal leaves a keeper.
+#[test]
+fn a_terminal_keeps_by_default_and_a_pipe_does_not() {
+    let k = Kept::new();
+    let runtime = k.runtime.path().to_str().unwrap();
+    let facts = ["facts", "--host", "lab", "-f", k.manifest.to_str().unwrap()];
+    let o = k.lab.wsgictl(
+        &facts,
+        // Empty is unset.
+        &[
+            ("LAB_SECRET", "x"),
+            ("XDG_RUNTIME_DIR", runtime),
+            ("WSGICTL_SSH_PERSIST", ""),
+        ],
+    );
+    assert!(o.status.success(), "{}", crate::apply::all(&o));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(k.logins(), 1, "{}", k.lab.sshd_log());
+    assert!(k.keepers().is_empty() && k.sockets().is_empty());
+    // util-linux `script` gives the run a pseudo-terminal.
+    let q = |s: &str| shlex::try_quote(s).unwrap().into_owned();
+    let line = format!(
+        "HOME={} LAB_SECRET=x XDG_RUNTIME_DIR={} {} {} >/dev/null",
+        q(k.lab.home().to_str().unwrap()),
+        q(runtime),
+        q(env!("CARGO_BIN_EXE_wsgictl")),
+        facts.map(q).join(" ")
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("WSGICTL_SSH_PERSIST")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", crate::apply::all(&o));
+    k.until("the terminal's keeper", |k| {
+        k.logins() == 3 && k.keepers().len() == 1
+    });
+    k.socket();
+}
