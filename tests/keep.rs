@@ -100,6 +100,14 @@ impl Kept {
         self.sockets().remove(0)
     }
 
+    /// A first run, which connects itself and leaves a keeper for 20 s: its output, and the
+    /// keeper's socket once the keeper has logged in.
+    fn kept(&self) -> (Output, PathBuf) {
+        let o = self.facts("20");
+        self.until("the keeper's login", |k| k.logins() == 2);
+        (o, self.socket())
+    }
+
     /// The pids of keepers started with this test's runtime directory.
     fn keepers(&self) -> Vec<u32> {
         let want = format!("XDG_RUNTIME_DIR={}", self.runtime.path().display());
@@ -135,10 +143,8 @@ fn ask(socket: &Path, script: &str) -> BufReader<UnixStream> {
 #[test]
 fn a_kept_connection_serves_the_next_runs_without_a_new_login() {
     let k = Kept::new();
-    let direct = k.facts("20");
     // The run's own login, then the keeper's.
-    k.until("the keeper's login", |k| k.logins() == 2);
-    let socket = k.socket();
+    let (direct, socket) = k.kept();
     let mode = std::fs::metadata(k.dir()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "the socket directory is this account's alone");
     let kept = k.facts("20");
@@ -207,9 +213,7 @@ fn an_idle_keeper_leaves_and_takes_its_socket_with_it() {
 #[test]
 fn a_keeper_whose_session_died_hands_the_run_to_a_new_connection() {
     let k = Kept::new();
-    k.facts("20");
-    k.until("the keeper's login", |k| k.logins() == 2);
-    let socket = k.socket();
+    let (_, socket) = k.kept();
     // The only session left is the keeper's: end it on the host's side.
     let killed = std::process::Command::new("pkill")
         .args(["-P", &k.lab.sshd_pid().to_string()])
@@ -233,9 +237,7 @@ fn a_keeper_whose_session_died_hands_the_run_to_a_new_connection() {
 #[test]
 fn a_killed_keepers_socket_is_passed_over_and_replaced() {
     let k = Kept::new();
-    k.facts("20");
-    k.until("the keeper's login", |k| k.logins() == 2);
-    let socket = k.socket();
+    let (_, socket) = k.kept();
     for pid in k.keepers() {
         // SAFETY: a pid read from /proc this instant; SIGKILL, as the OOM killer sends.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -257,9 +259,7 @@ fn a_killed_keepers_socket_is_passed_over_and_replaced() {
 #[test]
 fn a_busy_keeper_leaves_the_run_to_its_own_connection() {
     let k = Kept::new();
-    k.facts("20");
-    let socket = k.socket();
-    k.until("the keeper's login", |k| k.logins() == 2);
+    let (_, socket) = k.kept();
     let mut busy = ask(&socket, "sleep 4; echo slept\n");
     // The keeper's own script ends, and its client hangs up: a run that waited for the
     // keeper would go on then, too late.
@@ -286,8 +286,7 @@ fn a_busy_keeper_leaves_the_run_to_its_own_connection() {
 #[test]
 fn a_run_that_hangs_up_ends_its_script_on_the_host() {
     let k = Kept::new();
-    k.facts("20");
-    let socket = k.socket();
+    let (_, socket) = k.kept();
     // Where the lab's account may write.
     let open = tempfile::tempdir().unwrap();
     std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
