@@ -7,8 +7,9 @@ use wsgictl::exit::ExitStatus;
 use wsgictl::manifest::ManifestError;
 
 fn main() -> ExitCode {
-    // A connection kept for later runs (`transport::keep`): started by wsgictl, never typed. It keeps
-    // SIGPIPE ignored: a run that hangs up is an error to handle (`keep::serve`), not its death.
+    // The keeper of a connection kept for later runs (`transport::keep`): started by wsgictl,
+    // never typed. It keeps SIGPIPE ignored: a run that hangs up is an error it handles
+    // (`keep::keeper`), not its death.
     if std::env::args_os()
         .nth(1)
         .is_some_and(|a| a == wsgictl::transport::keep::KEEPER_ARG)

@@ -260,14 +260,7 @@ impl SshTransport {
             timeout: opts.timeout,
         })
     }
-}
 
-/// No channel could be opened: the session is unusable, and nothing ran.
-#[derive(Debug, thiserror::Error)]
-#[error("opening a channel: {0}")]
-pub struct NoChannel(String);
-
-impl SshTransport {
     /// Send a keepalive (a kept connection's idle time); `Err` when the session is gone.
     pub fn keepalive(&self) -> anyhow::Result<()> {
         self.session
@@ -276,6 +269,11 @@ impl SshTransport {
             .with_context(|| format!("keeping {} alive", self.target.describe()))
     }
 }
+
+/// No channel could be opened: the session is unusable, and nothing ran.
+#[derive(Debug, thiserror::Error)]
+#[error("opening a channel: {0}")]
+pub struct NoChannel(String);
 
 impl Transport for SshTransport {
     fn run_script_watched(
