@@ -51,15 +51,15 @@ pub fn connect(host: &Host, reach: &Reach) -> anyhow::Result<Box<dyn Transport>>
     let target = Target::resolve(host, &reach.home)?;
     // A connection kept by an earlier run (`transport::keep`), else a new one, kept for the
     // next run when keeping is on.
-    let persist = keep::persist();
-    if persist.is_some()
-        && let Some(kept) = keep::reuse(&target, &reach.ssh)
+    let kept = keep::persist().and_then(|p| Some((p, keep::socket_path(&target).ok()?)));
+    if let Some((_, socket)) = &kept
+        && let Some(t) = keep::reuse(&target, socket, &reach.ssh)
     {
-        return Ok(Box::new(kept));
+        return Ok(Box::new(t));
     }
     let direct = SshTransport::connect(target.clone(), &reach.ssh)?;
-    if let Some(p) = persist {
-        let _ = keep::spawn(&target, &reach.ssh, p);
+    if let Some((p, socket)) = &kept {
+        let _ = keep::spawn(&target, socket, &reach.ssh, *p);
     }
     Ok(Box::new(direct))
 }

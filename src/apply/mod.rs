@@ -856,12 +856,7 @@ pub fn health_of(m: &Manifest, host: &Host, facts: &crate::facts::Facts) -> Vec<
 fn holder() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| {
-            format!(
-                "uid {}",
-                crate::transport::local::effective_uid().map_or("?".into(), |u| u.to_string())
-            )
-        });
+        .unwrap_or_else(|_| format!("uid {}", crate::transport::local::effective_uid()));
     let host = std::fs::read_to_string("/etc/hostname")
         .unwrap_or_default()
         .trim()

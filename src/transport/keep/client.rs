@@ -3,13 +3,14 @@
 //!
 //! Stage: gather and apply (I/O).
 
-use super::{HELLO, own_uid, peer_uid, socket_dir, socket_name};
+use super::{HELLO, peer_is_us};
 use crate::transport::ssh::{SshOptions, SshTransport, Target};
 use crate::transport::{ExecOutput, Stats, Transport};
 use anyhow::{Context as _, bail};
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::os::fd::AsRawFd as _;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long a run waits for a keeper's greeting before it connects directly.
@@ -51,12 +52,12 @@ pub struct KeptTransport {
     timeout: Duration,
 }
 
-/// Reach the keeper of `target`, if one is running, free and ours.
-pub fn reuse(target: &Target, opts: &SshOptions) -> Option<KeptTransport> {
+/// Reach the keeper of `target` at `socket` ([`super::socket_path`]), if one is running, free
+/// and ours.
+pub fn reuse(target: &Target, socket: &Path, opts: &SshOptions) -> Option<KeptTransport> {
     let started = Instant::now();
-    let path = socket_dir().ok()?.join(socket_name(target));
-    let stream = UnixStream::connect(&path).ok()?;
-    if peer_uid(&stream) != Some(own_uid()) {
+    let stream = UnixStream::connect(socket).ok()?;
+    if !peer_is_us(&stream) {
         return None;
     }
     stream.set_read_timeout(Some(GREETING)).ok()?;

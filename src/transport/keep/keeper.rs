@@ -3,7 +3,7 @@
 //!
 //! Stage: gather and apply (I/O).
 
-use super::{HELLO, KEEPER_ARG, own_uid, peer_uid, socket_dir, socket_name};
+use super::{HELLO, KEEPER_ARG, peer_is_us};
 use crate::transport::Transport as _;
 use crate::transport::ssh::{SshOptions, SshTransport, Target};
 use serde::{Deserialize, Serialize};
@@ -35,11 +35,17 @@ struct Orders {
     timeout_ms: u64,
 }
 
-/// Leave a keeper for `target` behind this run (a run that connected directly). Quiet: a
-/// keeper that cannot start costs the next run nothing but its own direct connect.
-pub fn spawn(target: &Target, opts: &SshOptions, persist: Duration) -> anyhow::Result<()> {
+/// Leave a keeper for `target` at `socket` ([`super::socket_path`]) behind this run (a run
+/// that connected directly). Quiet: a keeper that cannot start costs the next run nothing but
+/// its own direct connect.
+pub fn spawn(
+    target: &Target,
+    socket: &std::path::Path,
+    opts: &SshOptions,
+    persist: Duration,
+) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt as _;
-    let socket = socket_dir()?.join(socket_name(target));
+    let socket = socket.to_path_buf();
     let orders = serde_json::to_vec(&Orders {
         target: target.clone(),
         socket,
@@ -113,6 +119,12 @@ fn keep(o: Orders) -> anyhow::Result<()> {
     std::fs::rename(&tmp, &o.socket)?;
     let ino = std::fs::symlink_metadata(&o.socket)?.ino();
     let ours = || std::fs::symlink_metadata(&o.socket).is_ok_and(|m| m.ino() == ino);
+    // Take the socket away, unless another keeper's has taken its place.
+    let leave = || {
+        if ours() {
+            let _ = std::fs::remove_file(&o.socket);
+        }
+    };
     let persist = ms(o.persist_ms);
     let keepalive = opts.keepalive.max(ms(1000));
     let mut last = Instant::now();
@@ -130,13 +142,11 @@ fn keep(o: Orders) -> anyhow::Result<()> {
         let Ok((stream, _)) = listener.accept() else {
             continue;
         };
-        if peer_uid(&stream) != Some(own_uid()) {
+        if !peer_is_us(&stream) {
             continue;
         }
         let hung_up = || {
-            if ours() {
-                let _ = std::fs::remove_file(&o.socket);
-            }
+            leave();
             std::process::exit(0);
         };
         match serve(&mut t, stream, opts.timeout, &hung_up) {
@@ -144,9 +154,7 @@ fn keep(o: Orders) -> anyhow::Result<()> {
             Err(e) => break Err(e),
         }
     };
-    if ours() {
-        let _ = std::fs::remove_file(&o.socket);
-    }
+    leave();
     result
 }
 

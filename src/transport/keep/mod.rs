@@ -27,6 +27,7 @@ mod keeper;
 pub use client::{KeptTransport, reuse};
 pub use keeper::{keeper_main, spawn};
 
+use super::local::effective_uid;
 use super::ssh::Target;
 use anyhow::{Context as _, bail};
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
@@ -66,9 +67,8 @@ fn persist_from(var: Option<&str>, terminal: bool) -> Option<Duration> {
 
 /// The directory of this account's keepers' sockets, made 0700 if missing; `Err` says why it
 /// cannot be used (not ours, open to others, not a directory).
-pub fn socket_dir() -> anyhow::Result<PathBuf> {
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
+fn socket_dir() -> anyhow::Result<PathBuf> {
+    let uid = effective_uid();
     let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(d) if Path::new(&d).is_absolute() && Path::new(&d).is_dir() => {
             PathBuf::from(d).join("wsgictl")
@@ -97,8 +97,14 @@ pub fn socket_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Where the keeper of `target` listens: [`socket_dir`] and [`socket_name`]. A run computes
+/// it once, to reach a keeper and to leave one.
+pub fn socket_path(target: &Target) -> anyhow::Result<PathBuf> {
+    Ok(socket_dir()?.join(socket_name(target)))
+}
+
 /// The socket's name: a digest of everything the connection is made with.
-pub(super) fn socket_name(target: &Target) -> String {
+fn socket_name(target: &Target) -> String {
     let mut material = format!("wsgictl {}\0", env!("CARGO_PKG_VERSION"));
     material.push_str(&serde_json::to_string(target).unwrap_or_default());
     for var in [super::ssh::KEY_VAR, super::ssh::KNOWN_HOSTS_VAR] {
@@ -111,8 +117,8 @@ pub(super) fn socket_name(target: &Target) -> String {
     )
 }
 
-/// The uid at the other end of a Unix socket.
-pub(super) fn peer_uid(s: &impl std::os::fd::AsRawFd) -> Option<u32> {
+/// The other end of a Unix socket runs as this account.
+pub(super) fn peer_is_us(s: &impl std::os::fd::AsRawFd) -> bool {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -129,12 +135,7 @@ pub(super) fn peer_uid(s: &impl std::os::fd::AsRawFd) -> Option<u32> {
             &mut len,
         )
     };
-    (r == 0).then_some(cred.uid)
-}
-
-pub(super) fn own_uid() -> u32 {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() }
+    r == 0 && cred.uid == effective_uid()
 }
 
 #[cfg(test)]
