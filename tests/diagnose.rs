@@ -35,7 +35,8 @@ fn diagnosed(site: &Site, ids: &[&str], fixes: &[&str]) -> String {
     out
 }
 
-fn healthy(site: &Site) {
+/// `doctor` exits 0 and calls app1 healthy: its output.
+fn healthy(site: &Site) -> String {
     let (code, out) = doctor(site);
     assert_eq!(
         code,
@@ -47,6 +48,7 @@ fn healthy(site: &Site) {
         out.contains("app app1: healthy") && out.contains("All 1 app healthy."),
         "{out}"
     );
+    out
 }
 
 /// The offsets apply and doctor record, and each log's lines past its offset, with their
@@ -486,12 +488,7 @@ fn a_failed_load_logged_before_the_fix_is_history_once_the_script_loads() {
     }
     sh(&format!("chmod 0644 '{w}' && touch '{w}'"));
     answers(&site, 200);
-    let (code, out) = doctor(&site);
-    assert_eq!(code, 0, "{out}\n{}", logs_since_offsets(&site));
-    assert!(
-        out.contains("app app1: healthy") && out.contains("All 1 app healthy."),
-        "{out}"
-    );
+    let out = healthy(&site);
     assert!(out.contains("! wsgi-file-unreadable-by-daemon"), "{out}");
     assert!(
         out.contains("logged before the script loaded again"),
